@@ -1,0 +1,487 @@
+//! The claim set (RFC 7519 §4): registered claims typed by tok, custom claims by the caller.
+//!
+//! Parsing is one pass: the registered members are read into their own typed fields (so a
+//! string `exp` is an error even when the caller's type never mentions `exp`), every other
+//! member is handed to the caller's serde type, and every top-level name is tracked so a
+//! duplicate is rejected without a second parse.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::header::truncate;
+use crate::json::{self, MemberNames, NameSeed};
+use crate::numeric_date::NumericDate;
+
+/// The claim names RFC 7519 §4.1 registers; tok reads these itself.
+pub const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
+
+/// No custom claims: the default for [`Claims`].
+pub type NoCustomClaims = ();
+
+/// A claim set: the registered claims plus the caller's custom claims `T`.
+///
+/// `T` is any serde type whose fields do not reuse a registered name; for tools that want
+/// everything untyped, use `serde_json::Map<String, serde_json::Value>`.
+///
+/// ```
+/// use std::time::Duration;
+/// use tok::{Claims, NumericDate};
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Custom { role: String }
+///
+/// let now = NumericDate::now();
+/// let claims = Claims::new(Custom { role: "admin".into() })
+///     .with_subject("user-42")
+///     .with_issuer("https://auth.example")
+///     .with_audience("api")
+///     .issued_at(now)
+///     .expires_after(now, Duration::from_secs(900));
+/// assert_eq!(claims.sub.as_deref(), Some("user-42"));
+/// # Ok::<(), tok::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Claims<T = NoCustomClaims> {
+    /// `iss`: who issued the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// `sub`: whom the token is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// `aud`: for whom the token is meant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    /// `exp`: the token is invalid from this instant on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<NumericDate>,
+    /// `nbf`: the token is invalid before this instant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<NumericDate>,
+    /// `iat`: when the token was issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<NumericDate>,
+    /// `jti`: a unique identifier of the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// The caller's own claims, written beside the registered ones.
+    #[serde(flatten)]
+    pub custom: T,
+}
+
+impl<T> Claims<T> {
+    /// A claim set with no registered claims and the given custom claims.
+    pub fn new(custom: T) -> Self {
+        Self {
+            iss: None,
+            sub: None,
+            aud: None,
+            exp: None,
+            nbf: None,
+            iat: None,
+            jti: None,
+            custom,
+        }
+    }
+
+    /// Sets `iss`.
+    pub fn with_issuer(mut self, iss: impl Into<String>) -> Self {
+        self.iss = Some(iss.into());
+        self
+    }
+
+    /// Sets `sub`.
+    pub fn with_subject(mut self, sub: impl Into<String>) -> Self {
+        self.sub = Some(sub.into());
+        self
+    }
+
+    /// Sets `aud` to one audience.
+    pub fn with_audience(mut self, aud: impl Into<String>) -> Self {
+        self.aud = Some(Audience::One(aud.into()));
+        self
+    }
+
+    /// Sets `aud` to several audiences (one is written as a plain string).
+    pub fn with_audiences<I: IntoIterator<Item = S>, S: Into<String>>(mut self, auds: I) -> Self {
+        let mut list: Vec<String> = auds.into_iter().map(Into::into).collect();
+        self.aud = match list.len() {
+            0 => None,
+            1 => list.pop().map(Audience::One),
+            _ => Some(Audience::Many(list)),
+        };
+        self
+    }
+
+    /// Sets `exp`.
+    pub fn with_expiry(mut self, exp: NumericDate) -> Self {
+        self.exp = Some(exp);
+        self
+    }
+
+    /// Sets `exp` to `now + ttl`.
+    pub fn expires_after(self, now: NumericDate, ttl: Duration) -> Self {
+        self.with_expiry(now.saturating_add(ttl))
+    }
+
+    /// Sets `nbf`.
+    pub fn with_not_before(mut self, nbf: NumericDate) -> Self {
+        self.nbf = Some(nbf);
+        self
+    }
+
+    /// Sets `iat`.
+    pub fn issued_at(mut self, iat: NumericDate) -> Self {
+        self.iat = Some(iat);
+        self
+    }
+
+    /// Sets `jti`.
+    pub fn with_id(mut self, jti: impl Into<String>) -> Self {
+        self.jti = Some(jti.into());
+        self
+    }
+}
+
+impl Default for Claims<NoCustomClaims> {
+    fn default() -> Self {
+        Self::new(())
+    }
+}
+
+/// The `aud` claim: one string or an array of strings (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience, written as a string.
+    One(String),
+    /// Several audiences, written as an array.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// The audiences as a slice-like iterator.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let slice = match self {
+            Self::One(one) => std::slice::from_ref(one),
+            Self::Many(many) => many.as_slice(),
+        };
+        slice.iter().map(String::as_str)
+    }
+
+    /// Whether `aud` is one of the audiences.
+    pub fn contains(&self, aud: &str) -> bool {
+        self.iter().any(|a| a == aud)
+    }
+}
+
+/// The registered claims as parsed, before they are moved into [`Claims`].
+#[derive(Default)]
+struct Registered {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<Audience>,
+    exp: Option<NumericDate>,
+    nbf: Option<NumericDate>,
+    iat: Option<NumericDate>,
+    jti: Option<String>,
+}
+
+/// Parses a decoded payload into claims, returning also the top-level member names (for
+/// required-claim checks).
+pub(crate) fn parse<'de, T: Deserialize<'de>>(
+    json: &'de [u8],
+) -> Result<(Claims<T>, MemberNames<'de>), Error> {
+    // Duplicates inside nested objects are the caller type's to see, and most types would
+    // silently keep one; a separate walk catches them, run only when nesting is possible.
+    if json::may_nest_objects(json) {
+        json::check_no_duplicates(json)?;
+    }
+    let mut names = MemberNames::new();
+    let mut slot = None;
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let parsed = de
+        .deserialize_map(ClaimsVisitor::<T> {
+            names: &mut names,
+            error: &mut slot,
+            marker: PhantomData,
+        })
+        .and_then(|c| de.end().map(|()| c));
+    match parsed {
+        Ok(claims) => Ok((claims, names)),
+        Err(e) => Err(slot.take().unwrap_or_else(|| json::malformed_json(e, "claims"))),
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Claims<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut names = MemberNames::new();
+        let mut slot = None;
+        d.deserialize_map(ClaimsVisitor::<T> {
+            names: &mut names,
+            error: &mut slot,
+            marker: PhantomData,
+        })
+    }
+}
+
+struct ClaimsVisitor<'a, 'de, T> {
+    names: &'a mut MemberNames<'de>,
+    error: &'a mut Option<Error>,
+    marker: PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsVisitor<'_, 'de, T> {
+    type Value = Claims<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of claims")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Claims<T>, A::Error> {
+        let mut access = ClaimsAccess {
+            inner: map,
+            registered: Registered::default(),
+            names: self.names,
+            error: self.error,
+        };
+        let custom = T::deserialize(CustomDeserializer {
+            access: &mut access,
+        })?;
+        // The caller's type may stop early; the rest must still be read and checked.
+        while access.next_key::<IgnoredAny>()?.is_some() {
+            access.next_value::<IgnoredAny>()?;
+        }
+        let r = access.registered;
+        Ok(Claims {
+            iss: r.iss,
+            sub: r.sub,
+            aud: r.aud,
+            exp: r.exp,
+            nbf: r.nbf,
+            iat: r.iat,
+            jti: r.jti,
+            custom,
+        })
+    }
+}
+
+/// A map access that takes the registered claims out of the stream and passes the rest on.
+struct ClaimsAccess<'a, 'de, A> {
+    inner: A,
+    registered: Registered,
+    names: &'a mut MemberNames<'de>,
+    error: &'a mut Option<Error>,
+}
+
+impl<'de, A: MapAccess<'de>> ClaimsAccess<'_, 'de, A> {
+    /// Reads the value of registered claim `name`, recording a typed error on failure.
+    fn read<V: Deserialize<'de>>(&mut self, name: &str) -> Result<V, A::Error> {
+        self.inner.next_value::<V>().map_err(|e| {
+            *self.error = Some(Error::malformed(format!("claim {name:?} is not valid: {e}")));
+            e
+        })
+    }
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for ClaimsAccess<'_, 'de, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+        loop {
+            let Some(name) = self.inner.next_key_seed(NameSeed)? else {
+                return Ok(None);
+            };
+            if !self.names.insert(name.clone()) {
+                *self.error = Some(Error::malformed(format!(
+                    "claims repeat the member {:?}",
+                    truncate(&name)
+                )));
+                return Err(de::Error::custom(json::DUPLICATE));
+            }
+            match &*name {
+                "iss" => self.registered.iss = Some(self.read("iss")?),
+                "sub" => self.registered.sub = Some(self.read("sub")?),
+                "jti" => self.registered.jti = Some(self.read("jti")?),
+                "aud" => self.registered.aud = Some(self.read("aud")?),
+                "exp" => self.registered.exp = Some(self.read("exp")?),
+                "nbf" => self.registered.nbf = Some(self.read("nbf")?),
+                "iat" => self.registered.iat = Some(self.read("iat")?),
+                _ => {
+                    return match name {
+                        Cow::Borrowed(s) => seed.deserialize(BorrowedStrDeserializer::new(s)),
+                        Cow::Owned(s) => seed.deserialize(StringDeserializer::new(s)),
+                    }
+                    .map(Some);
+                }
+            }
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.inner.next_value_seed(seed)
+    }
+}
+
+/// Presents the non-registered members to the caller's type as a map.
+struct CustomDeserializer<'b, 'a, 'de, A> {
+    access: &'b mut ClaimsAccess<'a, 'de, A>,
+}
+
+impl<'de, A: MapAccess<'de>> CustomDeserializer<'_, '_, 'de, A> {
+    /// For types that take no members (`()`, unit structs): read and check them all.
+    fn drain(self) -> Result<(), A::Error> {
+        while self.access.next_key::<IgnoredAny>()?.is_some() {
+            self.access.next_value::<IgnoredAny>()?;
+        }
+        Ok(())
+    }
+}
+
+impl<'de, A: MapAccess<'de>> Deserializer<'de> for CustomDeserializer<'_, '_, 'de, A> {
+    type Error = A::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        visitor.visit_map(self.access)
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        self.drain()?;
+        visitor.visit_unit()
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, A::Error> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, A::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, A::Error> {
+        Err(de::Error::custom("custom claims must be a map or struct type"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf tuple tuple_struct map struct enum identifier
+    }
+}
+
+// `Audience` parses by hand so that an array holding a non-string is an error naming the
+// claim, and an empty string is kept as the (never matching) value it is.
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct AudienceVisitor;
+        impl<'de> Visitor<'de> for AudienceVisitor {
+            type Value = Audience;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
+                Ok(Audience::One(v.to_owned()))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Audience, E> {
+                Ok(Audience::One(v))
+            }
+
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Audience, S::Error> {
+                let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
+                while let Some(aud) = seq.next_element::<String>()? {
+                    list.push(aud);
+                }
+                Ok(Audience::Many(list))
+            }
+        }
+        d.deserialize_any(AudienceVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use serde_json::{Map, Value};
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Role {
+        role: String,
+    }
+
+    #[test]
+    fn splits_registered_from_custom() {
+        let json = br#"{"sub":"u1","aud":["a","b"],"exp":10,"role":"admin","x":[1,{"y":2}]}"#;
+        let (c, names) = parse::<Role>(json).unwrap();
+        assert_eq!(c.sub.as_deref(), Some("u1"));
+        assert!(c.aud.as_ref().unwrap().contains("b"));
+        assert_eq!(c.exp.unwrap().as_secs(), 10);
+        assert_eq!(c.custom.role, "admin");
+        assert!(names.contains("x") && names.contains("exp") && !names.contains("nbf"));
+
+        let (c, _) = parse::<Map<String, Value>>(json).unwrap();
+        assert_eq!(c.custom.len(), 2, "registered claims are not repeated in the map");
+        let (c, _) = parse::<()>(json).unwrap();
+        assert_eq!(c.sub.as_deref(), Some("u1"));
+    }
+
+    #[test]
+    fn registered_claims_are_typed() {
+        for bad in [
+            r#"{"exp":"10"}"#,
+            r#"{"nbf":-1}"#,
+            r#"{"iat":1e400}"#,
+            r#"{"aud":1}"#,
+            r#"{"aud":["a",1]}"#,
+            r#"{"sub":null}"#,
+            r#"{"iss":{}}"#,
+            r#"{"exp":1,"exp":1}"#,
+            r#"{"aud":"a","x":{"q":1,"q":2}}"#,
+            r#"[]"#,
+            r#"{"sub":"a"}{}"#,
+        ] {
+            let e = parse::<Map<String, Value>>(bad.as_bytes()).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Malformed, "{bad}");
+        }
+        let e = parse::<()>(br#"{"exp":"10"}"#).unwrap_err();
+        assert!(e.detail().contains("\"exp\""), "{e}");
+    }
+
+    #[test]
+    fn serializes_flat() {
+        let c = Claims::new(serde_json::json!({"role": "admin"}))
+            .with_subject("u")
+            .with_audiences(["a"]);
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            r#"{"sub":"u","aud":"a","role":"admin"}"#
+        );
+        let c = Claims::default().with_audiences(["a", "b"]);
+        assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"aud":["a","b"]}"#);
+    }
+
+    #[test]
+    fn deserialize_impl_round_trips() {
+        let c: Claims<Map<String, Value>> =
+            serde_json::from_str(r#"{"sub":"u","exp":5,"k":true}"#).unwrap();
+        let back: Claims<Map<String, Value>> =
+            serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(c, back);
+    }
+}

@@ -1,0 +1,305 @@
+//! The JOSE header (RFC 7515 §4): parsing with tok's rules, and the header tok writes.
+//!
+//! Every header rule is checked before any MAC work, so a hostile header costs a parse and
+//! nothing more, and the algorithm comes from the key, never from the token.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::error::{Error, ErrorKind};
+use crate::json::{self, MemberNames, NameSeed};
+
+/// The only algorithm tok accepts or writes.
+pub const ALGORITHM: &str = "HS256";
+
+/// The `typ` tok writes and, by default, expects.
+pub const DEFAULT_TYPE: &str = "JWT";
+
+/// The header of a verified token.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// `typ`, the media type of the whole token, when present.
+    pub typ: Option<String>,
+    /// `kid`, the identifier of the key that signed the token, when present.
+    pub kid: Option<String>,
+    /// `cty`, the media type of the payload, when present.
+    pub cty: Option<String>,
+}
+
+impl Header {
+    /// `alg`: always [`ALGORITHM`], since tok rejects every other.
+    pub fn alg(&self) -> &'static str {
+        ALGORITHM
+    }
+}
+
+/// A header as parsed, borrowing from the decoded bytes.
+#[derive(Debug, Default)]
+pub(crate) struct RawHeader<'de> {
+    alg: Option<Alg<'de>>,
+    pub(crate) typ: Option<Cow<'de, str>>,
+    pub(crate) kid: Option<Cow<'de, str>>,
+    cty: Option<Cow<'de, str>>,
+    crit: bool,
+}
+
+/// The `alg` member: a string, or anything else (which is never allowed).
+#[derive(Debug)]
+enum Alg<'de> {
+    Name(Cow<'de, str>),
+    NotAString,
+}
+
+impl<'de> RawHeader<'de> {
+    /// Parses a decoded header segment: one JSON object, no duplicate members.
+    pub(crate) fn parse(json: &'de [u8]) -> Result<Self, Error> {
+        if json::may_nest_objects(json) {
+            json::check_no_duplicates(json)?;
+        }
+        let mut slot = None;
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let parsed = de
+            .deserialize_map(HeaderVisitor { error: &mut slot })
+            .and_then(|h| de.end().map(|()| h));
+        parsed.map_err(|e| slot.take().unwrap_or_else(|| json::malformed_json(e, "header")))
+    }
+
+    /// The parse of the header tok writes for a key with `kid` (see `HmacKey`), used when
+    /// a token's header segment is byte-identical to it.
+    pub(crate) fn known(kid: Option<&'de str>) -> Self {
+        Self {
+            alg: Some(Alg::Name(Cow::Borrowed(ALGORITHM))),
+            typ: Some(Cow::Borrowed(DEFAULT_TYPE)),
+            kid: kid.map(Cow::Borrowed),
+            cty: None,
+            crit: false,
+        }
+    }
+
+    /// Applies the header rules: `alg` exactly HS256, no `crit`, `typ` as expected.
+    pub(crate) fn check(&self, expected_type: &str, type_required: bool) -> Result<(), Error> {
+        match &self.alg {
+            Some(Alg::Name(name)) if name == ALGORITHM => {}
+            Some(Alg::Name(name)) => {
+                return Err(Error::new(
+                    ErrorKind::AlgNotAllowed,
+                    format!("algorithm {:?} is not allowed; only HS256 is", truncate(name)),
+                ));
+            }
+            Some(Alg::NotAString) => {
+                return Err(Error::new(ErrorKind::AlgNotAllowed, "alg is not a string"));
+            }
+            None => return Err(Error::new(ErrorKind::AlgNotAllowed, "header has no alg")),
+        }
+        // tok implements no JWS extensions, so any critical one must be refused
+        // (RFC 7515 §4.1.11): ignoring `crit` would accept tokens whose meaning depends on
+        // rules we do not apply (e.g. RFC 7797's unencoded payloads).
+        if self.crit {
+            return Err(Error::new(
+                ErrorKind::UnsupportedHeader,
+                "header marks extensions as critical (crit); tok supports none",
+            ));
+        }
+        match &self.typ {
+            Some(typ) if !type_matches(typ, expected_type) => Err(Error::new(
+                ErrorKind::WrongType,
+                format!("typ {:?} is not {expected_type:?}", truncate(typ)),
+            )),
+            None if type_required => Err(Error::new(
+                ErrorKind::WrongType,
+                format!("header has no typ; {expected_type:?} is required"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The owned header handed to callers.
+    pub(crate) fn into_header(self) -> Header {
+        Header {
+            typ: self.typ.map(Cow::into_owned),
+            kid: self.kid.map(Cow::into_owned),
+            cty: self.cty.map(Cow::into_owned),
+        }
+    }
+}
+
+/// Media types compare case-insensitively and may omit `application/` (RFC 7515 §4.1.9).
+fn type_matches(actual: &str, expected: &str) -> bool {
+    fn strip(t: &str) -> &str {
+        match t.get(..12) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &t[12..],
+            _ => t,
+        }
+    }
+    strip(actual).eq_ignore_ascii_case(strip(expected))
+}
+
+/// Keeps attacker-chosen text in error messages short.
+pub(crate) fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(64) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+struct HeaderVisitor<'a> {
+    /// A typed error found inside the visitor, which serde can only report as text.
+    error: &'a mut Option<Error>,
+}
+
+impl<'de> Visitor<'de> for HeaderVisitor<'_> {
+    type Value = RawHeader<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut header = RawHeader::default();
+        let mut names = MemberNames::new();
+        while let Some(name) = map.next_key_seed(NameSeed)? {
+            if !names.insert(name.clone()) {
+                *self.error = Some(Error::malformed(format!(
+                    "header repeats the member {:?}",
+                    truncate(&name)
+                )));
+                return Err(de::Error::custom(json::DUPLICATE));
+            }
+            match &*name {
+                "alg" => header.alg = Some(map.next_value_seed(AlgSeed)?),
+                "typ" => header.typ = Some(map.next_value_seed(NameSeed)?),
+                "kid" => header.kid = Some(map.next_value_seed(NameSeed)?),
+                "cty" => header.cty = Some(map.next_value_seed(NameSeed)?),
+                "crit" => {
+                    map.next_value::<IgnoredAny>()?;
+                    header.crit = true;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(header)
+    }
+}
+
+struct AlgSeed;
+
+impl<'de> DeserializeSeed<'de> for AlgSeed {
+    type Value = Alg<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(AlgSeed)
+    }
+}
+
+impl<'de> Visitor<'de> for AlgSeed {
+    type Value = Alg<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Alg::Name(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Alg::Name(Cow::Owned(v.to_owned())))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Alg::NotAString)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Alg::NotAString)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Alg::NotAString)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Alg::NotAString)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Alg::NotAString)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Alg::NotAString)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Alg::NotAString)
+    }
+}
+
+/// The compact JSON of the header tok writes: `alg`, `typ` and, when given, `kid`.
+pub(crate) fn header_json(typ: &str, kid: Option<&str>) -> String {
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        alg: &'static str,
+        typ: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kid: Option<&'a str>,
+    }
+    // Serializing a struct of strings into a String cannot fail.
+    serde_json::to_string(&Out {
+        alg: ALGORITHM,
+        typ,
+        kid,
+    })
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(json: &str) -> Result<(), ErrorKind> {
+        RawHeader::parse(json.as_bytes())
+            .and_then(|h| h.check(DEFAULT_TYPE, false))
+            .map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn accepts_the_header_tok_writes() {
+        assert_eq!(header_json("JWT", None), r#"{"alg":"HS256","typ":"JWT"}"#);
+        assert_eq!(check(&header_json("JWT", Some("k1"))), Ok(()));
+        assert_eq!(check(r#"{"alg":"HS256"}"#), Ok(()));
+        assert_eq!(check(r#"{"alg":"HS256","typ":"jwt"}"#), Ok(()));
+        assert_eq!(check(r#"{"alg":"HS256","typ":"application/JWT"}"#), Ok(()));
+        assert_eq!(check(r#"{"alg":"HS256","x5t":{"a":1}}"#), Ok(()));
+    }
+
+    #[test]
+    fn header_rules() {
+        use ErrorKind::*;
+        for (json, kind) in [
+            (r#"{"alg":"none"}"#, AlgNotAllowed),
+            (r#"{"alg":"hs256"}"#, AlgNotAllowed),
+            (r#"{"alg":"HS512"}"#, AlgNotAllowed),
+            (r#"{"alg":null}"#, AlgNotAllowed),
+            (r#"{"alg":["HS256"]}"#, AlgNotAllowed),
+            (r#"{"typ":"JWT"}"#, AlgNotAllowed),
+            (r#"{"alg":"HS256","crit":["exp"],"exp":1}"#, UnsupportedHeader),
+            (r#"{"alg":"HS256","typ":"at+jwt"}"#, WrongType),
+            (r#"{"alg":"HS256","alg":"HS256"}"#, Malformed),
+            (r#"{"alg":"HS256","x":{"a":1,"a":2}}"#, Malformed),
+            (r#"["HS256"]"#, Malformed),
+            (r#"{"alg":"HS256"} x"#, Malformed),
+            (r#"{"alg":"HS256","typ":1}"#, Malformed),
+        ] {
+            assert_eq!(check(json), Err(kind), "{json}");
+        }
+    }
+
+    #[test]
+    fn configured_type() {
+        let h = RawHeader::parse(br#"{"alg":"HS256","typ":"at+JWT"}"#).unwrap();
+        assert!(h.check("at+jwt", true).is_ok());
+        assert!(h.check("application/at+jwt", true).is_ok());
+        let h = RawHeader::parse(br#"{"alg":"HS256"}"#).unwrap();
+        assert_eq!(h.check("at+jwt", true).unwrap_err().kind(), ErrorKind::WrongType);
+    }
+}

@@ -1,0 +1,229 @@
+//! JSON helpers shared by header, claims and key parsing: member-name tracking and the
+//! duplicate-member check.
+//!
+//! RFC 7515 §5.2 lets a parser either reject duplicate member names or keep the last one;
+//! parsers that disagree have been turned into signature bypasses, so tok rejects them
+//! everywhere: one token, one meaning.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::error::Error;
+
+/// How many names are kept inline before spilling into a hash set. JWT headers and claim
+/// sets rarely have more members, so the verify path allocates nothing for them, while a
+/// hostile object with thousands of members still costs linear time, not quadratic.
+const INLINE_NAMES: usize = 16;
+
+/// The member names of one JSON object, borrowed from the input where possible.
+#[derive(Debug)]
+pub(crate) struct MemberNames<'de> {
+    inline: [Cow<'de, str>; INLINE_NAMES],
+    len: usize,
+    spilled: Option<HashSet<Cow<'de, str>>>,
+}
+
+impl<'de> MemberNames<'de> {
+    pub(crate) fn new() -> Self {
+        Self {
+            inline: std::array::from_fn(|_| Cow::Borrowed("")),
+            len: 0,
+            spilled: None,
+        }
+    }
+
+    /// Records `name`; returns `false` if it was already present.
+    pub(crate) fn insert(&mut self, name: Cow<'de, str>) -> bool {
+        if let Some(set) = &mut self.spilled {
+            return set.insert(name);
+        }
+        if self.inline[..self.len].contains(&name) {
+            return false;
+        }
+        if self.len < INLINE_NAMES {
+            self.inline[self.len] = name;
+            self.len += 1;
+            return true;
+        }
+        let mut set: HashSet<Cow<'de, str>> = self.inline.iter_mut().map(std::mem::take).collect();
+        set.insert(name);
+        self.spilled = Some(set);
+        true
+    }
+
+    /// Whether `name` was recorded.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        match &self.spilled {
+            Some(set) => set.contains(name),
+            None => self.inline[..self.len].iter().any(|n| n == name),
+        }
+    }
+}
+
+/// A seed that reads one member name, borrowing it when it has no escapes.
+pub(crate) struct NameSeed;
+
+impl<'de> DeserializeSeed<'de> for NameSeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(NameSeed)
+    }
+}
+
+impl<'de> Visitor<'de> for NameSeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// Walks any JSON value and fails on a duplicate member name at any depth.
+struct DeepCheck;
+
+impl<'de> DeserializeSeed<'de> for DeepCheck {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(DeepCheck)
+    }
+}
+
+impl<'de> Visitor<'de> for DeepCheck {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut names = MemberNames::new();
+        while let Some(name) = map.next_key_seed(NameSeed)? {
+            if !names.insert(name) {
+                return Err(de::Error::custom(DUPLICATE));
+            }
+            map.next_value_seed(DeepCheck)?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(DeepCheck)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// The message of a duplicate-member error.
+pub(crate) const DUPLICATE: &str = "duplicate member name";
+
+/// Rejects `json` if any object in it, at any depth, repeats a member name.
+///
+/// # Errors
+/// [`Malformed`](crate::ErrorKind::Malformed) for invalid JSON or a duplicate name.
+pub(crate) fn check_no_duplicates(json: &[u8]) -> Result<(), Error> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    DeepCheck
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| malformed_json(e, "JSON"))
+}
+
+/// Whether `json` may contain an object nested inside the top-level one. Counting `{`
+/// bytes over-approximates (a brace inside a string counts too), which only costs an extra
+/// check, never a missed one.
+pub(crate) fn may_nest_objects(json: &[u8]) -> bool {
+    json.iter().filter(|&&b| b == b'{').nth(1).is_some()
+}
+
+/// Turns a `serde_json` error into a typed malformed error naming `what` was parsed.
+pub(crate) fn malformed_json(e: serde_json::Error, what: &str) -> Error {
+    Error::malformed(format!("{what} is not valid: {e}")).with_source(e)
+}
+
+/// Parses `json` as an untyped object, rejecting duplicate member names at any depth.
+///
+/// # Errors
+/// [`Malformed`](crate::ErrorKind::Malformed) when it is not one JSON object or repeats a
+/// member name.
+pub(crate) fn parse_object(json: &[u8], what: &str) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    check_no_duplicates(json)?;
+    serde_json::from_slice(json).map_err(|e| malformed_json(e, what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_duplicates_at_any_depth() {
+        assert!(check_no_duplicates(br#"{"a":1,"b":{"c":[{"d":1,"e":2}]}}"#).is_ok());
+        assert!(check_no_duplicates(br#"{"a":1,"a":2}"#).is_err());
+        assert!(check_no_duplicates(br#"{"a":{"b":1,"b":1}}"#).is_err());
+        assert!(check_no_duplicates(br#"{"a":[{"b":1,"b":1}]}"#).is_err());
+        // An escaped spelling is the same name.
+        assert!(check_no_duplicates(br#"{"alg":1,"\u0061lg":2}"#).is_err());
+    }
+
+    #[test]
+    fn many_members_spill_and_still_detect() {
+        let mut json = String::from("{");
+        for i in 0..100 {
+            json.push_str(&format!("\"m{i}\":{i},"));
+        }
+        json.push_str("\"m7\":0}");
+        assert!(check_no_duplicates(json.as_bytes()).is_err());
+        let mut names = MemberNames::new();
+        for i in 0..40 {
+            assert!(names.insert(Cow::Owned(format!("n{i}"))));
+        }
+        assert!(names.contains("n3") && names.contains("n39") && !names.contains("n40"));
+        assert!(!names.insert(Cow::Borrowed("n0")));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let json = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert!(check_no_duplicates(json.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn nesting_hint() {
+        assert!(!may_nest_objects(br#"{"a":1}"#));
+        assert!(may_nest_objects(br#"{"a":{}}"#));
+    }
+}

@@ -1,0 +1,259 @@
+//! Key sets for rotation: one key signs, any verifies, chosen by the token's `kid`.
+
+use serde::Deserialize;
+
+use crate::error::{Error, ErrorKind};
+use crate::header::truncate;
+use crate::json;
+use crate::key::{HmacKey, Jwk};
+
+/// A JWK Set (RFC 7517 §5) of HS256 keys.
+///
+/// The signing key is the first one unless another is chosen by `kid`; every key verifies.
+/// Rotate by [`prepend`](KeySet::prepend)ing a new key: new tokens carry its `kid` while
+/// tokens signed by older keys keep verifying until those keys are removed.
+///
+/// ```
+/// use tok::{Claims, HmacKey, KeySet, Validation};
+///
+/// let old = HmacKey::generate()?;
+/// let token = tok::sign(&old, &Claims::default().with_subject("u"))?;
+/// let mut set = KeySet::new(old)?;
+/// set.prepend(HmacKey::generate()?)?; // the new key signs from now on
+/// let claims = tok::verify::<()>(&set, &token, &Validation::new().allow_missing_expiry())?;
+/// assert_eq!(claims.claims.sub.as_deref(), Some("u"));
+/// # Ok::<(), tok::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct KeySet {
+    keys: Vec<HmacKey>,
+    signer: usize,
+}
+
+#[derive(Deserialize)]
+struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+impl KeySet {
+    /// A set holding one key, which signs.
+    ///
+    /// # Errors
+    /// Never today; fallible so that checks can grow without breaking callers.
+    pub fn new(key: HmacKey) -> Result<Self, Error> {
+        Ok(Self {
+            keys: vec![key],
+            signer: 0,
+        })
+    }
+
+    /// A set from keys; the first signs.
+    ///
+    /// # Errors
+    /// [`InvalidKey`](ErrorKind::InvalidKey) for an empty list or two keys with one `kid`.
+    pub fn from_keys(keys: Vec<HmacKey>) -> Result<Self, Error> {
+        if keys.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidKey, "key set has no keys"));
+        }
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(kid) = key.kid()
+                && keys[..i].iter().any(|k| k.kid() == Some(kid))
+            {
+                return Err(Error::new(
+                    ErrorKind::InvalidKey,
+                    format!("key set has two keys with kid {:?}", truncate(kid)),
+                ));
+            }
+        }
+        Ok(Self { keys, signer: 0 })
+    }
+
+    /// A set from JWK Set JSON (`{"keys":[...]}`); every key must be an HS256 key.
+    ///
+    /// # Errors
+    /// As [`HmacKey::from_jwk`] for each key, plus those of [`from_keys`](Self::from_keys).
+    pub fn from_jwks(json: &str) -> Result<Self, Error> {
+        json::check_no_duplicates(json.as_bytes())?;
+        let jwks: Jwks =
+            serde_json::from_str(json).map_err(|e| json::malformed_json(e, "JWK Set"))?;
+        let keys = jwks
+            .keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, jwk)| {
+                HmacKey::from_parsed_jwk(jwk)
+                    .map_err(|e| Error::new(e.kind(), format!("key {i} of the set: {}", e.detail())))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_keys(keys)
+    }
+
+    /// Reads either a JWK Set or a single JWK, as key files may hold either.
+    ///
+    /// # Errors
+    /// As [`from_jwks`](Self::from_jwks) or [`HmacKey::from_jwk`].
+    pub fn from_jwk_or_jwks(json: &str) -> Result<Self, Error> {
+        let value = json::parse_object(json.as_bytes(), "key JSON")?;
+        if value.contains_key("keys") {
+            Self::from_jwks(json)
+        } else {
+            Self::new(HmacKey::from_jwk(json)?)
+        }
+    }
+
+    /// Makes the key with `kid` the signing key.
+    ///
+    /// # Errors
+    /// [`UnknownKey`](ErrorKind::UnknownKey) when no key has that `kid`.
+    pub fn with_signing_kid(mut self, kid: &str) -> Result<Self, Error> {
+        self.signer = self
+            .keys
+            .iter()
+            .position(|k| k.kid() == Some(kid))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::UnknownKey,
+                    format!("no key with kid {:?} in the set", truncate(kid)),
+                )
+            })?;
+        Ok(self)
+    }
+
+    /// Puts `key` first and makes it the signing key.
+    ///
+    /// # Errors
+    /// [`InvalidKey`](ErrorKind::InvalidKey) when its `kid` is already in the set.
+    pub fn prepend(&mut self, key: HmacKey) -> Result<(), Error> {
+        let mut keys = Vec::with_capacity(self.keys.len() + 1);
+        keys.push(key);
+        keys.extend(self.keys.iter().cloned());
+        *self = Self::from_keys(keys)?;
+        Ok(())
+    }
+
+    /// The key that signs.
+    pub fn signing_key(&self) -> &HmacKey {
+        &self.keys[self.signer]
+    }
+
+    /// The key with `kid`, if any.
+    pub fn find(&self, kid: &str) -> Option<&HmacKey> {
+        self.keys.iter().find(|k| k.kid() == Some(kid))
+    }
+
+    /// All keys, the first being the default signer.
+    pub fn keys(&self) -> &[HmacKey] {
+        &self.keys
+    }
+
+    /// Exports the set, secrets included, as JWK Set JSON. Call it only to store keys.
+    pub fn export_jwks(&self) -> zeroize::Zeroizing<String> {
+        let keys: Vec<_> = self.keys.iter().map(HmacKey::jwk_value).collect();
+        let jwks = serde_json::json!({ "keys": keys });
+        zeroize::Zeroizing::new(serde_json::to_string_pretty(&jwks).unwrap_or_default())
+    }
+}
+
+/// The keys that may verify a token, chosen from its `kid`. Public only in name: this
+/// module is private and the type is not re-exported.
+#[doc(hidden)]
+pub enum Candidates<'a> {
+    /// The one key to try.
+    One(&'a HmacKey),
+    /// Every key, each tried.
+    All(&'a [HmacKey]),
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::key::HmacKey {}
+    impl Sealed for super::KeySet {}
+}
+
+/// What [`verify`](crate::verify) accepts: a single [`HmacKey`] or a [`KeySet`].
+pub trait VerifyingKeys: sealed::Sealed {
+    #[doc(hidden)]
+    /// Chooses the keys for a token with `kid`.
+    fn candidates(&self, kid: Option<&str>, try_all_keys: bool) -> Result<Candidates<'_>, Error>;
+
+    #[doc(hidden)]
+    /// The key whose own header segment is exactly `header_b64`, if any.
+    fn known_header(&self, header_b64: &[u8]) -> Option<&HmacKey>;
+}
+
+fn unknown_kid(kid: &str) -> Error {
+    Error::new(
+        ErrorKind::UnknownKey,
+        format!("no key with kid {:?}", truncate(kid)),
+    )
+}
+
+impl VerifyingKeys for HmacKey {
+    fn known_header(&self, header_b64: &[u8]) -> Option<&HmacKey> {
+        (self.header_b64().as_bytes() == header_b64).then_some(self)
+    }
+
+    fn candidates(&self, kid: Option<&str>, _: bool) -> Result<Candidates<'_>, Error> {
+        match (kid, self.kid()) {
+            // A token naming another key was not meant for this one.
+            (Some(token_kid), Some(own)) if token_kid != own => Err(unknown_kid(token_kid)),
+            _ => Ok(Candidates::One(self)),
+        }
+    }
+}
+
+impl VerifyingKeys for KeySet {
+    fn known_header(&self, header_b64: &[u8]) -> Option<&HmacKey> {
+        self.keys.iter().find(|k| k.header_b64().as_bytes() == header_b64)
+    }
+
+    fn candidates(&self, kid: Option<&str>, try_all_keys: bool) -> Result<Candidates<'_>, Error> {
+        match kid {
+            Some(kid) => self.find(kid).map(Candidates::One).ok_or_else(|| unknown_kid(kid)),
+            None if self.keys.len() == 1 => Ok(Candidates::One(&self.keys[0])),
+            None if try_all_keys => Ok(Candidates::All(&self.keys)),
+            None => Err(Error::new(
+                ErrorKind::UnknownKey,
+                "token has no kid and the key set has several keys",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_by_kid() {
+        let a = HmacKey::from_bytes(&[1; 32]).unwrap().with_kid("a");
+        let b = HmacKey::from_bytes(&[2; 32]).unwrap().with_kid("b");
+        let set = KeySet::from_keys(vec![a, b]).unwrap();
+        assert_eq!(set.signing_key().kid(), Some("a"));
+        assert!(matches!(set.candidates(Some("b"), false), Ok(Candidates::One(k)) if k.kid() == Some("b")));
+        assert_eq!(
+            set.candidates(Some("../../etc/passwd"), false).err().unwrap().kind(),
+            ErrorKind::UnknownKey
+        );
+        assert_eq!(set.candidates(None, false).err().unwrap().kind(), ErrorKind::UnknownKey);
+        assert!(matches!(set.candidates(None, true), Ok(Candidates::All(k)) if k.len() == 2));
+        let set = set.with_signing_kid("b").unwrap();
+        assert_eq!(set.signing_key().kid(), Some("b"));
+    }
+
+    #[test]
+    fn set_rules() {
+        let a = HmacKey::from_bytes(&[1; 32]).unwrap().with_kid("a");
+        assert_eq!(
+            KeySet::from_keys(vec![a.clone(), a.clone()]).unwrap_err().kind(),
+            ErrorKind::InvalidKey
+        );
+        assert_eq!(KeySet::from_keys(vec![]).unwrap_err().kind(), ErrorKind::InvalidKey);
+        assert_eq!(KeySet::from_jwks(r#"{"keys":[]}"#).unwrap_err().kind(), ErrorKind::InvalidKey);
+        let mut set = KeySet::new(a.clone()).unwrap();
+        assert_eq!(set.prepend(a).unwrap_err().kind(), ErrorKind::InvalidKey);
+        let json = set.export_jwks();
+        let back = KeySet::from_jwk_or_jwks(&json).unwrap();
+        assert_eq!(back.keys().len(), 1);
+    }
+}

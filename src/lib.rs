@@ -1,0 +1,54 @@
+//! # tok
+//!
+//! Strict, fast HMAC-SHA256 signed tokens (JWT, RFC 7519, in RFC 7515 compact form).
+//!
+//! - One algorithm, HS256, fixed by the key and checked before any MAC work: `alg` is
+//!   never taken from the token.
+//! - Strict parsing: canonical base64url only, exactly three segments, no duplicate JSON
+//!   members, `crit` refused, NumericDates that are numbers within range.
+//! - Strict validation by default ([`Validation`]): `exp` required and `exp == now`
+//!   already expired, audience checked per RFC 7519 §4.1.3, every loosening named.
+//! - Keys ([`HmacKey`], [`KeySet`]) checked at construction (≥ 256 bits), zeroized,
+//!   redacted in `Debug`, with JWK import/export and rotation by `kid`.
+//! - One error type ([`Error`]) whose [`ErrorKind`] has a stable code per kind.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tok::{Claims, HmacKey, NumericDate, Validation};
+//!
+//! let key = HmacKey::generate()?;
+//! let now = NumericDate::now();
+//! let token = tok::sign(&key, &Claims::default()
+//!     .with_subject("user-42")
+//!     .with_issuer("https://auth.example")
+//!     .expires_after(now, Duration::from_secs(900)))?;
+//!
+//! let validation = Validation::new().with_issuer("https://auth.example");
+//! let verified = tok::verify::<()>(&key, &token, &validation)?;
+//! assert_eq!(verified.claims.sub.as_deref(), Some("user-42"));
+//! # Ok::<(), tok::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod base64url;
+mod claims;
+mod error;
+mod header;
+pub mod insecure;
+mod json;
+mod jws;
+mod key;
+mod keyset;
+mod numeric_date;
+pub mod random;
+mod validation;
+
+pub use claims::{Audience, Claims, NoCustomClaims, REGISTERED};
+pub use error::{Error, ErrorKind};
+pub use header::{ALGORITHM, DEFAULT_TYPE, Header};
+pub use jws::{Verified, sign, sign_with_type, verify, verify_at};
+pub use key::{GENERATED_KEY_BYTES, HmacKey, MIN_KEY_BYTES};
+pub use keyset::{KeySet, VerifyingKeys};
+pub use numeric_date::NumericDate;
+pub use validation::{DEFAULT_MAX_TOKEN_LEN, DEFAULT_NOT_BEFORE_LEEWAY, Validation};

@@ -1,0 +1,248 @@
+//! The validation policy: what a verified token must also satisfy.
+
+use std::time::Duration;
+
+use crate::claims::Claims;
+use crate::error::{Error, ErrorKind};
+use crate::header::{DEFAULT_TYPE, truncate};
+use crate::json::MemberNames;
+use crate::numeric_date::NumericDate;
+
+/// The default maximum token length: 8 KiB. Longer input is rejected before decoding.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// The default leeway for `nbf` and a future `iat`: 30 seconds, because a token minted by
+/// a server whose clock runs slightly ahead should not bounce off one slightly behind.
+pub const DEFAULT_NOT_BEFORE_LEEWAY: Duration = Duration::from_secs(30);
+
+/// What a token must satisfy beyond a good signature. Strict by default; every loosening is
+/// an explicit, named call.
+///
+/// Defaults: `exp` required, expired when `now >= exp` (no leeway, so `exp == now` is
+/// expired); `nbf` and `iat` may lie at most 30 s in the future; a token carrying `aud` is
+/// rejected unless an accepted audience is named; `typ`, when present, must be `JWT`
+/// (case-insensitive); tokens longer than 8 KiB are rejected unread; a token without `kid`
+/// does not verify against a set of several keys.
+///
+/// ```
+/// use std::time::Duration;
+/// let validation = tok::Validation::new()
+///     .with_audience("api")
+///     .with_issuer("https://auth.example")
+///     .with_expiry_leeway(Duration::from_secs(5))
+///     .with_max_age(Duration::from_secs(3600));
+/// # Ok::<(), tok::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Validation {
+    pub(crate) require_expiry: bool,
+    pub(crate) expiry_leeway: Duration,
+    pub(crate) not_before_leeway: Duration,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) allow_unchecked_audience: bool,
+    pub(crate) issuers: Vec<String>,
+    pub(crate) subject: Option<String>,
+    pub(crate) required: Vec<String>,
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) typ: String,
+    pub(crate) require_type: bool,
+    pub(crate) max_token_len: usize,
+    pub(crate) try_all_keys: bool,
+}
+
+impl Default for Validation {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Validation {
+    /// The strict defaults described on [`Validation`].
+    pub fn new() -> Self {
+        Self {
+            require_expiry: true,
+            expiry_leeway: Duration::ZERO,
+            not_before_leeway: DEFAULT_NOT_BEFORE_LEEWAY,
+            audiences: Vec::new(),
+            allow_unchecked_audience: false,
+            issuers: Vec::new(),
+            subject: None,
+            required: Vec::new(),
+            max_age: None,
+            typ: DEFAULT_TYPE.to_owned(),
+            require_type: false,
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            try_all_keys: false,
+        }
+    }
+
+    /// Accepts tokens without `exp`. Such tokens live until their key is retired.
+    pub fn allow_missing_expiry(mut self) -> Self {
+        self.require_expiry = false;
+        self
+    }
+
+    /// Tolerates this much clock skew on `exp` (and on [`with_max_age`](Self::with_max_age)).
+    pub fn with_expiry_leeway(mut self, leeway: Duration) -> Self {
+        self.expiry_leeway = leeway;
+        self
+    }
+
+    /// Tolerates this much clock skew on `nbf` and a future `iat` (default 30 s).
+    pub fn with_not_before_leeway(mut self, leeway: Duration) -> Self {
+        self.not_before_leeway = leeway;
+        self
+    }
+
+    /// Accepts tokens whose `aud` contains `aud`. May be called several times: any one
+    /// accepted audience matching is enough. Once any is named, `aud` is required.
+    pub fn with_audience(mut self, aud: impl Into<String>) -> Self {
+        self.audiences.push(aud.into());
+        self
+    }
+
+    /// Accepts tokens that carry an `aud` although no audience is named here. RFC 7519
+    /// §4.1.3 says such tokens must be rejected; use this only for tools that inspect.
+    pub fn allow_unchecked_audience(mut self) -> Self {
+        self.allow_unchecked_audience = true;
+        self
+    }
+
+    /// Accepts tokens whose `iss` is `iss`. May be called several times; once any is named,
+    /// `iss` is required.
+    pub fn with_issuer(mut self, iss: impl Into<String>) -> Self {
+        self.issuers.push(iss.into());
+        self
+    }
+
+    /// Requires `sub` to be exactly `sub`.
+    pub fn with_subject(mut self, sub: impl Into<String>) -> Self {
+        self.subject = Some(sub.into());
+        self
+    }
+
+    /// Requires the claim `name` (registered or custom) to be present.
+    pub fn require_claim(mut self, name: impl Into<String>) -> Self {
+        self.required.push(name.into());
+        self
+    }
+
+    /// Rejects tokens issued more than `age` ago; requires `iat`.
+    pub fn with_max_age(mut self, age: Duration) -> Self {
+        self.max_age = Some(age);
+        self
+    }
+
+    /// Expects `typ` to be `typ` (e.g. `at+jwt`, RFC 9068) instead of `JWT`, compared
+    /// case-insensitively with or without `application/`. A token without `typ` still
+    /// passes unless [`require_type`](Self::require_type) is set.
+    pub fn with_type(mut self, typ: impl Into<String>) -> Self {
+        self.typ = typ.into();
+        self
+    }
+
+    /// Rejects tokens without `typ` (RFC 9068 §4 requires it for access tokens).
+    pub fn require_type(mut self) -> Self {
+        self.require_type = true;
+        self
+    }
+
+    /// Caps the token length (default 8 KiB); longer input is rejected before decoding.
+    pub fn with_max_token_len(mut self, len: usize) -> Self {
+        self.max_token_len = len;
+        self
+    }
+
+    /// Lets a token without `kid` be tried against every key of a set. Costs one MAC per
+    /// key and hides which key signed; prefer tokens with `kid`.
+    pub fn try_all_keys_without_kid(mut self) -> Self {
+        self.try_all_keys = true;
+        self
+    }
+
+    /// The longest token accepted.
+    pub fn max_token_len(&self) -> usize {
+        self.max_token_len
+    }
+
+    /// Checks verified claims against this policy at `now`.
+    pub(crate) fn check<T>(&self, claims: &Claims<T>, names: &MemberNames<'_>, now: NumericDate) -> Result<(), Error> {
+        for name in &self.required {
+            if !names.contains(name) {
+                return Err(missing(name));
+            }
+        }
+        match claims.exp {
+            Some(exp) if now >= exp.saturating_add(self.expiry_leeway) => {
+                return Err(Error::new(ErrorKind::Expired, format!("token expired at {exp}")).at(exp));
+            }
+            None if self.require_expiry => return Err(missing("exp")),
+            _ => {}
+        }
+        let not_before_limit = now.saturating_add(self.not_before_leeway);
+        if let Some(nbf) = claims.nbf
+            && nbf > not_before_limit
+        {
+            return Err(Error::new(ErrorKind::NotYetValid, format!("token is not valid before {nbf}")).at(nbf));
+        }
+        if let Some(iat) = claims.iat
+            && iat > not_before_limit
+        {
+            return Err(Error::new(ErrorKind::NotYetValid, format!("token is issued in the future, at {iat}")).at(iat));
+        }
+        if let Some(max_age) = self.max_age {
+            let iat = claims.iat.ok_or_else(|| missing("iat"))?;
+            if now >= iat.saturating_add(max_age).saturating_add(self.expiry_leeway) {
+                return Err(Error::new(
+                    ErrorKind::TooOld,
+                    format!("token was issued at {iat}, more than {}s ago", max_age.as_secs()),
+                )
+                .at(iat));
+            }
+        }
+        if !self.issuers.is_empty() {
+            let iss = claims.iss.as_deref().ok_or_else(|| missing("iss"))?;
+            if !self.issuers.iter().any(|i| i == iss) {
+                return Err(Error::new(
+                    ErrorKind::WrongIssuer,
+                    format!("issuer {:?} is not accepted", truncate(iss)),
+                ));
+            }
+        }
+        match &claims.aud {
+            None if !self.audiences.is_empty() => return Err(missing("aud")),
+            Some(aud) if !self.audiences.is_empty() => {
+                if !self.audiences.iter().any(|a| aud.contains(a)) {
+                    return Err(Error::new(
+                        ErrorKind::WrongAudience,
+                        "token is not meant for an accepted audience",
+                    ));
+                }
+            }
+            Some(_) if !self.allow_unchecked_audience => {
+                return Err(Error::new(
+                    ErrorKind::WrongAudience,
+                    "token names an audience but the verifier accepts none (RFC 7519 section 4.1.3)",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(expected) = &self.subject {
+            let sub = claims.sub.as_deref().ok_or_else(|| missing("sub"))?;
+            if sub != expected {
+                return Err(Error::new(
+                    ErrorKind::WrongSubject,
+                    format!("subject {:?} is not the expected one", truncate(sub)),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn missing(name: &str) -> Error {
+    Error::new(
+        ErrorKind::MissingClaim,
+        format!("required claim {:?} is missing", truncate(name)),
+    )
+}
