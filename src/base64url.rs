@@ -102,7 +102,11 @@ mod tests {
             b"Z",   // impossible length
             b"Zm9v*",
         ] {
-            assert!(decode(bad).is_err(), "accepted {:?}", String::from_utf8_lossy(bad));
+            assert!(
+                decode(bad).is_err(),
+                "accepted {:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -110,7 +114,10 @@ mod tests {
     fn decode_to_slice_matches_decode() {
         let mut buf = [0u8; 6];
         let n = decoded_len(8).unwrap();
-        assert_eq!(decode_to_slice(b"Zm9vYmFy", &mut buf[..n]).unwrap(), b"foobar");
+        assert_eq!(
+            decode_to_slice(b"Zm9vYmFy", &mut buf[..n]).unwrap(),
+            b"foobar"
+        );
         assert_eq!(decoded_len(5), None);
     }
 }

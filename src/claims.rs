@@ -215,7 +215,9 @@ pub(crate) fn parse<'de, T: Deserialize<'de>>(
         .and_then(|c| de.end().map(|()| c));
     match parsed {
         Ok(claims) => Ok((claims, names)),
-        Err(e) => Err(slot.take().unwrap_or_else(|| json::malformed_json(e, "claims"))),
+        Err(e) => Err(slot
+            .take()
+            .unwrap_or_else(|| json::malformed_json(e, "claims"))),
     }
 }
 
@@ -284,7 +286,9 @@ impl<'de, A: MapAccess<'de>> ClaimsAccess<'_, 'de, A> {
     /// Reads the value of registered claim `name`, recording a typed error on failure.
     fn read<V: Deserialize<'de>>(&mut self, name: &str) -> Result<V, A::Error> {
         self.inner.next_value::<V>().map_err(|e| {
-            *self.error = Some(Error::malformed(format!("claim {name:?} is not valid: {e}")));
+            *self.error = Some(Error::malformed(format!(
+                "claim {name:?} is not valid: {e}"
+            )));
             e
         })
     }
@@ -293,7 +297,10 @@ impl<'de, A: MapAccess<'de>> ClaimsAccess<'_, 'de, A> {
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for ClaimsAccess<'_, 'de, A> {
     type Error = A::Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
         loop {
             let Some(name) = self.inner.next_key_seed(NameSeed)? else {
                 return Ok(None);
@@ -356,7 +363,11 @@ impl<'de, A: MapAccess<'de>> Deserializer<'de> for CustomDeserializer<'_, '_, 'd
         visitor.visit_unit()
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, A::Error> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
         self.deserialize_unit(visitor)
     }
 
@@ -368,12 +379,18 @@ impl<'de, A: MapAccess<'de>> Deserializer<'de> for CustomDeserializer<'_, '_, 'd
         visitor.visit_some(self)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, A::Error> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
         visitor.visit_newtype_struct(self)
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, A::Error> {
-        Err(de::Error::custom("custom claims must be a map or struct type"))
+        Err(de::Error::custom(
+            "custom claims must be a map or struct type",
+        ))
     }
 
     serde::forward_to_deserialize_any! {
@@ -436,7 +453,11 @@ mod tests {
         assert!(names.contains("x") && names.contains("exp") && !names.contains("nbf"));
 
         let (c, _) = parse::<Map<String, Value>>(json).unwrap();
-        assert_eq!(c.custom.len(), 2, "registered claims are not repeated in the map");
+        assert_eq!(
+            c.custom.len(),
+            2,
+            "registered claims are not repeated in the map"
+        );
         let (c, _) = parse::<()>(json).unwrap();
         assert_eq!(c.sub.as_deref(), Some("u1"));
     }

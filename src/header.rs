@@ -64,7 +64,10 @@ impl<'de> RawHeader<'de> {
         let parsed = de
             .deserialize_map(HeaderVisitor { error: &mut slot })
             .and_then(|h| de.end().map(|()| h));
-        parsed.map_err(|e| slot.take().unwrap_or_else(|| json::malformed_json(e, "header")))
+        parsed.map_err(|e| {
+            slot.take()
+                .unwrap_or_else(|| json::malformed_json(e, "header"))
+        })
     }
 
     /// The parse of the header tok writes for a key with `kid` (see `HmacKey`), used when
@@ -86,7 +89,10 @@ impl<'de> RawHeader<'de> {
             Some(Alg::Name(name)) => {
                 return Err(Error::new(
                     ErrorKind::AlgNotAllowed,
-                    format!("algorithm {:?} is not allowed; only HS256 is", truncate(name)),
+                    format!(
+                        "algorithm {:?} is not allowed; only HS256 is",
+                        truncate(name)
+                    ),
                 ));
             }
             Some(Alg::NotAString) => {
@@ -282,7 +288,10 @@ mod tests {
             (r#"{"alg":null}"#, AlgNotAllowed),
             (r#"{"alg":["HS256"]}"#, AlgNotAllowed),
             (r#"{"typ":"JWT"}"#, AlgNotAllowed),
-            (r#"{"alg":"HS256","crit":["exp"],"exp":1}"#, UnsupportedHeader),
+            (
+                r#"{"alg":"HS256","crit":["exp"],"exp":1}"#,
+                UnsupportedHeader,
+            ),
             (r#"{"alg":"HS256","typ":"at+jwt"}"#, WrongType),
             (r#"{"alg":"HS256","alg":"HS256"}"#, Malformed),
             (r#"{"alg":"HS256","x":{"a":1,"a":2}}"#, Malformed),
@@ -300,6 +309,9 @@ mod tests {
         assert!(h.check("at+jwt", true).is_ok());
         assert!(h.check("application/at+jwt", true).is_ok());
         let h = RawHeader::parse(br#"{"alg":"HS256"}"#).unwrap();
-        assert_eq!(h.check("at+jwt", true).unwrap_err().kind(), ErrorKind::WrongType);
+        assert_eq!(
+            h.check("at+jwt", true).unwrap_err().kind(),
+            ErrorKind::WrongType
+        );
     }
 }

@@ -6,8 +6,8 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind};
-use crate::jws::{Parts, decode_segment};
 use crate::json;
+use crate::jws::{Parts, decode_segment};
 
 /// A token decoded without verification. Its contents may be forged.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,9 +63,14 @@ mod tests {
         assert_eq!(t.claims["sub"], "s");
         assert_eq!(t.header["alg"], "HS256");
         assert_eq!(t.signature.len(), 32);
-        assert_eq!(decode_unverified(&token, 10).unwrap_err().kind(), ErrorKind::TooLarge);
         assert_eq!(
-            decode_unverified(&format!("{token}="), 8192).unwrap_err().kind(),
+            decode_unverified(&token, 10).unwrap_err().kind(),
+            ErrorKind::TooLarge
+        );
+        assert_eq!(
+            decode_unverified(&format!("{token}="), 8192)
+                .unwrap_err()
+                .kind(),
             ErrorKind::Malformed
         );
     }

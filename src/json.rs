@@ -180,7 +180,10 @@ pub(crate) fn malformed_json(e: serde_json::Error, what: &str) -> Error {
 /// # Errors
 /// [`Malformed`](crate::ErrorKind::Malformed) when it is not one JSON object or repeats a
 /// member name.
-pub(crate) fn parse_object(json: &[u8], what: &str) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+pub(crate) fn parse_object(
+    json: &[u8],
+    what: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
     check_no_duplicates(json)?;
     serde_json::from_slice(json).map_err(|e| malformed_json(e, what))
 }

@@ -5,7 +5,7 @@
 //! exactly as received, and only then the payload JSON and the claim checks. Untrusted
 //! JSON beyond the small header is never parsed before the signature is known good.
 
-use hmac::Mac;
+use hmac::Mac as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -60,12 +60,16 @@ pub fn sign<T: Serialize>(key: &HmacKey, claims: &Claims<T>) -> Result<String, E
 ///
 /// # Errors
 /// As [`sign`].
-pub fn sign_with_type<T: Serialize>(key: &HmacKey, typ: &str, claims: &Claims<T>) -> Result<String, Error> {
+pub fn sign_with_type<T: Serialize>(
+    key: &HmacKey,
+    typ: &str,
+    claims: &Claims<T>,
+) -> Result<String, Error> {
     if typ == DEFAULT_TYPE {
         return sign(key, claims);
     }
     let header_b64 = base64url::encode(header::header_json(typ, key.kid()).as_bytes());
-    let mut mac = key.mac().clone();
+    let mut mac = key.mac_state().clone();
     mac.update(header_b64.as_bytes());
     mac.update(b".");
     sign_with(key, &header_b64, mac, claims)
@@ -78,7 +82,10 @@ fn sign_with<T: Serialize>(
     claims: &Claims<T>,
 ) -> Result<String, Error> {
     if !key.may_sign() {
-        return Err(Error::new(ErrorKind::InvalidKey, "key_ops of this key forbid signing"));
+        return Err(Error::new(
+            ErrorKind::InvalidKey,
+            "key_ops of this key forbid signing",
+        ));
     }
     let mut payload = Vec::with_capacity(256);
     serde_json::to_writer(&mut payload, claims)
@@ -200,15 +207,15 @@ pub fn verify_at<T: DeserializeOwned>(
     })
 }
 
-/// Constant-time MAC check of `signed` against `signature` (via `hmac`'s `verify_slice`,
-/// which compares with `subtle`).
+/// Constant-time MAC check of `signed` against `signature`.
 fn mac_matches(key: &HmacKey, signed: &[u8], signature: &[u8; 32]) -> Result<bool, Error> {
     if !key.may_verify() {
-        return Err(Error::new(ErrorKind::InvalidKey, "key_ops of this key forbid verifying"));
+        return Err(Error::new(
+            ErrorKind::InvalidKey,
+            "key_ops of this key forbid verifying",
+        ));
     }
-    let mut mac = key.mac().clone();
-    mac.update(signed);
-    Ok(mac.verify_slice(signature).is_ok())
+    Ok(key.verify_mac(signed, signature).is_ok())
 }
 
 /// The three segments of a compact JWS.
@@ -222,7 +229,12 @@ impl<'a> Parts<'a> {
     /// Splits on the two dots; any other count is malformed (a JWE has five segments).
     pub(crate) fn split(token: &'a [u8]) -> Result<Self, Error> {
         let mut segments = token.splitn(4, |&b| b == b'.');
-        match (segments.next(), segments.next(), segments.next(), segments.next()) {
+        match (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) {
             (Some(header), Some(payload), Some(signature), None) => Ok(Self {
                 header,
                 payload,
@@ -250,7 +262,8 @@ pub(crate) fn decode_segment<'b>(
     stack: &'b mut [u8],
     heap: &'b mut Vec<u8>,
 ) -> Result<&'b [u8], Error> {
-    let len = base64url::decoded_len(segment.len()).ok_or_else(|| Error::malformed("invalid base64url"))?;
+    let len = base64url::decoded_len(segment.len())
+        .ok_or_else(|| Error::malformed("invalid base64url"))?;
     if len <= stack.len() {
         base64url::decode_to_slice(segment, &mut stack[..len])
     } else {
@@ -285,7 +298,9 @@ mod tests {
     #[test]
     fn round_trip_with_known_and_parsed_headers() {
         let now = NumericDate::from_secs(1_000).unwrap();
-        let claims = Claims::default().with_subject("s").expires_after(now, Duration::from_secs(60));
+        let claims = Claims::default()
+            .with_subject("s")
+            .expires_after(now, Duration::from_secs(60));
         let v = Validation::new();
         let token = sign(&key(), &claims).unwrap();
         let got = verify_at::<()>(&key(), &token, &v, now).unwrap();
@@ -298,14 +313,18 @@ mod tests {
             verify_at::<()>(&key(), &at, &v, now).unwrap_err().kind(),
             ErrorKind::WrongType
         );
-        let got = verify_at::<()>(&key(), &at, &Validation::new().with_type("at+jwt"), now).unwrap();
+        let got =
+            verify_at::<()>(&key(), &at, &Validation::new().with_type("at+jwt"), now).unwrap();
         assert_eq!(got.header.typ.as_deref(), Some("at+jwt"));
     }
 
     #[test]
     fn signing_refuses_duplicate_members() {
         let claims = Claims::new(serde_json::json!({"sub": "again"})).with_subject("s");
-        assert_eq!(sign(&key(), &claims).unwrap_err().kind(), ErrorKind::Malformed);
+        assert_eq!(
+            sign(&key(), &claims).unwrap_err().kind(),
+            ErrorKind::Malformed
+        );
         let claims = Claims::new(serde_json::json!({"ok": 1}));
         assert!(sign(&key(), &claims).is_ok());
     }
@@ -314,7 +333,10 @@ mod tests {
     fn split_counts_segments() {
         assert!(Parts::split(b"a.b.c").is_ok());
         for bad in [&b"a.b"[..], b"a.b.c.d", b"a.b.c.d.e", b"", b"abc"] {
-            assert_eq!(Parts::split(bad).err().unwrap().kind(), ErrorKind::Malformed);
+            assert_eq!(
+                Parts::split(bad).err().unwrap().kind(),
+                ErrorKind::Malformed
+            );
         }
     }
 }

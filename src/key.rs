@@ -205,6 +205,27 @@ impl HmacKey {
         serde_json::Value::Object(jwk)
     }
 
+    /// The HMAC-SHA256 tag of `message` under this key.
+    pub fn mac(&self, message: &[u8]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Checks `tag` against the HMAC-SHA256 of `message`, in constant time (`hmac`'s
+    /// `verify_slice`, which compares with `subtle`). Only full 32-byte tags are accepted:
+    /// a truncated tag is never a valid HS256 signature.
+    ///
+    /// # Errors
+    /// [`BadSignature`](ErrorKind::BadSignature) when the tag does not match.
+    pub fn verify_mac(&self, message: &[u8], tag: &[u8]) -> Result<(), Error> {
+        let mut mac = self.mac.clone();
+        mac.update(message);
+        // `verify_slice` refuses any length but the full output before comparing.
+        mac.verify_slice(tag)
+            .map_err(|_| Error::new(ErrorKind::BadSignature, "bad signature"))
+    }
+
     /// Whether this key may sign (its JWK `key_ops` allowed it).
     pub fn may_sign(&self) -> bool {
         self.may_sign
@@ -216,7 +237,7 @@ impl HmacKey {
     }
 
     /// The HMAC state with the key absorbed.
-    pub(crate) fn mac(&self) -> &Hmac<Sha256> {
+    pub(crate) fn mac_state(&self) -> &Hmac<Sha256> {
         &self.mac
     }
 
@@ -286,12 +307,18 @@ mod tests {
             (r#","key_ops":["encrypt"]"#, ErrorKind::InvalidKey),
             (r#","kty":"oct""#, ErrorKind::Malformed),
         ] {
-            assert_eq!(HmacKey::from_jwk(&jwk(extra)).unwrap_err().kind(), kind, "{extra}");
+            assert_eq!(
+                HmacKey::from_jwk(&jwk(extra)).unwrap_err().kind(),
+                kind,
+                "{extra}"
+            );
         }
         let verify_only = HmacKey::from_jwk(&jwk(r#","key_ops":["verify"]"#)).unwrap();
         assert!(verify_only.may_verify() && !verify_only.may_sign());
         assert_eq!(
-            HmacKey::from_jwk(r#"{"kty":"RSA","n":"x","e":"AQAB"}"#).unwrap_err().kind(),
+            HmacKey::from_jwk(r#"{"kty":"RSA","n":"x","e":"AQAB"}"#)
+                .unwrap_err()
+                .kind(),
             ErrorKind::InvalidKey
         );
         assert_eq!(
@@ -299,7 +326,9 @@ mod tests {
             ErrorKind::Malformed
         );
         assert_eq!(
-            HmacKey::from_jwk(&format!(r#"{{"kty":"oct","k":"{A1_K}="}}"#)).unwrap_err().kind(),
+            HmacKey::from_jwk(&format!(r#"{{"kty":"oct","k":"{A1_K}="}}"#))
+                .unwrap_err()
+                .kind(),
             ErrorKind::Malformed
         );
     }
@@ -330,6 +359,9 @@ mod tests {
         let mut h = Sha256::new();
         h.update(format!(r#"{{"k":"{A1_K}","kty":"oct"}}"#).as_bytes());
         assert_eq!(key.thumbprint(), base64url::encode(&h.finalize()));
-        assert_eq!(key.thumbprint(), "y_x3gCJnL6oKGBBIXScabduwxTVy2Wd2bzRVEUbdUzc");
+        assert_eq!(
+            key.thumbprint(),
+            "y_x3gCJnL6oKGBBIXScabduwxTVy2Wd2bzRVEUbdUzc"
+        );
     }
 }

@@ -81,8 +81,9 @@ impl KeySet {
             .into_iter()
             .enumerate()
             .map(|(i, jwk)| {
-                HmacKey::from_parsed_jwk(jwk)
-                    .map_err(|e| Error::new(e.kind(), format!("key {i} of the set: {}", e.detail())))
+                HmacKey::from_parsed_jwk(jwk).map_err(|e| {
+                    Error::new(e.kind(), format!("key {i} of the set: {}", e.detail()))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Self::from_keys(keys)
@@ -204,12 +205,17 @@ impl VerifyingKeys for HmacKey {
 
 impl VerifyingKeys for KeySet {
     fn known_header(&self, header_b64: &[u8]) -> Option<&HmacKey> {
-        self.keys.iter().find(|k| k.header_b64().as_bytes() == header_b64)
+        self.keys
+            .iter()
+            .find(|k| k.header_b64().as_bytes() == header_b64)
     }
 
     fn candidates(&self, kid: Option<&str>, try_all_keys: bool) -> Result<Candidates<'_>, Error> {
         match kid {
-            Some(kid) => self.find(kid).map(Candidates::One).ok_or_else(|| unknown_kid(kid)),
+            Some(kid) => self
+                .find(kid)
+                .map(Candidates::One)
+                .ok_or_else(|| unknown_kid(kid)),
             None if self.keys.len() == 1 => Ok(Candidates::One(&self.keys[0])),
             None if try_all_keys => Ok(Candidates::All(&self.keys)),
             None => Err(Error::new(
@@ -230,12 +236,20 @@ mod tests {
         let b = HmacKey::from_bytes(&[2; 32]).unwrap().with_kid("b");
         let set = KeySet::from_keys(vec![a, b]).unwrap();
         assert_eq!(set.signing_key().kid(), Some("a"));
-        assert!(matches!(set.candidates(Some("b"), false), Ok(Candidates::One(k)) if k.kid() == Some("b")));
+        assert!(
+            matches!(set.candidates(Some("b"), false), Ok(Candidates::One(k)) if k.kid() == Some("b"))
+        );
         assert_eq!(
-            set.candidates(Some("../../etc/passwd"), false).err().unwrap().kind(),
+            set.candidates(Some("../../etc/passwd"), false)
+                .err()
+                .unwrap()
+                .kind(),
             ErrorKind::UnknownKey
         );
-        assert_eq!(set.candidates(None, false).err().unwrap().kind(), ErrorKind::UnknownKey);
+        assert_eq!(
+            set.candidates(None, false).err().unwrap().kind(),
+            ErrorKind::UnknownKey
+        );
         assert!(matches!(set.candidates(None, true), Ok(Candidates::All(k)) if k.len() == 2));
         let set = set.with_signing_kid("b").unwrap();
         assert_eq!(set.signing_key().kid(), Some("b"));
@@ -245,11 +259,19 @@ mod tests {
     fn set_rules() {
         let a = HmacKey::from_bytes(&[1; 32]).unwrap().with_kid("a");
         assert_eq!(
-            KeySet::from_keys(vec![a.clone(), a.clone()]).unwrap_err().kind(),
+            KeySet::from_keys(vec![a.clone(), a.clone()])
+                .unwrap_err()
+                .kind(),
             ErrorKind::InvalidKey
         );
-        assert_eq!(KeySet::from_keys(vec![]).unwrap_err().kind(), ErrorKind::InvalidKey);
-        assert_eq!(KeySet::from_jwks(r#"{"keys":[]}"#).unwrap_err().kind(), ErrorKind::InvalidKey);
+        assert_eq!(
+            KeySet::from_keys(vec![]).unwrap_err().kind(),
+            ErrorKind::InvalidKey
+        );
+        assert_eq!(
+            KeySet::from_jwks(r#"{"keys":[]}"#).unwrap_err().kind(),
+            ErrorKind::InvalidKey
+        );
         let mut set = KeySet::new(a.clone()).unwrap();
         assert_eq!(set.prepend(a).unwrap_err().kind(), ErrorKind::InvalidKey);
         let json = set.export_jwks();

@@ -130,7 +130,8 @@ impl NumericDate {
 
     /// How long after `earlier` this instant lies, or zero if it does not.
     pub fn duration_since(self, earlier: Self) -> Duration {
-        Duration::new(self.secs, self.nanos).saturating_sub(Duration::new(earlier.secs, earlier.nanos))
+        Duration::new(self.secs, self.nanos)
+            .saturating_sub(Duration::new(earlier.secs, earlier.nanos))
     }
 
     /// RFC 3339 in UTC, e.g. `2026-11-25T14:02:11Z` (fractions only when present).
@@ -214,7 +215,10 @@ mod tests {
     fn accepts_integers_and_fractions() {
         assert_eq!(parse("1300819380").unwrap().as_secs(), 1_300_819_380);
         let f = parse("1300819380.5").unwrap();
-        assert_eq!((f.as_secs(), f.subsec_nanos()), (1_300_819_380, 500_000_000));
+        assert_eq!(
+            (f.as_secs(), f.subsec_nanos()),
+            (1_300_819_380, 500_000_000)
+        );
         assert_eq!(parse("0").unwrap(), NumericDate::EPOCH);
         assert_eq!(parse("-0.0").unwrap(), NumericDate::EPOCH);
         assert_eq!(parse("253402300799").unwrap().as_secs(), MAX_SECS);

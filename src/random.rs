@@ -9,7 +9,10 @@ use crate::error::{Error, ErrorKind};
 /// weaker source.
 pub fn fill(buf: &mut [u8]) -> Result<(), Error> {
     getrandom::fill(buf).map_err(|e| {
-        Error::new(ErrorKind::Random, format!("the OS random number generator failed: {e}"))
+        Error::new(
+            ErrorKind::Random,
+            format!("the OS random number generator failed: {e}"),
+        )
     })
 }
 

@@ -166,7 +166,12 @@ impl Validation {
     }
 
     /// Checks verified claims against this policy at `now`.
-    pub(crate) fn check<T>(&self, claims: &Claims<T>, names: &MemberNames<'_>, now: NumericDate) -> Result<(), Error> {
+    pub(crate) fn check<T>(
+        &self,
+        claims: &Claims<T>,
+        names: &MemberNames<'_>,
+        now: NumericDate,
+    ) -> Result<(), Error> {
         for name in &self.required {
             if !names.contains(name) {
                 return Err(missing(name));
@@ -174,7 +179,9 @@ impl Validation {
         }
         match claims.exp {
             Some(exp) if now >= exp.saturating_add(self.expiry_leeway) => {
-                return Err(Error::new(ErrorKind::Expired, format!("token expired at {exp}")).at(exp));
+                return Err(
+                    Error::new(ErrorKind::Expired, format!("token expired at {exp}")).at(exp),
+                );
             }
             None if self.require_expiry => return Err(missing("exp")),
             _ => {}
@@ -183,19 +190,34 @@ impl Validation {
         if let Some(nbf) = claims.nbf
             && nbf > not_before_limit
         {
-            return Err(Error::new(ErrorKind::NotYetValid, format!("token is not valid before {nbf}")).at(nbf));
+            return Err(Error::new(
+                ErrorKind::NotYetValid,
+                format!("token is not valid before {nbf}"),
+            )
+            .at(nbf));
         }
         if let Some(iat) = claims.iat
             && iat > not_before_limit
         {
-            return Err(Error::new(ErrorKind::NotYetValid, format!("token is issued in the future, at {iat}")).at(iat));
+            return Err(Error::new(
+                ErrorKind::NotYetValid,
+                format!("token is issued in the future, at {iat}"),
+            )
+            .at(iat));
         }
         if let Some(max_age) = self.max_age {
             let iat = claims.iat.ok_or_else(|| missing("iat"))?;
-            if now >= iat.saturating_add(max_age).saturating_add(self.expiry_leeway) {
+            if now
+                >= iat
+                    .saturating_add(max_age)
+                    .saturating_add(self.expiry_leeway)
+            {
                 return Err(Error::new(
                     ErrorKind::TooOld,
-                    format!("token was issued at {iat}, more than {}s ago", max_age.as_secs()),
+                    format!(
+                        "token was issued at {iat}, more than {}s ago",
+                        max_age.as_secs()
+                    ),
                 )
                 .at(iat));
             }

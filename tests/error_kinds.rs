@@ -1,0 +1,343 @@
+//! At least one test per error kind, and hostile input that must never panic.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{forge, forge_claims, key};
+use serde_json::{Map, Value};
+use tok::{Claims, ErrorKind, HmacKey, KeySet, NumericDate, Validation};
+
+const NOW: u64 = 1_800_000_000;
+
+fn now() -> NumericDate {
+    NumericDate::from_secs(NOW).unwrap()
+}
+
+fn verify_with(token: &str, validation: &Validation) -> Result<(), tok::Error> {
+    tok::verify_at::<Map<String, Value>>(&key(), token, validation, now()).map(|_| ())
+}
+
+fn kind(token: &str, validation: &Validation) -> ErrorKind {
+    verify_with(token, validation).unwrap_err().kind()
+}
+
+fn claims(json: &str) -> String {
+    forge_claims(&key(), json)
+}
+
+#[test]
+fn malformed() {
+    let v = Validation::new();
+    assert_eq!(kind("a.b", &v), ErrorKind::Malformed);
+    assert_eq!(kind("not a token at all", &v), ErrorKind::Malformed);
+    assert_eq!(
+        kind(&claims(r#"{"exp":"1900000000"}"#), &v),
+        ErrorKind::Malformed
+    );
+}
+
+#[test]
+fn too_large() {
+    let big = "a".repeat(8 * 1024 + 1);
+    assert_eq!(kind(&big, &Validation::new()), ErrorKind::TooLarge);
+    assert_eq!(
+        kind(
+            &claims(r#"{"exp":1900000000}"#),
+            &Validation::new().with_max_token_len(20)
+        ),
+        ErrorKind::TooLarge
+    );
+}
+
+#[test]
+fn alg_not_allowed() {
+    let token = forge(&key(), r#"{"alg":"none"}"#, r#"{"exp":1900000000}"#);
+    assert_eq!(kind(&token, &Validation::new()), ErrorKind::AlgNotAllowed);
+}
+
+#[test]
+fn unsupported_header() {
+    let token = forge(
+        &key(),
+        r#"{"alg":"HS256","crit":["b64"],"b64":false}"#,
+        "{}",
+    );
+    assert_eq!(
+        kind(&token, &Validation::new()),
+        ErrorKind::UnsupportedHeader
+    );
+}
+
+#[test]
+fn wrong_type() {
+    let token = forge(
+        &key(),
+        r#"{"alg":"HS256","typ":"at+jwt"}"#,
+        r#"{"exp":1900000000}"#,
+    );
+    assert_eq!(kind(&token, &Validation::new()), ErrorKind::WrongType);
+    assert!(
+        verify_with(
+            &token,
+            &Validation::new().with_type("at+jwt").require_type()
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn unknown_key() {
+    let token = forge(
+        &key(),
+        r#"{"alg":"HS256","kid":"nope"}"#,
+        r#"{"exp":1900000000}"#,
+    );
+    let set = KeySet::new(key().with_kid("k1")).unwrap();
+    let e = tok::verify_at::<()>(&set, &token, &Validation::new(), now()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnknownKey);
+}
+
+#[test]
+fn bad_signature() {
+    let other = HmacKey::from_bytes(&[1; 32]).unwrap();
+    let token = forge_claims(&other, r#"{"exp":1900000000}"#);
+    let e = verify_with(&token, &Validation::new()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadSignature);
+    assert_eq!(
+        e.to_string(),
+        "bad-signature: bad signature",
+        "no hint of where it differed"
+    );
+}
+
+#[test]
+fn expired_exactly_at_exp_and_with_leeway() {
+    let token = claims(&format!(r#"{{"exp":{NOW}}}"#));
+    let e = verify_with(&token, &Validation::new()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Expired);
+    assert_eq!(e.instant(), Some(now()));
+    assert!(
+        verify_with(
+            &token,
+            &Validation::new().with_expiry_leeway(Duration::from_secs(1))
+        )
+        .is_ok()
+    );
+    let fractional = claims(&format!(r#"{{"exp":{NOW}.5}}"#));
+    assert!(
+        verify_with(&fractional, &Validation::new()).is_ok(),
+        "half a second left"
+    );
+}
+
+#[test]
+fn not_yet_valid() {
+    let v = Validation::new();
+    let nbf = claims(&format!(r#"{{"exp":1900000000,"nbf":{}}}"#, NOW + 31));
+    assert_eq!(kind(&nbf, &v), ErrorKind::NotYetValid);
+    let within_leeway = claims(&format!(r#"{{"exp":1900000000,"nbf":{}}}"#, NOW + 30));
+    assert!(verify_with(&within_leeway, &v).is_ok());
+    assert_eq!(
+        kind(
+            &within_leeway,
+            &v.clone().with_not_before_leeway(Duration::ZERO)
+        ),
+        ErrorKind::NotYetValid
+    );
+    let iat = claims(&format!(r#"{{"exp":1900000000,"iat":{}}}"#, NOW + 3600));
+    assert_eq!(kind(&iat, &v), ErrorKind::NotYetValid);
+}
+
+#[test]
+fn too_old() {
+    let token = claims(&format!(r#"{{"exp":1900000000,"iat":{}}}"#, NOW - 3600));
+    let v = Validation::new().with_max_age(Duration::from_secs(3600));
+    assert_eq!(kind(&token, &v), ErrorKind::TooOld);
+    assert!(
+        verify_with(
+            &token,
+            &Validation::new().with_max_age(Duration::from_secs(3601))
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn wrong_audience() {
+    let token = claims(r#"{"exp":1900000000,"aud":["a","b"]}"#);
+    assert_eq!(
+        kind(&token, &Validation::new().with_audience("c")),
+        ErrorKind::WrongAudience
+    );
+    assert!(
+        verify_with(
+            &token,
+            &Validation::new().with_audience("c").with_audience("b")
+        )
+        .is_ok()
+    );
+    // RFC 7519 §4.1.3: an aud the verifier does not check is a rejection.
+    assert_eq!(kind(&token, &Validation::new()), ErrorKind::WrongAudience);
+    assert!(verify_with(&token, &Validation::new().allow_unchecked_audience()).is_ok());
+}
+
+#[test]
+fn wrong_issuer() {
+    let token = claims(r#"{"exp":1900000000,"iss":"evil"}"#);
+    assert_eq!(
+        kind(&token, &Validation::new().with_issuer("good")),
+        ErrorKind::WrongIssuer
+    );
+}
+
+#[test]
+fn wrong_subject() {
+    let token = claims(r#"{"exp":1900000000,"sub":"mallory"}"#);
+    assert_eq!(
+        kind(&token, &Validation::new().with_subject("alice")),
+        ErrorKind::WrongSubject
+    );
+}
+
+#[test]
+fn missing_claim() {
+    let v = Validation::new();
+    assert_eq!(kind(&claims("{}"), &v), ErrorKind::MissingClaim);
+    assert!(verify_with(&claims("{}"), &v.clone().allow_missing_expiry()).is_ok());
+    let token = claims(r#"{"exp":1900000000}"#);
+    assert_eq!(
+        kind(&token, &v.clone().require_claim("role")),
+        ErrorKind::MissingClaim
+    );
+    assert_eq!(
+        kind(&token, &v.clone().with_audience("a")),
+        ErrorKind::MissingClaim
+    );
+    assert_eq!(
+        kind(&token, &v.clone().with_issuer("i")),
+        ErrorKind::MissingClaim
+    );
+    assert_eq!(
+        kind(&token, &v.clone().with_max_age(Duration::from_secs(1))),
+        ErrorKind::MissingClaim
+    );
+    let with_role = claims(r#"{"exp":1900000000,"role":"x"}"#);
+    assert!(verify_with(&with_role, &v.require_claim("role")).is_ok());
+}
+
+#[test]
+fn weak_and_invalid_keys() {
+    assert_eq!(
+        HmacKey::from_bytes(&[0; 16]).unwrap_err().kind(),
+        ErrorKind::WeakKey
+    );
+    assert_eq!(
+        HmacKey::from_jwk(r#"{"kty":"EC","crv":"P-256"}"#)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidKey
+    );
+    let verify_only = HmacKey::from_jwk(&format!(
+        r#"{{"kty":"oct","key_ops":["verify"],"k":"{}"}}"#,
+        tok::base64url::encode(&common::SECRET)
+    ))
+    .unwrap();
+    assert_eq!(
+        tok::sign(&verify_only, &Claims::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidKey
+    );
+}
+
+#[test]
+fn key_set_without_kid_needs_opt_in() {
+    let a = key().with_kid("a");
+    let b = HmacKey::from_bytes(&[5; 32]).unwrap().with_kid("b");
+    let set = KeySet::from_keys(vec![b, a]).unwrap();
+    let token = claims(r#"{"exp":1900000000}"#);
+    let e = tok::verify_at::<()>(&set, &token, &Validation::new(), now()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnknownKey);
+    let v = Validation::new().try_all_keys_without_kid();
+    assert!(tok::verify_at::<()>(&set, &token, &v, now()).is_ok());
+}
+
+/// Broad sample of hostile inputs: every one is an error with a kind, none panics.
+#[test]
+fn malformed_input_never_panics() {
+    let key = key();
+    let v = Validation::new();
+    let seeds = [
+        "",
+        ".",
+        "..",
+        "...",
+        "a.b.c",
+        "eyJ.eyJ.eyJ",
+        "\u{0}.\u{0}.\u{0}",
+        "é.é.é",
+        "eyJhbGciOiJIUzI1NiJ9..",
+        "eyJhbGciOiJIUzI1NiJ9.e30.",
+        "=.=.=",
+    ];
+    let mut inputs: Vec<String> = seeds.iter().map(|s| s.to_string()).collect();
+    let good = tok::sign(
+        &key,
+        &Claims::default().with_expiry(NumericDate::from_secs(1_900_000_000).unwrap()),
+    )
+    .unwrap();
+    // Every truncation and every single-byte replacement of a valid token.
+    for i in 0..good.len() {
+        inputs.push(good[..i].to_string());
+        for b in [b'.', b'=', b'A', b' ', b'-', b'_', 0x7f] {
+            let mut bytes = good.clone().into_bytes();
+            bytes[i] = b;
+            inputs.push(String::from_utf8(bytes).unwrap());
+        }
+    }
+    // Hostile JSON under a valid signature.
+    for payload in [
+        "null",
+        "[]",
+        "1",
+        "\"s\"",
+        "{",
+        "{\"exp\":1e400}",
+        "{\"exp\":-1}",
+        "{\"exp\":NaN}",
+        "{\"exp\":18446744073709551616}",
+        "{\"aud\":{}}",
+        "{\"a\":1,\"a\":2}",
+        &format!("{}1{}", "[".repeat(5000), "]".repeat(5000)),
+        &format!("{{\"x\":{}1{}}}", "{\"y\":".repeat(200), "}".repeat(200)),
+        "{\"\\ud800\":1}",
+        "\u{feff}{}",
+    ] {
+        inputs.push(forge_claims(&key, payload));
+    }
+    const ALPHABET: &[u8] = b"eyJhbGciOiJIUzI1NiJ9.-_=+/ \n{}\"'\\";
+    let mut pseudo = 0x9e37_79b9_7f4a_7c15_u64;
+    for len in 0..300 {
+        let s: String = (0..len)
+            .map(|_| {
+                pseudo ^= pseudo << 13;
+                pseudo ^= pseudo >> 7;
+                pseudo ^= pseudo << 17;
+                ALPHABET[(pseudo % ALPHABET.len() as u64) as usize] as char
+            })
+            .collect();
+        inputs.push(s);
+    }
+    for input in &inputs {
+        let result = std::panic::catch_unwind(|| {
+            tok::verify_at::<Map<String, Value>>(&key, input, &v, now()).map(|_| ())
+        });
+        match result {
+            Ok(Ok(())) => assert_eq!(input, &good, "only the valid token may pass"),
+            Ok(Err(e)) => assert!(!e.code().is_empty()),
+            Err(_) => panic!("verify panicked on {input:?}"),
+        }
+        let _ = tok::insecure::decode_unverified(input, 8192);
+    }
+}
