@@ -18,21 +18,33 @@ pub const ALGORITHM: &str = "HS256";
 pub const DEFAULT_TYPE: &str = "JWT";
 
 /// The header of a verified token.
-#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
-    /// `typ`, the media type of the whole token, when present.
-    pub typ: Option<String>,
-    /// `kid`, the identifier of the key that signed the token, when present.
-    pub kid: Option<String>,
-    /// `cty`, the media type of the payload, when present.
-    pub cty: Option<String>,
+    // The usual `typ` is kept without allocating.
+    typ: Option<Cow<'static, str>>,
+    kid: Option<String>,
+    cty: Option<String>,
 }
 
 impl Header {
     /// `alg`: always [`ALGORITHM`], since tok rejects every other.
     pub fn alg(&self) -> &'static str {
         ALGORITHM
+    }
+
+    /// `typ`, the media type of the whole token, when present.
+    pub fn typ(&self) -> Option<&str> {
+        self.typ.as_deref()
+    }
+
+    /// `kid`, the identifier of the key that signed the token, when present.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// `cty`, the media type of the payload, when present.
+    pub fn cty(&self) -> Option<&str> {
+        self.cty.as_deref()
     }
 }
 
@@ -60,7 +72,7 @@ impl<'de> RawHeader<'de> {
             json::check_no_duplicates(json)?;
         }
         let mut slot = None;
-        let mut de = serde_json::Deserializer::from_slice(json);
+        let mut de = serde_json::Deserializer::from_str(json::utf8(json, "header")?);
         let parsed = de
             .deserialize_map(HeaderVisitor { error: &mut slot })
             .and_then(|h| de.end().map(|()| h));
@@ -125,7 +137,10 @@ impl<'de> RawHeader<'de> {
     /// The owned header handed to callers.
     pub(crate) fn into_header(self) -> Header {
         Header {
-            typ: self.typ.map(Cow::into_owned),
+            typ: self.typ.map(|t| match t {
+                t if t == DEFAULT_TYPE => Cow::Borrowed(DEFAULT_TYPE),
+                t => Cow::Owned(t.into_owned()),
+            }),
             kid: self.kid.map(Cow::into_owned),
             cty: self.cty.map(Cow::into_owned),
         }

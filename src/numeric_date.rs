@@ -63,6 +63,26 @@ impl NumericDate {
         })
     }
 
+    /// This instant without its fraction (rounded down).
+    pub fn floor_secs(self) -> Self {
+        Self {
+            secs: self.secs,
+            nanos: 0,
+        }
+    }
+
+    /// This instant rounded up to a whole second.
+    pub fn ceil_secs(self) -> Self {
+        if self.nanos == 0 || self.secs == MAX_SECS {
+            self.floor_secs()
+        } else {
+            Self {
+                secs: self.secs + 1,
+                nanos: 0,
+            }
+        }
+    }
+
     /// The current time from the system clock.
     ///
     /// A clock set before 1970 reads as the epoch; one beyond 9999 as the maximum.

@@ -173,7 +173,17 @@ impl Validation {
         now: NumericDate,
     ) -> Result<(), Error> {
         for name in &self.required {
-            if !names.contains(name) {
+            let present = match name.as_str() {
+                "iss" => claims.iss.is_some(),
+                "sub" => claims.sub.is_some(),
+                "aud" => claims.aud.is_some(),
+                "exp" => claims.exp.is_some(),
+                "nbf" => claims.nbf.is_some(),
+                "iat" => claims.iat.is_some(),
+                "jti" => claims.jti.is_some(),
+                custom => names.contains(custom),
+            };
+            if !present {
                 return Err(missing(name));
             }
         }
@@ -233,14 +243,16 @@ impl Validation {
         }
         match &claims.aud {
             None if !self.audiences.is_empty() => return Err(missing("aud")),
-            Some(aud) if !self.audiences.is_empty() => {
-                if !self.audiences.iter().any(|a| aud.contains(a)) {
-                    return Err(Error::new(
-                        ErrorKind::WrongAudience,
-                        "token is not meant for an accepted audience",
-                    ));
-                }
+            Some(aud)
+                if !self.audiences.is_empty()
+                    && !self.audiences.iter().any(|a| aud.contains(a)) =>
+            {
+                return Err(Error::new(
+                    ErrorKind::WrongAudience,
+                    "token is not meant for an accepted audience",
+                ));
             }
+            Some(_) if !self.audiences.is_empty() => {}
             Some(_) if !self.allow_unchecked_audience => {
                 return Err(Error::new(
                     ErrorKind::WrongAudience,

@@ -13,8 +13,8 @@ use criterion::Criterion;
 use serde::{Deserialize, Serialize};
 
 const SECRET: [u8; 32] = *b"0123456789abcdef0123456789abcdef";
-const ISS: &str = "https://auth.example.com";
-const AUD: &str = "https://api.example.com";
+const ISS: &str = "auth.example";
+const AUD: &str = "api.example";
 
 /// The custom part of the claims, for tok (registered claims are tok's own fields).
 #[derive(Serialize, Deserialize, Clone)]
@@ -84,12 +84,12 @@ struct Fixture {
 fn fixture() -> Fixture {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
     let peer_claims = PeerClaims {
-        sub: "user-1234567890".into(),
+        sub: "u-1234567".into(),
         iss: ISS.into(),
         aud: AUD.into(),
         iat: now,
         exp: now + 900,
-        jti: "b5f1c1e2-7a4d-4c8e-9f0a-3d2e1c0b9a87".into(),
+        jti: "8f14e45fceea167a".into(),
         role: "admin".into(),
     };
     let tok_claims = tok::Claims::new(TokCustom { role: "admin".into() })
@@ -159,7 +159,7 @@ impl Fixture {
 /// Checks that every implementation accepts every other's token, so the comparison is of
 /// equal work.
 fn cross_check(f: &Fixture) {
-    assert!(f.token.len() >= 240 && f.token.len() <= 300, "token is {} bytes", f.token.len());
+    assert!(f.token.len() >= 230 && f.token.len() <= 270, "token is {} bytes", f.token.len());
     for token in [f.tok_sign(), f.jwt_sign(), f.oxi_sign()] {
         tok::verify::<TokCustom>(&f.tok_key, &token, &f.tok_validation).unwrap();
         jsonwebtoken::decode::<PeerClaims>(&token, &f.jwt_dec, &f.jwt_validation).unwrap();

@@ -14,6 +14,8 @@ use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+mod ser;
+
 use crate::error::Error;
 use crate::header::truncate;
 use crate::json::{self, MemberNames, NameSeed};
@@ -26,6 +28,10 @@ pub const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jt
 pub type NoCustomClaims = ();
 
 /// A claim set: the registered claims plus the caller's custom claims `T`.
+///
+/// The builder methods store instants in whole seconds, as nearly every JWT consumer
+/// expects integers: `exp` and `iat` round down and `nbf` rounds up, so rounding never
+/// makes a token valid for longer. Fields set directly keep their fraction.
 ///
 /// `T` is any serde type whose fields do not reuse a registered name; for tools that want
 /// everything untyped, use `serde_json::Map<String, serde_json::Value>`.
@@ -47,31 +53,24 @@ pub type NoCustomClaims = ();
 /// assert_eq!(claims.sub.as_deref(), Some("user-42"));
 /// # Ok::<(), tok::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Claims<T = NoCustomClaims> {
     /// `iss`: who issued the token.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     /// `sub`: whom the token is about.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     /// `aud`: for whom the token is meant.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub aud: Option<Audience>,
     /// `exp`: the token is invalid from this instant on.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub exp: Option<NumericDate>,
     /// `nbf`: the token is invalid before this instant.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub nbf: Option<NumericDate>,
     /// `iat`: when the token was issued.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iat: Option<NumericDate>,
     /// `jti`: a unique identifier of the token.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
-    /// The caller's own claims, written beside the registered ones.
-    #[serde(flatten)]
+    /// The caller's own claims, written beside the registered ones. Their names must
+    /// not be registered names.
     pub custom: T,
 }
 
@@ -119,26 +118,26 @@ impl<T> Claims<T> {
         self
     }
 
-    /// Sets `exp`.
+    /// Sets `exp` (rounded down to a whole second).
     pub fn with_expiry(mut self, exp: NumericDate) -> Self {
-        self.exp = Some(exp);
+        self.exp = Some(exp.floor_secs());
         self
     }
 
-    /// Sets `exp` to `now + ttl`.
+    /// Sets `exp` to `now + ttl` (rounded down to a whole second).
     pub fn expires_after(self, now: NumericDate, ttl: Duration) -> Self {
         self.with_expiry(now.saturating_add(ttl))
     }
 
-    /// Sets `nbf`.
+    /// Sets `nbf` (rounded up to a whole second).
     pub fn with_not_before(mut self, nbf: NumericDate) -> Self {
-        self.nbf = Some(nbf);
+        self.nbf = Some(nbf.ceil_secs());
         self
     }
 
-    /// Sets `iat`.
+    /// Sets `iat` (rounded down to a whole second).
     pub fn issued_at(mut self, iat: NumericDate) -> Self {
-        self.iat = Some(iat);
+        self.iat = Some(iat.floor_secs());
         self
     }
 
@@ -193,32 +192,31 @@ struct Registered {
     jti: Option<String>,
 }
 
-/// Parses a decoded payload into claims, returning also the top-level member names (for
-/// required-claim checks).
+/// Parses a decoded payload into claims, recording the custom top-level member names in
+/// `names` (for required-claim checks; passed in because it is large and should not be
+/// moved).
 pub(crate) fn parse<'de, T: Deserialize<'de>>(
     json: &'de [u8],
-) -> Result<(Claims<T>, MemberNames<'de>), Error> {
+    names: &mut MemberNames<'de>,
+) -> Result<Claims<T>, Error> {
     // Duplicates inside nested objects are the caller type's to see, and most types would
     // silently keep one; a separate walk catches them, run only when nesting is possible.
     if json::may_nest_objects(json) {
         json::check_no_duplicates(json)?;
     }
-    let mut names = MemberNames::new();
     let mut slot = None;
-    let mut de = serde_json::Deserializer::from_slice(json);
+    let mut de = serde_json::Deserializer::from_str(json::utf8(json, "claims")?);
     let parsed = de
         .deserialize_map(ClaimsVisitor::<T> {
-            names: &mut names,
+            names,
             error: &mut slot,
             marker: PhantomData,
         })
         .and_then(|c| de.end().map(|()| c));
-    match parsed {
-        Ok(claims) => Ok((claims, names)),
-        Err(e) => Err(slot
-            .take()
-            .unwrap_or_else(|| json::malformed_json(e, "claims"))),
-    }
+    parsed.map_err(|e| {
+        slot.take()
+            .unwrap_or_else(|| json::malformed_json(e, "claims"))
+    })
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Claims<T> {
@@ -250,6 +248,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsVisitor<'_, 'de, T> {
         let mut access = ClaimsAccess {
             inner: map,
             registered: Registered::default(),
+            seen: 0,
             names: self.names,
             error: self.error,
         };
@@ -278,19 +277,39 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsVisitor<'_, 'de, T> {
 struct ClaimsAccess<'a, 'de, A> {
     inner: A,
     registered: Registered,
+    /// Which registered claims were seen, one bit each: cheaper than a name set.
+    seen: u8,
+    /// The custom member names seen.
     names: &'a mut MemberNames<'de>,
     error: &'a mut Option<Error>,
 }
 
 impl<'de, A: MapAccess<'de>> ClaimsAccess<'_, 'de, A> {
     /// Reads the value of registered claim `name`, recording a typed error on failure.
-    fn read<V: Deserialize<'de>>(&mut self, name: &str) -> Result<V, A::Error> {
+    /// `index` is the claim's position in [`REGISTERED`].
+    fn read<V: Deserialize<'de>>(&mut self, index: u8) -> Result<V, A::Error> {
+        let name = REGISTERED[usize::from(index)];
+        let bit = 1u8 << index;
+        if self.seen & bit != 0 {
+            return Err(self.duplicate(name));
+        }
+        self.seen |= bit;
         self.inner.next_value::<V>().map_err(|e| {
             *self.error = Some(Error::malformed(format!(
                 "claim {name:?} is not valid: {e}"
             )));
             e
         })
+    }
+}
+
+impl<'de, A: MapAccess<'de>> ClaimsAccess<'_, 'de, A> {
+    fn duplicate(&mut self, name: &str) -> A::Error {
+        *self.error = Some(Error::malformed(format!(
+            "claims repeat the member {:?}",
+            truncate(name)
+        )));
+        de::Error::custom(json::DUPLICATE)
     }
 }
 
@@ -305,22 +324,18 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for ClaimsAccess<'_, 'de, A> {
             let Some(name) = self.inner.next_key_seed(NameSeed)? else {
                 return Ok(None);
             };
-            if !self.names.insert(name.clone()) {
-                *self.error = Some(Error::malformed(format!(
-                    "claims repeat the member {:?}",
-                    truncate(&name)
-                )));
-                return Err(de::Error::custom(json::DUPLICATE));
-            }
             match &*name {
-                "iss" => self.registered.iss = Some(self.read("iss")?),
-                "sub" => self.registered.sub = Some(self.read("sub")?),
-                "jti" => self.registered.jti = Some(self.read("jti")?),
-                "aud" => self.registered.aud = Some(self.read("aud")?),
-                "exp" => self.registered.exp = Some(self.read("exp")?),
-                "nbf" => self.registered.nbf = Some(self.read("nbf")?),
-                "iat" => self.registered.iat = Some(self.read("iat")?),
+                "iss" => self.registered.iss = Some(self.read(0)?),
+                "sub" => self.registered.sub = Some(self.read(1)?),
+                "jti" => self.registered.jti = Some(self.read(6)?),
+                "aud" => self.registered.aud = Some(self.read(2)?),
+                "exp" => self.registered.exp = Some(self.read(3)?),
+                "nbf" => self.registered.nbf = Some(self.read(4)?),
+                "iat" => self.registered.iat = Some(self.read(5)?),
                 _ => {
+                    if !self.names.insert(name.clone()) {
+                        return Err(self.duplicate(&name));
+                    }
                     return match name {
                         Cow::Borrowed(s) => seed.deserialize(BorrowedStrDeserializer::new(s)),
                         Cow::Owned(s) => seed.deserialize(StringDeserializer::new(s)),
@@ -445,20 +460,21 @@ mod tests {
     #[test]
     fn splits_registered_from_custom() {
         let json = br#"{"sub":"u1","aud":["a","b"],"exp":10,"role":"admin","x":[1,{"y":2}]}"#;
-        let (c, names) = parse::<Role>(json).unwrap();
+        let mut names = MemberNames::new();
+        let c = parse::<Role>(json, &mut names).unwrap();
         assert_eq!(c.sub.as_deref(), Some("u1"));
         assert!(c.aud.as_ref().unwrap().contains("b"));
         assert_eq!(c.exp.unwrap().as_secs(), 10);
         assert_eq!(c.custom.role, "admin");
-        assert!(names.contains("x") && names.contains("exp") && !names.contains("nbf"));
+        assert!(names.contains("x") && !names.contains("nbf"));
 
-        let (c, _) = parse::<Map<String, Value>>(json).unwrap();
+        let c = parse::<Map<String, Value>>(json, &mut MemberNames::new()).unwrap();
         assert_eq!(
             c.custom.len(),
             2,
             "registered claims are not repeated in the map"
         );
-        let (c, _) = parse::<()>(json).unwrap();
+        let c = parse::<()>(json, &mut MemberNames::new()).unwrap();
         assert_eq!(c.sub.as_deref(), Some("u1"));
     }
 
@@ -477,10 +493,11 @@ mod tests {
             r#"[]"#,
             r#"{"sub":"a"}{}"#,
         ] {
-            let e = parse::<Map<String, Value>>(bad.as_bytes()).unwrap_err();
+            let e =
+                parse::<Map<String, Value>>(bad.as_bytes(), &mut MemberNames::new()).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Malformed, "{bad}");
         }
-        let e = parse::<()>(br#"{"exp":"10"}"#).unwrap_err();
+        let e = parse::<()>(br#"{"exp":"10"}"#, &mut MemberNames::new()).unwrap_err();
         assert!(e.detail().contains("\"exp\""), "{e}");
     }
 
@@ -495,6 +512,29 @@ mod tests {
         );
         let c = Claims::default().with_audiences(["a", "b"]);
         assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"aud":["a","b"]}"#);
+    }
+
+    #[test]
+    fn serializing_refuses_registered_and_repeated_names() {
+        let c = Claims::new(serde_json::json!({"sub": "again"}));
+        let e = serde_json::to_string(&c).unwrap_err();
+        assert!(e.to_string().contains("registered"), "{e}");
+
+        #[derive(Serialize)]
+        struct Twice {
+            role: String,
+            #[serde(flatten)]
+            extra: std::collections::BTreeMap<String, u8>,
+        }
+        let c = Claims::new(Twice {
+            role: "a".into(),
+            extra: [("role".to_string(), 1)].into(),
+        });
+        assert!(serde_json::to_string(&c).is_err());
+        let c = Claims::new(std::collections::BTreeMap::from([(7u32, true)]));
+        assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"7":true}"#);
+        assert!(serde_json::to_string(&Claims::new(5)).is_err());
+        assert!(serde_json::to_string(&Claims::new(Some(()))).is_ok());
     }
 
     #[test]

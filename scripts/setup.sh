@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond Rust, when missing. Idempotent; safe to rerun.
+set -euo pipefail
+
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
+if ((${#need_apt[@]})); then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# PyJWT: the interoperability tests check tok against another widely used implementation.
+if ! python3 -c 'import jwt' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check 'PyJWT>=2.8' \
+    || python3 -m pip install --quiet --break-system-packages 'PyJWT>=2.8'
+fi

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test run: the same gates locally and in CI (.ci/run calls this).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+echo "== fmt";    cargo fmt --all -- --check
+echo "== clippy"; cargo clippy --locked --all-targets --all-features -- -D warnings
+echo "== tests";  cargo test --locked --all-features
+echo "== docs";   RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --all-features
+echo "== core builds without optional features"
+cargo build --locked --lib --no-default-features
