@@ -16,7 +16,7 @@ use crate::error::Error;
 /// How many names are kept inline before spilling into a hash set. JWT headers and claim
 /// sets rarely have more members, so the verify path allocates nothing for them, while a
 /// hostile object with thousands of members still costs linear time, not quadratic.
-const INLINE_NAMES: usize = 16;
+const INLINE_NAMES: usize = 8;
 
 /// The member names of one JSON object, borrowed from the input where possible.
 #[derive(Debug)]

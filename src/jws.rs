@@ -202,12 +202,13 @@ pub fn verify_at<T: DeserializeOwned>(
         return Err(Error::new(ErrorKind::BadSignature, "bad signature"));
     }
 
+    let mut registered = Claims::new(());
     let mut names = crate::json::MemberNames::new();
-    let claims = claims::parse::<T>(payload_json, &mut names)?;
-    validation.check(&claims, &names, now)?;
+    let custom = claims::parse::<T>(payload_json, &mut registered, &mut names)?;
+    validation.check(&registered, &names, now)?;
     Ok(Verified {
         header: raw.into_header(),
-        claims,
+        claims: registered.with_custom(custom),
     })
 }
 
