@@ -5,6 +5,8 @@
 //! exactly as received, and only then the payload JSON and the claim checks. Untrusted
 //! JSON beyond the small header is never parsed before the signature is known good.
 
+use std::mem::MaybeUninit;
+
 use hmac::Mac as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -162,27 +164,23 @@ pub fn verify_at<T: DeserializeOwned>(
     }
     let parts = Parts::split(token)?;
 
-    // Initialized only when used: the fast path below never decodes the header.
-    let mut header_buf: [u8; HEADER_STACK];
+    let mut header_buf = [MaybeUninit::uninit(); HEADER_STACK];
     let mut header_heap = Vec::new();
     let raw = match keys.known_header(parts.header) {
         // Byte-identical to the header this key writes, whose parse is known.
         Some(key) => RawHeader::known(key.kid()),
-        None => {
-            header_buf = [0u8; HEADER_STACK];
-            RawHeader::parse(decode_segment(
-                parts.header,
-                &mut header_buf,
-                &mut header_heap,
-            )?)?
-        }
+        None => RawHeader::parse(decode_segment(
+            parts.header,
+            &mut header_buf,
+            &mut header_heap,
+        )?)?,
     };
     raw.check(&validation.typ, validation.require_type)?;
 
     let candidates = keys.candidates(raw.kid.as_deref(), validation.try_all_keys)?;
 
     let signature = decode_signature(parts.signature)?;
-    let mut payload_buf = [0u8; PAYLOAD_STACK];
+    let mut payload_buf = [MaybeUninit::uninit(); PAYLOAD_STACK];
     let mut payload_heap = Vec::new();
     let payload_json = decode_segment(parts.payload, &mut payload_buf, &mut payload_heap)?;
 
@@ -259,19 +257,20 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// Decodes a segment into `stack` when it fits, else into `heap`.
+/// Decodes a segment into `stack` when it fits, else into `heap`'s spare capacity.
 pub(crate) fn decode_segment<'b>(
     segment: &[u8],
-    stack: &'b mut [u8],
+    stack: &'b mut [MaybeUninit<u8>],
     heap: &'b mut Vec<u8>,
 ) -> Result<&'b [u8], Error> {
     let len = base64url::decoded_len(segment.len())
         .ok_or_else(|| Error::malformed("invalid base64url"))?;
     if len <= stack.len() {
-        base64url::decode_to_slice(segment, &mut stack[..len])
+        base64url::decode_to_uninit(segment, &mut stack[..len])
     } else {
-        heap.resize(len, 0);
-        base64url::decode_to_slice(segment, heap)
+        heap.clear();
+        heap.reserve_exact(len);
+        base64url::decode_to_uninit(segment, &mut heap.spare_capacity_mut()[..len])
     }
 }
 

@@ -44,7 +44,7 @@ mod numeric_date;
 pub mod random;
 mod validation;
 
-pub use claims::{Audience, Claims, NoCustomClaims, REGISTERED};
+pub use claims::{Audience, ClaimString, Claims, NoCustomClaims, REGISTERED};
 pub use error::{Error, ErrorKind};
 pub use header::{ALGORITHM, DEFAULT_TYPE, Header};
 pub use jws::{Verified, sign, sign_with_type, verify, verify_at};

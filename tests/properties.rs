@@ -46,8 +46,8 @@ fn arb_claims() -> impl Strategy<Value = Claims<Custom>> {
                 .with_subject(sub)
                 .with_audiences(aud)
                 .with_expiry(NumericDate::from_secs(NOW + ttl).unwrap());
-                c.iss = iss;
-                c.jti = jti;
+                c.iss = iss.map(Into::into);
+                c.jti = jti.map(Into::into);
                 c.iat = iat.map(|t| NumericDate::from_secs(t).unwrap());
                 c
             },

@@ -21,6 +21,11 @@ use crate::header::truncate;
 use crate::json::{self, MemberNames, NameSeed};
 use crate::numeric_date::NumericDate;
 
+/// The string type of registered claims: a `str` that keeps values of up to 24 bytes
+/// inline (nearly every `iss`, `sub`, `aud` and `jti`), so verification does not allocate
+/// for them. It derefs to `str` and converts from `&str` and `String`.
+pub type ClaimString = compact_str::CompactString;
+
 /// The claim names RFC 7519 §4.1 registers; tok reads these itself.
 pub const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 
@@ -56,9 +61,9 @@ pub type NoCustomClaims = ();
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claims<T = NoCustomClaims> {
     /// `iss`: who issued the token.
-    pub iss: Option<String>,
+    pub iss: Option<ClaimString>,
     /// `sub`: whom the token is about.
-    pub sub: Option<String>,
+    pub sub: Option<ClaimString>,
     /// `aud`: for whom the token is meant.
     pub aud: Option<Audience>,
     /// `exp`: the token is invalid from this instant on.
@@ -68,7 +73,7 @@ pub struct Claims<T = NoCustomClaims> {
     /// `iat`: when the token was issued.
     pub iat: Option<NumericDate>,
     /// `jti`: a unique identifier of the token.
-    pub jti: Option<String>,
+    pub jti: Option<ClaimString>,
     /// The caller's own claims, written beside the registered ones. Their names must
     /// not be registered names.
     pub custom: T,
@@ -90,26 +95,29 @@ impl<T> Claims<T> {
     }
 
     /// Sets `iss`.
-    pub fn with_issuer(mut self, iss: impl Into<String>) -> Self {
+    pub fn with_issuer(mut self, iss: impl Into<ClaimString>) -> Self {
         self.iss = Some(iss.into());
         self
     }
 
     /// Sets `sub`.
-    pub fn with_subject(mut self, sub: impl Into<String>) -> Self {
+    pub fn with_subject(mut self, sub: impl Into<ClaimString>) -> Self {
         self.sub = Some(sub.into());
         self
     }
 
     /// Sets `aud` to one audience.
-    pub fn with_audience(mut self, aud: impl Into<String>) -> Self {
+    pub fn with_audience(mut self, aud: impl Into<ClaimString>) -> Self {
         self.aud = Some(Audience::One(aud.into()));
         self
     }
 
     /// Sets `aud` to several audiences (one is written as a plain string).
-    pub fn with_audiences<I: IntoIterator<Item = S>, S: Into<String>>(mut self, auds: I) -> Self {
-        let mut list: Vec<String> = auds.into_iter().map(Into::into).collect();
+    pub fn with_audiences<I: IntoIterator<Item = S>, S: Into<ClaimString>>(
+        mut self,
+        auds: I,
+    ) -> Self {
+        let mut list: Vec<ClaimString> = auds.into_iter().map(Into::into).collect();
         self.aud = match list.len() {
             0 => None,
             1 => list.pop().map(Audience::One),
@@ -142,7 +150,7 @@ impl<T> Claims<T> {
     }
 
     /// Sets `jti`.
-    pub fn with_id(mut self, jti: impl Into<String>) -> Self {
+    pub fn with_id(mut self, jti: impl Into<ClaimString>) -> Self {
         self.jti = Some(jti.into());
         self
     }
@@ -175,9 +183,9 @@ impl Default for Claims<NoCustomClaims> {
 #[serde(untagged)]
 pub enum Audience {
     /// A single audience, written as a string.
-    One(String),
+    One(ClaimString),
     /// Several audiences, written as an array.
-    Many(Vec<String>),
+    Many(Vec<ClaimString>),
 }
 
 impl Audience {
@@ -187,7 +195,7 @@ impl Audience {
             Self::One(one) => std::slice::from_ref(one),
             Self::Many(many) => many.as_slice(),
         };
-        slice.iter().map(String::as_str)
+        slice.iter().map(ClaimString::as_str)
     }
 
     /// Whether `aud` is one of the audiences.
@@ -428,16 +436,12 @@ impl<'de> Deserialize<'de> for Audience {
             }
 
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
-                Ok(Audience::One(v.to_owned()))
-            }
-
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Audience, E> {
-                Ok(Audience::One(v))
+                Ok(Audience::One(v.into()))
             }
 
             fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Audience, S::Error> {
                 let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
-                while let Some(aud) = seq.next_element::<String>()? {
+                while let Some(aud) = seq.next_element::<ClaimString>()? {
                     list.push(aud);
                 }
                 Ok(Audience::Many(list))
