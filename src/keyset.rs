@@ -212,10 +212,12 @@ impl VerifyingKeys for KeySet {
 
     fn candidates(&self, kid: Option<&str>, try_all_keys: bool) -> Result<Candidates<'_>, Error> {
         match kid {
-            Some(kid) => self
-                .find(kid)
-                .map(Candidates::One)
-                .ok_or_else(|| unknown_kid(kid)),
+            Some(kid) => match (self.find(kid), self.keys.as_slice()) {
+                (Some(key), _) => Ok(Candidates::One(key)),
+                // A lone key without a kid claims no identity, exactly like a bare HmacKey.
+                (None, [only]) if only.kid().is_none() => Ok(Candidates::One(only)),
+                (None, _) => Err(unknown_kid(kid)),
+            },
             None if self.keys.len() == 1 => Ok(Candidates::One(&self.keys[0])),
             None if try_all_keys => Ok(Candidates::All(&self.keys)),
             None => Err(Error::new(
@@ -251,6 +253,11 @@ mod tests {
             ErrorKind::UnknownKey
         );
         assert!(matches!(set.candidates(None, true), Ok(Candidates::All(k)) if k.len() == 2));
+        let lone = KeySet::new(HmacKey::from_bytes(&[3; 32]).unwrap()).unwrap();
+        assert!(matches!(
+            lone.candidates(Some("any"), false),
+            Ok(Candidates::One(_))
+        ));
         let set = set.with_signing_kid("b").unwrap();
         assert_eq!(set.signing_key().kid(), Some("b"));
     }

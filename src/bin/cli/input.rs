@@ -1,0 +1,59 @@
+//! Reading tokens, files and standard input with bounds.
+
+use std::io::Read;
+
+use super::output::Failure;
+
+/// Reads the token from `arg`, or from stdin when it is absent or `-`, trimming
+/// surrounding whitespace. Stdin is read only up to `cap` bytes plus slack for whitespace,
+/// so a 100 MB stream costs no more than that.
+pub fn token(arg: Option<&str>, cap: usize) -> Result<String, Failure> {
+    let raw = match arg {
+        Some(t) if t != "-" => t.to_owned(),
+        _ => {
+            let limit = cap.saturating_add(4096);
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .lock()
+                .take(limit as u64 + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| Failure::io(format!("reading stdin: {e}")))?;
+            if buf.len() > limit {
+                return Err(Failure::Rejected {
+                    code: tok::ErrorKind::TooLarge.code(),
+                    detail: format!("input is over {limit} bytes; the token limit is {cap}"),
+                });
+            }
+            String::from_utf8(buf).map_err(|_| Failure::Rejected {
+                code: tok::ErrorKind::Malformed.code(),
+                detail: "input is not UTF-8 text".to_owned(),
+            })?
+        }
+    };
+    Ok(raw.trim().to_owned())
+}
+
+/// Reads a small file (keys, claims) fully, capped at 1 MiB.
+pub fn small_file(path: &str) -> Result<String, Failure> {
+    const CAP: u64 = 1 << 20;
+    let file = std::fs::File::open(path).map_err(|e| Failure::io(format!("{path}: {e}")))?;
+    let mut text = String::new();
+    file.take(CAP + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| Failure::io(format!("{path}: {e}")))?;
+    if text.len() as u64 > CAP {
+        return Err(Failure::io(format!("{path}: larger than 1 MiB")));
+    }
+    Ok(text)
+}
+
+/// Reads stdin fully, capped at 1 MiB (for `--claims -`).
+pub fn small_stdin() -> Result<String, Failure> {
+    let mut text = String::new();
+    std::io::stdin()
+        .lock()
+        .take((1 << 20) + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| Failure::io(format!("reading stdin: {e}")))?;
+    Ok(text)
+}

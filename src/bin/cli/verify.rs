@@ -1,0 +1,129 @@
+//! `tok verify`: checks a token's signature and claims; prints the claims.
+
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::{Map, Value, json};
+use tok::{NumericDate, Validation};
+
+use super::clock::{parse_duration, parse_time, rejection};
+use super::input;
+use super::keys::KeyArgs;
+use super::output::Failure;
+
+/// Arguments of `tok verify`.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    tok verify --key key.json --aud api \"$TOKEN\"\n  \
+    echo \"$TOKEN\" | tok verify --iss https://auth.example --json\n  \
+    tok verify --key key.json --at 2026-01-01T00:00:00Z \"$TOKEN\"   # as of another time\n\n\
+    Exit codes: 0 valid, 1 rejected (tok: rejected: CODE: detail), 2 usage, 3 key or I/O.")]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Accepted audience; repeat for several (any one must match).
+    #[arg(long)]
+    aud: Vec<String>,
+    /// Accepted issuer; repeat for several.
+    #[arg(long)]
+    iss: Vec<String>,
+    /// Required subject.
+    #[arg(long)]
+    sub: Option<String>,
+    /// Expected header `typ` (default JWT).
+    #[arg(long)]
+    typ: Option<String>,
+    /// Clock-skew allowance for exp, nbf and iat (default: 0 for exp, 30s for nbf/iat).
+    #[arg(long, value_parser = parse_duration)]
+    leeway: Option<Duration>,
+    /// A claim that must be present; repeatable.
+    #[arg(long)]
+    require: Vec<String>,
+    /// Reject tokens issued longer ago than this (needs iat).
+    #[arg(long, value_parser = parse_duration)]
+    max_age: Option<Duration>,
+    /// Accept tokens without exp.
+    #[arg(long)]
+    allow_no_exp: bool,
+    /// Verify as of this time (RFC 3339 or Unix seconds) instead of now.
+    #[arg(long, value_parser = parse_time)]
+    at: Option<NumericDate>,
+    /// Print a JSON object with the verdict, header and claims (or error).
+    #[arg(long)]
+    json: bool,
+    /// The token; read from stdin when absent or `-`.
+    token: Option<String>,
+}
+
+pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
+    let keys = args.key.load()?;
+    let validation = validation(args);
+    let token = input::token(args.token.as_deref(), validation.max_token_len())?;
+    let now = args.at.unwrap_or_else(NumericDate::now);
+    match tok::verify_at::<Map<String, Value>>(&keys, &token, &validation, now) {
+        Ok(verified) => {
+            let claims = serde_json::to_value(&verified.claims).unwrap_or(Value::Null);
+            if args.json {
+                let h = &verified.header;
+                let mut header = Map::new();
+                header.insert("alg".into(), h.alg().into());
+                for (name, value) in [("typ", h.typ()), ("kid", h.kid()), ("cty", h.cty())] {
+                    if let Some(v) = value {
+                        header.insert(name.into(), v.into());
+                    }
+                }
+                println!(
+                    "{}",
+                    json!({"valid": true, "header": header, "claims": claims})
+                );
+            } else {
+                println!("{claims}");
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == tok::ErrorKind::InvalidKey => Err(Failure::key(&e)),
+        Err(e) => {
+            let failure = rejection(&e, now);
+            if args.json
+                && let Failure::Rejected { code, detail } = &failure
+            {
+                println!(
+                    "{}",
+                    json!({"valid": false, "error": code, "detail": detail})
+                );
+            }
+            Err(failure)
+        }
+    }
+}
+
+fn validation(args: &VerifyArgs) -> Validation {
+    let mut v = Validation::new();
+    for aud in &args.aud {
+        v = v.with_audience(aud);
+    }
+    for iss in &args.iss {
+        v = v.with_issuer(iss);
+    }
+    if let Some(sub) = &args.sub {
+        v = v.with_subject(sub);
+    }
+    if let Some(typ) = &args.typ {
+        v = v.with_type(typ);
+    }
+    if let Some(leeway) = args.leeway {
+        v = v
+            .with_expiry_leeway(leeway)
+            .with_not_before_leeway(leeway.max(tok::DEFAULT_NOT_BEFORE_LEEWAY));
+    }
+    for name in &args.require {
+        v = v.require_claim(name);
+    }
+    if let Some(age) = args.max_age {
+        v = v.with_max_age(age);
+    }
+    if args.allow_no_exp {
+        v = v.allow_missing_expiry();
+    }
+    v
+}
