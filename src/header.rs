@@ -68,7 +68,7 @@ enum Alg<'de> {
 impl<'de> RawHeader<'de> {
     /// Parses a decoded header segment: one JSON object, no duplicate members.
     pub(crate) fn parse(json: &'de [u8]) -> Result<Self, Error> {
-        if json::may_nest_objects(json) {
+        if json::may_nest(json) {
             json::check_no_duplicates(json)?;
         }
         let mut slot = None;

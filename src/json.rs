@@ -163,11 +163,14 @@ pub(crate) fn check_no_duplicates(json: &[u8]) -> Result<(), Error> {
         .map_err(|e| malformed_json(e, "JSON"))
 }
 
-/// Whether `json` may contain an object nested inside the top-level one. Counting `{`
-/// bytes over-approximates (a brace inside a string counts too), which only costs an extra
+/// Whether `json` may nest anything inside its top-level object: a second `{` or any `[`.
+/// Nested values get the full walk of [`check_no_duplicates`], which also enforces the
+/// parser's depth limit; without it a deeply nested value that the caller's type ignores
+/// would be skipped unchecked, so acceptance would depend on the type. Counting bytes
+/// over-approximates (a brace inside a string counts too), which only costs an extra
 /// check, never a missed one.
-pub(crate) fn may_nest_objects(json: &[u8]) -> bool {
-    memchr::memchr_iter(b'{', json).nth(1).is_some()
+pub(crate) fn may_nest(json: &[u8]) -> bool {
+    memchr::memchr(b'[', json).is_some() || memchr::memchr_iter(b'{', json).nth(1).is_some()
 }
 
 /// Checks that `json` is UTF-8 once, up front: `serde_json`'s `str` reader then skips the
@@ -234,7 +237,8 @@ mod tests {
 
     #[test]
     fn nesting_hint() {
-        assert!(!may_nest_objects(br#"{"a":1}"#));
-        assert!(may_nest_objects(br#"{"a":{}}"#));
+        assert!(!may_nest(br#"{"a":1}"#));
+        assert!(may_nest(br#"{"a":{}}"#));
+        assert!(may_nest(br#"{"a":[1]}"#));
     }
 }

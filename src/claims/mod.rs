@@ -213,9 +213,10 @@ pub(crate) fn parse<'de, T: Deserialize<'de>>(
     registered: &mut Claims<()>,
     names: &mut MemberNames<'de>,
 ) -> Result<T, Error> {
-    // Duplicates inside nested objects are the caller type's to see, and most types would
-    // silently keep one; a separate walk catches them, run only when nesting is possible.
-    if json::may_nest_objects(json) {
+    // Nested values are the caller type's to read: most types would silently keep one of
+    // two duplicate members, and ignored values skip the depth limit. A separate walk
+    // checks both, run only when nesting is possible.
+    if json::may_nest(json) {
         json::check_no_duplicates(json)?;
     }
     let mut slot = None;

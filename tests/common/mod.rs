@@ -1,6 +1,8 @@
 //! Helpers shared by integration tests.
 #![allow(dead_code)]
 
+pub mod attacks;
+
 use tok::HmacKey;
 
 /// The secret every test key is made from.
