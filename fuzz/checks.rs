@@ -1,0 +1,233 @@
+//! Properties every fuzz target asserts, shared with the stable corpus replay
+//! (`tests/fuzz_corpus.rs`). Each function takes raw fuzzer bytes and panics only when a
+//! property is broken: a panic inside tok is a finding, and so is a wrong answer.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use arbitrary::{Arbitrary, Unstructured};
+use serde_json::{Map, Value};
+use tok::{Claims, HmacKey, KeySet, NumericDate, Validation};
+
+/// The same secret as the integration tests' key, so attack tokens verify here too.
+const SECRET: [u8; 32] = *b"tok test key: 32 bytes exactly!!";
+const NOW: u64 = 1_800_000_000;
+
+fn key() -> HmacKey {
+    HmacKey::from_bytes(&SECRET).expect("a 32-byte key is valid")
+}
+
+fn now() -> NumericDate {
+    NumericDate::from_secs(NOW).expect("in range")
+}
+
+fn validations() -> [Validation; 2] {
+    [
+        Validation::new(),
+        Validation::new()
+            .allow_missing_expiry()
+            .allow_unchecked_audience()
+            .with_not_before_leeway(std::time::Duration::from_secs(u64::from(u32::MAX)))
+            .with_max_token_len(64 * 1024),
+    ]
+}
+
+/// Checks one verification outcome: a rejection has a kind and a message; an acceptance
+/// re-signs and re-verifies to the same claims, and decodes unverified to the same JSON.
+fn check_outcome(keys: &impl tok::VerifyingKeys, signer: &HmacKey, token: &str, v: &Validation) {
+    match tok::verify_at::<Map<String, Value>>(keys, token, v, now()) {
+        Err(e) => {
+            assert!(!e.code().is_empty() && !e.to_string().is_empty());
+        }
+        Ok(verified) => {
+            let again = tok::sign(signer, &verified.claims).expect("accepted claims re-sign");
+            let back = tok::verify_at::<Map<String, Value>>(signer, &again, v, now())
+                .expect("re-signed claims verify");
+            assert_eq!(back.claims, verified.claims, "claims changed through sign/verify");
+            let raw = tok::insecure::decode_unverified(token, usize::MAX).expect("accepted tokens decode");
+            let reparsed: Value = serde_json::to_value(&verified.claims).expect("claims serialize");
+            assert_eq!(Value::Object(raw.claims), reparsed, "verified and unverified views differ");
+            canonical(token);
+        }
+    }
+}
+
+/// Decoding then re-encoding each segment of a token that decodes gives the same bytes:
+/// tok accepts one spelling only.
+fn canonical(token: &str) {
+    for segment in token.split('.') {
+        if let Ok(bytes) = tok::base64url::decode(segment.as_bytes()) {
+            assert_eq!(tok::base64url::encode(&bytes), segment, "non-canonical base64url accepted");
+        }
+    }
+}
+
+/// Arbitrary bytes as a token, against one key.
+pub fn verify(data: &[u8]) {
+    let Ok(token) = std::str::from_utf8(data) else { return };
+    for v in validations() {
+        check_outcome(&key(), &key(), token, &v);
+    }
+}
+
+/// Arbitrary bytes as a token, against a key set, with and without trying every key.
+pub fn verify_keyset(data: &[u8]) {
+    let Ok(token) = std::str::from_utf8(data) else { return };
+    let set = KeySet::from_keys(vec![
+        key().with_kid("k1"),
+        HmacKey::from_bytes(&[0x42; 32]).expect("valid").with_kid("k2"),
+        HmacKey::from_bytes(&[0x43; 40]).expect("valid"),
+    ])
+    .expect("distinct kids");
+    for v in validations() {
+        check_outcome(&set, &key(), token, &v);
+        check_outcome(&set, &key(), token, &v.try_all_keys_without_kid());
+    }
+}
+
+/// Arbitrary header and payload JSON (split at the first newline), correctly signed: the
+/// code after the MAC check (header rules, claim parsing, validation) sees hostile input.
+pub fn verify_json(data: &[u8]) {
+    let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
+    let (header, payload) = (&data[..split], data.get(split + 1..).unwrap_or_default());
+    let input = format!("{}.{}", tok::base64url::encode(header), tok::base64url::encode(payload));
+    let token = format!("{input}.{}", tok::base64url::encode(&key().mac(input.as_bytes())));
+    for v in validations() {
+        check_outcome(&key(), &key(), &token, &v);
+    }
+}
+
+/// Arbitrary bytes through the unverified decoder.
+pub fn inspect(data: &[u8]) {
+    let Ok(token) = std::str::from_utf8(data) else { return };
+    match tok::insecure::decode_unverified(token, 64 * 1024) {
+        Ok(decoded) => {
+            canonical(token);
+            assert_eq!(token.split('.').count(), 3);
+            assert_eq!(decoded.len, token.len());
+        }
+        Err(e) => assert!(!e.code().is_empty()),
+    }
+}
+
+/// Arbitrary bytes as a JWK or JWK Set: accepted keys export and re-import unchanged.
+pub fn jwk(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(key) = HmacKey::from_jwk(text) {
+        let again = HmacKey::from_jwk(&key.export_jwk()).expect("exported JWKs re-import");
+        assert_eq!(again.thumbprint(), key.thumbprint());
+        assert_eq!(again.kid(), key.kid());
+        assert!(!format!("{key:?}").contains(&*key.export_jwk()), "Debug leaks the key");
+    }
+    if let Ok(set) = KeySet::from_jwks(text) {
+        let again = KeySet::from_jwks(&set.export_jwks()).expect("exported sets re-import");
+        assert_eq!(again.keys().len(), set.keys().len());
+    }
+    let _ = KeySet::from_jwk_or_jwks(text);
+}
+
+/// A JSON value built from fuzzer bytes, depth-bounded.
+#[derive(Debug, Arbitrary)]
+enum ArbValue {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+    List(Vec<ArbLeaf>),
+    Object(BTreeMap<String, ArbLeaf>),
+}
+
+#[derive(Debug, Arbitrary)]
+enum ArbLeaf {
+    Int(u32),
+    Text(String),
+    Bool(bool),
+}
+
+impl ArbLeaf {
+    fn json(self) -> Value {
+        match self {
+            Self::Int(i) => i.into(),
+            Self::Text(s) => s.into(),
+            Self::Bool(b) => b.into(),
+        }
+    }
+}
+
+impl ArbValue {
+    fn json(self) -> Value {
+        match self {
+            Self::Null => Value::Null,
+            Self::Bool(b) => b.into(),
+            Self::Int(i) => i.into(),
+            Self::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+            Self::Text(s) => s.into(),
+            Self::List(l) => l.into_iter().map(ArbLeaf::json).collect(),
+            Self::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, v.json())).collect()),
+        }
+    }
+}
+
+/// Structured claims from fuzzer bytes.
+#[derive(Debug, Arbitrary)]
+struct ArbClaims {
+    sub: Option<String>,
+    iss: Option<String>,
+    jti: Option<String>,
+    aud: Vec<String>,
+    ttl: u32,
+    iat_back: Option<u32>,
+    nbf_back: Option<u32>,
+    custom: BTreeMap<String, ArbValue>,
+    typ: Option<String>,
+}
+
+/// Structured claims → sign → verify must give back exactly the same claims; signing
+/// fails exactly when a custom name reuses a registered one.
+pub fn roundtrip(data: &[u8]) {
+    let Ok(arb) = ArbClaims::arbitrary(&mut Unstructured::new(data)) else { return };
+    let now = now();
+    let custom: Map<String, Value> = arb.custom.into_iter().map(|(k, v)| (k, v.json())).collect();
+    let reuses_registered = custom.keys().any(|k| tok::REGISTERED.contains(&k.as_str()));
+    let mut claims = Claims::new(custom)
+        .with_audiences(arb.aud)
+        .with_expiry(now.saturating_add(std::time::Duration::from_secs(u64::from(arb.ttl) + 1)));
+    claims.sub = arb.sub.map(Into::into);
+    claims.iss = arb.iss.map(Into::into);
+    claims.jti = arb.jti.map(Into::into);
+    claims.iat = arb.iat_back.map(|b| now.saturating_sub(std::time::Duration::from_secs(b.into())));
+    claims.nbf = arb.nbf_back.map(|b| now.saturating_sub(std::time::Duration::from_secs(b.into())));
+
+    let typ = arb.typ.unwrap_or_else(|| tok::DEFAULT_TYPE.to_owned());
+    let signed = tok::sign_with_type(&key(), &typ, &claims);
+    if reuses_registered {
+        assert!(signed.is_err(), "a custom claim reusing a registered name was signed");
+        return;
+    }
+    let token = signed.expect("claims without registered custom names sign");
+    let v = Validation::new()
+        .allow_unchecked_audience()
+        .with_type(typ)
+        .with_max_token_len(usize::MAX);
+    let verified = tok::verify_at::<Map<String, Value>>(&key(), &token, &v, now)
+        .unwrap_or_else(|e| panic!("a token tok signed was rejected: {e}"));
+    assert_eq!(verified.claims, claims);
+    canonical(&token);
+}
+
+/// Runs the check of the target named `target` (for corpus replay).
+pub fn run(target: &str, data: &[u8]) {
+    match target {
+        "verify" => verify(data),
+        "verify_keyset" => verify_keyset(data),
+        "verify_json" => verify_json(data),
+        "inspect" => inspect(data),
+        "jwk" => jwk(data),
+        "roundtrip" => roundtrip(data),
+        other => panic!("no fuzz target named {other}"),
+    }
+}
+
+/// The names of all targets.
+pub const TARGETS: [&str; 6] = ["verify", "verify_keyset", "verify_json", "inspect", "jwk", "roundtrip"];

@@ -1,0 +1,7 @@
+//! Fuzz target `verify`: see `checks::verify` for the properties it asserts.
+#![no_main]
+
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::verify(data));
