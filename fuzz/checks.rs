@@ -43,10 +43,18 @@ fn check_outcome(keys: &impl tok::VerifyingKeys, signer: &HmacKey, token: &str, 
             let again = tok::sign(signer, &verified.claims).expect("accepted claims re-sign");
             let back = tok::verify_at::<Map<String, Value>>(signer, &again, v, now())
                 .expect("re-signed claims verify");
-            assert_eq!(back.claims, verified.claims, "claims changed through sign/verify");
-            let raw = tok::insecure::decode_unverified(token, usize::MAX).expect("accepted tokens decode");
+            assert_eq!(
+                back.claims, verified.claims,
+                "claims changed through sign/verify"
+            );
+            let raw = tok::insecure::decode_unverified(token, usize::MAX)
+                .expect("accepted tokens decode");
             let reparsed: Value = serde_json::to_value(&verified.claims).expect("claims serialize");
-            assert_eq!(Value::Object(raw.claims), reparsed, "verified and unverified views differ");
+            assert_eq!(
+                Value::Object(raw.claims),
+                reparsed,
+                "verified and unverified views differ"
+            );
             canonical(token);
         }
     }
@@ -57,14 +65,20 @@ fn check_outcome(keys: &impl tok::VerifyingKeys, signer: &HmacKey, token: &str, 
 fn canonical(token: &str) {
     for segment in token.split('.') {
         if let Ok(bytes) = tok::base64url::decode(segment.as_bytes()) {
-            assert_eq!(tok::base64url::encode(&bytes), segment, "non-canonical base64url accepted");
+            assert_eq!(
+                tok::base64url::encode(&bytes),
+                segment,
+                "non-canonical base64url accepted"
+            );
         }
     }
 }
 
 /// Arbitrary bytes as a token, against one key.
 pub fn verify(data: &[u8]) {
-    let Ok(token) = std::str::from_utf8(data) else { return };
+    let Ok(token) = std::str::from_utf8(data) else {
+        return;
+    };
     for v in validations() {
         check_outcome(&key(), &key(), token, &v);
     }
@@ -72,10 +86,14 @@ pub fn verify(data: &[u8]) {
 
 /// Arbitrary bytes as a token, against a key set, with and without trying every key.
 pub fn verify_keyset(data: &[u8]) {
-    let Ok(token) = std::str::from_utf8(data) else { return };
+    let Ok(token) = std::str::from_utf8(data) else {
+        return;
+    };
     let set = KeySet::from_keys(vec![
         key().with_kid("k1"),
-        HmacKey::from_bytes(&[0x42; 32]).expect("valid").with_kid("k2"),
+        HmacKey::from_bytes(&[0x42; 32])
+            .expect("valid")
+            .with_kid("k2"),
         HmacKey::from_bytes(&[0x43; 40]).expect("valid"),
     ])
     .expect("distinct kids");
@@ -90,8 +108,15 @@ pub fn verify_keyset(data: &[u8]) {
 pub fn verify_json(data: &[u8]) {
     let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
     let (header, payload) = (&data[..split], data.get(split + 1..).unwrap_or_default());
-    let input = format!("{}.{}", tok::base64url::encode(header), tok::base64url::encode(payload));
-    let token = format!("{input}.{}", tok::base64url::encode(&key().mac(input.as_bytes())));
+    let input = format!(
+        "{}.{}",
+        tok::base64url::encode(header),
+        tok::base64url::encode(payload)
+    );
+    let token = format!(
+        "{input}.{}",
+        tok::base64url::encode(&key().mac(input.as_bytes()))
+    );
     for v in validations() {
         check_outcome(&key(), &key(), &token, &v);
     }
@@ -99,7 +124,9 @@ pub fn verify_json(data: &[u8]) {
 
 /// Arbitrary bytes through the unverified decoder.
 pub fn inspect(data: &[u8]) {
-    let Ok(token) = std::str::from_utf8(data) else { return };
+    let Ok(token) = std::str::from_utf8(data) else {
+        return;
+    };
     match tok::insecure::decode_unverified(token, 64 * 1024) {
         Ok(decoded) => {
             canonical(token);
@@ -112,12 +139,17 @@ pub fn inspect(data: &[u8]) {
 
 /// Arbitrary bytes as a JWK or JWK Set: accepted keys export and re-import unchanged.
 pub fn jwk(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(key) = HmacKey::from_jwk(text) {
         let again = HmacKey::from_jwk(&key.export_jwk()).expect("exported JWKs re-import");
         assert_eq!(again.thumbprint(), key.thumbprint());
         assert_eq!(again.kid(), key.kid());
-        assert!(!format!("{key:?}").contains(&*key.export_jwk()), "Debug leaks the key");
+        assert!(
+            !format!("{key:?}").contains(&*key.export_jwk()),
+            "Debug leaks the key"
+        );
     }
     if let Ok(set) = KeySet::from_jwks(text) {
         let again = KeySet::from_jwks(&set.export_jwks()).expect("exported sets re-import");
@@ -186,7 +218,9 @@ struct ArbClaims {
 /// Structured claims → sign → verify must give back exactly the same claims; signing
 /// fails exactly when a custom name reuses a registered one.
 pub fn roundtrip(data: &[u8]) {
-    let Ok(arb) = ArbClaims::arbitrary(&mut Unstructured::new(data)) else { return };
+    let Ok(arb) = ArbClaims::arbitrary(&mut Unstructured::new(data)) else {
+        return;
+    };
     let now = now();
     let custom: Map<String, Value> = arb.custom.into_iter().map(|(k, v)| (k, v.json())).collect();
     let reuses_registered = custom.keys().any(|k| tok::REGISTERED.contains(&k.as_str()));
@@ -196,13 +230,20 @@ pub fn roundtrip(data: &[u8]) {
     claims.sub = arb.sub.map(Into::into);
     claims.iss = arb.iss.map(Into::into);
     claims.jti = arb.jti.map(Into::into);
-    claims.iat = arb.iat_back.map(|b| now.saturating_sub(std::time::Duration::from_secs(b.into())));
-    claims.nbf = arb.nbf_back.map(|b| now.saturating_sub(std::time::Duration::from_secs(b.into())));
+    claims.iat = arb
+        .iat_back
+        .map(|b| now.saturating_sub(std::time::Duration::from_secs(b.into())));
+    claims.nbf = arb
+        .nbf_back
+        .map(|b| now.saturating_sub(std::time::Duration::from_secs(b.into())));
 
     let typ = arb.typ.unwrap_or_else(|| tok::DEFAULT_TYPE.to_owned());
     let signed = tok::sign_with_type(&key(), &typ, &claims);
     if reuses_registered {
-        assert!(signed.is_err(), "a custom claim reusing a registered name was signed");
+        assert!(
+            signed.is_err(),
+            "a custom claim reusing a registered name was signed"
+        );
         return;
     }
     let token = signed.expect("claims without registered custom names sign");
@@ -230,4 +271,11 @@ pub fn run(target: &str, data: &[u8]) {
 }
 
 /// The names of all targets.
-pub const TARGETS: [&str; 6] = ["verify", "verify_keyset", "verify_json", "inspect", "jwk", "roundtrip"];
+pub const TARGETS: [&str; 6] = [
+    "verify",
+    "verify_keyset",
+    "verify_json",
+    "inspect",
+    "jwk",
+    "roundtrip",
+];

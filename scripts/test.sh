@@ -11,3 +11,12 @@ echo "== tests";  cargo test --locked --all-features
 echo "== docs";   RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --all-features
 echo "== core builds without optional features"
 cargo build --locked --lib --no-default-features
+
+# The corpus replay above runs on stable; with nightly, also run every fuzz target briefly.
+echo "== fuzz smoke"
+if cargo +nightly --version >/dev/null 2>&1; then
+  command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+  fuzz/campaign.sh "${TOK_FUZZ_SECONDS:-10}"
+else
+  echo "no nightly toolchain: fuzz smoke skipped (the corpus replay still ran)"
+fi

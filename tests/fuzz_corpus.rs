@@ -13,15 +13,30 @@ mod checks;
 use std::path::PathBuf;
 
 fn dir(kind: &str, target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(kind).join(target)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join(kind)
+        .join(target)
 }
 
 fn slug(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
-    format!("seed-{}", s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-"))
+    format!(
+        "seed-{}",
+        s.split('-')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("-")
+    )
 }
 
 /// Every seed: (target, file name, bytes).
@@ -29,12 +44,51 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let mut seeds = Vec::new();
     let key = common::key();
     let valid = [
-        ("valid minimal", tok::sign(&key, &tok::Claims::default().with_expiry(tok::NumericDate::from_secs(1_900_000_000).unwrap())).unwrap()),
-        ("valid full", common::forge_claims(&key, r#"{"iss":"i","sub":"s","aud":["a","b"],"exp":1900000000,"nbf":1700000000,"iat":1700000000,"jti":"j","role":"admin","n":{"x":[1,2.5,null]}}"#)),
-        ("valid with kid", tok::sign(&key.clone().with_kid("k1"), &tok::Claims::default().with_subject("s").with_expiry(tok::NumericDate::from_secs(1_900_000_000).unwrap())).unwrap()),
-        ("rfc7515 a1", serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/rfc7515_a1.json")).unwrap()).unwrap()["token"].as_str().unwrap().to_owned()),
+        (
+            "valid minimal",
+            tok::sign(
+                &key,
+                &tok::Claims::default()
+                    .with_expiry(tok::NumericDate::from_secs(1_900_000_000).unwrap()),
+            )
+            .unwrap(),
+        ),
+        (
+            "valid full",
+            common::forge_claims(
+                &key,
+                r#"{"iss":"i","sub":"s","aud":["a","b"],"exp":1900000000,"nbf":1700000000,"iat":1700000000,"jti":"j","role":"admin","n":{"x":[1,2.5,null]}}"#,
+            ),
+        ),
+        (
+            "valid with kid",
+            tok::sign(
+                &key.clone().with_kid("k1"),
+                &tok::Claims::default()
+                    .with_subject("s")
+                    .with_expiry(tok::NumericDate::from_secs(1_900_000_000).unwrap()),
+            )
+            .unwrap(),
+        ),
+        (
+            "rfc7515 a1",
+            serde_json::from_str::<serde_json::Value>(
+                &std::fs::read_to_string(
+                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/rfc7515_a1.json"),
+                )
+                .unwrap(),
+            )
+            .unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ),
     ];
-    let tokens = valid.iter().cloned().chain(common::attacks::table().into_iter().map(|a| (a.name, a.token)));
+    let tokens = valid.iter().cloned().chain(
+        common::attacks::table()
+            .into_iter()
+            .map(|a| (a.name, a.token)),
+    );
     for (i, (name, token)) in tokens.enumerate() {
         // Numbered, since names differing only in case ("alg None", "alg NONE") must not
         // share a file on case-insensitive file systems.
@@ -44,29 +98,66 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         }
     }
     for (name, json) in [
-        ("standard", "{\"alg\":\"HS256\",\"typ\":\"JWT\"}\n{\"sub\":\"s\",\"exp\":1900000000}"),
+        (
+            "standard",
+            "{\"alg\":\"HS256\",\"typ\":\"JWT\"}\n{\"sub\":\"s\",\"exp\":1900000000}",
+        ),
         ("crit", "{\"alg\":\"HS256\",\"crit\":[\"b64\"]}\n{}"),
-        ("duplicates", "{\"alg\":\"HS256\"}\n{\"exp\":1900000000,\"exp\":1}"),
-        ("numbers", "{\"alg\":\"HS256\"}\n{\"exp\":1e400,\"nbf\":-0.0,\"iat\":18446744073709551616}"),
-        ("nested", "{\"alg\":\"HS256\",\"x\":[[[{}]]]}\n{\"exp\":1900000000,\"a\":{\"b\":{\"c\":[1,{\"d\":2}]}}}"),
-        ("aud", "{\"alg\":\"HS256\"}\n{\"exp\":1900000000,\"aud\":[\"a\",1]}"),
-        ("escapes", "{\"\\u0061lg\":\"HS256\"}\n{\"\\u0065xp\":1900000000,\"s\":\"\\ud83d\\ude00\"}"),
+        (
+            "duplicates",
+            "{\"alg\":\"HS256\"}\n{\"exp\":1900000000,\"exp\":1}",
+        ),
+        (
+            "numbers",
+            "{\"alg\":\"HS256\"}\n{\"exp\":1e400,\"nbf\":-0.0,\"iat\":18446744073709551616}",
+        ),
+        (
+            "nested",
+            "{\"alg\":\"HS256\",\"x\":[[[{}]]]}\n{\"exp\":1900000000,\"a\":{\"b\":{\"c\":[1,{\"d\":2}]}}}",
+        ),
+        (
+            "aud",
+            "{\"alg\":\"HS256\"}\n{\"exp\":1900000000,\"aud\":[\"a\",1]}",
+        ),
+        (
+            "escapes",
+            "{\"\\u0061lg\":\"HS256\"}\n{\"\\u0065xp\":1900000000,\"s\":\"\\ud83d\\ude00\"}",
+        ),
     ] {
         seeds.push(("verify_json", slug(name), json.as_bytes().to_vec()));
     }
     let k = tok::base64url::encode(&common::SECRET);
     for (name, jwk) in [
         ("oct", format!(r#"{{"kty":"oct","k":"{k}"}}"#)),
-        ("oct full", format!(r#"{{"kty":"oct","kid":"a","alg":"HS256","use":"sig","key_ops":["sign","verify"],"k":"{k}"}}"#)),
-        ("set", format!(r#"{{"keys":[{{"kty":"oct","kid":"a","k":"{k}"}},{{"kty":"oct","kid":"b","k":"{k}"}}]}}"#)),
-        ("set duplicate kid", format!(r#"{{"keys":[{{"kty":"oct","kid":"a","k":"{k}"}},{{"kty":"oct","kid":"a","k":"{k}"}}]}}"#)),
+        (
+            "oct full",
+            format!(
+                r#"{{"kty":"oct","kid":"a","alg":"HS256","use":"sig","key_ops":["sign","verify"],"k":"{k}"}}"#
+            ),
+        ),
+        (
+            "set",
+            format!(
+                r#"{{"keys":[{{"kty":"oct","kid":"a","k":"{k}"}},{{"kty":"oct","kid":"b","k":"{k}"}}]}}"#
+            ),
+        ),
+        (
+            "set duplicate kid",
+            format!(
+                r#"{{"keys":[{{"kty":"oct","kid":"a","k":"{k}"}},{{"kty":"oct","kid":"a","k":"{k}"}}]}}"#
+            ),
+        ),
         ("short", r#"{"kty":"oct","k":"AAAA"}"#.to_owned()),
         ("rsa", r#"{"kty":"RSA","n":"AQAB","e":"AQAB"}"#.to_owned()),
         ("padded", format!(r#"{{"kty":"oct","k":"{k}="}}"#)),
     ] {
         seeds.push(("jwk", slug(name), jwk.into_bytes()));
     }
-    for (name, bytes) in [("zeros", vec![0u8; 64]), ("ones", vec![0xff; 64]), ("ramp", (0..=255).collect())] {
+    for (name, bytes) in [
+        ("zeros", vec![0u8; 64]),
+        ("ones", vec![0xff; 64]),
+        ("ramp", (0..=255).collect()),
+    ] {
         seeds.push(("roundtrip", slug(name), bytes));
     }
     seeds
@@ -85,7 +176,10 @@ fn seed_corpus_holds_every_seed() {
             stale.push(format!("{target}/{name}"));
         }
     }
-    assert!(stale.is_empty(), "seed corpus is stale (TOK_WRITE_CORPUS=1 rewrites it): {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "seed corpus is stale (TOK_WRITE_CORPUS=1 rewrites it): {stale:?}"
+    );
 }
 
 #[test]
@@ -93,12 +187,18 @@ fn replay_corpus_and_regressions() {
     let mut replayed = 0;
     for target in checks::TARGETS {
         for kind in ["corpus", "regressions"] {
-            let Ok(entries) = std::fs::read_dir(dir(kind, target)) else { continue };
+            let Ok(entries) = std::fs::read_dir(dir(kind, target)) else {
+                continue;
+            };
             for entry in entries {
                 let path = entry.unwrap().path();
                 let bytes = std::fs::read(&path).unwrap();
                 let outcome = std::panic::catch_unwind(|| checks::run(target, &bytes));
-                assert!(outcome.is_ok(), "{target}: property broken by {}", path.display());
+                assert!(
+                    outcome.is_ok(),
+                    "{target}: property broken by {}",
+                    path.display()
+                );
                 replayed += 1;
             }
         }

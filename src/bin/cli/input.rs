@@ -1,5 +1,6 @@
 //! Reading tokens, files and standard input with bounds.
 
+use std::ffi::OsStr;
 use std::io::Read;
 
 use super::output::Failure;
@@ -7,9 +8,9 @@ use super::output::Failure;
 /// Reads the token from `arg`, or from stdin when it is absent or `-`, trimming
 /// surrounding whitespace. Stdin is read only up to `cap` bytes plus slack for whitespace,
 /// so a 100 MB stream costs no more than that.
-pub fn token(arg: Option<&str>, cap: usize) -> Result<String, Failure> {
+pub fn token(arg: Option<&OsStr>, cap: usize) -> Result<String, Failure> {
     let raw = match arg {
-        Some(t) if t != "-" => t.to_owned(),
+        Some(t) if t != "-" => t.to_str().map(str::to_owned).ok_or_else(not_utf8)?,
         _ => {
             let limit = cap.saturating_add(4096);
             let mut buf = Vec::new();
@@ -24,13 +25,18 @@ pub fn token(arg: Option<&str>, cap: usize) -> Result<String, Failure> {
                     detail: format!("input is over {limit} bytes; the token limit is {cap}"),
                 });
             }
-            String::from_utf8(buf).map_err(|_| Failure::Rejected {
-                code: tok::ErrorKind::Malformed.code(),
-                detail: "input is not UTF-8 text".to_owned(),
-            })?
+            String::from_utf8(buf).map_err(|_| not_utf8())?
         }
     };
     Ok(raw.trim().to_owned())
+}
+
+/// A token that is not text is malformed, whether it came from argv or stdin.
+fn not_utf8() -> Failure {
+    Failure::Rejected {
+        code: tok::ErrorKind::Malformed.code(),
+        detail: "the token is not UTF-8 text".to_owned(),
+    }
 }
 
 /// Reads a small file (keys, claims) fully, capped at 1 MiB.

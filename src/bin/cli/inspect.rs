@@ -24,7 +24,7 @@ pub struct InspectArgs {
     #[arg(long)]
     json: bool,
     /// The token; read from stdin when absent or `-`.
-    token: Option<String>,
+    token: Option<std::ffi::OsString>,
 }
 
 pub fn run(args: &InspectArgs) -> Result<(), Failure> {

@@ -52,7 +52,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     json: bool,
     /// The token; read from stdin when absent or `-`.
-    token: Option<String>,
+    token: Option<std::ffi::OsString>,
 }
 
 pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
