@@ -11,6 +11,8 @@
 //! - Keys ([`HmacKey`], [`KeySet`]) checked at construction (≥ 256 bits), zeroized,
 //!   redacted in `Debug`, with JWK import/export and rotation by `kid`.
 //! - One error type ([`Error`]) whose [`ErrorKind`] has a stable code per kind.
+//! - With feature `refresh`: rotating refresh tokens with reuse detection, revocation and
+//!   shared stores ([`refresh`], [`store`]; `sqlite` adds the SQLite backend).
 //!
 //! ```
 //! use std::time::Duration;
@@ -33,6 +35,8 @@
 
 pub mod base64url;
 mod claims;
+#[cfg(feature = "refresh")]
+pub mod cookie;
 mod error;
 mod header;
 pub mod insecure;
@@ -42,6 +46,10 @@ mod key;
 mod keyset;
 mod numeric_date;
 pub mod random;
+#[cfg(feature = "refresh")]
+pub mod refresh;
+#[cfg(feature = "refresh")]
+pub mod store;
 mod validation;
 
 pub use claims::{Audience, ClaimString, Claims, NoCustomClaims, REGISTERED};

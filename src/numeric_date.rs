@@ -115,6 +115,25 @@ impl NumericDate {
         self.nanos
     }
 
+    /// Whole milliseconds since the epoch (how stores keep instants).
+    pub fn as_millis(self) -> u64 {
+        self.secs * 1000 + u64::from(self.nanos / 1_000_000)
+    }
+
+    /// The instant `millis` milliseconds after the epoch.
+    ///
+    /// # Errors
+    /// [`Malformed`](crate::ErrorKind::Malformed) beyond the year 9999.
+    pub fn from_millis(millis: u64) -> Result<Self, Error> {
+        let secs = millis / 1000;
+        if secs > MAX_SECS {
+            return Err(Error::malformed("time is after the year 9999"));
+        }
+        // Below one second, so at most 999_000_000 nanoseconds.
+        let nanos = u32::try_from(millis % 1000).unwrap_or(0) * 1_000_000;
+        Ok(Self { secs, nanos })
+    }
+
     /// This instant as a [`SystemTime`].
     pub fn to_system_time(self) -> SystemTime {
         UNIX_EPOCH + Duration::new(self.secs, self.nanos)

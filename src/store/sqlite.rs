@@ -1,0 +1,380 @@
+//! The embedded store: one SQLite file (rusqlite, bundled).
+//!
+//! WAL journal, `synchronous=FULL` (a rotation the caller saw succeed survives a crash or
+//! power cut), a busy timeout so writers queue instead of failing, and every rotation in one
+//! `BEGIN IMMEDIATE` transaction: the write lock is taken before the family is read, so two
+//! processes on one file can never both see the same live token. The schema is created and
+//! versioned by the store.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use crate::error::{Error, ErrorKind};
+use crate::numeric_date::NumericDate;
+use crate::refresh::decide::{self, Decision, FamilyRecord, TokenRecord};
+use crate::refresh::token::TokenHash;
+use crate::store::{RotationOutcome, RotationRequest, Store, store_error};
+
+/// The schema version this code writes and reads.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS tok_schema (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tok_families (
+    id               TEXT PRIMARY KEY,
+    subject          TEXT NOT NULL,
+    claims           TEXT NOT NULL,
+    created_ms       INTEGER NOT NULL,
+    expires_ms       INTEGER NOT NULL,
+    last_used_ms     INTEGER NOT NULL,
+    idle_ms          INTEGER NOT NULL,
+    generation       INTEGER NOT NULL,
+    current_hash     BLOB NOT NULL,
+    prev_rotated_ms  INTEGER,
+    fingerprint      BLOB,
+    revoked_ms       INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS tok_families_subject ON tok_families (subject);
+CREATE TABLE IF NOT EXISTS tok_tokens (
+    hash        BLOB PRIMARY KEY,
+    family_id   TEXT NOT NULL REFERENCES tok_families (id) ON DELETE CASCADE,
+    generation  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tok_tokens_family ON tok_tokens (family_id);
+CREATE TABLE IF NOT EXISTS tok_denylist (
+    jti         TEXT PRIMARY KEY,
+    expires_ms  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+";
+
+/// How hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: a reported rotation survives power loss (default).
+    Full,
+    /// `synchronous=NORMAL`: survives a process crash; the last commits may be lost on
+    /// power loss. Faster.
+    Normal,
+}
+
+/// Families and denylist in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path` with [`Durability::Full`].
+    ///
+    /// # Errors
+    /// [`Store`](ErrorKind::Store) when the file cannot be opened or carries a newer
+    /// schema.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::open_with(path, Durability::Full).await
+    }
+
+    /// Opens the store with the given durability.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub async fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Self, Error> {
+        let path = path.as_ref().to_owned();
+        let opened = path.clone();
+        let conn = blocking(move || open_connection(&opened, durability)).await?;
+        Ok(Self {
+            path,
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the connection on the blocking thread pool.
+    async fn with<R: Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
+    ) -> Result<R, Error> {
+        let conn = Arc::clone(&self.conn);
+        blocking(move || {
+            // Every statement runs in a transaction or alone, so a panic while the lock
+            // was held cannot have left a half-written state behind.
+            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn).map_err(|e| store_error(what, e))
+        })
+        .await
+    }
+}
+
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> Result<R, Error> + Send + 'static) -> Result<R, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| store_error("SQLite worker stopped", e))?
+}
+
+fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Error> {
+    let fail = |e: rusqlite::Error| store_error(&format!("opening {}", path.display()), e);
+    let conn = Connection::open(path).map_err(fail)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
+    let sync = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync).map_err(fail)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(fail)?;
+    migrate(&conn).map_err(fail)?;
+    let version: i64 = conn
+        .query_row("SELECT version FROM tok_schema", [], |r| r.get(0))
+        .map_err(fail)?;
+    if version != SCHEMA_VERSION {
+        return Err(Error::new(
+            ErrorKind::Store,
+            format!("{} has schema version {version}; this tok reads version {SCHEMA_VERSION}", path.display()),
+        ));
+    }
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE;
+         {SCHEMA}
+         INSERT INTO tok_schema (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM tok_schema);
+         COMMIT;"
+    ))
+}
+
+fn ms(t: NumericDate) -> i64 {
+    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn date(ms: i64) -> rusqlite::Result<NumericDate> {
+    u64::try_from(ms)
+        .ok()
+        .and_then(|m| NumericDate::from_millis(m).ok())
+        .ok_or_else(|| rusqlite::Error::IntegralValueOutOfRange(0, ms))
+}
+
+fn hash_of(blob: Vec<u8>) -> rusqlite::Result<TokenHash> {
+    let len = blob.len();
+    blob.try_into()
+        .map_err(|_| rusqlite::Error::InvalidColumnType(0, format!("hash of {len} bytes"), rusqlite::types::Type::Blob))
+}
+
+const FAMILY_COLUMNS: &str = "id, subject, claims, created_ms, expires_ms, last_used_ms, idle_ms, generation, \
+     current_hash, prev_rotated_ms, fingerprint, revoked_ms";
+
+fn family_from_row(row: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
+    Ok(FamilyRecord {
+        family_id: row.get(0)?,
+        subject: row.get(1)?,
+        claims: row.get(2)?,
+        created_at: date(row.get(3)?)?,
+        expires_at: date(row.get(4)?)?,
+        last_used_at: date(row.get(5)?)?,
+        idle_timeout: Duration::from_millis(u64::try_from(row.get::<_, i64>(6)?).unwrap_or(0)),
+        generation: u64::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
+        current_hash: hash_of(row.get(8)?)?,
+        previous_rotated_at: row.get::<_, Option<i64>>(9)?.map(date).transpose()?,
+        fingerprint: row.get::<_, Option<Vec<u8>>>(10)?.map(hash_of).transpose()?,
+        revoked_at: row.get::<_, Option<i64>>(11)?.map(date).transpose()?,
+    })
+}
+
+fn read_family(conn: &Connection, id: &str) -> rusqlite::Result<Option<FamilyRecord>> {
+    conn.query_row(
+        &format!("SELECT {FAMILY_COLUMNS} FROM tok_families WHERE id = ?1"),
+        [id],
+        family_from_row,
+    )
+    .optional()
+}
+
+fn gen_i64(g: u64) -> i64 {
+    i64::try_from(g).unwrap_or(i64::MAX)
+}
+
+impl Store for SqliteStore {
+    async fn create_family(&self, f: &FamilyRecord) -> Result<(), Error> {
+        let f = f.clone();
+        let result = self
+            .with("creating a family", move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.execute(
+                    &format!("INSERT INTO tok_families ({FAMILY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+                    params![
+                        f.family_id,
+                        f.subject,
+                        f.claims,
+                        ms(f.created_at),
+                        ms(f.expires_at),
+                        ms(f.last_used_at),
+                        i64::try_from(f.idle_timeout.as_millis()).unwrap_or(i64::MAX),
+                        gen_i64(f.generation),
+                        &f.current_hash[..],
+                        f.previous_rotated_at.map(ms),
+                        f.fingerprint.as_ref().map(|h| &h[..]),
+                        f.revoked_at.map(ms),
+                    ],
+                )?;
+                tx.execute(
+                    "INSERT INTO tok_tokens (hash, family_id, generation) VALUES (?1, ?2, ?3)",
+                    params![&f.current_hash[..], f.family_id, gen_i64(f.generation)],
+                )?;
+                tx.commit()
+            })
+            .await;
+        // A primary-key conflict means an id collided: report it so the caller draws a new
+        // one, never overwrite.
+        result.map_err(|e| {
+            if e.detail().contains("UNIQUE") {
+                Error::new(ErrorKind::Store, "family id or token hash exists already")
+            } else {
+                e
+            }
+        })
+    }
+
+    async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, Error> {
+        let r = r.clone();
+        self.with("rotating a refresh token", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(family) = read_family(&tx, &r.family_id)? else {
+                return Ok(RotationOutcome::Refused(Decision::Unknown));
+            };
+            let token = tx
+                .query_row(
+                    "SELECT generation FROM tok_tokens WHERE hash = ?1 AND family_id = ?2",
+                    params![&r.presented_hash[..], r.family_id],
+                    |row| row.get::<_, i64>(0),
+                )
+                .optional()?
+                .map(|g| TokenRecord {
+                    generation: u64::try_from(g).unwrap_or(0),
+                });
+            let decision = decide::decide(&family, &r.presented_hash, token, r.fingerprint.as_ref(), r.now, r.grace);
+            let Some(next) = decide::apply(&family, decision, &r.new_hash, r.new_claims.as_deref(), r.now) else {
+                return Ok(RotationOutcome::Refused(decision));
+            };
+            // The guard on generation and hash is redundant under IMMEDIATE, and kept so
+            // that the update can never apply to a state other than the one decided on.
+            let changed = tx.execute(
+                "UPDATE tok_families SET claims = ?2, last_used_ms = ?3, generation = ?4, current_hash = ?5,
+                     prev_rotated_ms = ?6, revoked_ms = ?7
+                 WHERE id = ?1 AND generation = ?8 AND current_hash = ?9",
+                params![
+                    r.family_id,
+                    next.claims,
+                    ms(next.last_used_at),
+                    gen_i64(next.generation),
+                    &next.current_hash[..],
+                    next.previous_rotated_at.map(ms),
+                    next.revoked_at.map(ms),
+                    gen_i64(family.generation),
+                    &family.current_hash[..],
+                ],
+            )?;
+            if changed != 1 {
+                return Err(rusqlite::Error::StatementChangedRows(changed));
+            }
+            let won = matches!(decision, Decision::Rotate | Decision::GraceReplace);
+            if won {
+                tx.execute(
+                    "INSERT INTO tok_tokens (hash, family_id, generation) VALUES (?1, ?2, ?3)",
+                    params![&r.new_hash[..], r.family_id, gen_i64(next.generation)],
+                )?;
+            }
+            tx.commit()?;
+            Ok(if won {
+                RotationOutcome::Rotated(next)
+            } else {
+                RotationOutcome::Refused(decision)
+            })
+        })
+        .await
+    }
+
+    async fn revoke_family(&self, family_id: &str, now: NumericDate) -> Result<bool, Error> {
+        let id = family_id.to_owned();
+        self.with("revoking a family", move |conn| {
+            let n = conn.execute(
+                "UPDATE tok_families SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+                params![id, ms(now)],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, Error> {
+        let subject = subject.to_owned();
+        self.with("revoking a subject", move |conn| {
+            let n = conn.execute(
+                "UPDATE tok_families SET revoked_ms = ?2 WHERE subject = ?1 AND revoked_ms IS NULL",
+                params![subject, ms(now)],
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn deny_jti(&self, jti: &str, until: NumericDate) -> Result<(), Error> {
+        let jti = jti.to_owned();
+        self.with("denylisting a jti", move |conn| {
+            conn.execute(
+                "INSERT INTO tok_denylist (jti, expires_ms) VALUES (?1, ?2)
+                 ON CONFLICT (jti) DO UPDATE SET expires_ms = max(expires_ms, excluded.expires_ms)",
+                params![jti, ms(until)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn is_jti_denied(&self, jti: &str, now: NumericDate) -> Result<bool, Error> {
+        let jti = jti.to_owned();
+        self.with("reading the denylist", move |conn| {
+            conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM tok_denylist WHERE jti = ?1 AND expires_ms > ?2)",
+                params![jti, ms(now)],
+                |r| r.get::<_, bool>(0),
+            )
+        })
+        .await
+    }
+
+    async fn family(&self, family_id: &str) -> Result<Option<FamilyRecord>, Error> {
+        let id = family_id.to_owned();
+        self.with("reading a family", move |conn| read_family(conn, &id)).await
+    }
+
+    async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {
+        self.with("purging expired records", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = ms(now);
+            // A family is dead once `max(now, last_used)` reaches its absolute or idle end;
+            // tokens go with it (ON DELETE CASCADE).
+            let tokens = tx.execute(
+                "DELETE FROM tok_tokens WHERE family_id IN (SELECT id FROM tok_families
+                     WHERE max(?1, last_used_ms) >= min(expires_ms, last_used_ms + idle_ms))",
+                [now],
+            )?;
+            let families = tx.execute(
+                "DELETE FROM tok_families WHERE max(?1, last_used_ms) >= min(expires_ms, last_used_ms + idle_ms)",
+                [now],
+            )?;
+            let denied = tx.execute("DELETE FROM tok_denylist WHERE expires_ms <= ?1", [now])?;
+            tx.commit()?;
+            Ok((tokens + families + denied) as u64)
+        })
+        .await
+    }
+}
