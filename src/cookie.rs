@@ -63,17 +63,31 @@ impl CookieOptions {
 /// # Errors
 /// [`Malformed`](crate::ErrorKind::Malformed) when the name is not a cookie token or the
 /// value has characters a cookie cannot carry (RFC 6265 §4.1.1).
-pub fn set_cookie(name: &str, value: &str, max_age: Duration, options: &CookieOptions) -> Result<String, Error> {
+pub fn set_cookie(
+    name: &str,
+    value: &str,
+    max_age: Duration,
+    options: &CookieOptions,
+) -> Result<String, Error> {
     let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     if name.is_empty() || !name.chars().all(token_char) {
-        return Err(Error::malformed(format!("{name:?} is not a valid cookie name")));
+        return Err(Error::malformed(format!(
+            "{name:?} is not a valid cookie name"
+        )));
     }
     let octet = |c: char| matches!(c, '\x21' | '\x23'..='\x2b' | '\x2d'..='\x3a' | '\x3c'..='\x5b' | '\x5d'..='\x7e');
     if !value.chars().all(octet) {
-        return Err(Error::malformed("cookie value has characters a cookie cannot carry"));
+        return Err(Error::malformed(
+            "cookie value has characters a cookie cannot carry",
+        ));
     }
-    if !options.path.starts_with('/') || options.path.contains(';') || options.path.chars().any(char::is_control) {
-        return Err(Error::malformed("cookie path must start with / and have no ; or controls"));
+    if !options.path.starts_with('/')
+        || options.path.contains(';')
+        || options.path.chars().any(char::is_control)
+    {
+        return Err(Error::malformed(
+            "cookie path must start with / and have no ; or controls",
+        ));
     }
     let prefix = if options.host_prefix { "__Host-" } else { "" };
     let same_site = match options.same_site {
@@ -103,16 +117,45 @@ mod tests {
     fn hardened_by_default_and_validated() {
         let d = CookieOptions::default();
         let h = set_cookie("fp", "x", Duration::from_secs(5), &d).unwrap();
-        for part in ["__Host-fp=x", "Secure", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=5"] {
+        for part in [
+            "__Host-fp=x",
+            "Secure",
+            "HttpOnly",
+            "SameSite=Strict",
+            "Path=/",
+            "Max-Age=5",
+        ] {
             assert!(h.contains(part), "{h}");
         }
         assert!(!h.contains("Domain"));
-        let lax = set_cookie("a", "b", Duration::ZERO, &d.clone().with_same_site(SameSite::Lax).with_path("/auth")).unwrap();
-        assert_eq!(lax, "a=b; Max-Age=0; Path=/auth; Secure; HttpOnly; SameSite=Lax");
-        for (name, value) in [("", "v"), ("a b", "v"), ("a;", "v"), ("a", "v;x"), ("a", "v x"), ("a", "v\"")] {
-            assert!(set_cookie(name, value, Duration::ZERO, &d).is_err(), "{name}={value}");
+        let lax = set_cookie(
+            "a",
+            "b",
+            Duration::ZERO,
+            &d.clone().with_same_site(SameSite::Lax).with_path("/auth"),
+        )
+        .unwrap();
+        assert_eq!(
+            lax,
+            "a=b; Max-Age=0; Path=/auth; Secure; HttpOnly; SameSite=Lax"
+        );
+        for (name, value) in [
+            ("", "v"),
+            ("a b", "v"),
+            ("a;", "v"),
+            ("a", "v;x"),
+            ("a", "v x"),
+            ("a", "v\""),
+        ] {
+            assert!(
+                set_cookie(name, value, Duration::ZERO, &d).is_err(),
+                "{name}={value}"
+            );
         }
         assert!(set_cookie("a", "b", Duration::ZERO, &d.with_path("/x;Domain=evil")).is_err());
-        assert_eq!(clear_cookie("r", &CookieOptions::default()).unwrap(), "__Host-r=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict");
+        assert_eq!(
+            clear_cookie("r", &CookieOptions::default()).unwrap(),
+            "__Host-r=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict"
+        );
     }
 }

@@ -56,11 +56,18 @@ fn validation(clock: &Clock) -> (Validation, NumericDate) {
     (Validation::new(), clock.now())
 }
 
-async fn access_state<S: Store>(s: &Sessions<S>, pair: &TokenPair, clock: &Clock) -> Result<(), ErrorKind> {
+async fn access_state<S: Store>(
+    s: &Sessions<S>,
+    pair: &TokenPair,
+    clock: &Clock,
+) -> Result<(), ErrorKind> {
     let (v, now) = validation(clock);
     // verify_access uses the session clock; the token's exp is checked against it.
     let _ = now;
-    s.verify_access::<Map<String, Value>>(&pair.access_token, &v).await.map(|_| ()).map_err(|e| e.kind())
+    s.verify_access::<Map<String, Value>>(&pair.access_token, &v)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.kind())
 }
 
 /// The suite. Each case takes a fresh store from `make`.
@@ -70,7 +77,10 @@ mod cases {
     pub async fn rotate_and_reuse<S: Store>(store: S) {
         let clock = Clock::new();
         let s = sessions(store, RefreshPolicy::default(), &clock);
-        let first = s.issue("alice", claims(json!({"role": "user"})), None).await.unwrap();
+        let first = s
+            .issue("alice", claims(json!({"role": "user"})), None)
+            .await
+            .unwrap();
         assert_eq!(access_state(&s, &first, &clock).await, Ok(()));
         let second = s.rotate(&first.refresh_token, None).await.unwrap();
         assert_ne!(second.refresh_token, first.refresh_token);
@@ -79,17 +89,32 @@ mod cases {
 
         // The access token carries sub, sid and the claims.
         let (v, _) = validation(&clock);
-        let verified = s.verify_access::<Map<String, Value>>(&third.access_token, &v).await.unwrap();
+        let verified = s
+            .verify_access::<Map<String, Value>>(&third.access_token, &v)
+            .await
+            .unwrap();
         assert_eq!(verified.claims.sub.as_deref(), Some("alice"));
         assert_eq!(verified.claims.custom["sid"], json!(third.family_id));
         assert_eq!(verified.claims.custom["role"], "user");
         assert!(verified.claims.jti.is_some() && verified.claims.iat.is_some());
 
         // Replaying a retired token revokes the whole family, newest token included.
-        assert_eq!(kind(s.rotate(&first.refresh_token, None).await), ErrorKind::RefreshReused);
-        assert_eq!(kind(s.rotate(&third.refresh_token, None).await), ErrorKind::Revoked);
-        assert_eq!(access_state(&s, &third, &clock).await, Err(ErrorKind::Revoked));
-        assert_eq!(kind(s.rotate(&second.refresh_token, None).await), ErrorKind::Revoked);
+        assert_eq!(
+            kind(s.rotate(&first.refresh_token, None).await),
+            ErrorKind::RefreshReused
+        );
+        assert_eq!(
+            kind(s.rotate(&third.refresh_token, None).await),
+            ErrorKind::Revoked
+        );
+        assert_eq!(
+            access_state(&s, &third, &clock).await,
+            Err(ErrorKind::Revoked)
+        );
+        assert_eq!(
+            kind(s.rotate(&second.refresh_token, None).await),
+            ErrorKind::Revoked
+        );
     }
 
     pub async fn unknown_and_malformed_tokens_revoke_nothing<S: Store>(store: S) {
@@ -99,18 +124,42 @@ mod cases {
         // Same family id, made-up secret: the family id is not secret (it is the `sid`),
         // so this must not log anyone out.
         let forged = format!("{}.{}", pair.family_id, tok::base64url::encode(&[1; 32]));
-        assert_eq!(kind(s.rotate(&forged, None).await), ErrorKind::RefreshUnknown);
-        let other_family = format!("{}.{}", tok::base64url::encode(&[2; 16]), tok::base64url::encode(&[1; 32]));
-        assert_eq!(kind(s.rotate(&other_family, None).await), ErrorKind::RefreshUnknown);
-        for bad in ["", "x.y", &format!("{}=", pair.refresh_token.as_str()), &pair.access_token] {
-            assert_eq!(kind(s.rotate(bad, None).await), ErrorKind::Malformed, "{bad}");
+        assert_eq!(
+            kind(s.rotate(&forged, None).await),
+            ErrorKind::RefreshUnknown
+        );
+        let other_family = format!(
+            "{}.{}",
+            tok::base64url::encode(&[2; 16]),
+            tok::base64url::encode(&[1; 32])
+        );
+        assert_eq!(
+            kind(s.rotate(&other_family, None).await),
+            ErrorKind::RefreshUnknown
+        );
+        for bad in [
+            "",
+            "x.y",
+            &format!("{}=", pair.refresh_token.as_str()),
+            &pair.access_token,
+        ] {
+            assert_eq!(
+                kind(s.rotate(bad, None).await),
+                ErrorKind::Malformed,
+                "{bad}"
+            );
         }
-        assert!(s.rotate(&pair.refresh_token, None).await.is_ok(), "family still live");
+        assert!(
+            s.rotate(&pair.refresh_token, None).await.is_ok(),
+            "family still live"
+        );
     }
 
     pub async fn grace_window_edges<S: Store>(store: S) {
         let clock = Clock::new();
-        let policy = RefreshPolicy::default().with_grace(Duration::from_secs(60)).unwrap();
+        let policy = RefreshPolicy::default()
+            .with_grace(Duration::from_secs(60))
+            .unwrap();
         let s = sessions(store, policy, &clock);
         let t0 = s.issue("alice", Map::new(), None).await.unwrap();
         let rotated_at = clock.ms();
@@ -125,7 +174,10 @@ mod cases {
         assert_ne!(t1c.refresh_token, t1b.refresh_token);
         // The window's start never moved: at exactly +60 s it is closed.
         clock.set_ms(rotated_at + 60_000);
-        assert_eq!(kind(s.rotate(&t0.refresh_token, None).await), ErrorKind::RefreshReused);
+        assert_eq!(
+            kind(s.rotate(&t0.refresh_token, None).await),
+            ErrorKind::RefreshReused
+        );
         let _ = (t1, t1b);
 
         // Replaced successors are reuse, not grace.
@@ -135,25 +187,41 @@ mod cases {
 
     pub async fn grace_replaced_successor_is_reuse<S: Store>(store: S) {
         let clock = Clock::new();
-        let policy = RefreshPolicy::default().with_grace(Duration::from_secs(60)).unwrap();
+        let policy = RefreshPolicy::default()
+            .with_grace(Duration::from_secs(60))
+            .unwrap();
         let s = sessions(store, policy, &clock);
         let t0 = s.issue("alice", Map::new(), None).await.unwrap();
         let t1 = s.rotate(&t0.refresh_token, None).await.unwrap();
         let t1b = s.rotate(&t0.refresh_token, None).await.unwrap();
-        assert_eq!(kind(s.rotate(&t1.refresh_token, None).await), ErrorKind::RefreshReused);
-        assert_eq!(kind(s.rotate(&t1b.refresh_token, None).await), ErrorKind::Revoked);
+        assert_eq!(
+            kind(s.rotate(&t1.refresh_token, None).await),
+            ErrorKind::RefreshReused
+        );
+        assert_eq!(
+            kind(s.rotate(&t1b.refresh_token, None).await),
+            ErrorKind::Revoked
+        );
     }
 
     pub async fn grandparent_never_gets_grace<S: Store>(store: S) {
         let clock = Clock::new();
-        let policy = RefreshPolicy::default().with_grace(Duration::from_secs(300)).unwrap();
+        let policy = RefreshPolicy::default()
+            .with_grace(Duration::from_secs(300))
+            .unwrap();
         let s = sessions(store, policy, &clock);
         let t0 = s.issue("alice", Map::new(), None).await.unwrap();
         let t1 = s.rotate(&t0.refresh_token, None).await.unwrap();
         let t2 = s.rotate(&t1.refresh_token, None).await.unwrap();
         // Same instant, inside any window: t1 is the previous (grace), t0 the grandparent.
-        assert_eq!(kind(s.rotate(&t0.refresh_token, None).await), ErrorKind::RefreshReused);
-        assert_eq!(kind(s.rotate(&t2.refresh_token, None).await), ErrorKind::Revoked);
+        assert_eq!(
+            kind(s.rotate(&t0.refresh_token, None).await),
+            ErrorKind::RefreshReused
+        );
+        assert_eq!(
+            kind(s.rotate(&t2.refresh_token, None).await),
+            ErrorKind::Revoked
+        );
     }
 
     pub async fn grace_does_not_save_an_expired_family<S: Store>(store: S) {
@@ -167,7 +235,10 @@ mod cases {
         clock.advance_ms(90_000);
         s.rotate(&t0.refresh_token, None).await.unwrap();
         clock.advance_ms(10_000);
-        assert_eq!(kind(s.rotate(&t0.refresh_token, None).await), ErrorKind::RefreshExpired);
+        assert_eq!(
+            kind(s.rotate(&t0.refresh_token, None).await),
+            ErrorKind::RefreshExpired
+        );
     }
 
     pub async fn same_second_double_rotation_then_replay<S: Store>(store: S) {
@@ -176,8 +247,14 @@ mod cases {
         let t0 = s.issue("alice", Map::new(), None).await.unwrap();
         let t1 = s.rotate(&t0.refresh_token, None).await.unwrap();
         let t2 = s.rotate(&t1.refresh_token, None).await.unwrap();
-        assert_eq!(kind(s.rotate(&t0.refresh_token, None).await), ErrorKind::RefreshReused);
-        assert_eq!(kind(s.rotate(&t2.refresh_token, None).await), ErrorKind::Revoked);
+        assert_eq!(
+            kind(s.rotate(&t0.refresh_token, None).await),
+            ErrorKind::RefreshReused
+        );
+        assert_eq!(
+            kind(s.rotate(&t2.refresh_token, None).await),
+            ErrorKind::Revoked
+        );
     }
 
     pub async fn lifetimes_with_injected_clock<S: Store>(store: S) {
@@ -194,7 +271,10 @@ mod cases {
         clock.advance_ms(7 * DAY - 1);
         let a = s.rotate(&a.refresh_token, None).await.unwrap();
         clock.advance_ms(1);
-        assert_eq!(kind(s.rotate(&b.refresh_token, None).await), ErrorKind::RefreshExpired);
+        assert_eq!(
+            kind(s.rotate(&b.refresh_token, None).await),
+            ErrorKind::RefreshExpired
+        );
 
         // Absolute: rotating every 6 days never extends 30 days.
         let start = clock.ms() - 7 * DAY;
@@ -205,7 +285,10 @@ mod cases {
             assert!(t.refresh_expires_in <= 30 * 86400);
         }
         clock.set_ms(start + 30 * DAY);
-        assert_eq!(kind(s.rotate(&t.refresh_token, None).await), ErrorKind::RefreshExpired);
+        assert_eq!(
+            kind(s.rotate(&t.refresh_token, None).await),
+            ErrorKind::RefreshExpired
+        );
 
         // A clock set backwards does not extend the idle deadline.
         let c = s.issue("carol", Map::new(), None).await.unwrap();
@@ -213,19 +296,40 @@ mod cases {
         clock.set_ms(used - 10 * DAY);
         let c = s.rotate(&c.refresh_token, None).await.unwrap();
         clock.set_ms(used + 7 * DAY);
-        assert_eq!(kind(s.rotate(&c.refresh_token, None).await), ErrorKind::RefreshExpired);
+        assert_eq!(
+            kind(s.rotate(&c.refresh_token, None).await),
+            ErrorKind::RefreshExpired
+        );
     }
 
     pub async fn fingerprint_binding<S: Store>(store: S) {
         let clock = Clock::new();
         let s = sessions(store, RefreshPolicy::default(), &clock);
-        let t0 = s.issue("alice", Map::new(), Some(b"cookie-A")).await.unwrap();
-        let t1 = s.rotate(&t0.refresh_token, Some(b"cookie-A")).await.unwrap();
-        assert_eq!(kind(s.rotate(&t1.refresh_token, Some(b"cookie-B")).await), ErrorKind::FingerprintMismatch);
-        assert_eq!(kind(s.rotate(&t1.refresh_token, Some(b"cookie-A")).await), ErrorKind::Revoked);
+        let t0 = s
+            .issue("alice", Map::new(), Some(b"cookie-A"))
+            .await
+            .unwrap();
+        let t1 = s
+            .rotate(&t0.refresh_token, Some(b"cookie-A"))
+            .await
+            .unwrap();
+        assert_eq!(
+            kind(s.rotate(&t1.refresh_token, Some(b"cookie-B")).await),
+            ErrorKind::FingerprintMismatch
+        );
+        assert_eq!(
+            kind(s.rotate(&t1.refresh_token, Some(b"cookie-A")).await),
+            ErrorKind::Revoked
+        );
 
-        let u0 = s.issue("alice", Map::new(), Some(b"cookie-A")).await.unwrap();
-        assert_eq!(kind(s.rotate(&u0.refresh_token, None).await), ErrorKind::FingerprintMismatch);
+        let u0 = s
+            .issue("alice", Map::new(), Some(b"cookie-A"))
+            .await
+            .unwrap();
+        assert_eq!(
+            kind(s.rotate(&u0.refresh_token, None).await),
+            ErrorKind::FingerprintMismatch
+        );
         // An unbound family ignores fingerprints.
         let v0 = s.issue("alice", Map::new(), None).await.unwrap();
         assert!(s.rotate(&v0.refresh_token, Some(b"anything")).await.is_ok());
@@ -234,18 +338,39 @@ mod cases {
     pub async fn privilege_change<S: Store>(store: S) {
         let clock = Clock::new();
         let s = sessions(store, RefreshPolicy::default(), &clock);
-        let t0 = s.issue("alice", claims(json!({"role": "user"})), None).await.unwrap();
-        let t1 = s.rotate_with_claims(&t0.refresh_token, None, claims(json!({"role": "admin"}))).await.unwrap();
+        let t0 = s
+            .issue("alice", claims(json!({"role": "user"})), None)
+            .await
+            .unwrap();
+        let t1 = s
+            .rotate_with_claims(&t0.refresh_token, None, claims(json!({"role": "admin"})))
+            .await
+            .unwrap();
         let (v, _) = validation(&clock);
-        let got = s.verify_access::<Map<String, Value>>(&t1.access_token, &v).await.unwrap();
+        let got = s
+            .verify_access::<Map<String, Value>>(&t1.access_token, &v)
+            .await
+            .unwrap();
         assert_eq!(got.claims.custom["role"], "admin");
         // The new claims stick for later rotations; the old token is retired.
         let t2 = s.rotate(&t1.refresh_token, None).await.unwrap();
-        let got = s.verify_access::<Map<String, Value>>(&t2.access_token, &v).await.unwrap();
+        let got = s
+            .verify_access::<Map<String, Value>>(&t2.access_token, &v)
+            .await
+            .unwrap();
         assert_eq!(got.claims.custom["role"], "admin");
-        assert_eq!(kind(s.rotate(&t0.refresh_token, None).await), ErrorKind::RefreshReused);
-        assert_eq!(kind(s.issue("x", claims(json!({"sub": "y"})), None).await), ErrorKind::Malformed);
-        assert_eq!(kind(s.issue("x", claims(json!({"sid": "y"})), None).await), ErrorKind::Malformed);
+        assert_eq!(
+            kind(s.rotate(&t0.refresh_token, None).await),
+            ErrorKind::RefreshReused
+        );
+        assert_eq!(
+            kind(s.issue("x", claims(json!({"sub": "y"})), None).await),
+            ErrorKind::Malformed
+        );
+        assert_eq!(
+            kind(s.issue("x", claims(json!({"sid": "y"})), None).await),
+            ErrorKind::Malformed
+        );
     }
 
     pub async fn revocation<S: Store>(store: S) {
@@ -257,35 +382,80 @@ mod cases {
         let b1 = s.issue("bob", Map::new(), None).await.unwrap();
 
         assert!(s.revoke_refresh(&a3.refresh_token).await.unwrap());
-        assert!(!s.revoke_family(&a3.family_id).await.unwrap(), "already revoked");
-        assert_eq!(kind(s.rotate(&a3.refresh_token, None).await), ErrorKind::Revoked);
+        assert!(
+            !s.revoke_family(&a3.family_id).await.unwrap(),
+            "already revoked"
+        );
+        assert_eq!(
+            kind(s.rotate(&a3.refresh_token, None).await),
+            ErrorKind::Revoked
+        );
 
         assert_eq!(s.revoke_subject("alice").await.unwrap(), 2);
         for t in [&a1, &a2] {
-            assert_eq!(kind(s.rotate(&t.refresh_token, None).await), ErrorKind::Revoked);
+            assert_eq!(
+                kind(s.rotate(&t.refresh_token, None).await),
+                ErrorKind::Revoked
+            );
             assert_eq!(access_state(&s, t, &clock).await, Err(ErrorKind::Revoked));
         }
-        assert!(s.rotate(&b1.refresh_token, None).await.is_ok(), "other subjects unaffected");
+        assert!(
+            s.rotate(&b1.refresh_token, None).await.is_ok(),
+            "other subjects unaffected"
+        );
     }
 
     pub async fn denylist_until_exp<S: Store>(store: S) {
         let clock = Clock::new();
-        let s = sessions(store, RefreshPolicy::default().with_access_ttl(Duration::from_secs(600)), &clock);
+        let s = sessions(
+            store,
+            RefreshPolicy::default().with_access_ttl(Duration::from_secs(600)),
+            &clock,
+        );
         let pair = s.issue("alice", Map::new(), None).await.unwrap();
         let other = s.issue("alice", Map::new(), None).await.unwrap();
         let (v, _) = validation(&clock);
         s.revoke_access(&pair.access_token, &v).await.unwrap();
-        assert_eq!(access_state(&s, &pair, &clock).await, Err(ErrorKind::Revoked));
-        assert_eq!(access_state(&s, &other, &clock).await, Ok(()), "only that jti");
-        assert!(s.rotate(&pair.refresh_token, None).await.is_ok(), "the family lives on");
+        assert_eq!(
+            access_state(&s, &pair, &clock).await,
+            Err(ErrorKind::Revoked)
+        );
+        assert_eq!(
+            access_state(&s, &other, &clock).await,
+            Ok(()),
+            "only that jti"
+        );
+        assert!(
+            s.rotate(&pair.refresh_token, None).await.is_ok(),
+            "the family lives on"
+        );
 
-        let jti = tok::insecure::decode_unverified(&pair.access_token, 8192).unwrap().claims["jti"].as_str().unwrap().to_owned();
+        let jti = tok::insecure::decode_unverified(&pair.access_token, 8192)
+            .unwrap()
+            .claims["jti"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let exp = clock.ms() / 1000 * 1000 + 600_000;
         let store = s.store();
-        assert!(store.is_jti_denied(&jti, NumericDate::from_millis(exp - 1).unwrap()).await.unwrap());
-        assert!(!store.is_jti_denied(&jti, NumericDate::from_millis(exp).unwrap()).await.unwrap());
-        let forged = "eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJ4In0.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-        assert_eq!(kind(s.revoke_access(forged, &v).await), ErrorKind::BadSignature);
+        assert!(
+            store
+                .is_jti_denied(&jti, NumericDate::from_millis(exp - 1).unwrap())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .is_jti_denied(&jti, NumericDate::from_millis(exp).unwrap())
+                .await
+                .unwrap()
+        );
+        let forged =
+            "eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJ4In0.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        assert_eq!(
+            kind(s.revoke_access(forged, &v).await),
+            ErrorKind::BadSignature
+        );
     }
 
     pub async fn purge_expired<S: Store>(store: S) {
@@ -303,7 +473,10 @@ mod cases {
         // The old family, its two token hashes and the denylisted jti (exp 15 min) went.
         assert!(removed >= 4, "removed {removed}");
         assert!(s.store().family(&old.family_id).await.unwrap().is_none());
-        assert_eq!(kind(s.rotate(&old.refresh_token, None).await), ErrorKind::RefreshUnknown);
+        assert_eq!(
+            kind(s.rotate(&old.refresh_token, None).await),
+            ErrorKind::RefreshUnknown
+        );
         assert!(s.store().family(&fresh.family_id).await.unwrap().is_some());
         assert!(s.rotate(&fresh.refresh_token, None).await.is_ok());
         assert_eq!(s.store().purge_expired(clock.now()).await.unwrap(), 0);
@@ -320,7 +493,9 @@ mod cases {
         assert_eq!(v["refresh_token"], json!(pair.refresh_token.as_str()));
         assert_eq!(v.as_object().unwrap().len(), 5);
         let debug = format!("{pair:?}");
-        assert!(!debug.contains(pair.refresh_token.as_str()) && !debug.contains(&pair.access_token));
+        assert!(
+            !debug.contains(pair.refresh_token.as_str()) && !debug.contains(&pair.access_token)
+        );
     }
 }
 
@@ -351,6 +526,8 @@ conformance!(memory, async { (tok::store::MemoryStore::new(), ()) });
 #[cfg(feature = "sqlite")]
 conformance!(sqlite, async {
     let dir = tempfile::tempdir().unwrap();
-    let store = tok::store::SqliteStore::open(dir.path().join("tok.db")).await.unwrap();
+    let store = tok::store::SqliteStore::open(dir.path().join("tok.db"))
+        .await
+        .unwrap();
     (store, dir)
 });

@@ -42,7 +42,8 @@ impl FamilyRecord {
     /// The instant at which the family stops being usable (absolute or idle, whichever
     /// comes first).
     pub fn usable_until(&self) -> NumericDate {
-        self.expires_at.min(self.last_used_at.saturating_add(self.idle_timeout))
+        self.expires_at
+            .min(self.last_used_at.saturating_add(self.idle_timeout))
     }
 
     /// Whether the family is live at `now` (not revoked, not expired).
@@ -106,12 +107,16 @@ pub fn decide(
         return Decision::Expired;
     }
     if let Some(bound) = &family.fingerprint {
-        let matches = fingerprint.is_some_and(|f| bool::from(subtle::ConstantTimeEq::ct_eq(&f[..], &bound[..])));
+        let matches = fingerprint
+            .is_some_and(|f| bool::from(subtle::ConstantTimeEq::ct_eq(&f[..], &bound[..])));
         if !matches {
             return Decision::FingerprintMismatch;
         }
     }
-    let is_current = bool::from(subtle::ConstantTimeEq::ct_eq(&presented_hash[..], &family.current_hash[..]));
+    let is_current = bool::from(subtle::ConstantTimeEq::ct_eq(
+        &presented_hash[..],
+        &family.current_hash[..],
+    ));
     if is_current && token.generation == family.generation {
         return Decision::Rotate;
     }
@@ -119,82 +124,10 @@ pub fn decide(
         && family
             .previous_rotated_at
             .is_some_and(|start| effective_now(family, now) < start.saturating_add(grace));
-    if in_grace { Decision::GraceReplace } else { Decision::Reuse }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(s: u64) -> NumericDate {
-        NumericDate::from_secs(s).unwrap()
-    }
-
-    fn family() -> FamilyRecord {
-        FamilyRecord {
-            family_id: "f".into(),
-            subject: "s".into(),
-            claims: "{}".into(),
-            created_at: at(1000),
-            expires_at: at(1000 + 30 * 86400),
-            last_used_at: at(2000),
-            idle_timeout: Duration::from_secs(7 * 86400),
-            generation: 5,
-            current_hash: [5; 32],
-            previous_rotated_at: Some(at(2000)),
-            fingerprint: None,
-            revoked_at: None,
-        }
-    }
-
-    const G: Duration = Duration::from_secs(60);
-
-    #[test]
-    fn rules() {
-        let f = family();
-        let cur = Some(TokenRecord { generation: 5 });
-        let prev = Some(TokenRecord { generation: 4 });
-        let grand = Some(TokenRecord { generation: 3 });
-        assert_eq!(decide(&f, &[5; 32], cur, None, at(2001), G), Decision::Rotate);
-        assert_eq!(decide(&f, &[4; 32], prev, None, at(2001), G), Decision::GraceReplace);
-        assert_eq!(decide(&f, &[4; 32], prev, None, at(2060), G), Decision::Reuse, "window is half-open");
-        assert_eq!(decide(&f, &[4; 32], prev, None, at(2001), Duration::ZERO), Decision::Reuse);
-        assert_eq!(decide(&f, &[3; 32], grand, None, at(2001), G), Decision::Reuse);
-        // A replaced token of the current generation is not the live one.
-        assert_eq!(decide(&f, &[9; 32], cur, None, at(2001), G), Decision::Reuse);
-        assert_eq!(decide(&f, &[7; 32], None, None, at(2001), G), Decision::Unknown);
-    }
-
-    #[test]
-    fn lifetimes_and_clock_jumps() {
-        let f = family();
-        let cur = Some(TokenRecord { generation: 5 });
-        assert_eq!(decide(&f, &[5; 32], cur, None, at(2000 + 7 * 86400), G), Decision::Expired, "idle");
-        let mut busy = f.clone();
-        busy.last_used_at = at(1000 + 30 * 86400 - 10);
-        assert_eq!(decide(&busy, &[5; 32], cur, None, at(1000 + 30 * 86400), G), Decision::Expired, "absolute");
-        // A clock set back before the last use does not make an idle family young again.
-        let mut idle = f.clone();
-        idle.last_used_at = at(2000 + 7 * 86400);
-        idle.idle_timeout = Duration::ZERO;
-        assert_eq!(decide(&idle, &[5; 32], cur, None, at(10), G), Decision::Expired);
-        // Expiry wins inside the grace window too.
-        let mut old = f.clone();
-        old.expires_at = at(2010);
-        let prev = Some(TokenRecord { generation: 4 });
-        assert_eq!(decide(&old, &[4; 32], prev, None, at(2010), G), Decision::Expired);
-    }
-
-    #[test]
-    fn fingerprints_and_revocation() {
-        let mut f = family();
-        f.fingerprint = Some([1; 32]);
-        let cur = Some(TokenRecord { generation: 5 });
-        assert_eq!(decide(&f, &[5; 32], cur, Some(&[1; 32]), at(2001), G), Decision::Rotate);
-        assert_eq!(decide(&f, &[5; 32], cur, Some(&[2; 32]), at(2001), G), Decision::FingerprintMismatch);
-        assert_eq!(decide(&f, &[5; 32], cur, None, at(2001), G), Decision::FingerprintMismatch);
-        f.revoked_at = Some(at(2000));
-        assert_eq!(decide(&f, &[5; 32], cur, Some(&[1; 32]), at(2001), G), Decision::Revoked);
+    if in_grace {
+        Decision::GraceReplace
+    } else {
+        Decision::Reuse
     }
 }
 
@@ -231,4 +164,128 @@ pub fn apply(
         next.claims = claims.to_owned();
     }
     Some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: u64) -> NumericDate {
+        NumericDate::from_secs(s).unwrap()
+    }
+
+    fn family() -> FamilyRecord {
+        FamilyRecord {
+            family_id: "f".into(),
+            subject: "s".into(),
+            claims: "{}".into(),
+            created_at: at(1000),
+            expires_at: at(1000 + 30 * 86400),
+            last_used_at: at(2000),
+            idle_timeout: Duration::from_secs(7 * 86400),
+            generation: 5,
+            current_hash: [5; 32],
+            previous_rotated_at: Some(at(2000)),
+            fingerprint: None,
+            revoked_at: None,
+        }
+    }
+
+    const G: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn rules() {
+        let f = family();
+        let cur = Some(TokenRecord { generation: 5 });
+        let prev = Some(TokenRecord { generation: 4 });
+        let grand = Some(TokenRecord { generation: 3 });
+        assert_eq!(
+            decide(&f, &[5; 32], cur, None, at(2001), G),
+            Decision::Rotate
+        );
+        assert_eq!(
+            decide(&f, &[4; 32], prev, None, at(2001), G),
+            Decision::GraceReplace
+        );
+        assert_eq!(
+            decide(&f, &[4; 32], prev, None, at(2060), G),
+            Decision::Reuse,
+            "window is half-open"
+        );
+        assert_eq!(
+            decide(&f, &[4; 32], prev, None, at(2001), Duration::ZERO),
+            Decision::Reuse
+        );
+        assert_eq!(
+            decide(&f, &[3; 32], grand, None, at(2001), G),
+            Decision::Reuse
+        );
+        // A replaced token of the current generation is not the live one.
+        assert_eq!(
+            decide(&f, &[9; 32], cur, None, at(2001), G),
+            Decision::Reuse
+        );
+        assert_eq!(
+            decide(&f, &[7; 32], None, None, at(2001), G),
+            Decision::Unknown
+        );
+    }
+
+    #[test]
+    fn lifetimes_and_clock_jumps() {
+        let f = family();
+        let cur = Some(TokenRecord { generation: 5 });
+        assert_eq!(
+            decide(&f, &[5; 32], cur, None, at(2000 + 7 * 86400), G),
+            Decision::Expired,
+            "idle"
+        );
+        let mut busy = f.clone();
+        busy.last_used_at = at(1000 + 30 * 86400 - 10);
+        assert_eq!(
+            decide(&busy, &[5; 32], cur, None, at(1000 + 30 * 86400), G),
+            Decision::Expired,
+            "absolute"
+        );
+        // A clock set back before the last use does not make an idle family young again.
+        let mut idle = f.clone();
+        idle.last_used_at = at(2000 + 7 * 86400);
+        idle.idle_timeout = Duration::ZERO;
+        assert_eq!(
+            decide(&idle, &[5; 32], cur, None, at(10), G),
+            Decision::Expired
+        );
+        // Expiry wins inside the grace window too.
+        let mut old = f.clone();
+        old.expires_at = at(2010);
+        let prev = Some(TokenRecord { generation: 4 });
+        assert_eq!(
+            decide(&old, &[4; 32], prev, None, at(2010), G),
+            Decision::Expired
+        );
+    }
+
+    #[test]
+    fn fingerprints_and_revocation() {
+        let mut f = family();
+        f.fingerprint = Some([1; 32]);
+        let cur = Some(TokenRecord { generation: 5 });
+        assert_eq!(
+            decide(&f, &[5; 32], cur, Some(&[1; 32]), at(2001), G),
+            Decision::Rotate
+        );
+        assert_eq!(
+            decide(&f, &[5; 32], cur, Some(&[2; 32]), at(2001), G),
+            Decision::FingerprintMismatch
+        );
+        assert_eq!(
+            decide(&f, &[5; 32], cur, None, at(2001), G),
+            Decision::FingerprintMismatch
+        );
+        f.revoked_at = Some(at(2000));
+        assert_eq!(
+            decide(&f, &[5; 32], cur, Some(&[1; 32]), at(2001), G),
+            Decision::Revoked
+        );
+    }
 }

@@ -209,7 +209,12 @@ impl<S: Store> Sessions<S> {
     /// # Errors
     /// [`Malformed`](ErrorKind::Malformed) when `claims` use a registered name or `sid`;
     /// [`Store`](ErrorKind::Store) when the store fails (no token is returned then).
-    pub async fn issue(&self, subject: &str, claims: Map<String, Value>, fingerprint: Option<&[u8]>) -> Result<TokenPair, Error> {
+    pub async fn issue(
+        &self,
+        subject: &str,
+        claims: Map<String, Value>,
+        fingerprint: Option<&[u8]>,
+    ) -> Result<TokenPair, Error> {
         check_claims(&claims)?;
         let now = self.now();
         let claims_json = Value::Object(claims).to_string();
@@ -238,7 +243,13 @@ impl<S: Store> Sessions<S> {
                     tracing::info!(target: "tok::refresh", event = "issue", family = %record.family_id, subject = %record.subject, bound = record.fingerprint.is_some());
                     return self.pair(&record, minted.token, now);
                 }
-                Err(e) if attempts < 2 && e.kind() == ErrorKind::Store && e.detail().contains("exists") => attempts += 1,
+                Err(e)
+                    if attempts < 2
+                        && e.kind() == ErrorKind::Store
+                        && e.detail().contains("exists") =>
+                {
+                    attempts += 1
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -252,7 +263,11 @@ impl<S: Store> Sessions<S> {
     /// [`Revoked`](ErrorKind::Revoked), [`RefreshExpired`](ErrorKind::RefreshExpired),
     /// [`RefreshUnknown`](ErrorKind::RefreshUnknown), [`Malformed`](ErrorKind::Malformed)
     /// for a string tok did not mint, [`Store`](ErrorKind::Store).
-    pub async fn rotate(&self, refresh_token: &str, fingerprint: Option<&[u8]>) -> Result<TokenPair, Error> {
+    pub async fn rotate(
+        &self,
+        refresh_token: &str,
+        fingerprint: Option<&[u8]>,
+    ) -> Result<TokenPair, Error> {
         self.rotate_inner(refresh_token, fingerprint, None).await
     }
 
@@ -269,10 +284,20 @@ impl<S: Store> Sessions<S> {
         claims: Map<String, Value>,
     ) -> Result<TokenPair, Error> {
         check_claims(&claims)?;
-        self.rotate_inner(refresh_token, fingerprint, Some(Value::Object(claims).to_string())).await
+        self.rotate_inner(
+            refresh_token,
+            fingerprint,
+            Some(Value::Object(claims).to_string()),
+        )
+        .await
     }
 
-    async fn rotate_inner(&self, refresh_token: &str, fingerprint: Option<&[u8]>, new_claims: Option<String>) -> Result<TokenPair, Error> {
+    async fn rotate_inner(
+        &self,
+        refresh_token: &str,
+        fingerprint: Option<&[u8]>,
+        new_claims: Option<String>,
+    ) -> Result<TokenPair, Error> {
         let presented = token::parse(refresh_token)?;
         let minted = token::mint(presented.family_id)?;
         let now = self.now();
@@ -299,11 +324,17 @@ impl<S: Store> Sessions<S> {
         match decision {
             Decision::Reuse => {
                 tracing::warn!(target: "tok::refresh", event = "reuse_detected", family, "a retired refresh token was presented; family revoked");
-                Error::new(ErrorKind::RefreshReused, "refresh token was already used; its session is now revoked")
+                Error::new(
+                    ErrorKind::RefreshReused,
+                    "refresh token was already used; its session is now revoked",
+                )
             }
             Decision::FingerprintMismatch => {
                 tracing::warn!(target: "tok::refresh", event = "fingerprint_mismatch", family, "family revoked");
-                Error::new(ErrorKind::FingerprintMismatch, "client fingerprint does not match; the session is now revoked")
+                Error::new(
+                    ErrorKind::FingerprintMismatch,
+                    "client fingerprint does not match; the session is now revoked",
+                )
             }
             Decision::Revoked => Error::new(ErrorKind::Revoked, "the session was revoked"),
             Decision::Expired => Error::new(ErrorKind::RefreshExpired, "the session has expired"),
@@ -313,9 +344,19 @@ impl<S: Store> Sessions<S> {
         }
     }
 
-    fn pair(&self, record: &FamilyRecord, refresh_token: Zeroizing<String>, now: NumericDate) -> Result<TokenPair, Error> {
-        let custom: Map<String, Value> = serde_json::from_str(&record.claims)
-            .map_err(|e| Error::new(ErrorKind::Store, format!("stored claims are not a JSON object: {e}")).with_source(e))?;
+    fn pair(
+        &self,
+        record: &FamilyRecord,
+        refresh_token: Zeroizing<String>,
+        now: NumericDate,
+    ) -> Result<TokenPair, Error> {
+        let custom: Map<String, Value> = serde_json::from_str(&record.claims).map_err(|e| {
+            Error::new(
+                ErrorKind::Store,
+                format!("stored claims are not a JSON object: {e}"),
+            )
+            .with_source(e)
+        })?;
         let mut custom = custom;
         custom.insert(SESSION_CLAIM.into(), record.family_id.as_str().into());
         let mut claims = Claims::new(custom)
@@ -373,10 +414,25 @@ impl<S: Store> Sessions<S> {
     /// # Errors
     /// The verification error, [`MissingClaim`](ErrorKind::MissingClaim) without `jti` or
     /// `exp`, [`Store`](ErrorKind::Store).
-    pub async fn revoke_access(&self, access_token: &str, validation: &Validation) -> Result<(), Error> {
-        let verified = crate::jws::verify_at::<Map<String, Value>>(&self.keys, access_token, validation, self.now())?;
-        let jti = verified.claims.jti.ok_or_else(|| Error::new(ErrorKind::MissingClaim, "token has no jti to revoke"))?;
-        let exp = verified.claims.exp.ok_or_else(|| Error::new(ErrorKind::MissingClaim, "token has no exp"))?;
+    pub async fn revoke_access(
+        &self,
+        access_token: &str,
+        validation: &Validation,
+    ) -> Result<(), Error> {
+        let verified = crate::jws::verify_at::<Map<String, Value>>(
+            &self.keys,
+            access_token,
+            validation,
+            self.now(),
+        )?;
+        let jti = verified
+            .claims
+            .jti
+            .ok_or_else(|| Error::new(ErrorKind::MissingClaim, "token has no jti to revoke"))?;
+        let exp = verified
+            .claims
+            .exp
+            .ok_or_else(|| Error::new(ErrorKind::MissingClaim, "token has no exp"))?;
         self.store.deny_jti(&jti, exp).await?;
         tracing::info!(target: "tok::refresh", event = "revoke_access", jti = %jti);
         Ok(())
@@ -388,10 +444,20 @@ impl<S: Store> Sessions<S> {
     /// # Errors
     /// The verification error, [`Revoked`](ErrorKind::Revoked) for a denylisted token or
     /// a revoked or expired family, [`Store`](ErrorKind::Store).
-    pub async fn verify_access<T: serde::de::DeserializeOwned>(&self, access_token: &str, validation: &Validation) -> Result<Verified<T>, Error> {
+    pub async fn verify_access<T: serde::de::DeserializeOwned>(
+        &self,
+        access_token: &str,
+        validation: &Validation,
+    ) -> Result<Verified<T>, Error> {
         let now = self.now();
         let verified = crate::jws::verify_at::<T>(&self.keys, access_token, validation, now)?;
-        check_online(&self.store, access_token, verified.claims.jti.as_deref(), now).await?;
+        check_online(
+            &self.store,
+            access_token,
+            verified.claims.jti.as_deref(),
+            now,
+        )
+        .await?;
         Ok(verified)
     }
 }
@@ -401,26 +467,44 @@ impl<S: Store> Sessions<S> {
 ///
 /// # Errors
 /// [`Revoked`](ErrorKind::Revoked), [`Store`](ErrorKind::Store).
-pub async fn check_online(store: &impl Store, verified_token: &str, jti: Option<&str>, now: NumericDate) -> Result<(), Error> {
+pub async fn check_online(
+    store: &impl Store,
+    verified_token: &str,
+    jti: Option<&str>,
+    now: NumericDate,
+) -> Result<(), Error> {
     if let Some(jti) = jti
         && store.is_jti_denied(jti, now).await?
     {
-        return Err(Error::new(ErrorKind::Revoked, "the access token was revoked"));
+        return Err(Error::new(
+            ErrorKind::Revoked,
+            "the access token was revoked",
+        ));
     }
     // The signature is good, so reading `sid` without a typed parse is safe.
     let claims = crate::insecure::decode_unverified(verified_token, usize::MAX)?.claims;
     if let Some(Value::String(sid)) = claims.get(SESSION_CLAIM) {
         match store.family(sid).await? {
             Some(family) if family.is_live(now) => {}
-            Some(_) | None => return Err(Error::new(ErrorKind::Revoked, "the session of this access token has ended")),
+            Some(_) | None => {
+                return Err(Error::new(
+                    ErrorKind::Revoked,
+                    "the session of this access token has ended",
+                ));
+            }
         }
     }
     Ok(())
 }
 
 fn check_claims(claims: &Map<String, Value>) -> Result<(), Error> {
-    match claims.keys().find(|k| REGISTERED.contains(&k.as_str()) || *k == SESSION_CLAIM) {
-        Some(name) => Err(Error::malformed(format!("access claims may not set {name:?}; tok sets it"))),
+    match claims
+        .keys()
+        .find(|k| REGISTERED.contains(&k.as_str()) || *k == SESSION_CLAIM)
+    {
+        Some(name) => Err(Error::malformed(format!(
+            "access claims may not set {name:?}; tok sets it"
+        ))),
         None => Ok(()),
     }
 }

@@ -71,7 +71,8 @@ pub(crate) fn parse(token: &str) -> Result<Presented<'_>, Error> {
     }
     // Decoding proves both parts are canonical base64url; the bytes themselves are unused.
     crate::base64url::decode(family_id.as_bytes()).map_err(|_| malformed())?;
-    let secret_bytes = Zeroizing::new(crate::base64url::decode(secret.as_bytes()).map_err(|_| malformed())?);
+    let secret_bytes =
+        Zeroizing::new(crate::base64url::decode(secret.as_bytes()).map_err(|_| malformed())?);
     debug_assert_eq!(secret_bytes.len(), SECRET_BYTES);
     Ok(Presented {
         family_id,

@@ -35,7 +35,9 @@ impl MemoryStore {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves the maps consistent (every
         // operation writes only after deciding), so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -53,18 +55,26 @@ impl fmt::Debug for MemoryStore {
 impl Store for MemoryStore {
     async fn create_family(&self, family: &FamilyRecord) -> Result<(), Error> {
         let mut state = self.lock();
-        if state.families.contains_key(&family.family_id) || state.tokens.contains_key(&family.current_hash) {
-            return Err(Error::new(ErrorKind::Store, "family id or token hash exists already"));
+        if state.families.contains_key(&family.family_id)
+            || state.tokens.contains_key(&family.current_hash)
+        {
+            return Err(Error::new(
+                ErrorKind::Store,
+                "family id or token hash exists already",
+            ));
         }
-        state
-            .tokens
-            .insert(family.current_hash, (family.family_id.clone(), family.generation));
+        state.tokens.insert(
+            family.current_hash,
+            (family.family_id.clone(), family.generation),
+        );
         state
             .subjects
             .entry(family.subject.clone())
             .or_default()
             .insert(family.family_id.clone());
-        state.families.insert(family.family_id.clone(), family.clone());
+        state
+            .families
+            .insert(family.family_id.clone(), family.clone());
         Ok(())
     }
 
@@ -78,17 +88,38 @@ impl Store for MemoryStore {
             .get(&r.presented_hash)
             .filter(|(family_id, _)| *family_id == r.family_id)
             .map(|&(_, generation)| TokenRecord { generation });
-        let decision = decide::decide(family, &r.presented_hash, token, r.fingerprint.as_ref(), r.now, r.grace);
-        let Some(next) = decide::apply(family, decision, &r.new_hash, r.new_claims.as_deref(), r.now) else {
+        let decision = decide::decide(
+            family,
+            &r.presented_hash,
+            token,
+            r.fingerprint.as_ref(),
+            r.now,
+            r.grace,
+        );
+        let Some(next) = decide::apply(
+            family,
+            decision,
+            &r.new_hash,
+            r.new_claims.as_deref(),
+            r.now,
+        ) else {
             return Ok(RotationOutcome::Refused(decision));
         };
-        if matches!(decision, decide::Decision::Rotate | decide::Decision::GraceReplace) {
+        if matches!(
+            decision,
+            decide::Decision::Rotate | decide::Decision::GraceReplace
+        ) {
             if state.tokens.contains_key(&r.new_hash) {
-                return Err(Error::new(ErrorKind::Store, "new token hash exists already"));
+                return Err(Error::new(
+                    ErrorKind::Store,
+                    "new token hash exists already",
+                ));
             }
-            state.tokens.insert(r.new_hash, (r.family_id.clone(), next.generation));
+            state
+                .tokens
+                .insert(r.new_hash, (r.family_id.clone(), next.generation));
             state.families.insert(r.family_id.clone(), next.clone());
-            return Ok(RotationOutcome::Rotated(next));
+            return Ok(RotationOutcome::Rotated(Box::new(next)));
         }
         state.families.insert(r.family_id.clone(), next);
         Ok(RotationOutcome::Refused(decision))
@@ -107,7 +138,13 @@ impl Store for MemoryStore {
 
     async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, Error> {
         let mut state = self.lock();
-        let ids: Vec<String> = state.subjects.get(subject).into_iter().flatten().cloned().collect();
+        let ids: Vec<String> = state
+            .subjects
+            .get(subject)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
         let mut count = 0;
         for id in ids {
             if let Some(f) = state.families.get_mut(&id)
@@ -128,7 +165,11 @@ impl Store for MemoryStore {
     }
 
     async fn is_jti_denied(&self, jti: &str, now: NumericDate) -> Result<bool, Error> {
-        Ok(self.lock().denylist.get(jti).is_some_and(|&until| now < until))
+        Ok(self
+            .lock()
+            .denylist
+            .get(jti)
+            .is_some_and(|&until| now < until))
     }
 
     async fn family(&self, family_id: &str) -> Result<Option<FamilyRecord>, Error> {
@@ -157,7 +198,9 @@ impl Store for MemoryStore {
         }
         let dead: HashSet<&String> = dead.iter().collect();
         let before = state.tokens.len();
-        state.tokens.retain(|_, (family_id, _)| !dead.contains(family_id));
+        state
+            .tokens
+            .retain(|_, (family_id, _)| !dead.contains(family_id));
         removed += (before - state.tokens.len()) as u64;
         let before = state.denylist.len();
         state.denylist.retain(|_, until| now < *until);

@@ -43,8 +43,9 @@ pub struct RotationRequest {
 /// What a store did with a rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotationOutcome {
-    /// The rotation won; the family as stored after it.
-    Rotated(FamilyRecord),
+    /// The rotation won; the family as stored after it (boxed: it is large and the
+    /// refusals are not).
+    Rotated(Box<FamilyRecord>),
     /// The rotation was refused for this reason. For [`Decision::Reuse`] and
     /// [`Decision::FingerprintMismatch`] the family is now revoked.
     Refused(Decision),
@@ -59,43 +60,68 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// [`Store`](ErrorKind::Store) when the backend fails or the family id exists
     /// already (ids never collide silently).
-    fn create_family(&self, family: &FamilyRecord) -> impl Future<Output = Result<(), Error>> + Send;
+    fn create_family(
+        &self,
+        family: &FamilyRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Decides and applies one rotation atomically (see [`crate::refresh::decide`]).
     ///
     /// # Errors
     /// [`Store`](ErrorKind::Store) when the backend fails; then nothing changed.
-    fn rotate(&self, request: &RotationRequest) -> impl Future<Output = Result<RotationOutcome, Error>> + Send;
+    fn rotate(
+        &self,
+        request: &RotationRequest,
+    ) -> impl Future<Output = Result<RotationOutcome, Error>> + Send;
 
     /// Revokes a family; returns whether it existed and was live.
     ///
     /// # Errors
     /// [`Store`](ErrorKind::Store) when the backend fails.
-    fn revoke_family(&self, family_id: &str, now: NumericDate) -> impl Future<Output = Result<bool, Error>> + Send;
+    fn revoke_family(
+        &self,
+        family_id: &str,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
 
     /// Revokes every family of `subject`; returns how many were live.
     ///
     /// # Errors
     /// [`Store`](ErrorKind::Store) when the backend fails.
-    fn revoke_subject(&self, subject: &str, now: NumericDate) -> impl Future<Output = Result<u64, Error>> + Send;
+    fn revoke_subject(
+        &self,
+        subject: &str,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
 
     /// Denylists an access token's `jti` until `until` (its `exp`).
     ///
     /// # Errors
     /// [`Store`](ErrorKind::Store) when the backend fails.
-    fn deny_jti(&self, jti: &str, until: NumericDate) -> impl Future<Output = Result<(), Error>> + Send;
+    fn deny_jti(
+        &self,
+        jti: &str,
+        until: NumericDate,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Whether `jti` is denylisted at `now` (expired entries never count).
     ///
     /// # Errors
     /// [`Store`](ErrorKind::Store) when the backend fails.
-    fn is_jti_denied(&self, jti: &str, now: NumericDate) -> impl Future<Output = Result<bool, Error>> + Send;
+    fn is_jti_denied(
+        &self,
+        jti: &str,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
 
     /// The stored family, if any.
     ///
     /// # Errors
     /// [`Store`](ErrorKind::Store) when the backend fails.
-    fn family(&self, family_id: &str) -> impl Future<Output = Result<Option<FamilyRecord>, Error>> + Send;
+    fn family(
+        &self,
+        family_id: &str,
+    ) -> impl Future<Output = Result<Option<FamilyRecord>, Error>> + Send;
 
     /// Deletes families past their lifetime (with their token hashes) and expired
     /// denylist entries; returns how many records went.
@@ -106,7 +132,10 @@ pub trait Store: Send + Sync {
 }
 
 /// A store error wrapping its cause.
-pub(crate) fn store_error(what: &str, cause: impl std::error::Error + Send + Sync + 'static) -> Error {
+pub(crate) fn store_error(
+    what: &str,
+    cause: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
     Error::new(ErrorKind::Store, format!("{what}: {cause}")).with_source(cause)
 }
 
@@ -134,10 +163,16 @@ pub async fn open(url: &str) -> Result<AnyStore, Error> {
         #[cfg(feature = "sqlite")]
         return Ok(AnyStore::Sqlite(SqliteStore::open(path).await?));
         #[cfg(not(feature = "sqlite"))]
-        return Err(Error::new(ErrorKind::Store, format!("tok was built without the sqlite feature ({path})")));
+        return Err(Error::new(
+            ErrorKind::Store,
+            format!("tok was built without the sqlite feature ({path})"),
+        ));
     }
     if url.starts_with("redis://") || url.starts_with("rediss://") {
-        return Err(Error::new(ErrorKind::Store, "the Redis store is not available in this build"));
+        return Err(Error::new(
+            ErrorKind::Store,
+            "the Redis store is not available in this build",
+        ));
     }
     Err(Error::new(
         ErrorKind::Store,

@@ -113,7 +113,9 @@ impl SqliteStore {
     }
 }
 
-async fn blocking<R: Send + 'static>(f: impl FnOnce() -> Result<R, Error> + Send + 'static) -> Result<R, Error> {
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R, Error> + Send + 'static,
+) -> Result<R, Error> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| store_error("SQLite worker stopped", e))?
@@ -123,13 +125,16 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Er
     let fail = |e: rusqlite::Error| store_error(&format!("opening {}", path.display()), e);
     let conn = Connection::open(path).map_err(fail)?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(fail)?;
     let sync = match durability {
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",
     };
-    conn.pragma_update(None, "synchronous", sync).map_err(fail)?;
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(fail)?;
+    conn.pragma_update(None, "synchronous", sync)
+        .map_err(fail)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(fail)?;
     migrate(&conn).map_err(fail)?;
     let version: i64 = conn
         .query_row("SELECT version FROM tok_schema", [], |r| r.get(0))
@@ -137,7 +142,10 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Er
     if version != SCHEMA_VERSION {
         return Err(Error::new(
             ErrorKind::Store,
-            format!("{} has schema version {version}; this tok reads version {SCHEMA_VERSION}", path.display()),
+            format!(
+                "{} has schema version {version}; this tok reads version {SCHEMA_VERSION}",
+                path.display()
+            ),
         ));
     }
     Ok(conn)
@@ -165,8 +173,13 @@ fn date(ms: i64) -> rusqlite::Result<NumericDate> {
 
 fn hash_of(blob: Vec<u8>) -> rusqlite::Result<TokenHash> {
     let len = blob.len();
-    blob.try_into()
-        .map_err(|_| rusqlite::Error::InvalidColumnType(0, format!("hash of {len} bytes"), rusqlite::types::Type::Blob))
+    blob.try_into().map_err(|_| {
+        rusqlite::Error::InvalidColumnType(
+            0,
+            format!("hash of {len} bytes"),
+            rusqlite::types::Type::Blob,
+        )
+    })
 }
 
 const FAMILY_COLUMNS: &str = "id, subject, claims, created_ms, expires_ms, last_used_ms, idle_ms, generation, \
@@ -184,7 +197,10 @@ fn family_from_row(row: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
         generation: u64::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
         current_hash: hash_of(row.get(8)?)?,
         previous_rotated_at: row.get::<_, Option<i64>>(9)?.map(date).transpose()?,
-        fingerprint: row.get::<_, Option<Vec<u8>>>(10)?.map(hash_of).transpose()?,
+        fingerprint: row
+            .get::<_, Option<Vec<u8>>>(10)?
+            .map(hash_of)
+            .transpose()?,
         revoked_at: row.get::<_, Option<i64>>(11)?.map(date).transpose()?,
     })
 }
@@ -294,7 +310,7 @@ impl Store for SqliteStore {
             }
             tx.commit()?;
             Ok(if won {
-                RotationOutcome::Rotated(next)
+                RotationOutcome::Rotated(Box::new(next))
             } else {
                 RotationOutcome::Refused(decision)
             })
@@ -353,7 +369,8 @@ impl Store for SqliteStore {
 
     async fn family(&self, family_id: &str) -> Result<Option<FamilyRecord>, Error> {
         let id = family_id.to_owned();
-        self.with("reading a family", move |conn| read_family(conn, &id)).await
+        self.with("reading a family", move |conn| read_family(conn, &id))
+            .await
     }
 
     async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {

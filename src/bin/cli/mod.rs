@@ -7,7 +7,9 @@ mod inspect;
 mod keygen;
 mod keys;
 mod output;
+mod refresh;
 mod sign;
+mod store;
 mod verify;
 
 use std::process::ExitCode;
@@ -37,6 +39,10 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Decode a token without verifying it.
     Inspect(inspect::InspectArgs),
+    /// Sessions: issue, rotate and revoke refresh tokens kept in a store.
+    Refresh(refresh::RefreshArgs),
+    /// Revoke one access token (by its jti) until it expires.
+    Revoke(refresh::RevokeAccessArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -47,6 +53,8 @@ pub fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Refresh(args) => refresh::run(args),
+        Command::Revoke(args) => refresh::run_revoke_access(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

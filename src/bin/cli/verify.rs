@@ -51,6 +51,9 @@ pub struct VerifyArgs {
     /// Print a JSON object with the verdict, header and claims (or error).
     #[arg(long)]
     json: bool,
+    /// Also check online: the jti denylist and the session (sid) in this store URL.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// The token; read from stdin when absent or `-`.
     token: Option<std::ffi::OsString>,
 }
@@ -60,7 +63,14 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
     let validation = validation(args);
     let token = input::token(args.token.as_deref(), validation.max_token_len())?;
     let now = args.at.unwrap_or_else(NumericDate::now);
-    match tok::verify_at::<Map<String, Value>>(&keys, &token, &validation, now) {
+    let result =
+        tok::verify_at::<Map<String, Value>>(&keys, &token, &validation, now).and_then(|v| {
+            match &args.store {
+                Some(url) => online(url, &token, v.claims.jti.as_deref(), now).map(|()| v),
+                None => Ok(v),
+            }
+        });
+    match result {
         Ok(verified) => {
             let claims = serde_json::to_value(&verified.claims).unwrap_or(Value::Null);
             if args.json {
@@ -82,6 +92,7 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
             Ok(())
         }
         Err(e) if e.kind() == tok::ErrorKind::InvalidKey => Err(Failure::key(&e)),
+        Err(e) if e.kind() == tok::ErrorKind::Store => Err(Failure::io(e.detail().to_owned())),
         Err(e) => {
             let failure = rejection(&e, now);
             if args.json
@@ -95,6 +106,19 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
             Err(failure)
         }
     }
+}
+
+/// The online checks, on a runtime of their own.
+fn online(url: &str, token: &str, jti: Option<&str>, now: NumericDate) -> Result<(), tok::Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| {
+            tok::Error::new(tok::ErrorKind::Store, format!("starting the runtime: {e}"))
+        })?;
+    runtime.block_on(async {
+        let store = tok::store::open(url).await?;
+        tok::refresh::check_online(&store, token, jti, now).await
+    })
 }
 
 fn validation(args: &VerifyArgs) -> Validation {

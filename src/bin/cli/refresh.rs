@@ -1,0 +1,281 @@
+//! `tok refresh issue|rotate|revoke|purge` and `tok revoke`: sessions from the shell.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value};
+use tok::refresh::{RefreshPolicy, Sessions};
+use tok::store::Store;
+use tok::{NumericDate, Validation};
+use zeroize::Zeroizing;
+
+use super::clock::parse_duration;
+use super::input;
+use super::keys::KeyArgs;
+use super::output::Failure;
+use super::store::{StoreArgs, block_on, failure};
+
+/// `tok refresh ...`
+#[derive(Args, Debug)]
+pub struct RefreshArgs {
+    #[command(subcommand)]
+    command: RefreshCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum RefreshCommand {
+    /// Start a session: prints an OAuth 2.0 token response (access + refresh token).
+    #[command(
+        after_help = "Example:\n  tok refresh issue --key key.json --sub alice --claim role=admin > pair.json"
+    )]
+    Issue(IssueArgs),
+    /// Rotate a refresh token: prints a new token response; the old token is retired.
+    #[command(
+        after_help = "Example:\n  jq -r .refresh_token pair.json | tok refresh rotate --key key.json\n\n\
+        Presenting a retired token revokes its whole session: exit 1, refresh-reused."
+    )]
+    Rotate(RotateArgs),
+    /// Revoke a session by refresh token, by family id, or all sessions of a subject.
+    #[command(
+        after_help = "Examples:\n  jq -r .refresh_token pair.json | tok refresh revoke\n  tok refresh revoke --subject alice   # logout everywhere"
+    )]
+    Revoke(RevokeArgs),
+    /// Delete expired sessions and denylist entries.
+    #[command(after_help = "Example:\n  tok refresh purge --store sqlite:/var/lib/tok.db")]
+    Purge(PurgeArgs),
+}
+
+#[derive(Args, Debug)]
+struct PolicyArgs {
+    /// Access-token lifetime.
+    #[arg(long, value_parser = parse_duration, default_value = "15m")]
+    access_ttl: Duration,
+    /// Grace window for the immediately previous refresh token (at most 5m).
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    grace: Duration,
+    /// `iss` of access tokens.
+    #[arg(long)]
+    iss: Option<String>,
+    /// `aud` of access tokens.
+    #[arg(long)]
+    aud: Option<String>,
+    /// An environment variable holding the client fingerprint the session is bound to.
+    #[arg(long, value_name = "NAME")]
+    fingerprint_env: Option<String>,
+}
+
+impl PolicyArgs {
+    fn policy(&self) -> Result<RefreshPolicy, Failure> {
+        let mut p = RefreshPolicy::default()
+            .with_access_ttl(self.access_ttl)
+            .with_grace(self.grace)
+            .map_err(|e| Failure::usage(e.detail().to_owned()))?;
+        if let Some(iss) = &self.iss {
+            p = p.with_issuer(iss);
+        }
+        if let Some(aud) = &self.aud {
+            p = p.with_audience(aud);
+        }
+        Ok(p)
+    }
+
+    fn fingerprint(&self) -> Result<Option<Zeroizing<Vec<u8>>>, Failure> {
+        let Some(name) = &self.fingerprint_env else {
+            return Ok(None);
+        };
+        let value = std::env::var_os(name)
+            .ok_or_else(|| Failure::io(format!("environment variable {name} is not set")))?;
+        Ok(Some(Zeroizing::new(value.into_encoded_bytes())))
+    }
+}
+
+#[derive(Args, Debug)]
+struct IssueArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// The subject (`sub`) of the session.
+    #[arg(long)]
+    sub: String,
+    /// Absolute session lifetime (rotation never extends it).
+    #[arg(long, value_parser = parse_duration, default_value = "30d")]
+    lifetime: Duration,
+    /// Idle timeout: the session ends if not rotated for this long.
+    #[arg(long, value_parser = parse_duration, default_value = "7d")]
+    idle: Duration,
+    /// An access claim NAME=VALUE (JSON if it parses, else a string). Repeatable.
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    claims: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct RotateArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// New access claims NAME=VALUE for a privilege change. Repeatable.
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    claims: Vec<String>,
+    /// The refresh token; read from stdin when absent or `-`.
+    token: Option<std::ffi::OsString>,
+}
+
+#[derive(Args, Debug)]
+struct RevokeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Revoke the session with this family id (an access token's `sid`).
+    #[arg(long, conflicts_with_all = ["subject", "token"])]
+    family: Option<String>,
+    /// Revoke every session of this subject.
+    #[arg(long, conflicts_with = "token")]
+    subject: Option<String>,
+    /// The refresh token whose session to revoke; read from stdin when absent or `-`.
+    token: Option<std::ffi::OsString>,
+}
+
+#[derive(Args, Debug)]
+struct PurgeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// `tok revoke`: denylists one access token by `jti` until its `exp`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example:\n  tok revoke --key key.json \"$ACCESS_TOKEN\"\n\n\
+    The token must verify with the key; its jti is refused by `tok verify --store` until it expires."
+)]
+pub struct RevokeAccessArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The access token; read from stdin when absent or `-`.
+    token: Option<std::ffi::OsString>,
+}
+
+/// Refresh tokens are short; this caps what is read from stdin.
+const REFRESH_CAP: usize = 256;
+
+fn parse_claims(pairs: &[String]) -> Result<Map<String, Value>, Failure> {
+    let mut map = Map::new();
+    for pair in pairs {
+        let (name, raw) = pair
+            .split_once('=')
+            .ok_or_else(|| Failure::usage(format!("--claim {pair:?}: expected NAME=VALUE")))?;
+        let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
+        if map.insert(name.to_owned(), value).is_some() {
+            return Err(Failure::usage(format!("claim {name:?} is given twice")));
+        }
+    }
+    Ok(map)
+}
+
+fn print_pair(pair: &tok::refresh::TokenPair) -> Result<(), Failure> {
+    let json = Zeroizing::new(serde_json::to_string(pair).map_err(|e| Failure::io(e.to_string()))?);
+    println!("{}", json.as_str());
+    Ok(())
+}
+
+pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
+    match &args.command {
+        RefreshCommand::Issue(a) => {
+            let keys = a.key.load()?;
+            let policy = a
+                .policy
+                .policy()?
+                .with_family_lifetime(a.lifetime)
+                .with_idle_timeout(a.idle);
+            let claims = parse_claims(&a.claims)?;
+            let fingerprint = a.policy.fingerprint()?;
+            block_on(async {
+                let sessions = Sessions::new(a.store.open().await?, keys, policy);
+                let pair = sessions
+                    .issue(&a.sub, claims, fingerprint.as_deref().map(|f| &f[..]))
+                    .await
+                    .map_err(|e| failure(&e))?;
+                print_pair(&pair)
+            })
+        }
+        RefreshCommand::Rotate(a) => {
+            let keys = a.key.load()?;
+            let policy = a.policy.policy()?;
+            let token = Zeroizing::new(input::token(a.token.as_deref(), REFRESH_CAP)?);
+            let fingerprint = a.policy.fingerprint()?;
+            let claims = (!a.claims.is_empty())
+                .then(|| parse_claims(&a.claims))
+                .transpose()?;
+            block_on(async {
+                let sessions = Sessions::new(a.store.open().await?, keys, policy);
+                let fp = fingerprint.as_deref().map(|f| &f[..]);
+                let pair = match claims {
+                    Some(c) => sessions.rotate_with_claims(&token, fp, c).await,
+                    None => sessions.rotate(&token, fp).await,
+                }
+                .map_err(|e| failure(&e))?;
+                print_pair(&pair)
+            })
+        }
+        RefreshCommand::Revoke(a) => block_on(async {
+            let store = a.store.open().await?;
+            let now = NumericDate::now();
+            let (what, count) = if let Some(subject) = &a.subject {
+                (
+                    format!("subject {subject:?}"),
+                    store.revoke_subject(subject, now).await,
+                )
+            } else {
+                let family = match &a.family {
+                    Some(f) => f.clone(),
+                    None => {
+                        let token = Zeroizing::new(input::token(a.token.as_deref(), REFRESH_CAP)?);
+                        tok::refresh::token::family_of(&token)
+                            .map_err(|e| failure(&e))?
+                            .to_owned()
+                    }
+                };
+                (
+                    format!("session {family}"),
+                    store.revoke_family(&family, now).await.map(u64::from),
+                )
+            };
+            let count = count.map_err(|e| failure(&e))?;
+            eprintln!("tok: revoked {count} live session(s) of {what}");
+            Ok(())
+        }),
+        RefreshCommand::Purge(a) => block_on(async {
+            let removed = a
+                .store
+                .open()
+                .await?
+                .purge_expired(NumericDate::now())
+                .await
+                .map_err(|e| failure(&e))?;
+            eprintln!("tok: purged {removed} expired record(s)");
+            Ok(())
+        }),
+    }
+}
+
+pub fn run_revoke_access(args: &RevokeAccessArgs) -> Result<(), Failure> {
+    let keys = args.key.load()?;
+    let token = input::token(args.token.as_deref(), tok::DEFAULT_MAX_TOKEN_LEN)?;
+    block_on(async {
+        let sessions = Sessions::new(args.store.open().await?, keys, RefreshPolicy::default());
+        // Revoking needs proof the token is genuine, not that it is meant for us.
+        let validation = Validation::new().allow_unchecked_audience();
+        sessions
+            .revoke_access(&token, &validation)
+            .await
+            .map_err(|e| failure(&e))?;
+        eprintln!("tok: access token revoked until it expires");
+        Ok(())
+    })
+}

@@ -1,0 +1,86 @@
+//! Which store the CLI uses: `--store URL`, else `TOK_STORE`, else an SQLite file in the
+//! user's data directory.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use tok::store::AnyStore;
+
+use super::output::Failure;
+
+/// Store options for every command that keeps state.
+#[derive(Args, Debug)]
+pub struct StoreArgs {
+    /// Store URL: memory:, sqlite:PATH (default: $TOK_STORE, else
+    /// sqlite:$XDG_DATA_HOME/tok/tok.db or sqlite:~/.local/share/tok/tok.db).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+}
+
+impl StoreArgs {
+    /// The URL in force.
+    pub fn url(&self) -> Result<String, Failure> {
+        if let Some(url) = &self.store {
+            return Ok(url.clone());
+        }
+        if let Some(url) = std::env::var_os("TOK_STORE") {
+            return url
+                .into_string()
+                .map_err(|_| Failure::io("TOK_STORE is not UTF-8"));
+        }
+        let base = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => PathBuf::from(
+                std::env::var_os("HOME")
+                    .ok_or_else(|| Failure::io("neither --store, TOK_STORE nor HOME is set"))?,
+            )
+            .join(".local/share"),
+        };
+        let dir = base.join("tok");
+        create_private_dir(&dir)?;
+        Ok(format!("sqlite:{}", dir.join("tok.db").display()))
+    }
+
+    /// Opens the store.
+    pub async fn open(&self) -> Result<AnyStore, Failure> {
+        let url = self.url()?;
+        tok::store::open(&url)
+            .await
+            .map_err(|e| Failure::io(e.detail().to_owned()))
+    }
+}
+
+fn create_private_dir(dir: &std::path::Path) -> Result<(), Failure> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| Failure::io(format!("{}: {e}", dir.display())))
+}
+
+/// Runs `future` on a single-threaded runtime (the CLI does one thing at a time).
+pub fn block_on<T>(
+    future: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| Failure::io(format!("starting the runtime: {e}")))?
+        .block_on(future)
+}
+
+/// A library error from a stateful command: store trouble is exit 3, the rest a rejection.
+pub fn failure(e: &tok::Error) -> Failure {
+    match e.kind() {
+        tok::ErrorKind::Store | tok::ErrorKind::Random => Failure::io(e.detail().to_owned()),
+        tok::ErrorKind::InvalidKey | tok::ErrorKind::WeakKey => Failure::key(e),
+        _ => Failure::Rejected {
+            code: e.code(),
+            detail: e.detail().to_owned(),
+        },
+    }
+}

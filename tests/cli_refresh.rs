@@ -1,0 +1,422 @@
+//! Sessions across processes: `tok refresh` from the shell, 8 OS processes racing on one
+//! SQLite file, and a rotating process SIGKILLed at random moments.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command as Std, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const SECRET_B64: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"; // 32 bytes of 7
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn db(&self) -> String {
+        self.dir.path().join("tok.db").display().to_string()
+    }
+    fn store(&self) -> String {
+        format!("sqlite:{}", self.db())
+    }
+    fn tok(&self) -> Command {
+        let mut c = Command::cargo_bin("tok").unwrap();
+        c.env("TOK_KEY", SECRET_B64)
+            .env("TOK_STORE", self.store())
+            .env("NO_COLOR", "1");
+        c
+    }
+    fn issue(&self, sub: &str) -> Value {
+        let out = self
+            .tok()
+            .args(["refresh", "issue", "--sub", sub])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn field(v: &Value, name: &str) -> String {
+    v[name].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn refresh_commands_from_the_shell() {
+    let env = Env::new();
+    let pair = env.issue("alice");
+    assert_eq!(pair["token_type"], "Bearer");
+    let r1 = field(&pair, "refresh_token");
+    let a1 = field(&pair, "access_token");
+
+    let out = env
+        .tok()
+        .args(["verify", "--store", &env.store(), &a1])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = env
+        .tok()
+        .args(["refresh", "rotate"])
+        .write_stdin(r1.clone())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let r2 = field(
+        &serde_json::from_slice(&out.stdout).unwrap(),
+        "refresh_token",
+    );
+
+    // Replay: refresh-reused, and the whole session is gone, online checks included.
+    let out = env.tok().args(["refresh", "rotate", &r1]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: refresh-reused: "));
+    let out = env.tok().args(["refresh", "rotate", &r2]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: revoked: "));
+    let out = env
+        .tok()
+        .args(["verify", "--store", &env.store(), &a1])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: revoked: "));
+    // Offline, the signature alone still verifies: revocation needs --store.
+    let out = env.tok().args(["verify", &a1]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+
+    // Access-token revocation by jti.
+    let bob = env.issue("bob");
+    let out = env
+        .tok()
+        .args(["revoke", &field(&bob, "access_token")])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = env
+        .tok()
+        .args([
+            "verify",
+            "--store",
+            &env.store(),
+            &field(&bob, "access_token"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("tok: rejected: revoked: the access token")
+    );
+    let out = env
+        .tok()
+        .args(["refresh", "rotate", &field(&bob, "refresh_token")])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "revoking one access token leaves the session"
+    );
+
+    // Revoke by token and by subject; purge.
+    let carol = env.issue("carol");
+    let out = env
+        .tok()
+        .args(["refresh", "revoke"])
+        .write_stdin(field(&carol, "refresh_token"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = env
+        .tok()
+        .args(["refresh", "rotate", &field(&carol, "refresh_token")])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: revoked: "));
+    env.issue("dave");
+    env.issue("dave");
+    let out = env
+        .tok()
+        .args(["refresh", "revoke", "--subject", "dave"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("revoked 2 live session(s)"));
+    assert_eq!(
+        env.tok()
+            .args(["refresh", "purge"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(0)
+    );
+
+    // Bad input: malformed token (1), unknown token (1), unreachable store (3), bad grace (2).
+    let out = env
+        .tok()
+        .args(["refresh", "rotate", "nonsense"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: malformed: "));
+    let unknown = format!(
+        "{}.{}",
+        field(&pair, "refresh_token").split('.').next().unwrap(),
+        SECRET_B64
+    );
+    let out = env
+        .tok()
+        .args(["refresh", "rotate", &unknown])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: refresh-unknown: "));
+    let out = env
+        .tok()
+        .args([
+            "refresh",
+            "rotate",
+            "--store",
+            "sqlite:/nonexistent/dir/x.db",
+            &r2,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let out = env
+        .tok()
+        .args(["refresh", "rotate", "--store", "bogus:x", &r2])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let out = env
+        .tok()
+        .args(["refresh", "rotate", "--grace", "10m", &r2])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn fingerprint_and_privilege_change_from_the_shell() {
+    let env = Env::new();
+    let out = env
+        .tok()
+        .args(["refresh", "issue", "--sub", "a", "--fingerprint-env", "FP"])
+        .env("FP", "cookie-1")
+        .output()
+        .unwrap();
+    let pair: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = env
+        .tok()
+        .args([
+            "refresh",
+            "rotate",
+            "--fingerprint-env",
+            "FP",
+            "--claim",
+            "role=admin",
+            &field(&pair, "refresh_token"),
+        ])
+        .env("FP", "cookie-1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let next: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let claims = tok::insecure::decode_unverified(&field(&next, "access_token"), 8192)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["role"], "admin");
+    let out = env
+        .tok()
+        .args([
+            "refresh",
+            "rotate",
+            "--fingerprint-env",
+            "FP",
+            &field(&next, "refresh_token"),
+        ])
+        .env("FP", "cookie-2")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: fingerprint-mismatch: ")
+    );
+}
+
+/// 8 OS processes rotate the same token on one SQLite file: exactly one wins each round.
+#[test]
+fn eight_processes_one_winner() {
+    let env = Env::new();
+    let bin = assert_cmd::cargo::cargo_bin("tok");
+    for round in 0..12 {
+        let token = field(&env.issue("alice"), "refresh_token");
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                Std::new(&bin)
+                    .args(["refresh", "rotate", &token])
+                    .env("TOK_KEY", SECRET_B64)
+                    .env("TOK_STORE", env.store())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut winners = 0;
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            match out.status.code() {
+                Some(0) => winners += 1,
+                Some(1) => {
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    assert!(
+                        err.contains("refresh-reused") || err.contains("rejected: revoked"),
+                        "round {round}: {err}"
+                    );
+                }
+                other => panic!(
+                    "round {round}: exit {other:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            }
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
+
+fn rotate_loop_bin() -> std::path::PathBuf {
+    // target/debug/deps/cli_refresh-… → target/debug/examples/rotate_loop
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("rotate_loop")
+}
+
+/// A child rotating in a loop is SIGKILLed at random moments, many times. After each kill
+/// the file is intact, every rotation the child reported is stored, and at most one
+/// unreported rotation committed after the last reported one.
+#[cfg(unix)]
+#[test]
+fn sigkill_during_rotation_loses_nothing_reported() {
+    let env = Env::new();
+    let bin = rotate_loop_bin();
+    assert!(
+        bin.exists(),
+        "{} is missing: the full `cargo test --all-features` builds examples (or run `cargo build --examples --all-features`)",
+        bin.display()
+    );
+    let mut token = field(&env.issue("alice"), "refresh_token");
+    let mut seed = 0x9e37_79b9_u64;
+    let mut kills = 0;
+    let mut total_reported = 0;
+    while kills < 25 {
+        let family = token.split('.').next().unwrap().to_owned();
+        let before = family_state(&env.db(), &family).0;
+        let mut child = Std::new(&bin)
+            .arg(env.db())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
+        let stdout = child.stdout.take().unwrap();
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let delay = Duration::from_millis(5 + (seed >> 33) % 120);
+        let reader = std::thread::spawn(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<String>>()
+        });
+        let start = Instant::now();
+        while start.elapsed() < delay {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+        let reported = reader.join().unwrap();
+        total_reported += reported.len();
+
+        let conn = rusqlite::Connection::open(env.db()).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "kill {kills}");
+        let (generation, current) = family_state(&env.db(), &family);
+        let n = reported.len() as u64;
+        assert!(
+            generation == before + n || generation == before + n + 1,
+            "kill {kills}: generation {generation}, before {before}, reported {n}"
+        );
+        for t in &reported {
+            let hash = tok::refresh::token::hash(t.split_once('.').unwrap().1.as_bytes());
+            let stored: bool = conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM tok_tokens WHERE hash = ?1)",
+                    [&hash[..]],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert!(stored, "kill {kills}: a reported rotation is missing");
+        }
+        let last = reported.last().cloned().unwrap_or(token.clone());
+        let last_hash = tok::refresh::token::hash(last.split_once('.').unwrap().1.as_bytes());
+        if generation == before + n {
+            assert_eq!(
+                current, last_hash,
+                "kill {kills}: the last reported token must be the live one"
+            );
+            token = last;
+        } else {
+            // Killed between commit and print: the chain's newest secret died with the
+            // child. Start a new family.
+            token = field(&env.issue("alice"), "refresh_token");
+        }
+    }
+    assert!(
+        total_reported > 25,
+        "the child rotated only {total_reported} times in all"
+    );
+}
+
+fn family_state(db: &str, family: &str) -> (u64, [u8; 32]) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT generation, current_hash FROM tok_families WHERE id = ?1",
+        [family],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get::<_, Vec<u8>>(1)?.try_into().unwrap(),
+            ))
+        },
+    )
+    .unwrap()
+}
