@@ -19,7 +19,7 @@ pub mod sqlite;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{Durability, SqliteStore};
+pub use sqlite::{DEFAULT_POOL_SIZE, Durability, SqliteStore};
 
 /// One rotation attempt, as handed to a store.
 #[derive(Debug, Clone)]
@@ -131,7 +131,8 @@ pub trait Store: Send + Sync {
     fn purge_expired(&self, now: NumericDate) -> impl Future<Output = Result<u64, Error>> + Send;
 }
 
-/// A store error wrapping its cause.
+/// A store error wrapping its cause (used by the backends that talk to a server or file).
+#[cfg(feature = "sqlite")]
 pub(crate) fn store_error(
     what: &str,
     cause: impl std::error::Error + Send + Sync + 'static,

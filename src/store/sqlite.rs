@@ -7,7 +7,7 @@
 //! versioned by the store.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -21,6 +21,8 @@ use crate::store::{RotationOutcome, RotationRequest, Store, store_error};
 /// The schema version this code writes and reads.
 const SCHEMA_VERSION: i64 = 1;
 
+// tok_tokens is keyed by (family, hash): a family's hashes sit together, one B-tree serves
+// both the lookup and the cascade on purge, and a rotation writes fewer pages.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tok_schema (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tok_families (
@@ -39,11 +41,11 @@ CREATE TABLE IF NOT EXISTS tok_families (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS tok_families_subject ON tok_families (subject);
 CREATE TABLE IF NOT EXISTS tok_tokens (
-    hash        BLOB PRIMARY KEY,
     family_id   TEXT NOT NULL REFERENCES tok_families (id) ON DELETE CASCADE,
-    generation  INTEGER NOT NULL
+    hash        BLOB NOT NULL,
+    generation  INTEGER NOT NULL,
+    PRIMARY KEY (family_id, hash)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tok_tokens_family ON tok_tokens (family_id);
 CREATE TABLE IF NOT EXISTS tok_denylist (
     jti         TEXT PRIMARY KEY,
     expires_ms  INTEGER NOT NULL
@@ -60,11 +62,63 @@ pub enum Durability {
     Normal,
 }
 
+/// The default number of connections: enough for concurrent rotations from one process
+/// to queue at SQLite's own write lock rather than at a single connection.
+pub const DEFAULT_POOL_SIZE: usize = 8;
+
 /// Families and denylist in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     path: PathBuf,
-    conn: Arc<Mutex<Connection>>,
+    pool: Arc<Pool>,
+}
+
+/// Connections opened on demand up to `max`, handed out one caller at a time.
+#[derive(Debug)]
+struct Pool {
+    path: PathBuf,
+    durability: Durability,
+    max: usize,
+    state: Mutex<PoolState>,
+    returned: Condvar,
+}
+
+#[derive(Debug)]
+struct PoolState {
+    idle: Vec<Connection>,
+    open: usize,
+}
+
+impl Pool {
+    /// Takes an idle connection, opens one if under `max`, or waits for one.
+    fn take(&self) -> Result<Connection, Error> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                return Ok(conn);
+            }
+            if state.open < self.max {
+                state.open += 1;
+                drop(state);
+                let opened = open_connection(&self.path, self.durability);
+                if opened.is_err() {
+                    self.state.lock().unwrap_or_else(|p| p.into_inner()).open -= 1;
+                    self.returned.notify_one();
+                }
+                return opened;
+            }
+            state = self.returned.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .idle
+            .push(conn);
+        self.returned.notify_one();
+    }
 }
 
 impl SqliteStore {
@@ -82,12 +136,35 @@ impl SqliteStore {
     /// # Errors
     /// As [`open`](Self::open).
     pub async fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Self, Error> {
+        Self::open_pooled(path, durability, DEFAULT_POOL_SIZE).await
+    }
+
+    /// Opens the store with the given durability and at most `connections` connections
+    /// (at least 1).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub async fn open_pooled(
+        path: impl AsRef<Path>,
+        durability: Durability,
+        connections: usize,
+    ) -> Result<Self, Error> {
         let path = path.as_ref().to_owned();
         let opened = path.clone();
-        let conn = blocking(move || open_connection(&opened, durability)).await?;
+        // The first connection creates or checks the schema before anyone uses the store.
+        let first = blocking(move || open_connection(&opened, durability)).await?;
         Ok(Self {
+            pool: Arc::new(Pool {
+                path: path.clone(),
+                durability,
+                max: connections.max(1),
+                state: Mutex::new(PoolState {
+                    idle: vec![first],
+                    open: 1,
+                }),
+                returned: Condvar::new(),
+            }),
             path,
-            conn: Arc::new(Mutex::new(conn)),
         })
     }
 
@@ -100,16 +177,41 @@ impl SqliteStore {
     async fn with<R: Send + 'static>(
         &self,
         what: &'static str,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
+        f: impl Fn(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, Error> {
-        let conn = Arc::clone(&self.conn);
+        let pool = Arc::clone(&self.pool);
         blocking(move || {
-            // Every statement runs in a transaction or alone, so a panic while the lock
-            // was held cannot have left a half-written state behind.
-            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut conn).map_err(|e| store_error(what, e))
+            let mut conn = pool.take()?;
+            let result = retry_busy(|| f(&mut conn)).map_err(|e| store_error(what, e));
+            // Every statement runs in a transaction or alone, and an unfinished
+            // transaction rolls back when dropped, so the connection is clean to reuse.
+            pool.give_back(conn);
+            result
         })
         .await
+    }
+}
+
+/// How long an operation keeps retrying when SQLite reports the database busy.
+const BUSY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Runs `op`, retrying on `SQLITE_BUSY`. SQLite may return BUSY without consulting the
+/// busy timeout when waiting could deadlock; each operation is a single transaction that
+/// rolled back entirely, so running it again is safe.
+fn retry_busy<R>(mut op: impl FnMut() -> rusqlite::Result<R>) -> rusqlite::Result<R> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_micros(200);
+    loop {
+        match op() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && start.elapsed() < BUSY_DEADLINE =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(5));
+            }
+            other => return other,
+        }
     }
 }
 
@@ -206,13 +308,15 @@ fn family_from_row(row: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
 }
 
 fn read_family(conn: &Connection, id: &str) -> rusqlite::Result<Option<FamilyRecord>> {
-    conn.query_row(
-        &format!("SELECT {FAMILY_COLUMNS} FROM tok_families WHERE id = ?1"),
-        [id],
-        family_from_row,
-    )
-    .optional()
+    // Cached statements: compiling SQL on every rotation would lengthen the time the
+    // write lock is held, which is what bounds throughput under concurrency.
+    conn.prepare_cached(SELECT_FAMILY)?
+        .query_row([id], family_from_row)
+        .optional()
 }
+
+const SELECT_FAMILY: &str = "SELECT id, subject, claims, created_ms, expires_ms, last_used_ms, idle_ms, generation, \
+     current_hash, prev_rotated_ms, fingerprint, revoked_ms FROM tok_families WHERE id = ?1";
 
 fn gen_i64(g: u64) -> i64 {
     i64::try_from(g).unwrap_or(i64::MAX)
@@ -242,8 +346,8 @@ impl Store for SqliteStore {
                     ],
                 )?;
                 tx.execute(
-                    "INSERT INTO tok_tokens (hash, family_id, generation) VALUES (?1, ?2, ?3)",
-                    params![&f.current_hash[..], f.family_id, gen_i64(f.generation)],
+                    "INSERT INTO tok_tokens (family_id, hash, generation) VALUES (?1, ?2, ?3)",
+                    params![f.family_id, &f.current_hash[..], gen_i64(f.generation)],
                 )?;
                 tx.commit()
             })
@@ -267,11 +371,8 @@ impl Store for SqliteStore {
                 return Ok(RotationOutcome::Refused(Decision::Unknown));
             };
             let token = tx
-                .query_row(
-                    "SELECT generation FROM tok_tokens WHERE hash = ?1 AND family_id = ?2",
-                    params![&r.presented_hash[..], r.family_id],
-                    |row| row.get::<_, i64>(0),
-                )
+                .prepare_cached("SELECT generation FROM tok_tokens WHERE family_id = ?1 AND hash = ?2")?
+                .query_row(params![r.family_id, &r.presented_hash[..]], |row| row.get::<_, i64>(0))
                 .optional()?
                 .map(|g| TokenRecord {
                     generation: u64::try_from(g).unwrap_or(0),
@@ -282,11 +383,13 @@ impl Store for SqliteStore {
             };
             // The guard on generation and hash is redundant under IMMEDIATE, and kept so
             // that the update can never apply to a state other than the one decided on.
-            let changed = tx.execute(
-                "UPDATE tok_families SET claims = ?2, last_used_ms = ?3, generation = ?4, current_hash = ?5,
-                     prev_rotated_ms = ?6, revoked_ms = ?7
-                 WHERE id = ?1 AND generation = ?8 AND current_hash = ?9",
-                params![
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE tok_families SET claims = ?2, last_used_ms = ?3, generation = ?4, current_hash = ?5,
+                         prev_rotated_ms = ?6, revoked_ms = ?7
+                     WHERE id = ?1 AND generation = ?8 AND current_hash = ?9",
+                )?
+                .execute(params![
                     r.family_id,
                     next.claims,
                     ms(next.last_used_at),
@@ -296,17 +399,14 @@ impl Store for SqliteStore {
                     next.revoked_at.map(ms),
                     gen_i64(family.generation),
                     &family.current_hash[..],
-                ],
-            )?;
+                ])?;
             if changed != 1 {
                 return Err(rusqlite::Error::StatementChangedRows(changed));
             }
             let won = matches!(decision, Decision::Rotate | Decision::GraceReplace);
             if won {
-                tx.execute(
-                    "INSERT INTO tok_tokens (hash, family_id, generation) VALUES (?1, ?2, ?3)",
-                    params![&r.new_hash[..], r.family_id, gen_i64(next.generation)],
-                )?;
+                tx.prepare_cached("INSERT INTO tok_tokens (family_id, hash, generation) VALUES (?1, ?2, ?3)")?
+                    .execute(params![r.family_id, &r.new_hash[..], gen_i64(next.generation)])?;
             }
             tx.commit()?;
             Ok(if won {
