@@ -197,11 +197,9 @@ impl Store for MemoryStore {
             }
         }
         let dead: HashSet<&String> = dead.iter().collect();
-        let before = state.tokens.len();
         state
             .tokens
             .retain(|_, (family_id, _)| !dead.contains(family_id));
-        removed += (before - state.tokens.len()) as u64;
         let before = state.denylist.len();
         state.denylist.retain(|_, until| now < *until);
         removed += (before - state.denylist.len()) as u64;

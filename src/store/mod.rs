@@ -14,10 +14,14 @@ use crate::refresh::decide::{Decision, FamilyRecord};
 use crate::refresh::token::TokenHash;
 
 pub mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis::{RedisOptions, RedisStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{DEFAULT_POOL_SIZE, Durability, SqliteStore};
 
@@ -124,7 +128,7 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Option<FamilyRecord>, Error>> + Send;
 
     /// Deletes families past their lifetime (with their token hashes) and expired
-    /// denylist entries; returns how many records went.
+    /// denylist entries; returns how many families and denylist entries went.
     ///
     /// # Errors
     /// [`Store`](ErrorKind::Store) when the backend fails.
@@ -132,7 +136,7 @@ pub trait Store: Send + Sync {
 }
 
 /// A store error wrapping its cause (used by the backends that talk to a server or file).
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "redis"))]
 pub(crate) fn store_error(
     what: &str,
     cause: impl std::error::Error + Send + Sync + 'static,
@@ -149,9 +153,14 @@ pub enum AnyStore {
     /// `sqlite:PATH`
     #[cfg(feature = "sqlite")]
     Sqlite(SqliteStore),
+    /// `redis://…`, `rediss://…`, `redis+cluster://…`
+    #[cfg(feature = "redis")]
+    Redis(RedisStore),
 }
 
-/// Opens the store a URL names: `memory:`, `sqlite:PATH` (feature `sqlite`).
+/// Opens the store a URL names: `memory:`, `sqlite:PATH` (feature `sqlite`),
+/// `redis://HOST:PORT`, `redis+cluster://HOST:PORT,...` (feature `redis`; see
+/// [`RedisStore::open`](crate::store::RedisStore) for `prefix=` and `timeout_ms=`).
 ///
 /// # Errors
 /// [`Store`](ErrorKind::Store) for an unknown scheme, a backend this build lacks, or a
@@ -187,6 +196,8 @@ macro_rules! dispatch {
             AnyStore::Memory($store) => $call.await,
             #[cfg(feature = "sqlite")]
             AnyStore::Sqlite($store) => $call.await,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis($store) => $call.await,
         }
     };
 }

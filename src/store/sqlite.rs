@@ -479,7 +479,7 @@ impl Store for SqliteStore {
             let now = ms(now);
             // A family is dead once `max(now, last_used)` reaches its absolute or idle end;
             // tokens go with it (ON DELETE CASCADE).
-            let tokens = tx.execute(
+            tx.execute(
                 "DELETE FROM tok_tokens WHERE family_id IN (SELECT id FROM tok_families
                      WHERE max(?1, last_used_ms) >= min(expires_ms, last_used_ms + idle_ms))",
                 [now],
@@ -490,7 +490,7 @@ impl Store for SqliteStore {
             )?;
             let denied = tx.execute("DELETE FROM tok_denylist WHERE expires_ms <= ?1", [now])?;
             tx.commit()?;
-            Ok((tokens + families + denied) as u64)
+            Ok((families + denied) as u64)
         })
         .await
     }

@@ -1,0 +1,675 @@
+//! The shared store: Redis (single node or Redis Cluster), so that every server behind a
+//! load balancer agrees on who is logged in.
+//!
+//! Every compare-and-swap is one Lua script (sent as EVALSHA, reloaded on NOSCRIPT), so two
+//! servers rotating one token get exactly one winner. All keys of a family share the hash
+//! tag `{family id}` and so one cluster slot. Key names carry no secret: refresh secrets are
+//! stored as SHA-256, subjects and `jti`s appear only hashed. Family keys expire with the
+//! family, denylist entries with their token.
+//!
+//! Keys, for prefix `tok` (configurable, so several apps can share one Redis):
+//! - `tok:{FAMILY}:f` — hash: the family record;
+//! - `tok:{FAMILY}:t` — hash: token-hash (hex) → generation, for every token ever minted;
+//! - `tok:s:SHA256(subject)` — set of the subject's family ids (for logout everywhere);
+//! - `tok:d:SHA256(jti)` — the denylisted token's `exp` in milliseconds.
+
+use std::fmt;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{FromRedisValue, RedisResult, Script, ScriptInvocation, Value};
+
+use crate::error::{Error, ErrorKind};
+use crate::numeric_date::NumericDate;
+use crate::refresh::decide::{Decision, FamilyRecord};
+use crate::refresh::token::{self, TokenHash};
+use crate::store::{RotationOutcome, RotationRequest, Store, store_error};
+
+/// The default key prefix.
+pub const DEFAULT_PREFIX: &str = "tok";
+/// The default bound on connecting and on each reply.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// Key prefix (namespace).
+    pub prefix: String,
+    /// Bound on connecting and on each reply.
+    pub timeout: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_PREFIX.into(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+/// Families and denylist in Redis.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: Conn,
+    prefix: String,
+    scripts: &'static Scripts,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match self.conn {
+            Conn::Single(_) => "single",
+            Conn::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisStore")
+            .field("mode", &mode)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+struct Scripts {
+    create: Script,
+    rotate: Script,
+    revoke: Script,
+    track_subject: Script,
+    deny: Script,
+    purge_family: Script,
+    purge_deny: Script,
+}
+
+fn scripts() -> &'static Scripts {
+    static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
+    SCRIPTS.get_or_init(|| Scripts {
+        create: Script::new(CREATE),
+        rotate: Script::new(&format!("{HELPERS}{ROTATE}")),
+        revoke: Script::new(REVOKE),
+        track_subject: Script::new(TRACK_SUBJECT),
+        deny: Script::new(DENY),
+        purge_family: Script::new(&format!("{HELPERS}{PURGE_FAMILY}")),
+        purge_deny: Script::new(PURGE_DENY),
+    })
+}
+
+/// Helpers prepended to the scripts that read a family: loading the hash, and the
+/// deadline rule `min(expires, last + idle)`, exactly as [`crate::refresh::decide`] states
+/// it (compared against `max(now, last)`).
+const HELPERS: &str = r"
+local function load(key)
+  local raw = redis.call('HGETALL', key)
+  if #raw == 0 then return nil end
+  local fam = {}
+  for i = 1, #raw, 2 do fam[raw[i]] = raw[i + 1] end
+  return fam
+end
+local function deadline(fam)
+  return math.min(tonumber(fam.expires), tonumber(fam.last) + tonumber(fam.idle))
+end
+";
+
+/// KEYS: family, tokens. ARGV: subject, claims, created, expires, last, idle, generation,
+/// current hash, fingerprint ('' if none), now. Returns 1, or 0 if the family exists.
+const CREATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'claims', ARGV[2], 'created', ARGV[3],
+  'expires', ARGV[4], 'last', ARGV[5], 'idle', ARGV[6], 'gen', ARGV[7], 'cur', ARGV[8],
+  'prev', '', 'fp', ARGV[9], 'revoked', '')
+redis.call('HSET', KEYS[2], ARGV[8], ARGV[7])
+local ttl = math.min(tonumber(ARGV[4]), tonumber(ARGV[5]) + tonumber(ARGV[6])) - tonumber(ARGV[10])
+redis.call('PEXPIRE', KEYS[1], math.max(ttl, 1))
+redis.call('PEXPIRE', KEYS[2], math.max(ttl, 1))
+return 1
+";
+
+/// KEYS: family, tokens. ARGV: presented hash, fingerprint hash ('' if none), new hash,
+/// new claims ('' to keep), now, grace. Mirrors `decide` and `apply` rule for rule, in the
+/// same order. Returns {'rotated', HGETALL...} or {'refused', reason}.
+const ROTATE: &str = r"
+local fam = load(KEYS[1])
+if not fam then return {'refused', 'unknown'} end
+local tgen = redis.call('HGET', KEYS[2], ARGV[1])
+if not tgen then return {'refused', 'unknown'} end
+tgen = tonumber(tgen)
+if fam.revoked ~= '' then return {'refused', 'revoked'} end
+local now = tonumber(ARGV[5])
+local eff = math.max(now, tonumber(fam.last))
+if eff >= deadline(fam) then return {'refused', 'expired'} end
+-- Both sides are SHA-256 digests of the fingerprint, so comparing them leaks nothing usable.
+if fam.fp ~= '' and fam.fp ~= ARGV[2] then
+  redis.call('HSET', KEYS[1], 'revoked', ARGV[5])
+  return {'refused', 'fingerprint'}
+end
+local gen = tonumber(fam.gen)
+if ARGV[1] == fam.cur and tgen == gen then
+  gen = gen + 1
+  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', eff)
+elseif not (tgen + 1 == gen and fam.prev ~= '' and eff < tonumber(fam.prev) + tonumber(ARGV[6])) then
+  redis.call('HSET', KEYS[1], 'revoked', ARGV[5])
+  return {'refused', 'reuse'}
+end
+redis.call('HSET', KEYS[1], 'cur', ARGV[3], 'last', eff)
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'claims', ARGV[4]) end
+redis.call('HSET', KEYS[2], ARGV[3], gen)
+fam = load(KEYS[1])
+local ttl = deadline(fam) - now
+redis.call('PEXPIRE', KEYS[1], math.max(ttl, 1))
+redis.call('PEXPIRE', KEYS[2], math.max(ttl, 1))
+return {'rotated', unpack(redis.call('HGETALL', KEYS[1]))}
+";
+
+/// KEYS: family. ARGV: now. Returns 1 if a live family was revoked.
+const REVOKE: &str = r"
+local revoked = redis.call('HGET', KEYS[1], 'revoked')
+if revoked == '' then
+  redis.call('HSET', KEYS[1], 'revoked', ARGV[1])
+  return 1
+end
+return 0
+";
+
+/// KEYS: subject set. ARGV: family id, ttl ms. Keeps the set alive as long as its longest
+/// family.
+const TRACK_SUBJECT: &str = r"
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+";
+
+/// KEYS: denylist key. ARGV: until ms, now ms. Keeps the later expiry.
+const DENY: &str = r"
+local cur = redis.call('GET', KEYS[1])
+local untl = tonumber(ARGV[1])
+if cur and tonumber(cur) >= untl then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], math.max(untl - tonumber(ARGV[2]), 1))
+return 1
+";
+
+/// KEYS: family, tokens. ARGV: now. Deletes the family if dead at `now`; returns 1 if so.
+const PURGE_FAMILY: &str = r"
+local fam = load(KEYS[1])
+if not fam then return 0 end
+if math.max(tonumber(ARGV[1]), tonumber(fam.last)) < deadline(fam) then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+";
+
+/// KEYS: denylist key. ARGV: now.
+const PURGE_DENY: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur and tonumber(cur) <= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) return 1 end
+return 0
+";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<TokenHash> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn redis_error(what: &str, e: redis::RedisError) -> Error {
+    store_error(what, e)
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Store,
+        format!("unexpected data in Redis: {what}"),
+    )
+}
+
+impl RedisStore {
+    /// Connects to the Redis a URL names: `redis://[user:pass@]host:port[/db]` for one
+    /// node, `redis+cluster://host:port,host:port,...` for Redis Cluster. The query
+    /// parameters `prefix=NAME` and `timeout_ms=N` override [`RedisOptions`].
+    ///
+    /// # Errors
+    /// [`Store`](ErrorKind::Store) for a bad URL or an unreachable server.
+    pub async fn open(url: &str) -> Result<Self, Error> {
+        let (base, options) = parse_options(url)?;
+        Self::open_with(&base, options).await
+    }
+
+    /// Connects with explicit options (the URL's own query parameters are not read).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub async fn open_with(url: &str, options: RedisOptions) -> Result<Self, Error> {
+        let conn = if let Some(nodes) = url.strip_prefix("redis+cluster://") {
+            let nodes: Vec<String> = nodes.split(',').map(|n| format!("redis://{n}")).collect();
+            let client = redis::cluster::ClusterClient::builder(nodes)
+                .connection_timeout(options.timeout)
+                .response_timeout(options.timeout)
+                .retries(2)
+                .build()
+                .map_err(|e| redis_error("Redis Cluster URL", e))?;
+            Conn::Cluster(
+                client
+                    .get_async_connection()
+                    .await
+                    .map_err(|e| redis_error("connecting to Redis Cluster", e))?,
+            )
+        } else {
+            let client = redis::Client::open(url).map_err(|e| redis_error("Redis URL", e))?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(options.timeout))
+                .set_response_timeout(Some(options.timeout))
+                .set_number_of_retries(2)
+                .set_max_delay(Duration::from_millis(500));
+            Conn::Single(
+                ConnectionManager::new_with_config(client, config)
+                    .await
+                    .map_err(|e| redis_error("connecting to Redis", e))?,
+            )
+        };
+        Ok(Self {
+            conn,
+            prefix: options.prefix,
+            scripts: scripts(),
+        })
+    }
+
+    fn family_keys(&self, family_id: &str) -> (String, String) {
+        (
+            format!("{}:{{{family_id}}}:f", self.prefix),
+            format!("{}:{{{family_id}}}:t", self.prefix),
+        )
+    }
+
+    fn subject_key(&self, subject: &str) -> String {
+        format!(
+            "{}:s:{}",
+            self.prefix,
+            hex(&token::hash(subject.as_bytes()))
+        )
+    }
+
+    fn deny_key(&self, jti: &str) -> String {
+        format!("{}:d:{}", self.prefix, hex(&token::hash(jti.as_bytes())))
+    }
+
+    async fn run<T: FromRedisValue>(
+        &self,
+        what: &str,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, Error> {
+        let result: RedisResult<T> = match &self.conn {
+            Conn::Single(c) => invocation.invoke_async(&mut c.clone()).await,
+            Conn::Cluster(c) => invocation.invoke_async(&mut c.clone()).await,
+        };
+        result.map_err(|e| redis_error(what, e))
+    }
+
+    async fn query<T: FromRedisValue>(&self, what: &str, cmd: &redis::Cmd) -> Result<T, Error> {
+        let result: RedisResult<T> = match &self.conn {
+            Conn::Single(c) => cmd.query_async(&mut c.clone()).await,
+            Conn::Cluster(c) => cmd.query_async(&mut c.clone()).await,
+        };
+        result.map_err(|e| redis_error(what, e))
+    }
+
+    /// Deletes every key under this store's prefix (tests and teardown only). Returns how
+    /// many went.
+    ///
+    /// # Errors
+    /// [`Store`](ErrorKind::Store).
+    pub async fn clear(&self) -> Result<u64, Error> {
+        let keys = self.scan(&format!("{}:*", self.prefix)).await?;
+        let mut n = 0;
+        for key in keys {
+            n += self
+                .query::<u64>("clearing", redis::cmd("DEL").arg(&key))
+                .await?;
+        }
+        Ok(n)
+    }
+
+    async fn scan(&self, pattern: &str) -> Result<Vec<String>, Error> {
+        let Conn::Single(c) = &self.conn else {
+            return Err(Error::new(
+                ErrorKind::Store,
+                "scanning is not supported on Redis Cluster (keys expire by TTL)",
+            ));
+        };
+        let mut keys = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut c.clone())
+                .await
+                .map_err(|e| redis_error("scanning", e))?;
+            keys.extend(batch);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// Splits `prefix=` and `timeout_ms=` off a URL's query string.
+fn parse_options(url: &str) -> Result<(String, RedisOptions), Error> {
+    let mut options = RedisOptions::default();
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), options));
+    };
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("prefix", p))
+                if !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) =>
+            {
+                options.prefix = p.to_owned();
+            }
+            Some(("timeout_ms", t)) => {
+                let ms: u64 = t.parse().map_err(|_| {
+                    Error::new(ErrorKind::Store, format!("timeout_ms={t} is not a number"))
+                })?;
+                options.timeout = Duration::from_millis(ms.max(1));
+            }
+            Some(("prefix", p)) => {
+                return Err(Error::new(
+                    ErrorKind::Store,
+                    format!("prefix {p:?} must be letters, digits, - _ . :"),
+                ));
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let base = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((base, options))
+}
+
+fn ms(t: NumericDate) -> u64 {
+    t.as_millis()
+}
+
+fn date(s: &str) -> Result<NumericDate, Error> {
+    s.parse::<u64>()
+        .ok()
+        .and_then(|m| NumericDate::from_millis(m).ok())
+        .ok_or_else(|| corrupt("a time"))
+}
+
+/// Rebuilds a family from HGETALL's flat field/value list.
+fn family_from(family_id: &str, flat: &[String]) -> Result<FamilyRecord, Error> {
+    let get = |name: &str| -> Result<&str, Error> {
+        flat.chunks(2)
+            .find(|kv| kv[0] == name)
+            .and_then(|kv| kv.get(1))
+            .map(String::as_str)
+            .ok_or_else(|| corrupt(name))
+    };
+    let optional_date = |name: &str| -> Result<Option<NumericDate>, Error> {
+        match get(name)? {
+            "" => Ok(None),
+            v => date(v).map(Some),
+        }
+    };
+    Ok(FamilyRecord {
+        family_id: family_id.to_owned(),
+        subject: get("sub")?.to_owned(),
+        claims: get("claims")?.to_owned(),
+        created_at: date(get("created")?)?,
+        expires_at: date(get("expires")?)?,
+        last_used_at: date(get("last")?)?,
+        idle_timeout: Duration::from_millis(get("idle")?.parse().map_err(|_| corrupt("idle"))?),
+        generation: get("gen")?.parse().map_err(|_| corrupt("gen"))?,
+        current_hash: unhex(get("cur")?).ok_or_else(|| corrupt("cur"))?,
+        previous_rotated_at: optional_date("prev")?,
+        fingerprint: match get("fp")? {
+            "" => None,
+            v => Some(unhex(v).ok_or_else(|| corrupt("fp"))?),
+        },
+        revoked_at: optional_date("revoked")?,
+    })
+}
+
+fn strings(values: &[Value]) -> Result<Vec<String>, Error> {
+    values
+        .iter()
+        .map(|v| String::from_redis_value(v.clone()).map_err(|_| corrupt("a reply")))
+        .collect()
+}
+
+impl Store for RedisStore {
+    async fn create_family(&self, f: &FamilyRecord) -> Result<(), Error> {
+        let (fam, tok) = self.family_keys(&f.family_id);
+        // The subject index first: a family it misses could escape "logout everywhere".
+        let ttl = f.usable_until().duration_since(f.created_at).as_millis() as u64;
+        self.run::<i64>(
+            "indexing a subject",
+            self.scripts
+                .track_subject
+                .key(self.subject_key(&f.subject))
+                .arg(&f.family_id)
+                .arg(ttl.max(1)),
+        )
+        .await?;
+        let created: i64 = self
+            .run(
+                "creating a family",
+                self.scripts
+                    .create
+                    .key(&fam)
+                    .key(&tok)
+                    .arg(&f.subject)
+                    .arg(&f.claims)
+                    .arg(ms(f.created_at))
+                    .arg(ms(f.expires_at))
+                    .arg(ms(f.last_used_at))
+                    .arg(f.idle_timeout.as_millis() as u64)
+                    .arg(f.generation)
+                    .arg(hex(&f.current_hash))
+                    .arg(f.fingerprint.as_ref().map(|h| hex(h)).unwrap_or_default())
+                    .arg(ms(f.created_at)),
+            )
+            .await?;
+        if created == 1 {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::Store, "family id exists already"))
+        }
+    }
+
+    async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, Error> {
+        let (fam, tok) = self.family_keys(&r.family_id);
+        let reply: Vec<Value> = self
+            .run(
+                "rotating a refresh token",
+                self.scripts
+                    .rotate
+                    .key(&fam)
+                    .key(&tok)
+                    .arg(hex(&r.presented_hash))
+                    .arg(r.fingerprint.as_ref().map(|h| hex(h)).unwrap_or_default())
+                    .arg(hex(&r.new_hash))
+                    .arg(r.new_claims.as_deref().unwrap_or_default())
+                    .arg(ms(r.now))
+                    .arg(r.grace.as_millis() as u64),
+            )
+            .await?;
+        let reply = strings(&reply)?;
+        match reply.split_first() {
+            Some((tag, rest)) if tag == "rotated" => Ok(RotationOutcome::Rotated(Box::new(
+                family_from(&r.family_id, rest)?,
+            ))),
+            Some((tag, rest)) if tag == "refused" => Ok(RotationOutcome::Refused(
+                match rest.first().map(String::as_str) {
+                    Some("unknown") => Decision::Unknown,
+                    Some("revoked") => Decision::Revoked,
+                    Some("expired") => Decision::Expired,
+                    Some("fingerprint") => Decision::FingerprintMismatch,
+                    Some("reuse") => Decision::Reuse,
+                    _ => return Err(corrupt("a refusal reason")),
+                },
+            )),
+            _ => Err(corrupt("the rotation reply")),
+        }
+    }
+
+    async fn revoke_family(&self, family_id: &str, now: NumericDate) -> Result<bool, Error> {
+        let (fam, _) = self.family_keys(family_id);
+        let n: i64 = self
+            .run(
+                "revoking a family",
+                self.scripts.revoke.key(&fam).arg(ms(now)),
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, Error> {
+        let ids: Vec<String> = self
+            .query(
+                "reading a subject's sessions",
+                redis::cmd("SMEMBERS").arg(self.subject_key(subject)),
+            )
+            .await?;
+        let mut count = 0;
+        // Each family is revoked atomically in its own slot; a family created meanwhile is
+        // indexed before it exists, so it is either seen here or revoked by a later call.
+        for id in ids {
+            if self.revoke_family(&id, now).await? {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    async fn deny_jti(&self, jti: &str, until: NumericDate) -> Result<(), Error> {
+        let now = NumericDate::now().min(until);
+        self.run::<i64>(
+            "denylisting a jti",
+            self.scripts
+                .deny
+                .key(self.deny_key(jti))
+                .arg(ms(until))
+                .arg(ms(now)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn is_jti_denied(&self, jti: &str, now: NumericDate) -> Result<bool, Error> {
+        let until: Option<u64> = self
+            .query(
+                "reading the denylist",
+                redis::cmd("GET").arg(self.deny_key(jti)),
+            )
+            .await?;
+        Ok(until.is_some_and(|u| ms(now) < u))
+    }
+
+    async fn family(&self, family_id: &str) -> Result<Option<FamilyRecord>, Error> {
+        let (fam, _) = self.family_keys(family_id);
+        let flat: Vec<String> = self
+            .query("reading a family", redis::cmd("HGETALL").arg(&fam))
+            .await?;
+        if flat.is_empty() {
+            return Ok(None);
+        }
+        family_from(family_id, &flat).map(Some)
+    }
+
+    /// Redis expires families and denylist entries by TTL on its own; this also removes
+    /// those dead at `now` (which may be ahead of Redis's clock). Single node only: on
+    /// Redis Cluster TTLs do the work and this returns 0.
+    async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {
+        if matches!(self.conn, Conn::Cluster(_)) {
+            return Ok(0);
+        }
+        let mut removed = 0u64;
+        for key in self.scan(&format!("{}:{{*}}:f", self.prefix)).await? {
+            let Some(family_id) = key.split('{').nth(1).and_then(|r| r.split('}').next()) else {
+                continue;
+            };
+            let (fam, tok) = self.family_keys(family_id);
+            removed += self
+                .run::<u64>(
+                    "purging a family",
+                    self.scripts.purge_family.key(&fam).key(&tok).arg(ms(now)),
+                )
+                .await?;
+        }
+        for key in self.scan(&format!("{}:d:*", self.prefix)).await? {
+            removed += self
+                .run::<u64>(
+                    "purging the denylist",
+                    self.scripts.purge_deny.key(&key).arg(ms(now)),
+                )
+                .await?;
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_come_off_the_url() {
+        let (base, o) = parse_options("redis://h:1/0?prefix=app1&timeout_ms=250").unwrap();
+        assert_eq!(
+            (base.as_str(), o.prefix.as_str(), o.timeout),
+            ("redis://h:1/0", "app1", Duration::from_millis(250))
+        );
+        let (base, o) = parse_options("redis://h:1?protocol=resp3").unwrap();
+        assert_eq!(
+            (base.as_str(), o.prefix.as_str()),
+            ("redis://h:1?protocol=resp3", DEFAULT_PREFIX)
+        );
+        assert!(parse_options("redis://h?prefix=a{b}").is_err());
+        assert!(parse_options("redis://h?timeout_ms=soon").is_err());
+    }
+
+    #[test]
+    fn hex_round_trip_and_keys_carry_no_secret() {
+        let h = token::hash(b"x");
+        assert_eq!(unhex(&hex(&h)), Some(h));
+        assert_eq!(unhex("zz"), None);
+        // The scripts compile into distinct SHA1s (so EVALSHA never runs the wrong one).
+        let s = scripts();
+        let all = [
+            &s.create,
+            &s.rotate,
+            &s.revoke,
+            &s.track_subject,
+            &s.deny,
+            &s.purge_family,
+            &s.purge_deny,
+        ];
+        let shas: std::collections::HashSet<_> =
+            all.iter().map(|s| s.get_hash().to_owned()).collect();
+        assert_eq!(shas.len(), 7);
+    }
+}
