@@ -4,6 +4,8 @@ set -euo pipefail
 
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
+# A real Redis for the Redis store's tests (they start their own servers on free ports).
+command -v redis-server >/dev/null || need_apt+=(redis-server)
 if ((${#need_apt[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

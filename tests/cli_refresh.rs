@@ -1,6 +1,8 @@
 //! Sessions across processes: `tok refresh` from the shell, 8 OS processes racing on one
 //! SQLite file, and a rotating process SIGKILLed at random moments.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command as Std, Stdio};
 use std::time::{Duration, Instant};
@@ -419,4 +421,79 @@ fn family_state(db: &str, family: &str) -> (u64, [u8; 32]) {
         },
     )
     .unwrap()
+}
+
+/// The CLI pointed at a real Redis: a session round trip, and a clear exit 3 when Redis is
+/// unreachable.
+#[test]
+fn cli_with_redis() {
+    let redis = common::redis_server::RedisServer::start();
+    let url = format!("{}?prefix=cli", redis.url());
+    let env = Env::new();
+    let out = env
+        .tok()
+        .args(["refresh", "issue", "--store", &url, "--sub", "alice"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pair: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = env
+        .tok()
+        .args([
+            "refresh",
+            "rotate",
+            "--store",
+            &url,
+            &field(&pair, "refresh_token"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = env
+        .tok()
+        .args([
+            "refresh",
+            "rotate",
+            "--store",
+            &url,
+            &field(&pair, "refresh_token"),
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: refresh-reused: "));
+    let out = env
+        .tok()
+        .args(["verify", "--store", &url, &field(&pair, "access_token")])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: revoked: "));
+    assert!(
+        redis.cli(&["KEYS", "cli:*"]).contains("cli:{"),
+        "keys carry the prefix and hash tag"
+    );
+
+    drop(redis);
+    let out = env
+        .tok()
+        .args([
+            "refresh",
+            "rotate",
+            "--store",
+            &format!("{url}&timeout_ms=200"),
+            &field(&pair, "refresh_token"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
 }

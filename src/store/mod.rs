@@ -178,15 +178,21 @@ pub async fn open(url: &str) -> Result<AnyStore, Error> {
             format!("tok was built without the sqlite feature ({path})"),
         ));
     }
-    if url.starts_with("redis://") || url.starts_with("rediss://") {
+    if ["redis://", "rediss://", "redis+cluster://"]
+        .iter()
+        .any(|s| url.starts_with(s))
+    {
+        #[cfg(feature = "redis")]
+        return Ok(AnyStore::Redis(RedisStore::open(url).await?));
+        #[cfg(not(feature = "redis"))]
         return Err(Error::new(
             ErrorKind::Store,
-            "the Redis store is not available in this build",
+            "tok was built without the redis feature",
         ));
     }
     Err(Error::new(
         ErrorKind::Store,
-        format!("unknown store URL {url:?}: expected memory: or sqlite:PATH"),
+        format!("unknown store URL {url:?}: expected memory:, sqlite:PATH or redis://HOST:PORT"),
     ))
 }
 

@@ -68,6 +68,7 @@ pub fn block_on<T>(
     future: impl std::future::Future<Output = Result<T, Failure>>,
 ) -> Result<T, Failure> {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .map_err(|e| Failure::io(format!("starting the runtime: {e}")))?
         .block_on(future)

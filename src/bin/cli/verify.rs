@@ -111,6 +111,7 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
 /// The online checks, on a runtime of their own.
 fn online(url: &str, token: &str, jti: Option<&str>, now: NumericDate) -> Result<(), tok::Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .map_err(|e| {
             tok::Error::new(tok::ErrorKind::Store, format!("starting the runtime: {e}"))

@@ -1,0 +1,340 @@
+//! The Redis store for real: two OS processes as two servers behind a load balancer, a
+//! Redis crash in the middle of a stream of rotations, and a three-node Redis Cluster.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::redis_server::RedisServer;
+use serde_json::Map;
+use tok::refresh::{RefreshPolicy, Sessions};
+use tok::store::{RedisStore, Store};
+use tok::{ErrorKind, HmacKey, KeySet};
+
+fn keys() -> KeySet {
+    KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap()).unwrap()
+}
+
+/// A `rotate_steps` process: one "server" with its own Redis connection.
+struct Server {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Server {
+    fn start(url: &str) -> Self {
+        let exe = std::env::current_exe().unwrap();
+        let bin = exe
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("examples")
+            .join("rotate_steps");
+        assert!(
+            bin.exists(),
+            "{} is missing: the full `cargo test --all-features` builds examples",
+            bin.display()
+        );
+        let mut child = Command::new(bin)
+            .arg(url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Self {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn send(&mut self, token: &str) {
+        writeln!(self.stdin, "{token}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn answer(&mut self) -> Result<String, String> {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        match line.trim().split_once(' ') {
+            Some(("ok", token)) => Ok(token.to_owned()),
+            Some(("err", code)) => Err(code.to_owned()),
+            _ => panic!("unexpected answer {line:?}"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn two_processes_alternate_then_race() {
+    let redis = RedisServer::start();
+    let url = format!("{}?prefix=lb", redis.url());
+    let (mut a, mut b) = (Server::start(&url), Server::start(&url));
+    let sessions = Sessions::new(
+        RedisStore::open(&url).await.unwrap(),
+        keys(),
+        RefreshPolicy::default(),
+    );
+
+    // Alternating: each server rotates what the other minted, through 200 generations.
+    let mut token = sessions
+        .issue("alice", Map::new(), None)
+        .await
+        .unwrap()
+        .refresh_token
+        .to_string();
+    for generation in 0..200 {
+        let server = if generation % 2 == 0 { &mut a } else { &mut b };
+        server.send(&token);
+        token = server
+            .answer()
+            .unwrap_or_else(|e| panic!("generation {generation}: {e}"));
+    }
+    let family = token.split('.').next().unwrap().to_owned();
+    assert_eq!(
+        sessions
+            .store()
+            .family(&family)
+            .await
+            .unwrap()
+            .unwrap()
+            .generation,
+        200
+    );
+
+    // Racing: both get the same token at once, 100 rounds; exactly one wins each.
+    for round in 0..100 {
+        let token = sessions
+            .issue("alice", Map::new(), None)
+            .await
+            .unwrap()
+            .refresh_token
+            .to_string();
+        a.send(&token);
+        b.send(&token);
+        let answers = [a.answer(), b.answer()];
+        let winners = answers.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(winners, 1, "round {round}: {answers:?}");
+        for loser in answers.iter().filter_map(|r| r.as_ref().err()) {
+            assert!(
+                loser == "refresh-reused" || loser == "revoked",
+                "round {round}: {loser}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_tasks_one_winner() {
+    let redis = RedisServer::start();
+    let store = RedisStore::open(&redis.url()).await.unwrap();
+    let s = Arc::new(Sessions::new(store, keys(), RefreshPolicy::default()));
+    for round in 0..300 {
+        let token = Arc::new(
+            s.issue("alice", Map::new(), None)
+                .await
+                .unwrap()
+                .refresh_token
+                .to_string(),
+        );
+        let barrier = Arc::new(tokio::sync::Barrier::new(16));
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (s, token, barrier) =
+                    (Arc::clone(&s), Arc::clone(&token), Arc::clone(&barrier));
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    s.rotate(&token, None).await.is_ok()
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for t in tasks {
+            winners += usize::from(t.await.unwrap());
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
+
+/// Redis dies in the middle of a stream of rotations and comes back: while it is down
+/// every rotation is a clear store error (never `refresh-reused`, never a token); after it
+/// is back, rotations continue on the same family, which is intact.
+#[tokio::test]
+async fn redis_crash_and_restart_during_rotations() {
+    let mut redis = RedisServer::start();
+    let url = format!("{}?timeout_ms=300", redis.url());
+    // The grace window absorbs the one ambiguous case: a rotation Redis committed whose
+    // reply was lost in the crash; the client's retry with the same token is then the
+    // immediately previous token, not reuse.
+    let policy = RefreshPolicy::default()
+        .with_grace(Duration::from_secs(60))
+        .unwrap();
+    let s = Sessions::new(RedisStore::open(&url).await.unwrap(), keys(), policy);
+    let first = s.issue("alice", Map::new(), None).await.unwrap();
+    let family = first.family_id.clone();
+    let mut token = first.refresh_token.to_string();
+    let (mut ok, mut store_errors) = (0, 0);
+    // Up for steps 0..100, down for 100..120, up again from 120 on.
+    let down = 100..120;
+    for step in 0..220 {
+        if step == down.start {
+            redis.kill();
+        }
+        if step == down.end {
+            redis.restart();
+        }
+        match s.rotate(&token, None).await {
+            Ok(pair) => {
+                assert!(
+                    !down.contains(&step),
+                    "step {step}: a token minted while Redis was down"
+                );
+                token = pair.refresh_token.to_string();
+                ok += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Store, "step {step}: {e}");
+                assert!(!e.detail().is_empty());
+                store_errors += 1;
+                assert!(
+                    (down.start..down.end + 10).contains(&step),
+                    "step {step}: store error while Redis was up: {e}"
+                );
+                if step >= down.end {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+    assert!(ok >= 190, "only {ok} rotations succeeded");
+    assert!(store_errors >= 20, "{store_errors} store errors");
+    let f = s
+        .store()
+        .family(&family)
+        .await
+        .unwrap()
+        .expect("the family survived the crash");
+    assert!(
+        f.revoked_at.is_none(),
+        "the crash made the family look reused"
+    );
+    assert_eq!(
+        f.generation as usize, ok,
+        "every confirmed rotation, and no other, is stored"
+    );
+    assert!(s.rotate(&token, None).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_errors_are_clear_when_redis_is_unreachable() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    drop(redis);
+    let e = RedisStore::open(&format!("{url}?timeout_ms=200"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Store);
+    let e = tok::store::open("redis://127.0.0.1:1?timeout_ms=200")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Store);
+}
+
+/// Three local nodes joined into a Redis Cluster: rotation, reuse detection and
+/// revocation work unchanged because each family's keys share one hash tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster() {
+    let nodes: Vec<RedisServer> = (0..3)
+        .map(|_| {
+            RedisServer::start_with(&["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+        })
+        .collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let start = std::time::Instant::now();
+    while !nodes[0]
+        .cli(&["CLUSTER", "INFO"])
+        .contains("cluster_state:ok")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "cluster never became ok"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let url = format!("redis+cluster://{}", addrs.join(","));
+    let s = Sessions::new(
+        RedisStore::open(&url).await.unwrap(),
+        keys(),
+        RefreshPolicy::default(),
+    );
+    // Enough families that they land in every node's slots.
+    let mut tokens = Vec::new();
+    for i in 0..30 {
+        let t0 = s
+            .issue(&format!("user{}", i % 3), Map::new(), None)
+            .await
+            .unwrap();
+        let t1 = s.rotate(&t0.refresh_token, None).await.unwrap();
+        let t2 = s.rotate(&t1.refresh_token, None).await.unwrap();
+        tokens.push((t0, t2));
+    }
+    let keys_per_node: Vec<usize> = nodes
+        .iter()
+        .map(|n| n.cli(&["DBSIZE"]).trim().parse().unwrap())
+        .collect();
+    assert!(
+        keys_per_node.iter().all(|&k| k > 0),
+        "families spread over all nodes: {keys_per_node:?}"
+    );
+    for (old, _) in tokens.iter().take(10) {
+        assert_eq!(
+            s.rotate(&old.refresh_token, None).await.unwrap_err().kind(),
+            ErrorKind::RefreshReused
+        );
+    }
+    for (_, newest) in tokens.iter().take(10) {
+        assert_eq!(
+            s.rotate(&newest.refresh_token, None)
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Revoked
+        );
+    }
+    assert_eq!(s.revoke_subject("user1").await.unwrap(), 10 - 3);
+    for (i, (_, newest)) in tokens.iter().enumerate().skip(10) {
+        let result = s.rotate(&newest.refresh_token, None).await;
+        if i % 3 == 1 {
+            assert_eq!(result.unwrap_err().kind(), ErrorKind::Revoked);
+        } else {
+            assert!(result.is_ok(), "family {i}");
+        }
+    }
+}
