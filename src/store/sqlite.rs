@@ -227,20 +227,20 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Er
     let fail = |e: rusqlite::Error| store_error(&format!("opening {}", path.display()), e);
     let conn = Connection::open(path).map_err(fail)?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(fail)?;
     let sync = match durability {
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",
     };
-    conn.pragma_update(None, "synchronous", sync)
-        .map_err(fail)?;
-    conn.pragma_update(None, "foreign_keys", "ON")
-        .map_err(fail)?;
-    migrate(&conn).map_err(fail)?;
-    let version: i64 = conn
-        .query_row("SELECT version FROM tok_schema", [], |r| r.get(0))
-        .map_err(fail)?;
+    // Several processes may open a new file at once; switching to WAL and creating the
+    // schema can meet SQLITE_BUSY outside the busy timeout, and both are safe to repeat.
+    let version: i64 = retry_busy(|| {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", sync)?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&conn)?;
+        conn.query_row("SELECT version FROM tok_schema", [], |r| r.get(0))
+    })
+    .map_err(fail)?;
     if version != SCHEMA_VERSION {
         return Err(Error::new(
             ErrorKind::Store,
