@@ -5,6 +5,11 @@
 //! past or future. Only finite, non-negative JSON numbers up to the end of year 9999 are
 //! accepted (later instants cannot be written as RFC 3339, and nothing legitimate needs
 //! them); everything else is [`Malformed`](crate::ErrorKind::Malformed).
+//!
+//! Fractions are kept to the millisecond: a JSON double near today's timestamps resolves
+//! about a quarter of a microsecond, and near the year 9999 only some 30 µs, so finer
+//! fractions could not survive a sign/verify round trip (found by fuzzing). Milliseconds
+//! round-trip exactly across the whole range.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -54,13 +59,9 @@ impl NumericDate {
                 "time must be a finite number of seconds from 1970 to 9999",
             ));
         }
-        let secs = value.trunc();
-        // `as` saturates and both values are in range, so neither conversion can wrap.
-        let nanos = ((value - secs) * f64::from(NANOS_PER_SEC)) as u32;
-        Ok(Self {
-            secs: secs as u64,
-            nanos: nanos.min(NANOS_PER_SEC - 1),
-        })
+        // At most 2.5e14 milliseconds: exact in a double, and `as` cannot wrap.
+        let millis = (value * 1000.0).round() as u64;
+        Self::from_millis(millis.min(MAX_SECS * 1000))
     }
 
     /// This instant without its fraction (rounded down).
@@ -113,6 +114,11 @@ impl NumericDate {
     /// The fractional part, in nanoseconds.
     pub fn subsec_nanos(self) -> u32 {
         self.nanos
+    }
+
+    /// Milliseconds since the epoch, rounded to the nearest (for writing fractions).
+    fn as_millis_rounded(self) -> u64 {
+        self.secs * 1000 + u64::from((self.nanos + 500_000) / 1_000_000)
     }
 
     /// Whole milliseconds since the epoch (how stores keep instants).
@@ -205,7 +211,8 @@ impl Serialize for NumericDate {
         if self.nanos == 0 {
             s.serialize_u64(self.secs)
         } else {
-            s.serialize_f64(self.secs as f64 + f64::from(self.nanos) / f64::from(NANOS_PER_SEC))
+            // Milliseconds, the precision JSON numbers keep across the whole range.
+            s.serialize_f64(self.as_millis_rounded() as f64 / 1000.0)
         }
     }
 }
@@ -304,6 +311,31 @@ mod tests {
         assert_eq!(
             NumericDate::from_secs(MAX_SECS).unwrap().to_rfc3339(),
             "9999-12-31T23:59:59Z"
+        );
+    }
+
+    #[test]
+    fn fractions_keep_milliseconds_and_round_trip() {
+        for v in [
+            0.001,
+            1.5,
+            1844674.0737095512,
+            1_800_000_000.123_456,
+            253_402_300_798.999,
+        ] {
+            let t = NumericDate::from_f64(v).unwrap();
+            assert_eq!(t.subsec_nanos() % 1_000_000, 0, "{v}");
+            let again: NumericDate =
+                serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+            assert_eq!(again, t, "{v}");
+        }
+        assert_eq!(
+            NumericDate::from_f64(1.0004).unwrap(),
+            NumericDate::from_secs(1).unwrap()
+        );
+        assert_eq!(
+            NumericDate::from_f64(1.9996).unwrap(),
+            NumericDate::from_secs(2).unwrap()
         );
     }
 
