@@ -265,6 +265,50 @@ fn fingerprint_and_privilege_change_from_the_shell() {
     );
 }
 
+/// Refresh tokens are base64url and one in 64 begins with `-`: such a token is a token on
+/// the command line, never a flag (this once made the 8-process test flaky).
+#[test]
+fn refresh_tokens_beginning_with_a_dash() {
+    let env = Env::new();
+    let mut pair = env.issue("alice");
+    while !field(&pair, "refresh_token").starts_with('-') {
+        pair = env.issue("alice");
+    }
+    let token = field(&pair, "refresh_token");
+    let out = env
+        .tok()
+        .args(["refresh", "rotate", &token])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let next = field(
+        &serde_json::from_slice(&out.stdout).unwrap(),
+        "refresh_token",
+    );
+    let out = env
+        .tok()
+        .args(["refresh", "revoke", &token])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = env
+        .tok()
+        .args(["refresh", "rotate", &next])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: revoked: "));
+}
+
 /// 8 OS processes rotate the same token on one SQLite file: exactly one wins each round.
 #[test]
 fn eight_processes_one_winner() {

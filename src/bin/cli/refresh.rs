@@ -123,6 +123,8 @@ struct RotateArgs {
     #[arg(long = "claim", value_name = "NAME=VALUE")]
     claims: Vec<String>,
     /// The refresh token; read from stdin when absent or `-`.
+    // Refresh tokens are base64url and may begin with `-`: never read them as flags.
+    #[arg(allow_hyphen_values = true)]
     token: Option<std::ffi::OsString>,
 }
 
@@ -131,12 +133,13 @@ struct RevokeArgs {
     #[command(flatten)]
     store: StoreArgs,
     /// Revoke the session with this family id (an access token's `sid`).
-    #[arg(long, conflicts_with_all = ["subject", "token"])]
+    #[arg(long, conflicts_with_all = ["subject", "token"], allow_hyphen_values = true)]
     family: Option<String>,
     /// Revoke every session of this subject.
     #[arg(long, conflicts_with = "token")]
     subject: Option<String>,
     /// The refresh token whose session to revoke; read from stdin when absent or `-`.
+    #[arg(allow_hyphen_values = true)]
     token: Option<std::ffi::OsString>,
 }
 
