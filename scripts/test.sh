@@ -7,7 +7,12 @@ scripts/setup.sh
 
 echo "== fmt";    cargo fmt --all -- --check
 echo "== clippy"; cargo clippy --locked --all-targets --all-features -- -D warnings
-echo "== tests";  cargo test --locked --all-features
+echo "== tests"
+log=$(mktemp)
+cargo test --locked --all-features 2>&1 | tee "$log"
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
+rm -f "$log"
 echo "== docs";   RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --all-features
 echo "== core builds without optional features"
 cargo build --locked --lib --no-default-features
@@ -20,3 +25,6 @@ if cargo +nightly --version >/dev/null 2>&1; then
 else
   echo "no nightly toolchain: fuzz smoke skipped (the corpus replay still ran)"
 fi
+
+# The closing line CI reads: every test of the run above.
+echo "tests: $passed passed, $failed failed"
