@@ -131,7 +131,9 @@ return 1
 
 /// KEYS: family, tokens. ARGV: presented hash, fingerprint hash ('' if none), new hash,
 /// new claims ('' to keep), now, grace. Mirrors `decide` and `apply` rule for rule, in the
-/// same order. Returns {'rotated', HGETALL...} or {'refused', reason}.
+/// same order. One HGETALL, one HSET per key, and the reply built from what was read and
+/// written (the script is the whole cost of a rotation on the server). Returns
+/// {'rotated', field, value, ...} or {'refused', reason}.
 const ROTATE: &str = r"
 local fam = load(KEYS[1])
 if not fam then return {'refused', 'unknown'} end
@@ -150,19 +152,23 @@ end
 local gen = tonumber(fam.gen)
 if ARGV[1] == fam.cur and tgen == gen then
   gen = gen + 1
-  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', eff)
+  fam.gen = tostring(gen)
+  fam.prev = tostring(eff)
 elseif not (tgen + 1 == gen and fam.prev ~= '' and eff < tonumber(fam.prev) + tonumber(ARGV[6])) then
   redis.call('HSET', KEYS[1], 'revoked', ARGV[5])
   return {'refused', 'reuse'}
 end
-redis.call('HSET', KEYS[1], 'cur', ARGV[3], 'last', eff)
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'claims', ARGV[4]) end
+fam.cur = ARGV[3]
+fam.last = tostring(eff)
+if ARGV[4] ~= '' then fam.claims = ARGV[4] end
+redis.call('HSET', KEYS[1], 'gen', fam.gen, 'prev', fam.prev, 'cur', fam.cur, 'last', fam.last, 'claims', fam.claims)
 redis.call('HSET', KEYS[2], ARGV[3], gen)
-fam = load(KEYS[1])
-local ttl = deadline(fam) - now
-redis.call('PEXPIRE', KEYS[1], math.max(ttl, 1))
-redis.call('PEXPIRE', KEYS[2], math.max(ttl, 1))
-return {'rotated', unpack(redis.call('HGETALL', KEYS[1]))}
+local ttl = math.max(deadline(fam) - now, 1)
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+local out = {'rotated'}
+for k, v in pairs(fam) do out[#out + 1] = k; out[#out + 1] = v end
+return out
 ";
 
 /// KEYS: family. ARGV: now. Returns 1 if a live family was revoked.
