@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 seconds=${1:-600}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(verify verify_keyset verify_json inspect jwk roundtrip)
+((${#targets[@]})) || targets=(verify verify_keyset verify_json inspect jwk roundtrip refresh_token)
 failed=()
 for t in "${targets[@]}"; do
   mkdir -p "work/$t"

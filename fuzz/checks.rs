@@ -277,6 +277,65 @@ pub fn roundtrip(data: &[u8]) {
     canonical(&token);
 }
 
+/// Drives a future that never waits (the memory store's) to completion, without a
+/// runtime.
+#[cfg(feature = "refresh")]
+fn ready<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => panic!("the memory store never waits"),
+    }
+}
+
+/// Arbitrary bytes as a presented refresh token, against a store holding one live family:
+/// the answer is `malformed` or `refresh-unknown` (never a panic, never a new pair), and
+/// the real family stays live — a made-up token must never log anyone out. Tokens tok
+/// mints always parse.
+#[cfg(feature = "refresh")]
+pub fn refresh_token(data: &[u8]) {
+    use tok::refresh::{RefreshPolicy, Sessions};
+    use tok::store::Store as _;
+    let Ok(presented) = std::str::from_utf8(data) else {
+        return;
+    };
+    let sessions = Sessions::new(
+        tok::store::MemoryStore::new(),
+        KeySet::new(key()).expect("one key"),
+        RefreshPolicy::default(),
+    )
+    .with_clock(now);
+    let live = ready(sessions.issue("alice", Map::new(), None)).expect("issue");
+    assert!(tok::refresh::token::family_of(&live.refresh_token).is_ok());
+    match ready(sessions.rotate(presented, None)) {
+        Ok(_) => panic!("a token nobody minted rotated"),
+        Err(e) => assert!(
+            matches!(
+                e.kind(),
+                tok::ErrorKind::Malformed | tok::ErrorKind::RefreshUnknown
+            ),
+            "unexpected {e}"
+        ),
+    }
+    if let Ok(family) = tok::refresh::token::family_of(presented) {
+        assert_eq!(family.len(), 22, "family ids have one length");
+        assert!(canonical_segment(family));
+    }
+    let family = ready(sessions.store().family(&live.family_id))
+        .expect("read")
+        .expect("exists");
+    assert!(
+        family.revoked_at.is_none(),
+        "a made-up token revoked a live family"
+    );
+}
+
+#[cfg(feature = "refresh")]
+fn canonical_segment(s: &str) -> bool {
+    tok::base64url::decode(s.as_bytes()).is_ok_and(|b| tok::base64url::encode(&b) == s)
+}
+
 /// Runs the check of the target named `target` (for corpus replay).
 pub fn run(target: &str, data: &[u8]) {
     match target {
@@ -286,16 +345,20 @@ pub fn run(target: &str, data: &[u8]) {
         "inspect" => inspect(data),
         "jwk" => jwk(data),
         "roundtrip" => roundtrip(data),
+        #[cfg(feature = "refresh")]
+        "refresh_token" => refresh_token(data),
         other => panic!("no fuzz target named {other}"),
     }
 }
 
 /// The names of all targets.
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: &[&str] = &[
     "verify",
     "verify_keyset",
     "verify_json",
     "inspect",
     "jwk",
     "roundtrip",
+    #[cfg(feature = "refresh")]
+    "refresh_token",
 ];

@@ -160,6 +160,20 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     ] {
         seeds.push(("roundtrip", slug(name), bytes));
     }
+    let family = tok::base64url::encode(&[5; 16]);
+    let secret = tok::base64url::encode(&[6; 32]);
+    for (name, token) in [
+        ("well formed unknown", format!("{family}.{secret}")),
+        ("padded", format!("{family}.{secret}=")),
+        ("no dot", format!("{family}{secret}")),
+        ("two dots", format!("{family}..{secret}")),
+        ("short family", format!("{}.{secret}", &family[1..])),
+        ("dash first", format!("-{}.{secret}", &family[1..])),
+        ("jwt", "eyJhbGciOiJIUzI1NiJ9.e30.AAAA".to_owned()),
+        ("empty", String::new()),
+    ] {
+        seeds.push(("refresh_token", slug(name), token.into_bytes()));
+    }
     seeds
 }
 
