@@ -142,31 +142,7 @@ async fn sixteen_tasks_one_winner() {
     let redis = RedisServer::start();
     let store = RedisStore::open(&redis.url()).await.unwrap();
     let s = Arc::new(Sessions::new(store, keys(), RefreshPolicy::default()));
-    for round in 0..300 {
-        let token = Arc::new(
-            s.issue("alice", Map::new(), None)
-                .await
-                .unwrap()
-                .refresh_token
-                .to_string(),
-        );
-        let barrier = Arc::new(tokio::sync::Barrier::new(16));
-        let tasks: Vec<_> = (0..16)
-            .map(|_| {
-                let (s, token, barrier) =
-                    (Arc::clone(&s), Arc::clone(&token), Arc::clone(&barrier));
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    s.rotate(&token, None).await.is_ok()
-                })
-            })
-            .collect();
-        let mut winners = 0;
-        for t in tasks {
-            winners += usize::from(t.await.unwrap());
-        }
-        assert_eq!(winners, 1, "round {round}");
-    }
+    common::races::one_winner_per_round(s, 16, 300).await;
 }
 
 /// Redis dies in the middle of a stream of rotations and comes back: while it is down

@@ -2,6 +2,8 @@
 //! successor minted after a revoke returned. Also: no raw refresh token in any store.
 #![cfg(feature = "sqlite")]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -15,51 +17,16 @@ fn sessions<S: Store>(store: S) -> Arc<Sessions<S>> {
     Arc::new(Sessions::new(store, keys, RefreshPolicy::default()))
 }
 
-/// `tasks` tasks rotate the same token, `rounds` times; every round has exactly one winner
-/// and every loser is told the token was reused.
-async fn one_winner_per_round<S: Store + 'static>(
-    s: Arc<Sessions<S>>,
-    tasks: usize,
-    rounds: usize,
-) {
-    for round in 0..rounds {
-        let pair = s.issue("alice", Map::new(), None).await.unwrap();
-        let token = Arc::new(pair.refresh_token.to_string());
-        let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
-        let mut handles = Vec::with_capacity(tasks);
-        for _ in 0..tasks {
-            let (s, token, barrier) = (Arc::clone(&s), Arc::clone(&token), Arc::clone(&barrier));
-            handles.push(tokio::spawn(async move {
-                barrier.wait().await;
-                s.rotate(&token, None)
-                    .await
-                    .map(|p| p.refresh_token.to_string())
-            }));
-        }
-        let mut winners = Vec::new();
-        for h in handles {
-            match h.await.unwrap() {
-                Ok(successor) => winners.push(successor),
-                Err(e) => assert!(
-                    matches!(e.kind(), ErrorKind::RefreshReused | ErrorKind::Revoked),
-                    "round {round}: loser got {e}"
-                ),
-            }
-        }
-        assert_eq!(winners.len(), 1, "round {round}: {} winners", winners.len());
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_16_tasks_1000_rounds() {
-    one_winner_per_round(sessions(MemoryStore::new()), 16, 1000).await;
+    common::races::one_winner_per_round(sessions(MemoryStore::new()), 16, 1000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_16_tasks_1000_rounds() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("race.db")).await.unwrap();
-    one_winner_per_round(sessions(store), 16, 1000).await;
+    common::races::one_winner_per_round(sessions(store), 16, 1000).await;
 }
 
 /// One task rotates a family's chain as fast as it can while another revokes it: once the

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod attacks;
+#[cfg(feature = "refresh")]
+pub mod races;
 #[cfg(feature = "redis")]
 pub mod redis_server;
 
