@@ -35,20 +35,25 @@ impl Env {
             .env("NO_COLOR", "1");
         c
     }
+    /// Runs `tok ARGS` with the test key and store.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.tok().args(args).output().unwrap()
+    }
+
     fn issue(&self, sub: &str) -> Value {
         let out = self
             .tok()
             .args(["refresh", "issue", "--sub", sub])
             .output()
             .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_eq!(out.status.code(), Some(0), "{}", err(&out));
         serde_json::from_slice(&out.stdout).unwrap()
     }
+}
+
+/// The stderr of a finished `tok`, as text.
+fn err(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn field(v: &Value, name: &str) -> String {
@@ -63,11 +68,7 @@ fn refresh_commands_from_the_shell() {
     let r1 = field(&pair, "refresh_token");
     let a1 = field(&pair, "access_token");
 
-    let out = env
-        .tok()
-        .args(["verify", "--store", &env.store(), &a1])
-        .output()
-        .unwrap();
+    let out = env.run(&["verify", "--store", &env.store(), &a1]);
     assert_eq!(out.status.code(), Some(0));
     let out = env
         .tok()
@@ -82,54 +83,30 @@ fn refresh_commands_from_the_shell() {
     );
 
     // Replay: refresh-reused, and the whole session is gone, online checks included.
-    let out = env.tok().args(["refresh", "rotate", &r1]).output().unwrap();
+    let out = env.run(&["refresh", "rotate", &r1]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: refresh-reused: "));
-    let out = env.tok().args(["refresh", "rotate", &r2]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: revoked: "));
-    let out = env
-        .tok()
-        .args(["verify", "--store", &env.store(), &a1])
-        .output()
-        .unwrap();
+    assert!(err(&out).starts_with("tok: rejected: refresh-reused: "));
+    let out = env.run(&["refresh", "rotate", &r2]);
+    assert!(err(&out).starts_with("tok: rejected: revoked: "));
+    let out = env.run(&["verify", "--store", &env.store(), &a1]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: revoked: "));
+    assert!(err(&out).starts_with("tok: rejected: revoked: "));
     // Offline, the signature alone still verifies: revocation needs --store.
-    let out = env.tok().args(["verify", &a1]).output().unwrap();
+    let out = env.run(&["verify", &a1]);
     assert_eq!(out.status.code(), Some(0));
 
     // Access-token revocation by jti.
     let bob = env.issue("bob");
-    let out = env
-        .tok()
-        .args(["revoke", &field(&bob, "access_token")])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = env
-        .tok()
-        .args([
-            "verify",
-            "--store",
-            &env.store(),
-            &field(&bob, "access_token"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .starts_with("tok: rejected: revoked: the access token")
-    );
-    let out = env
-        .tok()
-        .args(["refresh", "rotate", &field(&bob, "refresh_token")])
-        .output()
-        .unwrap();
+    let out = env.run(&["revoke", &field(&bob, "access_token")]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let out = env.run(&[
+        "verify",
+        "--store",
+        &env.store(),
+        &field(&bob, "access_token"),
+    ]);
+    assert!(err(&out).starts_with("tok: rejected: revoked: the access token"));
+    let out = env.run(&["refresh", "rotate", &field(&bob, "refresh_token")]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -145,71 +122,35 @@ fn refresh_commands_from_the_shell() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let out = env
-        .tok()
-        .args(["refresh", "rotate", &field(&carol, "refresh_token")])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: revoked: "));
+    let out = env.run(&["refresh", "rotate", &field(&carol, "refresh_token")]);
+    assert!(err(&out).starts_with("tok: rejected: revoked: "));
     env.issue("dave");
     env.issue("dave");
-    let out = env
-        .tok()
-        .args(["refresh", "revoke", "--subject", "dave"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("revoked 2 live session(s)"));
-    assert_eq!(
-        env.tok()
-            .args(["refresh", "purge"])
-            .output()
-            .unwrap()
-            .status
-            .code(),
-        Some(0)
-    );
+    let out = env.run(&["refresh", "revoke", "--subject", "dave"]);
+    assert!(err(&out).contains("revoked 2 live session(s)"));
+    assert_eq!(env.run(&["refresh", "purge"]).status.code(), Some(0));
 
     // Bad input: malformed token (1), unknown token (1), unreachable store (3), bad grace (2).
-    let out = env
-        .tok()
-        .args(["refresh", "rotate", "nonsense"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: malformed: "));
+    let out = env.run(&["refresh", "rotate", "nonsense"]);
+    assert!(err(&out).starts_with("tok: rejected: malformed: "));
     let unknown = format!(
         "{}.{}",
         field(&pair, "refresh_token").split('.').next().unwrap(),
         SECRET_B64
     );
-    let out = env
-        .tok()
-        .args(["refresh", "rotate", &unknown])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: refresh-unknown: "));
-    let out = env
-        .tok()
-        .args([
-            "refresh",
-            "rotate",
-            "--store",
-            "sqlite:/nonexistent/dir/x.db",
-            &r2,
-        ])
-        .output()
-        .unwrap();
+    let out = env.run(&["refresh", "rotate", &unknown]);
+    assert!(err(&out).starts_with("tok: rejected: refresh-unknown: "));
+    let out = env.run(&[
+        "refresh",
+        "rotate",
+        "--store",
+        "sqlite:/nonexistent/dir/x.db",
+        &r2,
+    ]);
     assert_eq!(out.status.code(), Some(3));
-    let out = env
-        .tok()
-        .args(["refresh", "rotate", "--store", "bogus:x", &r2])
-        .output()
-        .unwrap();
+    let out = env.run(&["refresh", "rotate", "--store", "bogus:x", &r2]);
     assert_eq!(out.status.code(), Some(3));
-    let out = env
-        .tok()
-        .args(["refresh", "rotate", "--grace", "10m", &r2])
-        .output()
-        .unwrap();
+    let out = env.run(&["refresh", "rotate", "--grace", "10m", &r2]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -237,12 +178,7 @@ fn fingerprint_and_privilege_change_from_the_shell() {
         .env("FP", "cookie-1")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
     let next: Value = serde_json::from_slice(&out.stdout).unwrap();
     let claims = tok::insecure::decode_unverified(&field(&next, "access_token"), 8192)
         .unwrap()
@@ -260,9 +196,7 @@ fn fingerprint_and_privilege_change_from_the_shell() {
         .env("FP", "cookie-2")
         .output()
         .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: fingerprint-mismatch: ")
-    );
+    assert!(err(&out).starts_with("tok: rejected: fingerprint-mismatch: "));
 }
 
 /// Refresh tokens are base64url and one in 64 begins with `-`: such a token is a token on
@@ -275,38 +209,16 @@ fn refresh_tokens_beginning_with_a_dash() {
         pair = env.issue("alice");
     }
     let token = field(&pair, "refresh_token");
-    let out = env
-        .tok()
-        .args(["refresh", "rotate", &token])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = env.run(&["refresh", "rotate", &token]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
     let next = field(
         &serde_json::from_slice(&out.stdout).unwrap(),
         "refresh_token",
     );
-    let out = env
-        .tok()
-        .args(["refresh", "revoke", &token])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = env
-        .tok()
-        .args(["refresh", "rotate", &next])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: revoked: "));
+    let out = env.run(&["refresh", "revoke", &token]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let out = env.run(&["refresh", "rotate", &next]);
+    assert!(err(&out).starts_with("tok: rejected: revoked: "));
 }
 
 /// 8 OS processes rotate the same token on one SQLite file: exactly one wins each round.
@@ -334,16 +246,13 @@ fn eight_processes_one_winner() {
             match out.status.code() {
                 Some(0) => winners += 1,
                 Some(1) => {
-                    let err = String::from_utf8_lossy(&out.stderr);
+                    let err = err(&out);
                     assert!(
                         err.contains("refresh-reused") || err.contains("rejected: revoked"),
                         "round {round}: {err}"
                     );
                 }
-                other => panic!(
-                    "round {round}: exit {other:?}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ),
+                other => panic!("round {round}: exit {other:?}: {}", err(&out)),
             }
         }
         assert_eq!(winners, 1, "round {round}");
@@ -474,70 +383,40 @@ fn cli_with_redis() {
     let redis = common::redis_server::RedisServer::start();
     let url = format!("{}?prefix=cli", redis.url());
     let env = Env::new();
-    let out = env
-        .tok()
-        .args(["refresh", "issue", "--store", &url, "--sub", "alice"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = env.run(&["refresh", "issue", "--store", &url, "--sub", "alice"]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
     let pair: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let out = env
-        .tok()
-        .args([
-            "refresh",
-            "rotate",
-            "--store",
-            &url,
-            &field(&pair, "refresh_token"),
-        ])
-        .output()
-        .unwrap();
+    let out = env.run(&[
+        "refresh",
+        "rotate",
+        "--store",
+        &url,
+        &field(&pair, "refresh_token"),
+    ]);
     assert_eq!(out.status.code(), Some(0));
-    let out = env
-        .tok()
-        .args([
-            "refresh",
-            "rotate",
-            "--store",
-            &url,
-            &field(&pair, "refresh_token"),
-        ])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: refresh-reused: "));
-    let out = env
-        .tok()
-        .args(["verify", "--store", &url, &field(&pair, "access_token")])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tok: rejected: revoked: "));
+    let out = env.run(&[
+        "refresh",
+        "rotate",
+        "--store",
+        &url,
+        &field(&pair, "refresh_token"),
+    ]);
+    assert!(err(&out).starts_with("tok: rejected: refresh-reused: "));
+    let out = env.run(&["verify", "--store", &url, &field(&pair, "access_token")]);
+    assert!(err(&out).starts_with("tok: rejected: revoked: "));
     assert!(
         redis.cli(&["KEYS", "cli:*"]).contains("cli:{"),
         "keys carry the prefix and hash tag"
     );
 
     drop(redis);
-    let out = env
-        .tok()
-        .args([
-            "refresh",
-            "rotate",
-            "--store",
-            &format!("{url}&timeout_ms=200"),
-            &field(&pair, "refresh_token"),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+    let out = env.run(&[
+        "refresh",
+        "rotate",
+        "--store",
+        &format!("{url}&timeout_ms=200"),
+        &field(&pair, "refresh_token"),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", err(&out));
+    assert_eq!(err(&out).lines().count(), 1);
 }
