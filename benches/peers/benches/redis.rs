@@ -1,64 +1,75 @@
 //! Refresh-token rotations per second on Redis with 1 and 32 concurrent tasks, beside the
 //! raw floor on the same server: one EVALSHA round trip of a trivial script per call, on
 //! the same kind of connection. Starts its own `redis-server` on a free loopback port.
+//! Rates are aggregate: operations completed inside one window shared by all tasks.
 //!
 //! Run: `cargo bench --manifest-path benches/peers/Cargo.toml --bench redis`
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Map;
 use tok::refresh::{RefreshPolicy, Sessions};
 use tok::store::{RedisStore, Store};
 use tok::{HmacKey, KeySet};
 
+#[path = "common/window.rs"]
+mod window;
+use window::Window;
+
 const ROUND: Duration = Duration::from_millis(1500);
 
 async fn tok_rate<S: Store + 'static>(s: &Arc<Sessions<S>>, tasks: usize) -> f64 {
-    let handles: Vec<_> = (0..tasks)
-        .map(|_| {
+    let mut tokens = Vec::new();
+    for _ in 0..tasks {
+        tokens.push(s.issue("bench", Map::new(), None).await.unwrap().refresh_token.to_string());
+    }
+    let window = Window::open(ROUND);
+    let handles: Vec<_> = tokens
+        .into_iter()
+        .map(|mut token| {
             let s = Arc::clone(s);
             tokio::spawn(async move {
-                let mut token = s.issue("bench", Map::new(), None).await.unwrap().refresh_token.to_string();
-                let (start, mut n) = (Instant::now(), 0u64);
-                while start.elapsed() < ROUND {
+                let mut n = 0u64;
+                while window.is_open() {
                     token = s.rotate(&token, None).await.unwrap().refresh_token.to_string();
-                    n += 1;
+                    n += u64::from(window.counts());
                 }
-                n as f64 / start.elapsed().as_secs_f64()
+                n
             })
         })
         .collect();
-    let mut total = 0.0;
+    let mut total = 0;
     for h in handles {
         total += h.await.unwrap();
     }
-    total
+    window.rate(total)
 }
 
 async fn floor_rate(conn: &redis::aio::ConnectionManager, tasks: usize) -> f64 {
     let script = Arc::new(redis::Script::new("return 1"));
+    let window = Window::open(ROUND);
     let handles: Vec<_> = (0..tasks)
         .map(|i| {
             let (mut conn, script) = (conn.clone(), Arc::clone(&script));
             tokio::spawn(async move {
                 let key = format!("floor:{{{i}}}");
-                let (start, mut n) = (Instant::now(), 0u64);
-                while start.elapsed() < ROUND {
+                let mut n = 0u64;
+                while window.is_open() {
                     let _: i64 = script.key(&key).invoke_async(&mut conn).await.unwrap();
-                    n += 1;
+                    n += u64::from(window.counts());
                 }
-                n as f64 / start.elapsed().as_secs_f64()
+                n
             })
         })
         .collect();
-    let mut total = 0.0;
+    let mut total = 0;
     for h in handles {
         total += h.await.unwrap();
     }
-    total
+    window.rate(total)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -2,17 +2,22 @@
 //! concurrent clients, beside the raw floor — the same single-row SQLite transaction
 //! (BEGIN IMMEDIATE, read the row, conditional UPDATE, COMMIT) with the same durability
 //! settings (WAL, synchronous=FULL) — measured in the same run, interleaved.
+//! Rates are aggregate: operations completed inside one window shared by all clients.
 //!
 //! Run: `cargo bench --manifest-path benches/peers/Cargo.toml --bench refresh`
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior, params};
 use serde_json::Map;
 use tok::refresh::{RefreshPolicy, Sessions};
 use tok::store::{MemoryStore, SqliteStore, Store};
 use tok::{HmacKey, KeySet};
+
+#[path = "common/window.rs"]
+mod window;
+use window::Window;
 
 const ROUND: Duration = Duration::from_millis(1500);
 
@@ -21,27 +26,33 @@ fn sessions<S: Store>(store: S) -> Arc<Sessions<S>> {
     Arc::new(Sessions::new(store, keys, RefreshPolicy::default()))
 }
 
-/// `clients` tasks, each rotating its own family's chain, for `ROUND`; rotations/s.
+/// `clients` tasks, each rotating its own family's chain, inside one shared window;
+/// aggregate rotations/s.
 async fn tok_rate<S: Store + 'static>(s: &Arc<Sessions<S>>, clients: usize) -> f64 {
-    let mut handles = Vec::new();
+    let mut tokens = Vec::new();
     for _ in 0..clients {
-        let s = Arc::clone(s);
-        handles.push(tokio::spawn(async move {
-            let mut token = s.issue("bench", Map::new(), None).await.unwrap().refresh_token.to_string();
-            let start = Instant::now();
-            let mut n = 0u64;
-            while start.elapsed() < ROUND {
-                token = s.rotate(&token, None).await.unwrap().refresh_token.to_string();
-                n += 1;
-            }
-            n as f64 / start.elapsed().as_secs_f64()
-        }));
+        tokens.push(s.issue("bench", Map::new(), None).await.unwrap().refresh_token.to_string());
     }
-    let mut total = 0.0;
+    let window = Window::open(ROUND);
+    let handles: Vec<_> = tokens
+        .into_iter()
+        .map(|mut token| {
+            let s = Arc::clone(s);
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while window.is_open() {
+                    token = s.rotate(&token, None).await.unwrap().refresh_token.to_string();
+                    n += u64::from(window.counts());
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
     for h in handles {
         total += h.await.unwrap();
     }
-    total
+    window.rate(total)
 }
 
 fn floor_connection(path: &std::path::Path) -> Connection {
@@ -53,18 +64,23 @@ fn floor_connection(path: &std::path::Path) -> Connection {
 }
 
 /// The raw floor: `clients` threads, each with its own connection and row, running the
-/// single-row transaction for `ROUND`; transactions/s.
+/// single-row transaction inside one shared window; aggregate transactions/s.
 fn floor_rate(path: &std::path::Path, clients: usize) -> f64 {
-    let handles: Vec<_> = (0..clients)
+    let ready: Vec<_> = (0..clients)
         .map(|i| {
-            let path = path.to_owned();
+            let c = floor_connection(path);
+            let id = format!("row{i}");
+            c.execute("INSERT OR IGNORE INTO floor (id, gen, hash) VALUES (?1, 0, zeroblob(32))", [&id]).unwrap();
+            (c, id)
+        })
+        .collect();
+    let window = Window::open(ROUND);
+    let handles: Vec<_> = ready
+        .into_iter()
+        .map(|(mut c, id)| {
             std::thread::spawn(move || {
-                let mut c = floor_connection(&path);
-                let id = format!("row{i}");
-                c.execute("INSERT OR IGNORE INTO floor (id, gen, hash) VALUES (?1, 0, zeroblob(32))", [&id]).unwrap();
-                let start = Instant::now();
                 let mut n = 0u64;
-                while start.elapsed() < ROUND {
+                while window.is_open() {
                     // Retried on BUSY exactly as tok's store does.
                     let once = |c: &mut Connection| -> rusqlite::Result<()> {
                         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -85,13 +101,13 @@ fn floor_rate(path: &std::path::Path, clients: usize) -> f64 {
                             other => break other.unwrap(),
                         }
                     }
-                    n += 1;
+                    n += u64::from(window.counts());
                 }
-                n as f64 / start.elapsed().as_secs_f64()
+                n
             })
         })
         .collect();
-    handles.into_iter().map(|h| h.join().unwrap()).sum()
+    window.rate(handles.into_iter().map(|h| h.join().unwrap()).sum())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
