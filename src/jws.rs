@@ -7,7 +7,6 @@
 
 use std::mem::MaybeUninit;
 
-use hmac::Mac as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -15,6 +14,7 @@ use crate::base64url;
 use crate::claims::{self, Claims};
 use crate::error::{Error, ErrorKind};
 use crate::header::{self, DEFAULT_TYPE, Header, RawHeader};
+use crate::hmac_sha256::Mac;
 use crate::key::HmacKey;
 use crate::keyset::{Candidates, VerifyingKeys};
 use crate::numeric_date::NumericDate;
@@ -71,7 +71,7 @@ pub fn sign_with_type<T: Serialize>(
         return sign(key, claims);
     }
     let header_b64 = base64url::encode(header::header_json(typ, key.kid()).as_bytes());
-    let mut mac = key.mac_state().clone();
+    let mut mac = key.mac_key().start();
     mac.update(header_b64.as_bytes());
     mac.update(b".");
     sign_with(key, &header_b64, mac, claims)
@@ -80,7 +80,7 @@ pub fn sign_with_type<T: Serialize>(
 fn sign_with<T: Serialize>(
     key: &HmacKey,
     header_b64: &str,
-    mut mac: hmac::Hmac<sha2::Sha256>,
+    mut mac: Mac,
     claims: &Claims<T>,
 ) -> Result<String, Error> {
     if !key.may_sign() {
@@ -102,7 +102,7 @@ fn sign_with<T: Serialize>(
     let payload_start = token.len();
     base64url::encode_into(&payload, &mut token);
     mac.update(&token.as_bytes()[payload_start..]);
-    let tag = mac.finalize().into_bytes();
+    let tag = mac.finish(key.mac_key());
     token.push('.');
     base64url::encode_into(&tag, &mut token);
     Ok(token)

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -10,6 +9,7 @@ use zeroize::Zeroizing;
 use crate::base64url;
 use crate::error::{Error, ErrorKind};
 use crate::header::{self, ALGORITHM, DEFAULT_TYPE};
+use crate::hmac_sha256::{Mac, MacKey};
 use crate::json;
 
 /// RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
@@ -40,12 +40,12 @@ pub struct HmacKey {
     kid: Option<String>,
     may_sign: bool,
     may_verify: bool,
-    /// HMAC state with the key absorbed.
-    mac: Hmac<Sha256>,
+    /// The HMAC key schedule.
+    mac: MacKey,
     /// The base64url header tok writes for this key (`typ` JWT, this key's `kid`).
     header_b64: String,
-    /// `mac` after absorbing `header_b64` and the dot: signing starts from here.
-    header_mac: Hmac<Sha256>,
+    /// A computation with `header_b64` and the dot absorbed: signing starts from here.
+    header_mac: Mac,
 }
 
 impl HmacKey {
@@ -139,15 +139,13 @@ impl HmacKey {
                 ),
             ));
         }
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret)
-            .map_err(|_| Error::new(ErrorKind::InvalidKey, "HMAC rejected the key"))?;
+        let mac = MacKey::new(&secret);
         let mut key = Self {
             secret,
             kid: None,
             may_sign,
             may_verify,
-            header_mac: mac.clone(),
+            header_mac: mac.start(),
             mac,
             header_b64: String::new(),
         };
@@ -158,7 +156,7 @@ impl HmacKey {
     fn set_kid(&mut self, kid: Option<String>) {
         let header = header::header_json(DEFAULT_TYPE, kid.as_deref());
         self.header_b64 = base64url::encode(header.as_bytes());
-        let mut header_mac = self.mac.clone();
+        let mut header_mac = self.mac.start();
         header_mac.update(self.header_b64.as_bytes());
         header_mac.update(b".");
         self.header_mac = header_mac;
@@ -207,23 +205,21 @@ impl HmacKey {
 
     /// The HMAC-SHA256 tag of `message` under this key.
     pub fn mac(&self, message: &[u8]) -> [u8; 32] {
-        let mut mac = self.mac.clone();
-        mac.update(message);
-        mac.finalize().into_bytes().into()
+        self.mac.tag(message)
     }
 
-    /// Checks `tag` against the HMAC-SHA256 of `message`, in constant time (`hmac`'s
-    /// `verify_slice`, which compares with `subtle`). Only full 32-byte tags are accepted:
-    /// a truncated tag is never a valid HS256 signature.
+    /// Checks `tag` against the HMAC-SHA256 of `message`, in constant time (`subtle`).
+    /// Only full 32-byte tags are accepted: a truncated tag is never a valid HS256
+    /// signature.
     ///
     /// # Errors
     /// [`BadSignature`](ErrorKind::BadSignature) when the tag does not match.
     pub fn verify_mac(&self, message: &[u8], tag: &[u8]) -> Result<(), Error> {
-        let mut mac = self.mac.clone();
-        mac.update(message);
-        // `verify_slice` refuses any length but the full output before comparing.
-        mac.verify_slice(tag)
-            .map_err(|_| Error::new(ErrorKind::BadSignature, "bad signature"))
+        if self.mac.matches(message, tag) {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::BadSignature, "bad signature"))
+        }
     }
 
     /// Whether this key may sign (its JWK `key_ops` allowed it).
@@ -236,8 +232,8 @@ impl HmacKey {
         self.may_verify
     }
 
-    /// The HMAC state with the key absorbed.
-    pub(crate) fn mac_state(&self) -> &Hmac<Sha256> {
+    /// The HMAC key schedule.
+    pub(crate) fn mac_key(&self) -> &MacKey {
         &self.mac
     }
 
@@ -246,8 +242,8 @@ impl HmacKey {
         &self.header_b64
     }
 
-    /// The HMAC state after the default header and its dot.
-    pub(crate) fn header_mac(&self) -> &Hmac<Sha256> {
+    /// The HMAC computation after the default header and its dot.
+    pub(crate) fn header_mac(&self) -> &Mac {
         &self.header_mac
     }
 }

@@ -39,6 +39,7 @@ mod claims;
 pub mod cookie;
 mod error;
 mod header;
+mod hmac_sha256;
 pub mod insecure;
 mod json;
 mod jws;
