@@ -145,6 +145,79 @@ async fn sixteen_tasks_one_winner() {
     common::races::one_winner_per_round(s, 16, 300).await;
 }
 
+/// A family's one key lives at least until the family's deadline and at most an hour
+/// (the renewal slack) past it, and its TTL is renewed only when the deadline outgrows
+/// the time it is kept until. The clock is injected; Redis's TTLs are relative to it.
+#[tokio::test]
+async fn family_keys_expire_with_the_family() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const MIN: u64 = 60_000;
+    let redis = RedisServer::start();
+    let t0 = tok::NumericDate::now().as_millis();
+    let now = Arc::new(AtomicU64::new(t0));
+    let clock = Arc::clone(&now);
+    let store = RedisStore::open(&format!("{}?prefix=ttl", redis.url()))
+        .await
+        .unwrap();
+    let policy = RefreshPolicy::default()
+        .with_idle_timeout(Duration::from_millis(60 * MIN))
+        .with_family_lifetime(Duration::from_millis(24 * 60 * MIN));
+    let s = Sessions::new(store, keys(), policy)
+        .with_clock(move || tok::NumericDate::from_millis(clock.load(Ordering::SeqCst)).unwrap());
+    let pttl = |key: &str| -> u64 { redis.cli(&["PTTL", key]).trim().parse().unwrap() };
+    let kept = |key: &str| -> u64 { redis.cli(&["HGET", key, "ttl"]).trim().parse().unwrap() };
+
+    let mut token = s
+        .issue("alice", Map::new(), None)
+        .await
+        .unwrap()
+        .refresh_token;
+    let key = redis.cli(&["KEYS", "ttl:*:f"]).trim().to_owned();
+    assert!(
+        key.starts_with("ttl:{") && !key.contains('\n'),
+        "one family key: {key:?}"
+    );
+    // Deadline t0 + 60 min (idle); kept until an hour past it.
+    assert_eq!(kept(&key), t0 + 120 * MIN);
+    assert!(
+        (119 * MIN..=120 * MIN).contains(&pttl(&key)),
+        "{}",
+        pttl(&key)
+    );
+
+    // Rotating at +30 min moves the deadline to +90 min, still inside: no renewal.
+    now.store(t0 + 30 * MIN, Ordering::SeqCst);
+    token = s.rotate(&token, None).await.unwrap().refresh_token;
+    assert_eq!(kept(&key), t0 + 120 * MIN);
+
+    // At +80 min the deadline (+140) passes the kept time: renewed to +200 min, which is
+    // 120 minutes from the (injected) now.
+    now.store(t0 + 80 * MIN, Ordering::SeqCst);
+    s.rotate(&token, None).await.unwrap();
+    assert_eq!(kept(&key), t0 + 200 * MIN);
+    assert!(
+        (119 * MIN..=120 * MIN).contains(&pttl(&key)),
+        "{}",
+        pttl(&key)
+    );
+
+    // The absolute lifetime caps it: a one-hour family is kept one hour, no slack.
+    let short = Sessions::new(
+        RedisStore::open(&format!("{}?prefix=short", redis.url()))
+            .await
+            .unwrap(),
+        keys(),
+        RefreshPolicy::default().with_family_lifetime(Duration::from_millis(60 * MIN)),
+    );
+    short.issue("bob", Map::new(), None).await.unwrap();
+    let key = redis.cli(&["KEYS", "short:*:f"]).trim().to_owned();
+    assert!(
+        (59 * MIN..=60 * MIN).contains(&pttl(&key)),
+        "{}",
+        pttl(&key)
+    );
+}
+
 /// Redis dies in the middle of a stream of rotations and comes back: while it is down
 /// every rotation is a clear store error (never `refresh-reused`, never a token); after it
 /// is back, rotations continue on the same family, which is intact.

@@ -8,8 +8,8 @@
 //! family, denylist entries with their token.
 //!
 //! Keys, for prefix `tok` (configurable, so several apps can share one Redis):
-//! - `tok:{FAMILY}:f` — hash: the family record;
-//! - `tok:{FAMILY}:t` — hash: token-hash (hex) → generation, for every token ever minted;
+//! - `tok:{FAMILY}:f` — hash: the family record, and `h:TOKEN-HASH` (hex) → generation for
+//!   every token it ever minted (one key per family: a rotation is one read and one write);
 //! - `tok:s:SHA256(subject)` — set of the subject's family ids (for logout everywhere);
 //! - `tok:d:SHA256(jti)` — the denylisted token's `exp` in milliseconds.
 
@@ -89,86 +89,100 @@ struct Scripts {
 fn scripts() -> &'static Scripts {
     static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
-        create: Script::new(CREATE),
-        rotate: Script::new(&format!("{HELPERS}{ROTATE}")),
+        create: script(CREATE),
+        rotate: script(ROTATE),
         revoke: Script::new(REVOKE),
         track_subject: Script::new(TRACK_SUBJECT),
         deny: Script::new(DENY),
-        purge_family: Script::new(&format!("{HELPERS}{PURGE_FAMILY}")),
+        purge_family: Script::new(PURGE_FAMILY),
         purge_deny: Script::new(PURGE_DENY),
     })
 }
 
-/// Helpers prepended to the scripts that read a family: loading the hash, and the
-/// deadline rule `min(expires, last + idle)`, exactly as [`crate::refresh::decide`] states
-/// it (compared against `max(now, last)`).
-const HELPERS: &str = r"
-local function load(key)
-  local raw = redis.call('HGETALL', key)
-  if #raw == 0 then return nil end
-  local fam = {}
-  for i = 1, #raw, 2 do fam[raw[i]] = raw[i + 1] end
-  return fam
-end
-local function deadline(fam)
-  return math.min(tonumber(fam.expires), tonumber(fam.last) + tonumber(fam.idle))
-end
-";
+/// The family fields every script reads, in the order of the replies: HMGET of a fixed
+/// list is cheaper than HGETALL (no field names to match, no token entries to skip).
+/// `ttl` is the time (ms) until which the key is kept: at least the family's deadline.
+const FIELDS: [&str; 12] = [
+    "sub", "claims", "created", "expires", "last", "idle", "gen", "cur", "prev", "fp", "revoked",
+    "ttl",
+];
 
-/// KEYS: family, tokens. ARGV: subject, claims, created, expires, last, idle, generation,
-/// current hash, fingerprint ('' if none), now. Returns 1, or 0 if the family exists.
+/// How far past the family's deadline its key is kept, so that a run of rotations renews
+/// the TTL once per this period instead of on every rotation (a PEXPIRE per rotation was
+/// a tenth of the script's server time). Dead families are refused by the deadline check
+/// in any case, and `purge_expired` removes them at once.
+const TTL_SLACK_MS: u64 = 3_600_000;
+
+/// A script with `@FIELDS@` replaced by the quoted field list and `@SLACK@` by
+/// [`TTL_SLACK_MS`]: literals, so the server builds no table to call HMGET.
+fn script(source: &str) -> Script {
+    let names: Vec<String> = FIELDS.iter().map(|f| format!("'{f}'")).collect();
+    Script::new(
+        &source
+            .replace("@FIELDS@", &names.join(", "))
+            .replace("@SLACK@", &TTL_SLACK_MS.to_string()),
+    )
+}
+
+/// KEYS: family. ARGV: subject, claims, created, expires, last, idle, generation, current
+/// hash, fingerprint ('' if none), now. Returns 1, or 0 if the family exists.
 const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local expires = tonumber(ARGV[4])
+local keep = math.min(expires, math.min(expires, tonumber(ARGV[5]) + tonumber(ARGV[6])) + @SLACK@)
 redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'claims', ARGV[2], 'created', ARGV[3],
   'expires', ARGV[4], 'last', ARGV[5], 'idle', ARGV[6], 'gen', ARGV[7], 'cur', ARGV[8],
-  'prev', '', 'fp', ARGV[9], 'revoked', '')
-redis.call('HSET', KEYS[2], ARGV[8], ARGV[7])
-local ttl = math.min(tonumber(ARGV[4]), tonumber(ARGV[5]) + tonumber(ARGV[6])) - tonumber(ARGV[10])
-redis.call('PEXPIRE', KEYS[1], math.max(ttl, 1))
-redis.call('PEXPIRE', KEYS[2], math.max(ttl, 1))
+  'prev', '', 'fp', ARGV[9], 'revoked', '', 'ttl', keep, 'h:' .. ARGV[8], ARGV[7])
+redis.call('PEXPIRE', KEYS[1], math.max(keep - tonumber(ARGV[10]), 1))
 return 1
 ";
 
-/// KEYS: family, tokens. ARGV: presented hash, fingerprint hash ('' if none), new hash,
-/// new claims ('' to keep), now, grace. Mirrors `decide` and `apply` rule for rule, in the
-/// same order. One HGETALL, one HSET per key, and the reply built from what was read and
-/// written (the script is the whole cost of a rotation on the server). Returns
-/// {'rotated', field, value, ...} or {'refused', reason}.
+/// KEYS: family. ARGV: presented hash, fingerprint hash ('' if none), new hash, new
+/// claims ('' to keep), now, grace. Mirrors `decide` and `apply` rule for rule, in the
+/// same order, with one HMGET (the family and the presented token's generation) and one
+/// HSET (plus a PEXPIRE when the kept-until time must move). Returns
+/// {'rotated', the FIELDS values} or {'refused', reason}.
 const ROTATE: &str = r"
-local fam = load(KEYS[1])
-if not fam then return {'refused', 'unknown'} end
-local tgen = redis.call('HGET', KEYS[2], ARGV[1])
-if not tgen then return {'refused', 'unknown'} end
+local f = redis.call('HMGET', KEYS[1], @FIELDS@, 'h:' .. ARGV[1])
+local tgen = f[13]
+if not f[1] or not tgen then return {'refused', 'unknown'} end
 tgen = tonumber(tgen)
-if fam.revoked ~= '' then return {'refused', 'revoked'} end
+if f[11] ~= '' then return {'refused', 'revoked'} end
 local now = tonumber(ARGV[5])
-local eff = math.max(now, tonumber(fam.last))
-if eff >= deadline(fam) then return {'refused', 'expired'} end
+local last = tonumber(f[5])
+local expires = tonumber(f[4])
+local idle = tonumber(f[6])
+local eff = math.max(now, last)
+if eff >= math.min(expires, last + idle) then return {'refused', 'expired'} end
 -- Both sides are SHA-256 digests of the fingerprint, so comparing them leaks nothing usable.
-if fam.fp ~= '' and fam.fp ~= ARGV[2] then
+if f[10] ~= '' and f[10] ~= ARGV[2] then
   redis.call('HSET', KEYS[1], 'revoked', ARGV[5])
   return {'refused', 'fingerprint'}
 end
-local gen = tonumber(fam.gen)
-if ARGV[1] == fam.cur and tgen == gen then
+local gen = tonumber(f[7])
+local prev = f[9]
+if ARGV[1] == f[8] and tgen == gen then
   gen = gen + 1
-  fam.gen = tostring(gen)
-  fam.prev = tostring(eff)
-elseif not (tgen + 1 == gen and fam.prev ~= '' and eff < tonumber(fam.prev) + tonumber(ARGV[6])) then
+  prev = eff
+elseif not (tgen + 1 == gen and prev ~= '' and eff < tonumber(prev) + tonumber(ARGV[6])) then
   redis.call('HSET', KEYS[1], 'revoked', ARGV[5])
   return {'refused', 'reuse'}
 end
-fam.cur = ARGV[3]
-fam.last = tostring(eff)
-if ARGV[4] ~= '' then fam.claims = ARGV[4] end
-redis.call('HSET', KEYS[1], 'gen', fam.gen, 'prev', fam.prev, 'cur', fam.cur, 'last', fam.last, 'claims', fam.claims)
-redis.call('HSET', KEYS[2], ARGV[3], gen)
-local ttl = math.max(deadline(fam) - now, 1)
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
-local out = {'rotated'}
-for k, v in pairs(fam) do out[#out + 1] = k; out[#out + 1] = v end
-return out
+local claims = f[2]
+if ARGV[4] ~= '' then claims = ARGV[4] end
+-- Numbers go to Redis as integers (HSET arguments and replies alike).
+local deadline = math.min(expires, eff + idle)
+local kept = tonumber(f[12]) or 0
+if deadline > kept then
+  kept = math.min(expires, deadline + @SLACK@)
+  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'cur', ARGV[3], 'last', eff,
+    'claims', claims, 'ttl', kept, 'h:' .. ARGV[3], gen)
+  redis.call('PEXPIRE', KEYS[1], math.max(kept - now, 1))
+else
+  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'cur', ARGV[3], 'last', eff,
+    'claims', claims, 'h:' .. ARGV[3], gen)
+end
+return {'rotated', f[1], claims, f[3], f[4], eff, f[6], gen, ARGV[3], prev, f[10], '', kept}
 ";
 
 /// KEYS: family. ARGV: now. Returns 1 if a live family was revoked.
@@ -199,12 +213,13 @@ redis.call('PEXPIRE', KEYS[1], math.max(untl - tonumber(ARGV[2]), 1))
 return 1
 ";
 
-/// KEYS: family, tokens. ARGV: now. Deletes the family if dead at `now`; returns 1 if so.
+/// KEYS: family. ARGV: now. Deletes the family if dead at `now`; returns 1 if so.
 const PURGE_FAMILY: &str = r"
-local fam = load(KEYS[1])
-if not fam then return 0 end
-if math.max(tonumber(ARGV[1]), tonumber(fam.last)) < deadline(fam) then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
+local f = redis.call('HMGET', KEYS[1], 'expires', 'last', 'idle')
+if not f[1] then return 0 end
+local last = tonumber(f[2])
+if math.max(tonumber(ARGV[1]), last) < math.min(tonumber(f[1]), last + tonumber(f[3])) then return 0 end
+redis.call('DEL', KEYS[1])
 return 1
 ";
 
@@ -216,7 +231,13 @@ return 0
 ";
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
 }
 
 fn unhex(s: &str) -> Option<TokenHash> {
@@ -292,11 +313,8 @@ impl RedisStore {
         })
     }
 
-    fn family_keys(&self, family_id: &str) -> (String, String) {
-        (
-            format!("{}:{{{family_id}}}:f", self.prefix),
-            format!("{}:{{{family_id}}}:t", self.prefix),
-        )
+    fn family_key(&self, family_id: &str) -> String {
+        format!("{}:{{{family_id}}}:f", self.prefix)
     }
 
     fn subject_key(&self, subject: &str) -> String {
@@ -425,37 +443,48 @@ fn date(s: &str) -> Result<NumericDate, Error> {
         .ok_or_else(|| corrupt("a time"))
 }
 
-/// Rebuilds a family from HGETALL's flat field/value list.
-fn family_from(family_id: &str, flat: &[String]) -> Result<FamilyRecord, Error> {
-    let get = |name: &str| -> Result<&str, Error> {
-        flat.chunks(2)
-            .find(|kv| kv[0] == name)
-            .and_then(|kv| kv.get(1))
-            .map(String::as_str)
-            .ok_or_else(|| corrupt(name))
-    };
-    let optional_date = |name: &str| -> Result<Option<NumericDate>, Error> {
-        match get(name)? {
+/// Rebuilds a family from the values of [`FIELDS`], in that order.
+fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyRecord, Error> {
+    let values: Vec<String> = values
+        .into_iter()
+        .map(|v| String::from_redis_value(v).map_err(|_| corrupt("a family field")))
+        .collect::<Result<_, _>>()?;
+    let [
+        sub,
+        claims,
+        created,
+        expires,
+        last,
+        idle,
+        generation,
+        cur,
+        prev,
+        fp,
+        revoked,
+        _kept,
+    ] = <[String; FIELDS.len()]>::try_from(values).map_err(|_| corrupt("the family's fields"))?;
+    let optional_date = |v: &str| -> Result<Option<NumericDate>, Error> {
+        match v {
             "" => Ok(None),
             v => date(v).map(Some),
         }
     };
     Ok(FamilyRecord {
         family_id: family_id.to_owned(),
-        subject: get("sub")?.to_owned(),
-        claims: get("claims")?.to_owned(),
-        created_at: date(get("created")?)?,
-        expires_at: date(get("expires")?)?,
-        last_used_at: date(get("last")?)?,
-        idle_timeout: Duration::from_millis(get("idle")?.parse().map_err(|_| corrupt("idle"))?),
-        generation: get("gen")?.parse().map_err(|_| corrupt("gen"))?,
-        current_hash: unhex(get("cur")?).ok_or_else(|| corrupt("cur"))?,
-        previous_rotated_at: optional_date("prev")?,
-        fingerprint: match get("fp")? {
+        subject: sub,
+        claims,
+        created_at: date(&created)?,
+        expires_at: date(&expires)?,
+        last_used_at: date(&last)?,
+        idle_timeout: Duration::from_millis(idle.parse().map_err(|_| corrupt("idle"))?),
+        generation: generation.parse().map_err(|_| corrupt("gen"))?,
+        current_hash: unhex(&cur).ok_or_else(|| corrupt("cur"))?,
+        previous_rotated_at: optional_date(&prev)?,
+        fingerprint: match fp.as_str() {
             "" => None,
             v => Some(unhex(v).ok_or_else(|| corrupt("fp"))?),
         },
-        revoked_at: optional_date("revoked")?,
+        revoked_at: optional_date(&revoked)?,
     })
 }
 
@@ -468,7 +497,7 @@ fn strings(values: &[Value]) -> Result<Vec<String>, Error> {
 
 impl Store for RedisStore {
     async fn create_family(&self, f: &FamilyRecord) -> Result<(), Error> {
-        let (fam, tok) = self.family_keys(&f.family_id);
+        let fam = self.family_key(&f.family_id);
         // The subject index first: a family it misses could escape "logout everywhere".
         let ttl = f.usable_until().duration_since(f.created_at).as_millis() as u64;
         self.run::<i64>(
@@ -486,7 +515,6 @@ impl Store for RedisStore {
                 self.scripts
                     .create
                     .key(&fam)
-                    .key(&tok)
                     .arg(&f.subject)
                     .arg(&f.claims)
                     .arg(ms(f.created_at))
@@ -507,14 +535,13 @@ impl Store for RedisStore {
     }
 
     async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, Error> {
-        let (fam, tok) = self.family_keys(&r.family_id);
-        let reply: Vec<Value> = self
+        let fam = self.family_key(&r.family_id);
+        let mut reply: Vec<Value> = self
             .run(
                 "rotating a refresh token",
                 self.scripts
                     .rotate
                     .key(&fam)
-                    .key(&tok)
                     .arg(hex(&r.presented_hash))
                     .arg(r.fingerprint.as_ref().map(|h| hex(h)).unwrap_or_default())
                     .arg(hex(&r.new_hash))
@@ -523,13 +550,19 @@ impl Store for RedisStore {
                     .arg(r.grace.as_millis() as u64),
             )
             .await?;
-        let reply = strings(&reply)?;
-        match reply.split_first() {
-            Some((tag, rest)) if tag == "rotated" => Ok(RotationOutcome::Rotated(Box::new(
-                family_from(&r.family_id, rest)?,
-            ))),
-            Some((tag, rest)) if tag == "refused" => Ok(RotationOutcome::Refused(
-                match rest.first().map(String::as_str) {
+        if reply.is_empty() {
+            return Err(corrupt("the rotation reply"));
+        }
+        let rest = reply.split_off(1);
+        let tag = String::from_redis_value(reply.swap_remove(0))
+            .map_err(|_| corrupt("the rotation reply"))?;
+        match tag.as_str() {
+            "rotated" => Ok(RotationOutcome::Rotated(Box::new(family_from(
+                &r.family_id,
+                rest,
+            )?))),
+            "refused" => Ok(RotationOutcome::Refused(
+                match strings(&rest)?.first().map(String::as_str) {
                     Some("unknown") => Decision::Unknown,
                     Some("revoked") => Decision::Revoked,
                     Some("expired") => Decision::Expired,
@@ -543,7 +576,7 @@ impl Store for RedisStore {
     }
 
     async fn revoke_family(&self, family_id: &str, now: NumericDate) -> Result<bool, Error> {
-        let (fam, _) = self.family_keys(family_id);
+        let fam = self.family_key(family_id);
         let n: i64 = self
             .run(
                 "revoking a family",
@@ -596,14 +629,18 @@ impl Store for RedisStore {
     }
 
     async fn family(&self, family_id: &str) -> Result<Option<FamilyRecord>, Error> {
-        let (fam, _) = self.family_keys(family_id);
-        let flat: Vec<String> = self
-            .query("reading a family", redis::cmd("HGETALL").arg(&fam))
+        let values: Vec<Value> = self
+            .query(
+                "reading a family",
+                redis::cmd("HMGET")
+                    .arg(self.family_key(family_id))
+                    .arg(&FIELDS[..]),
+            )
             .await?;
-        if flat.is_empty() {
+        if values.first().is_none_or(|v| matches!(v, Value::Nil)) {
             return Ok(None);
         }
-        family_from(family_id, &flat).map(Some)
+        family_from(family_id, values).map(Some)
     }
 
     /// Redis expires families and denylist entries by TTL on its own; this also removes
@@ -618,11 +655,13 @@ impl Store for RedisStore {
             let Some(family_id) = key.split('{').nth(1).and_then(|r| r.split('}').next()) else {
                 continue;
             };
-            let (fam, tok) = self.family_keys(family_id);
             removed += self
                 .run::<u64>(
                     "purging a family",
-                    self.scripts.purge_family.key(&fam).key(&tok).arg(ms(now)),
+                    self.scripts
+                        .purge_family
+                        .key(self.family_key(family_id))
+                        .arg(ms(now)),
                 )
                 .await?;
         }
