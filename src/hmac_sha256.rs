@@ -242,6 +242,24 @@ mod tests {
         }
     }
 
+    /// Token-sized and larger messages (up to past the 8 KiB default cap), keys past a
+    /// block (hashed first), fed in uneven pieces.
+    #[test]
+    fn agrees_on_long_messages() {
+        let bytes: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + i / 256) as u8).collect();
+        for (key_len, len) in [(32, 1000), (64, 4096), (65, 8193), (200, 19_999)] {
+            let key = MacKey::new(&bytes[..key_len]);
+            let message = &bytes[1..1 + len];
+            let expected = reference(&bytes[..key_len], message);
+            assert_eq!(key.tag(message), expected, "key {key_len}, message {len}");
+            let mut mac = key.start();
+            for piece in message.chunks(97) {
+                mac.update(piece);
+            }
+            assert_eq!(mac.finish(&key), expected);
+        }
+    }
+
     #[test]
     fn wrong_or_truncated_tags_never_match() {
         let key = MacKey::new(&[9; 32]);
