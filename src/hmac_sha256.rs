@@ -2,10 +2,11 @@
 //! computed once per key.
 //!
 //! Why not the `hmac` crate on the hot path: its generic layering (block buffers that are
-//! copied, cloned and zeroized on every drop, a fresh outer hasher per tag) cost about 50
-//! ns per 216-byte message on top of the five SHA-256 compressions (~147 ns) an HS256
-//! verification needs — measured with both in one run, a quarter of tok's non-MAC verify
-//! time. This module runs exactly those compressions and nothing else. It is checked
+//! copied, cloned and zeroized on every drop, a fresh outer hasher per tag) made a tag of
+//! a 216-byte message take 200 ns against this module's 182 ns, measured in one binary;
+//! the five SHA-256 compressions alone take ~150 ns. Verification is the hot path of
+//! every service using tok, and these 18 ns were a tenth of the rest of it. This module
+//! runs exactly those compressions and little else. It is checked
 //! against RFC 4231, all Wycheproof HMAC-SHA256 cases (tests/vectors.rs) and, for every
 //! key and message length up to a few blocks, against the `hmac` crate (tests below).
 
