@@ -10,43 +10,16 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Map;
 use tok::refresh::{RefreshPolicy, Sessions};
-use tok::store::{RedisStore, Store};
+use tok::store::RedisStore;
 use tok::{HmacKey, KeySet};
 
-#[path = "common/window.rs"]
-mod window;
-use window::Window;
+#[path = "common/mod.rs"]
+mod common;
+use common::rotation::{median, tok_rate, total};
+use common::window::Window;
 
 const ROUND: Duration = Duration::from_millis(1500);
-
-async fn tok_rate<S: Store + 'static>(s: &Arc<Sessions<S>>, tasks: usize) -> f64 {
-    let mut tokens = Vec::new();
-    for _ in 0..tasks {
-        tokens.push(s.issue("bench", Map::new(), None).await.unwrap().refresh_token.to_string());
-    }
-    let window = Window::open(ROUND);
-    let handles: Vec<_> = tokens
-        .into_iter()
-        .map(|mut token| {
-            let s = Arc::clone(s);
-            tokio::spawn(async move {
-                let mut n = 0u64;
-                while window.is_open() {
-                    token = s.rotate(&token, None).await.unwrap().refresh_token.to_string();
-                    n += u64::from(window.counts());
-                }
-                n
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for h in handles {
-        total += h.await.unwrap();
-    }
-    window.rate(total)
-}
 
 async fn floor_rate(conn: &redis::aio::ConnectionManager, tasks: usize) -> f64 {
     let script = Arc::new(redis::Script::new("return 1"));
@@ -65,16 +38,7 @@ async fn floor_rate(conn: &redis::aio::ConnectionManager, tasks: usize) -> f64 {
             })
         })
         .collect();
-    let mut total = 0;
-    for h in handles {
-        total += h.await.unwrap();
-    }
-    window.rate(total)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    window.rate(total(handles).await)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +69,7 @@ async fn main() {
         let (mut floor, mut rate, mut ratio) = (vec![], vec![], vec![]);
         for _ in 0..rounds {
             let f = floor_rate(&conn, tasks).await;
-            let t = tok_rate(&s, tasks).await;
+            let t = tok_rate(&s, tasks, ROUND).await;
             floor.push(f);
             rate.push(t);
             ratio.push(t / f);

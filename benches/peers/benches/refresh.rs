@@ -10,49 +10,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior, params};
-use serde_json::Map;
 use tok::refresh::{RefreshPolicy, Sessions};
 use tok::store::{MemoryStore, SqliteStore, Store};
 use tok::{HmacKey, KeySet};
 
-#[path = "common/window.rs"]
-mod window;
-use window::Window;
+#[path = "common/mod.rs"]
+mod common;
+use common::rotation::{median, tok_rate};
+use common::window::Window;
 
 const ROUND: Duration = Duration::from_millis(1500);
 
 fn sessions<S: Store>(store: S) -> Arc<Sessions<S>> {
     let keys = KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap()).unwrap();
     Arc::new(Sessions::new(store, keys, RefreshPolicy::default()))
-}
-
-/// `clients` tasks, each rotating its own family's chain, inside one shared window;
-/// aggregate rotations/s.
-async fn tok_rate<S: Store + 'static>(s: &Arc<Sessions<S>>, clients: usize) -> f64 {
-    let mut tokens = Vec::new();
-    for _ in 0..clients {
-        tokens.push(s.issue("bench", Map::new(), None).await.unwrap().refresh_token.to_string());
-    }
-    let window = Window::open(ROUND);
-    let handles: Vec<_> = tokens
-        .into_iter()
-        .map(|mut token| {
-            let s = Arc::clone(s);
-            tokio::spawn(async move {
-                let mut n = 0u64;
-                while window.is_open() {
-                    token = s.rotate(&token, None).await.unwrap().refresh_token.to_string();
-                    n += u64::from(window.counts());
-                }
-                n
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for h in handles {
-        total += h.await.unwrap();
-    }
-    window.rate(total)
 }
 
 fn floor_connection(path: &std::path::Path) -> Connection {
@@ -110,11 +81,6 @@ fn floor_rate(path: &std::path::Path, clients: usize) -> f64 {
     window.rate(handles.into_iter().map(|h| h.join().unwrap()).sum())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -135,8 +101,8 @@ async fn main() {
         for _ in 0..rounds {
             let path = floor_path.clone();
             let f = tokio::task::spawn_blocking(move || floor_rate(&path, clients)).await.unwrap();
-            let t = tok_rate(&sqlite, clients).await;
-            tok_memory.push(tok_rate(&memory, clients).await);
+            let t = tok_rate(&sqlite, clients, ROUND).await;
+            tok_memory.push(tok_rate(&memory, clients, ROUND).await);
             floor.push(f);
             tok_sqlite.push(t);
             ratio.push(t / f);
