@@ -178,8 +178,7 @@ impl Mac {
 
     /// Finishes the computation with `key`, the key it was started from.
     pub(crate) fn finish(mut self, key: &MacKey) -> [u8; TAG_LEN] {
-        let tail = self.buffer;
-        key.finish(&mut self.state, &tail[..self.buffered], self.absorbed)
+        key.finish(&mut self.state, &self.buffer[..self.buffered], self.absorbed)
     }
 }
 
