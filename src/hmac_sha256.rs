@@ -178,7 +178,11 @@ impl Mac {
 
     /// Finishes the computation with `key`, the key it was started from.
     pub(crate) fn finish(mut self, key: &MacKey) -> [u8; TAG_LEN] {
-        key.finish(&mut self.state, &self.buffer[..self.buffered], self.absorbed)
+        key.finish(
+            &mut self.state,
+            &self.buffer[..self.buffered],
+            self.absorbed,
+        )
     }
 }
 

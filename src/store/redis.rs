@@ -129,7 +129,7 @@ fn script(source: &str) -> Script {
 const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local expires = tonumber(ARGV[4])
-local keep = math.min(expires, math.min(expires, tonumber(ARGV[5]) + tonumber(ARGV[6])) + @SLACK@)
+local keep = math.min(expires, tonumber(ARGV[5]) + tonumber(ARGV[6]) + @SLACK@)
 redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'claims', ARGV[2], 'created', ARGV[3],
   'expires', ARGV[4], 'last', ARGV[5], 'idle', ARGV[6], 'gen', ARGV[7], 'cur', ARGV[8],
   'prev', '', 'fp', ARGV[9], 'revoked', '', 'ttl', keep, 'h:' .. ARGV[8], ARGV[7])
@@ -488,13 +488,6 @@ fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyRecord, Erro
     })
 }
 
-fn strings(values: &[Value]) -> Result<Vec<String>, Error> {
-    values
-        .iter()
-        .map(|v| String::from_redis_value(v.clone()).map_err(|_| corrupt("a reply")))
-        .collect()
-}
-
 impl Store for RedisStore {
     async fn create_family(&self, f: &FamilyRecord) -> Result<(), Error> {
         let fam = self.family_key(&f.family_id);
@@ -536,7 +529,7 @@ impl Store for RedisStore {
 
     async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, Error> {
         let fam = self.family_key(&r.family_id);
-        let mut reply: Vec<Value> = self
+        let reply: Vec<Value> = self
             .run(
                 "rotating a refresh token",
                 self.scripts
@@ -550,27 +543,21 @@ impl Store for RedisStore {
                     .arg(r.grace.as_millis() as u64),
             )
             .await?;
-        if reply.is_empty() {
-            return Err(corrupt("the rotation reply"));
-        }
-        let rest = reply.split_off(1);
-        let tag = String::from_redis_value(reply.swap_remove(0))
-            .map_err(|_| corrupt("the rotation reply"))?;
-        match tag.as_str() {
-            "rotated" => Ok(RotationOutcome::Rotated(Box::new(family_from(
+        let mut reply = reply.into_iter();
+        let mut next_string = || reply.next().and_then(|v| String::from_redis_value(v).ok());
+        match next_string().as_deref() {
+            Some("rotated") => Ok(RotationOutcome::Rotated(Box::new(family_from(
                 &r.family_id,
-                rest,
+                reply.collect(),
             )?))),
-            "refused" => Ok(RotationOutcome::Refused(
-                match strings(&rest)?.first().map(String::as_str) {
-                    Some("unknown") => Decision::Unknown,
-                    Some("revoked") => Decision::Revoked,
-                    Some("expired") => Decision::Expired,
-                    Some("fingerprint") => Decision::FingerprintMismatch,
-                    Some("reuse") => Decision::Reuse,
-                    _ => return Err(corrupt("a refusal reason")),
-                },
-            )),
+            Some("refused") => Ok(RotationOutcome::Refused(match next_string().as_deref() {
+                Some("unknown") => Decision::Unknown,
+                Some("revoked") => Decision::Revoked,
+                Some("expired") => Decision::Expired,
+                Some("fingerprint") => Decision::FingerprintMismatch,
+                Some("reuse") => Decision::Reuse,
+                _ => return Err(corrupt("a refusal reason")),
+            })),
             _ => Err(corrupt("the rotation reply")),
         }
     }
