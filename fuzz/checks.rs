@@ -290,9 +290,10 @@ fn ready<F: std::future::Future>(future: F) -> F::Output {
 }
 
 /// Arbitrary bytes as a presented refresh token, against a store holding one live family:
-/// the answer is `malformed` or `refresh-unknown` (never a panic, never a new pair), and
-/// the real family stays live — a made-up token must never log anyone out. Tokens tok
-/// mints always parse.
+/// as given, and with the live family's id spliced in (a forged tag or generation for a
+/// real family), both rotating and logging out answer `malformed` or `refresh-unknown`
+/// (never a panic, never a new pair), and the real family stays live: a made-up token
+/// must never log anyone out. Tokens tok mints have the documented shape.
 #[cfg(feature = "refresh")]
 pub fn refresh_token(data: &[u8]) {
     use tok::refresh::{RefreshPolicy, Sessions};
@@ -307,20 +308,31 @@ pub fn refresh_token(data: &[u8]) {
     )
     .with_clock(now);
     let live = ready(sessions.issue("alice", Map::new(), None)).expect("issue");
-    assert!(tok::refresh::token::family_of(&live.refresh_token).is_ok());
-    match ready(sessions.rotate(presented, None)) {
-        Ok(_) => panic!("a token nobody minted rotated"),
-        Err(e) => assert!(
-            matches!(
-                e.kind(),
-                tok::ErrorKind::Malformed | tok::ErrorKind::RefreshUnknown
-            ),
-            "unexpected {e}"
-        ),
-    }
-    if let Ok(family) = tok::refresh::token::family_of(presented) {
-        assert_eq!(family.len(), 22, "family ids have one length");
-        assert!(canonical_segment(family));
+    let parts: Vec<&str> = live.refresh_token.split('.').collect();
+    assert_eq!(parts.len(), 3, "FAMILY.GENERATION.TAG");
+    assert_eq!((parts[0], parts[1]), (live.family_id.as_str(), "0"));
+    assert!(parts[0].len() == 22 && canonical_segment(parts[0]));
+    assert!(parts[2].len() == 43 && canonical_segment(parts[2]));
+    let spliced = presented
+        .split_once('.')
+        .map(|(_, rest)| format!("{}.{rest}", live.family_id));
+    for candidate in std::iter::once(presented.to_owned()).chain(spliced) {
+        let kinds = [
+            ready(sessions.rotate(&candidate, None)).map(|_| ()),
+            ready(sessions.revoke_refresh(&candidate)).map(|_| ()),
+        ];
+        for result in kinds {
+            match result {
+                Ok(()) => panic!("a token nobody minted was accepted: {candidate:?}"),
+                Err(e) => assert!(
+                    matches!(
+                        e.kind(),
+                        tok::ErrorKind::Malformed | tok::ErrorKind::RefreshUnknown
+                    ),
+                    "unexpected {e} for {candidate:?}"
+                ),
+            }
+        }
     }
     let family = ready(sessions.store().family(&live.family_id))
         .expect("read")
@@ -328,6 +340,10 @@ pub fn refresh_token(data: &[u8]) {
     assert!(
         family.revoked_at.is_none(),
         "a made-up token revoked a live family"
+    );
+    assert_eq!(
+        family.generation, 0,
+        "a made-up token rotated a live family"
     );
 }
 

@@ -63,6 +63,10 @@ pub enum ErrorKind {
     Store,
     /// The operating system's random number generator failed.
     Random,
+    /// A setting is unusable (an unknown store URL scheme, a store path that cannot hold
+    /// shared state, a grace window over the maximum): a mistake in configuration, not
+    /// in a token or a backend.
+    Config,
 }
 
 impl ErrorKind {
@@ -92,6 +96,7 @@ impl ErrorKind {
             Self::FingerprintMismatch => "fingerprint-mismatch",
             Self::Store => "store",
             Self::Random => "random",
+            Self::Config => "config",
         }
     }
 }
@@ -232,6 +237,7 @@ mod tests {
             ErrorKind::FingerprintMismatch,
             ErrorKind::Store,
             ErrorKind::Random,
+            ErrorKind::Config,
         ];
         let mut seen = std::collections::HashSet::new();
         for kind in kinds {

@@ -35,8 +35,6 @@
 
 pub mod base64url;
 mod claims;
-#[cfg(feature = "refresh")]
-pub mod cookie;
 mod error;
 mod header;
 mod hmac_sha256;
@@ -49,6 +47,8 @@ mod numeric_date;
 pub mod random;
 #[cfg(feature = "refresh")]
 pub mod refresh;
+#[cfg(feature = "refresh")]
+pub use refresh::cookie;
 #[cfg(feature = "refresh")]
 pub mod store;
 mod validation;

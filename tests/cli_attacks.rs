@@ -70,11 +70,20 @@ fn verify_gives_each_attack_its_code_by_argument_and_stdin() {
         // The CLI trims whitespace around the token (from argv or stdin), by design, so the
         // library's whitespace attacks verify there; everything else must be rejected with
         // exactly the library's code.
+        // Nothing left after trimming is no token at all: a usage error, not a rejection.
         let trimmed = attack.token.trim() != attack.token;
+        let nothing = attack.token.trim().is_empty();
         let check = |out: &Output, how: &str| {
             let code = assert_clean(out, attack.name);
             let err = String::from_utf8_lossy(&out.stderr);
-            if !trimmed {
+            if nothing {
+                assert_eq!(code, 2, "{} ({how})", attack.name);
+                assert!(
+                    err.contains("no token given"),
+                    "{} ({how}): {err}",
+                    attack.name
+                );
+            } else if !trimmed {
                 assert_eq!(code, 1, "{} ({how})", attack.name);
                 assert!(err.starts_with(&expected), "{} ({how}): {err}", attack.name);
             }
@@ -120,8 +129,12 @@ fn inspect_survives_every_attack() {
             .write_stdin(attack.token.clone())
             .output()
             .unwrap();
+        let no_token = attack.token.trim().is_empty();
         assert!(
-            matches!(assert_clean(&out, attack.name), 0 | 1),
+            matches!(
+                (assert_clean(&out, attack.name), no_token),
+                (0 | 1, false) | (2, true)
+            ),
             "{}",
             attack.name
         );

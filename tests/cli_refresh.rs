@@ -121,7 +121,8 @@ fn refresh_commands_from_the_shell() {
         .write_stdin(field(&carol, "refresh_token"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    assert!(err(&out).contains("revoked 1 live session(s)"));
     let out = env.run(&["refresh", "rotate", &field(&carol, "refresh_token")]);
     assert!(err(&out).starts_with("tok: rejected: revoked: "));
     env.issue("dave");
@@ -130,28 +131,184 @@ fn refresh_commands_from_the_shell() {
     assert!(err(&out).contains("revoked 2 live session(s)"));
     assert_eq!(env.run(&["refresh", "purge"]).status.code(), Some(0));
 
-    // Bad input: malformed token (1), unknown token (1), unreachable store (3), bad grace (2).
+    // Bad input: malformed token (1), unknown token (1), unusable store (3), unknown store
+    // scheme (2), bad grace (2), no token at all (2).
     let out = env.run(&["refresh", "rotate", "nonsense"]);
     assert!(err(&out).starts_with("tok: rejected: malformed: "));
     let unknown = format!(
-        "{}.{}",
+        "{}.0.{}",
         field(&pair, "refresh_token").split('.').next().unwrap(),
         SECRET_B64
     );
     let out = env.run(&["refresh", "rotate", &unknown]);
     assert!(err(&out).starts_with("tok: rejected: refresh-unknown: "));
+    let blocker = env.dir.path().join("a-file");
+    std::fs::write(&blocker, "").unwrap();
     let out = env.run(&[
         "refresh",
         "rotate",
         "--store",
-        "sqlite:/nonexistent/dir/x.db",
+        &format!("sqlite:{}/x.db", blocker.display()),
         &r2,
     ]);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(3), "{}", err(&out));
+    assert!(err(&out).contains("a-file"), "{}", err(&out));
     let out = env.run(&["refresh", "rotate", "--store", "bogus:x", &r2]);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(2), "{}", err(&out));
+    let out = env.run(&["refresh", "rotate", "--store", "postgres://x", &r2]);
+    assert_eq!(out.status.code(), Some(2), "{}", err(&out));
     let out = env.run(&["refresh", "rotate", "--grace", "10m", &r2]);
     assert_eq!(out.status.code(), Some(2));
+    let out = env
+        .tok()
+        .args(["refresh", "rotate"])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err(&out).contains("no token given"), "{}", err(&out));
+}
+
+/// The family id is public (every access token's `sid`): a token made up around it must
+/// not log anyone out. Only a token the family minted revokes it.
+#[test]
+fn logout_with_a_made_up_token_changes_nothing() {
+    let env = Env::new();
+    let victim = env.issue("victim");
+    let sid = tok::insecure::decode_unverified(&field(&victim, "access_token"), 8192)
+        .unwrap()
+        .claims["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let random_tag = tok::base64url::encode(&[0x5a; 32]);
+    for forged in [
+        format!("{sid}.0.{random_tag}"),
+        format!("{sid}.1.{random_tag}"),
+    ] {
+        let out = env
+            .tok()
+            .args(["refresh", "revoke"])
+            .write_stdin(forged.clone())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{forged}: {}", err(&out));
+        assert!(
+            err(&out).starts_with("tok: rejected: refresh-unknown: "),
+            "{}",
+            err(&out)
+        );
+    }
+    // The victim's session is untouched: its token still rotates.
+    let out = env
+        .tok()
+        .args(["refresh", "rotate"])
+        .write_stdin(field(&victim, "refresh_token"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    // The retired token now logs out as reuse: exit 1, and the session is gone.
+    let out = env
+        .tok()
+        .args(["refresh", "revoke"])
+        .write_stdin(field(&victim, "refresh_token"))
+        .output()
+        .unwrap();
+    assert!(
+        err(&out).starts_with("tok: rejected: refresh-reused: "),
+        "{}",
+        err(&out)
+    );
+    let out = env.run(&[
+        "verify",
+        "--store",
+        &env.store(),
+        &field(&victim, "access_token"),
+    ]);
+    assert!(
+        err(&out).starts_with("tok: rejected: revoked: "),
+        "{}",
+        err(&out)
+    );
+}
+
+/// `tok revoke` then an online check with a generous leeway after `exp`: never accepted.
+#[test]
+fn a_revoked_access_token_stays_refused_inside_the_leeway() {
+    let env = Env::new();
+    let out = env.run(&["refresh", "issue", "--sub", "a", "--access-ttl", "60s"]);
+    let pair: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let access = field(&pair, "access_token");
+    assert_eq!(env.run(&["revoke", &access]).status.code(), Some(0));
+    let exp = tok::insecure::decode_unverified(&access, 8192)
+        .unwrap()
+        .claims["exp"]
+        .as_u64()
+        .unwrap();
+    for (at, leeway, code) in [
+        (exp + 5, "60s", "revoked"),
+        (exp + 59, "1h", "revoked"),
+        (exp + 3600, "2h", "expired"),
+    ] {
+        let at = tok::NumericDate::from_secs(at).unwrap().to_rfc3339();
+        let out = env.run(&[
+            "verify",
+            "--store",
+            &env.store(),
+            "--leeway",
+            leeway,
+            "--at",
+            &at,
+            &access,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "at {at}: {}", err(&out));
+        assert!(
+            err(&out).starts_with(&format!("tok: rejected: {code}: ")),
+            "at {at}: {}",
+            err(&out)
+        );
+    }
+}
+
+/// Store files: a missing folder is created 0700, the database and its -wal/-shm 0600;
+/// `sqlite::memory:` and `sqlite:` are refused (each connection would get its own
+/// database); credentials in a store URL never reach stderr.
+#[cfg(unix)]
+#[test]
+fn store_files_are_private_and_urls_redacted() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let dir = env.dir.path().join("new/deeper");
+    let store = format!("sqlite:{}/tok.db", dir.display());
+    let out = env.run(&["refresh", "issue", "--store", &store, "--sub", "a"]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for name in ["tok.db", "tok.db-wal", "tok.db-shm"] {
+        let path = dir.join(name);
+        if name == "tok.db" || path.exists() {
+            assert_eq!(mode(&path), 0o600, "{name}");
+        }
+    }
+    for url in [
+        "sqlite::memory:",
+        "sqlite:",
+        "sqlite:file::memory:?cache=shared",
+    ] {
+        let out = env.run(&["refresh", "issue", "--store", url, "--sub", "a"]);
+        assert_eq!(out.status.code(), Some(2), "{url}: {}", err(&out));
+        assert!(err(&out).contains("private database"), "{}", err(&out));
+    }
+    for url in [
+        "REDIS://default:S3cretPass@127.0.0.1:1?timeout_ms=200",
+        "redis://:S3cretPass@127.0.0.1:1/0?timeout_ms=200",
+        "postgres://admin:S3cretPass@db/x",
+    ] {
+        let out = env.run(&["refresh", "issue", "--store", url, "--sub", "a"]);
+        assert_ne!(out.status.code(), Some(0), "{url}");
+        assert!(!err(&out).contains("S3cretPass"), "{}", err(&out));
+        assert_eq!(err(&out).lines().count(), 1, "{}", err(&out));
+    }
 }
 
 #[test]
@@ -215,7 +372,11 @@ fn refresh_tokens_beginning_with_a_dash() {
         &serde_json::from_slice(&out.stdout).unwrap(),
         "refresh_token",
     );
-    let out = env.run(&["refresh", "revoke", &token]);
+    assert!(
+        next.starts_with('-'),
+        "the family id leads every token of the family"
+    );
+    let out = env.run(&["refresh", "revoke", &next]);
     assert_eq!(out.status.code(), Some(0), "{}", err(&out));
     let out = env.run(&["refresh", "rotate", &next]);
     assert!(err(&out).starts_with("tok: rejected: revoked: "));
@@ -294,11 +455,12 @@ fn sigkill_during_rotation_loses_nothing_reported() {
             .arg(env.db())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
         let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
@@ -314,8 +476,18 @@ fn sigkill_during_rotation_loses_nothing_reported() {
             std::thread::sleep(Duration::from_millis(1));
         }
         child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let status = child.wait().unwrap();
         kills += 1;
+        let mut complaint = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut complaint).unwrap();
+        // The child must have been running until the kill: one that stopped on an error
+        // would make every later check pass vacuously.
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "kill {kills}: the child ended by itself ({status}): {complaint}"
+        );
+        assert_eq!(complaint, "", "kill {kills}");
         let reported = reader.join().unwrap();
         total_reported += reported.len();
 
@@ -324,33 +496,23 @@ fn sigkill_during_rotation_loses_nothing_reported() {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok", "kill {kills}");
-        let (generation, current) = family_state(&env.db(), &family);
+        let (generation, revoked) = family_state(&env.db(), &family);
+        assert!(!revoked, "kill {kills}: a crash revoked the family");
         let n = reported.len() as u64;
         assert!(
             generation == before + n || generation == before + n + 1,
             "kill {kills}: generation {generation}, before {before}, reported {n}"
         );
-        for t in &reported {
-            let hash = tok::refresh::token::hash(t.split_once('.').unwrap().1.as_bytes());
-            let stored: bool = conn
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM tok_tokens WHERE hash = ?1)",
-                    [&hash[..]],
-                    |r| r.get(0),
-                )
-                .unwrap();
-            assert!(stored, "kill {kills}: a reported rotation is missing");
+        // Every reported token is of a generation the store reached, in order.
+        for (i, t) in reported.iter().enumerate() {
+            let g: u64 = t.split('.').nth(1).unwrap().parse().unwrap();
+            assert_eq!(g, before + i as u64 + 1, "kill {kills}: reported token {i}");
         }
-        let last = reported.last().cloned().unwrap_or(token.clone());
-        let last_hash = tok::refresh::token::hash(last.split_once('.').unwrap().1.as_bytes());
         if generation == before + n {
-            assert_eq!(
-                current, last_hash,
-                "kill {kills}: the last reported token must be the live one"
-            );
-            token = last;
+            // The last reported token is the live one: continue the chain with it.
+            token = reported.last().cloned().unwrap_or(token);
         } else {
-            // Killed between commit and print: the chain's newest secret died with the
+            // Killed between commit and print: the chain's newest token died with the
             // child. Start a new family.
             token = field(&env.issue("alice"), "refresh_token");
         }
@@ -359,19 +521,22 @@ fn sigkill_during_rotation_loses_nothing_reported() {
         total_reported > 25,
         "the child rotated only {total_reported} times in all"
     );
+    // The file is in WAL mode (persistent in the file). A process kill cannot tell
+    // synchronous=FULL from NORMAL: the store's unit tests assert the level each
+    // connection runs with.
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    let journal: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
 }
 
-fn family_state(db: &str, family: &str) -> (u64, [u8; 32]) {
+fn family_state(db: &str, family: &str) -> (u64, bool) {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.query_row(
-        "SELECT generation, current_hash FROM tok_families WHERE id = ?1",
+        "SELECT generation, revoked_ms IS NOT NULL FROM tok_families WHERE id = ?1",
         [family],
-        |r| {
-            Ok((
-                r.get::<_, i64>(0)? as u64,
-                r.get::<_, Vec<u8>>(1)?.try_into().unwrap(),
-            ))
-        },
+        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, bool>(1)?)),
     )
     .unwrap()
 }

@@ -161,14 +161,20 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         seeds.push(("roundtrip", slug(name), bytes));
     }
     let family = tok::base64url::encode(&[5; 16]);
-    let secret = tok::base64url::encode(&[6; 32]);
+    let tag = tok::base64url::encode(&[6; 32]);
     for (name, token) in [
-        ("well formed unknown", format!("{family}.{secret}")),
-        ("padded", format!("{family}.{secret}=")),
-        ("no dot", format!("{family}{secret}")),
-        ("two dots", format!("{family}..{secret}")),
-        ("short family", format!("{}.{secret}", &family[1..])),
-        ("dash first", format!("-{}.{secret}", &family[1..])),
+        ("well formed unknown", format!("{family}.0.{tag}")),
+        ("later generation", format!("{family}.41.{tag}")),
+        ("leading zero", format!("{family}.01.{tag}")),
+        (
+            "huge generation",
+            format!("{family}.18446744073709551616.{tag}"),
+        ),
+        ("padded", format!("{family}.0.{tag}=")),
+        ("no generation", format!("{family}.{tag}")),
+        ("two dots", format!("{family}..{tag}")),
+        ("short family", format!("{}.0.{tag}", &family[1..])),
+        ("dash first", format!("-{}.0.{tag}", &family[1..])),
         ("jwt", "eyJhbGciOiJIUzI1NiJ9.e30.AAAA".to_owned()),
         ("empty", String::new()),
     ] {

@@ -387,3 +387,179 @@ async fn redis_cluster() {
         }
     }
 }
+
+/// A family's one key has the same size after 10,000 rotations as after one (Redis
+/// `MEMORY USAGE`), and generation 0 is still caught as reuse.
+#[tokio::test]
+async fn family_memory_is_constant() {
+    let redis = RedisServer::start_with(&["--appendonly", "no"]);
+    let s = Sessions::new(
+        RedisStore::open(&format!("{}?prefix=mem", redis.url()))
+            .await
+            .unwrap(),
+        keys(),
+        RefreshPolicy::default(),
+    );
+    let t0 = s.issue("alice", Map::new(), None).await.unwrap();
+    let key = redis.cli(&["KEYS", "mem:*:f"]).trim().to_owned();
+    let usage = || -> u64 {
+        redis
+            .cli(&["MEMORY", "USAGE", &key])
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let mut t = s.rotate(&t0.refresh_token, None).await.unwrap();
+    let after_one = usage();
+    // The generation grows from 1 to 5 digits; nothing else grows.
+    for _ in 1..10_000 {
+        t = s.rotate(&t.refresh_token, None).await.unwrap();
+    }
+    let after_many = usage();
+    eprintln!("MEMORY USAGE after 1 rotation: {after_one} B, after 10,000: {after_many} B");
+    assert!(
+        after_many <= after_one + 8,
+        "{after_one} B after 1 rotation, {after_many} B after 10,000"
+    );
+    assert_eq!(
+        redis.cli(&["HLEN", &key]).trim(),
+        "14",
+        "fields of one family"
+    );
+    assert_eq!(
+        s.rotate(&t0.refresh_token, None).await.unwrap_err().kind(),
+        ErrorKind::RefreshReused
+    );
+}
+
+/// "Logout everywhere" finds a session that stayed alive past its idle timeout by
+/// rotating, in real time: the subject index lives as long as any family in it can.
+#[tokio::test]
+async fn logout_everywhere_reaches_sessions_rotated_past_idle() {
+    let redis = RedisServer::start();
+    let policy = RefreshPolicy::default()
+        .with_idle_timeout(Duration::from_millis(800))
+        .with_family_lifetime(Duration::from_secs(3600));
+    let s = Sessions::new(
+        RedisStore::open(&redis.url()).await.unwrap(),
+        keys(),
+        policy,
+    );
+    let mut t = s.issue("alice", Map::new(), None).await.unwrap();
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        t = s.rotate(&t.refresh_token, None).await.unwrap();
+    }
+    assert_eq!(s.revoke_subject("alice").await.unwrap(), 1);
+    assert_eq!(
+        s.rotate(&t.refresh_token, None).await.unwrap_err().kind(),
+        ErrorKind::Revoked
+    );
+}
+
+/// A family is indexed under its subject before it is created. A "logout everywhere"
+/// that runs between the two leaves a tombstone, and the creation stores the family
+/// revoked: no family created before the logout returned stays live.
+#[tokio::test]
+async fn logout_everywhere_between_indexing_and_creating() {
+    use tok::refresh::family::FamilyRecord;
+    use tok::refresh::token::FamilySecret;
+    let redis = RedisServer::start();
+    let store = RedisStore::open(&format!("{}?prefix=race", redis.url()))
+        .await
+        .unwrap();
+    let now = tok::NumericDate::now();
+    let id = tok::base64url::encode(&[3; 16]);
+    // The indexing half of create_family, as it lands first.
+    let subject_key = format!(
+        "race:s:{}",
+        tok::refresh::token::hash(b"alice")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    redis.cli(&["SADD", &subject_key, &id]);
+    assert_eq!(store.revoke_subject("alice", now).await.unwrap(), 0);
+    // Then the creation itself.
+    let record = FamilyRecord {
+        family_id: id.clone(),
+        subject: "alice".into(),
+        claims: "{}".into(),
+        created_at: now,
+        expires_at: now.saturating_add(Duration::from_secs(3600)),
+        last_used_at: now,
+        idle_timeout: Duration::from_secs(600),
+        generation: 0,
+        secret: FamilySecret {
+            key_id: "k".into(),
+            nonce: [1; 32],
+        },
+        previous_rotated_at: None,
+        fingerprint: None,
+        revoked_at: None,
+    };
+    assert_eq!(
+        store.create_family(&record, now).await.unwrap(),
+        tok::store::Created::Stored
+    );
+    let stored = store.family(&id).await.unwrap().unwrap();
+    assert!(
+        stored.revoked_at.is_some(),
+        "created after a logout-everywhere began"
+    );
+    // An id that really exists is still never overwritten.
+    assert_eq!(
+        store.create_family(&record, now).await.unwrap(),
+        tok::store::Created::IdTaken
+    );
+}
+
+/// Everything Redis ever wrote (its append-only file, fsynced on every write) holds no
+/// refresh token, no tag and no raw fingerprint.
+#[tokio::test]
+async fn redis_holds_no_token_and_no_raw_fingerprint() {
+    const FINGERPRINT: &[u8] = b"fp-6d2b1c9e-raw-cookie-value";
+    let redis = RedisServer::start();
+    let s = Sessions::new(
+        RedisStore::open(&redis.url()).await.unwrap(),
+        keys(),
+        RefreshPolicy::default(),
+    );
+    let mut tokens = Vec::new();
+    for i in 0..20 {
+        let a = s
+            .issue(&format!("user{i}"), Map::new(), Some(FINGERPRINT))
+            .await
+            .unwrap();
+        let b = s.rotate(&a.refresh_token, Some(FINGERPRINT)).await.unwrap();
+        s.revoke_access(&b.access_token, &tok::Validation::new())
+            .await
+            .unwrap();
+        tokens.push(a.refresh_token.to_string());
+        tokens.push(b.refresh_token.to_string());
+    }
+    let mut dump = Vec::new();
+    let mut files = vec![redis.path()];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            dump.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(
+        dump.windows(5).any(|w| w == b"HSET\r" || w == b"EVALS"),
+        "the AOF was read"
+    );
+    for token in &tokens {
+        let tag = token.rsplit_once('.').unwrap().1;
+        let raw = tok::base64url::decode(tag.as_bytes()).unwrap();
+        for needle in [tag.as_bytes(), &raw[..]] {
+            assert!(
+                !dump.windows(needle.len()).any(|w| w == needle),
+                "a tag is in the AOF"
+            );
+        }
+    }
+    assert!(!dump.windows(FINGERPRINT.len()).any(|w| w == FINGERPRINT));
+}

@@ -1,37 +1,190 @@
-//! The refresh token format: `<family id>.<secret>`, both base64url.
+//! The refresh token format: `FAMILY.GENERATION.TAG`, derived rather than stored.
 //!
-//! The family id (128 random bits) lets a store find the family in one lookup and, on
-//! Redis, pins all of a family's keys to one cluster slot. The secret is 256 random bits
-//! that no store ever sees: stores keep only its SHA-256, so a store dump logs no one in.
-//! A plain hash suffices (no slow KDF) because the secret has full entropy.
+//! - `FAMILY`: 128 random bits, base64url (22 characters); also the access tokens' `sid`.
+//! - `GENERATION`: the rotation count, canonical decimal (no sign, no leading zero).
+//! - `TAG`: `HMAC-SHA256(refresh key, label || FAMILY || GENERATION as u64 big-endian ||
+//!   family nonce)`, base64url (43 characters).
+//!
+//! The refresh key is derived from a key of the [`KeySet`] (an HMAC of a fixed label under
+//! it, so it never equals the JWT key and no JWS signing input can collide with a tag
+//! input). The nonce is 256 random bits drawn when the family starts and kept only in the
+//! store. Hence every token a family ever minted can be checked from constant state (key
+//! id, nonce, current generation), and:
+//! - a store dump alone (nonces, generations, public family ids) cannot mint a token: the
+//!   key is not in it;
+//! - the key alone cannot mint a token for an existing family: its nonce is not public;
+//! - a valid tag cannot be moved to another family or generation: both are MAC'd.
 
+use std::fmt;
+use std::sync::Arc;
+
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind};
+use crate::keyset::KeySet;
 
 /// Random bytes in a family id.
 const FAMILY_BYTES: usize = 16;
-/// Random bytes in a refresh secret.
-const SECRET_BYTES: usize = 32;
 /// Length of the base64url family id.
 pub(crate) const FAMILY_LEN: usize = 22;
-/// Length of the base64url secret.
-const SECRET_LEN: usize = 43;
+/// Bytes of a tag (HMAC-SHA256).
+const TAG_BYTES: usize = 32;
+/// Length of the base64url tag.
+const TAG_LEN: usize = 43;
+/// Digits of the largest generation (`u64::MAX`).
+const MAX_GENERATION_DIGITS: usize = 20;
+/// Bytes of a family nonce.
+pub const NONCE_BYTES: usize = 32;
 
-/// The SHA-256 of a refresh secret (or of a client fingerprint): all a store keeps.
+/// Derives a refresh key from a JWT key: distinct from it, and one-way.
+const KEY_LABEL: &[u8] = b"tok/refresh/key/v1";
+/// Derives a public id for a refresh key (what a family records), from the refresh key.
+const KEY_ID_LABEL: &[u8] = b"tok/refresh/key-id/v1";
+/// Prefixes every tag input. The NUL cannot occur in a JWS signing input (base64url and
+/// dots only), so no tag input is ever a JWS signing input.
+const TAG_LABEL: &[u8] = b"tok/refresh/tag/v1\0";
+
+/// The SHA-256 of a client fingerprint: all a store keeps of it.
 pub type TokenHash = [u8; 32];
 
-/// A freshly minted refresh token. The string is wiped from memory when dropped.
-pub(crate) struct Minted {
-    pub(crate) token: Zeroizing<String>,
-    pub(crate) hash: TokenHash,
+/// A family's nonce.
+pub type Nonce = [u8; NONCE_BYTES];
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// What a store keeps so that a family's tokens can be checked: which refresh key the
+/// family uses and its random nonce. `Debug` redacts the nonce.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FamilySecret {
+    /// The public id of the refresh key (derived one-way from it).
+    pub key_id: String,
+    /// The family's random nonce: with the key, it gives every tag of the family.
+    pub nonce: Nonce,
 }
 
-/// A presented refresh token, parsed and hashed.
-pub(crate) struct Presented<'a> {
-    pub(crate) family_id: &'a str,
-    pub(crate) hash: TokenHash,
+impl fmt::Debug for FamilySecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FamilySecret")
+            .field("key_id", &self.key_id)
+            .field("nonce", &"[redacted]")
+            .finish()
+    }
+}
+
+/// One refresh key: an HMAC-SHA256 state keyed once (the `hmac` crate) and cloned per tag.
+#[derive(Clone)]
+struct RefreshKey {
+    id: String,
+    mac: HmacSha256,
+}
+
+/// The refresh keys of a [`KeySet`]: one derived from each of its keys. New families use
+/// the one derived from the signing key; a family keeps its key for life, so removing a
+/// key from the set ends the families that use it. `Debug` shows only the key ids.
+#[derive(Clone)]
+pub struct RefreshKeys {
+    keys: Vec<RefreshKey>,
+    signer: usize,
+}
+
+impl fmt::Debug for RefreshKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.keys.iter().map(|k| k.id.as_str()).collect();
+        f.debug_struct("RefreshKeys")
+            .field("key_ids", &ids)
+            .finish()
+    }
+}
+
+impl RefreshKeys {
+    /// Derives the refresh keys of `set`.
+    pub fn from_key_set(set: &KeySet) -> Self {
+        let signing = set.signing_key();
+        let mut signer = 0;
+        let keys = set
+            .keys()
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                if std::ptr::eq(key, signing) {
+                    signer = i;
+                }
+                let derived = Zeroizing::new(key.mac(KEY_LABEL));
+                let mac = new_mac(&derived[..]);
+                let id_bytes = mac
+                    .clone()
+                    .chain_update(KEY_ID_LABEL)
+                    .finalize()
+                    .into_bytes();
+                RefreshKey {
+                    id: crate::base64url::encode(&id_bytes[..12]),
+                    mac,
+                }
+            })
+            .collect();
+        Self { keys, signer }
+    }
+
+    /// The id of the key new families use.
+    pub fn signing_key_id(&self) -> &str {
+        &self.keys[self.signer].id
+    }
+
+    fn find(&self, id: &str) -> Option<&RefreshKey> {
+        self.keys.iter().find(|k| k.id == id)
+    }
+
+    /// A new family's secret: the signing refresh key's id and a fresh nonce.
+    ///
+    /// # Errors
+    /// [`Random`](ErrorKind::Random) when the OS generator fails.
+    pub(crate) fn new_family_secret(&self) -> Result<FamilySecret, Error> {
+        let mut nonce = [0u8; NONCE_BYTES];
+        crate::random::fill(&mut nonce)?;
+        Ok(FamilySecret {
+            key_id: self.signing_key_id().to_owned(),
+            nonce,
+        })
+    }
+
+    /// The token of `generation` in the family, or `None` when the family's key is no
+    /// longer in the set.
+    pub(crate) fn mint(
+        &self,
+        family_id: &str,
+        generation: u64,
+        secret: &FamilySecret,
+    ) -> Option<Zeroizing<String>> {
+        let key = self.find(&secret.key_id)?;
+        let tag = Zeroizing::new(tag(key, family_id, generation, &secret.nonce));
+        let encoded = Zeroizing::new(crate::base64url::encode(&tag[..]));
+        let mut token = Zeroizing::new(String::with_capacity(
+            FAMILY_LEN + MAX_GENERATION_DIGITS + TAG_LEN + 2,
+        ));
+        token.push_str(family_id);
+        token.push('.');
+        token.push_str(&generation.to_string());
+        token.push('.');
+        token.push_str(&encoded);
+        Some(token)
+    }
+}
+
+fn new_mac(key: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length, so this cannot fail.
+    <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!())
+}
+
+fn tag(key: &RefreshKey, family_id: &str, generation: u64, nonce: &Nonce) -> [u8; TAG_BYTES] {
+    let mut mac = key.mac.clone();
+    mac.update(TAG_LABEL);
+    mac.update(family_id.as_bytes());
+    mac.update(&generation.to_be_bytes());
+    mac.update(nonce);
+    mac.finalize().into_bytes().into()
 }
 
 /// A new family id.
@@ -39,86 +192,178 @@ pub(crate) fn new_family_id() -> Result<String, Error> {
     crate::random::token(FAMILY_BYTES)
 }
 
-/// A new refresh token for `family_id`.
-pub(crate) fn mint(family_id: &str) -> Result<Minted, Error> {
-    let mut secret = Zeroizing::new([0u8; SECRET_BYTES]);
-    crate::random::fill(&mut secret[..])?;
-    let encoded = Zeroizing::new(crate::base64url::encode(&secret[..]));
-    let mut token = Zeroizing::new(String::with_capacity(FAMILY_LEN + 1 + SECRET_LEN));
-    token.push_str(family_id);
-    token.push('.');
-    token.push_str(&encoded);
-    Ok(Minted {
-        hash: hash(encoded.as_bytes()),
-        token,
-    })
-}
-
-/// SHA-256 of `bytes`.
+/// SHA-256 of `bytes` (client fingerprints, index keys).
 pub fn hash(bytes: &[u8]) -> TokenHash {
     Sha256::digest(bytes).into()
 }
 
-/// Parses a presented refresh token strictly: exact lengths, canonical base64url.
-///
-/// # Errors
-/// [`Malformed`](ErrorKind::Malformed) for anything tok did not mint.
-pub(crate) fn parse(token: &str) -> Result<Presented<'_>, Error> {
-    let malformed = || Error::new(ErrorKind::Malformed, "not a tok refresh token");
-    let (family_id, secret) = token.split_once('.').ok_or_else(malformed)?;
-    if family_id.len() != FAMILY_LEN || secret.len() != SECRET_LEN {
-        return Err(malformed());
-    }
-    // Decoding proves both parts are canonical base64url; the bytes themselves are unused.
-    crate::base64url::decode(family_id.as_bytes()).map_err(|_| malformed())?;
-    let secret_bytes =
-        Zeroizing::new(crate::base64url::decode(secret.as_bytes()).map_err(|_| malformed())?);
-    debug_assert_eq!(secret_bytes.len(), SECRET_BYTES);
-    Ok(Presented {
-        family_id,
-        hash: hash(secret.as_bytes()),
-    })
+/// A presented refresh token, parsed strictly. Whether a family minted it is for the
+/// store to say ([`PresentedToken::is_minted_by`]), since only the store has the nonce.
+/// `Debug` redacts the tag.
+#[derive(Clone)]
+pub struct PresentedToken {
+    family_id: String,
+    generation: u64,
+    tag: Zeroizing<[u8; TAG_BYTES]>,
+    keys: Arc<RefreshKeys>,
 }
 
-/// The family id of a refresh token, for revoking by token.
-///
-/// # Errors
-/// [`Malformed`](ErrorKind::Malformed) for anything tok did not mint.
-pub fn family_of(token: &str) -> Result<&str, Error> {
-    parse(token).map(|p| p.family_id)
+impl fmt::Debug for PresentedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PresentedToken")
+            .field("family_id", &self.family_id)
+            .field("generation", &self.generation)
+            .field("tag", &"[redacted]")
+            .finish()
+    }
+}
+
+impl PresentedToken {
+    /// Parses `token`: exactly three parts, a 22-character canonical base64url family id,
+    /// a canonical decimal generation, a 43-character canonical base64url tag.
+    ///
+    /// # Errors
+    /// [`Malformed`](ErrorKind::Malformed) for anything tok did not mint.
+    pub fn parse(token: &str, keys: Arc<RefreshKeys>) -> Result<Self, Error> {
+        let malformed = || Error::new(ErrorKind::Malformed, "not a tok refresh token");
+        let mut parts = token.split('.');
+        let (Some(family_id), Some(generation), Some(tag), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed());
+        };
+        if family_id.len() != FAMILY_LEN || tag.len() != TAG_LEN {
+            return Err(malformed());
+        }
+        // Decoding proves the id is canonical base64url; its bytes are not needed.
+        crate::base64url::decode(family_id.as_bytes()).map_err(|_| malformed())?;
+        let generation = parse_generation(generation).ok_or_else(malformed)?;
+        let bytes =
+            Zeroizing::new(crate::base64url::decode(tag.as_bytes()).map_err(|_| malformed())?);
+        let tag: [u8; TAG_BYTES] = bytes[..].try_into().map_err(|_| malformed())?;
+        Ok(Self {
+            family_id: family_id.to_owned(),
+            generation,
+            tag: Zeroizing::new(tag),
+            keys,
+        })
+    }
+
+    /// The family the token names.
+    pub fn family_id(&self) -> &str {
+        &self.family_id
+    }
+
+    /// The generation the token names.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Whether the family with `secret` minted this token (its key and nonce give this
+    /// tag for this family and generation), compared in constant time.
+    ///
+    /// With `None` (no such family) or a key no longer in the set, the same MAC is still
+    /// computed (under another key or a zero nonce) so that "no such family" takes as long
+    /// to say as "wrong tag": the answer is `false` either way.
+    pub fn is_minted_by(&self, secret: Option<&FamilySecret>) -> bool {
+        const NO_NONCE: Nonce = [0; NONCE_BYTES];
+        let known = secret.and_then(|s| Some((self.keys.find(&s.key_id)?, &s.nonce)));
+        let (key, nonce) = known.unwrap_or((&self.keys.keys[self.keys.signer], &NO_NONCE));
+        let expected = Zeroizing::new(tag(key, &self.family_id, self.generation, nonce));
+        let equal: bool = expected.ct_eq(&*self.tag).into();
+        equal && known.is_some()
+    }
+}
+
+/// `0` or a decimal number without leading zeros that fits a `u64`.
+fn parse_generation(s: &str) -> Option<u64> {
+    let canonical = !s.is_empty()
+        && s.len() <= MAX_GENERATION_DIGITS
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s == "0" || !s.starts_with('0'));
+    canonical.then(|| s.parse().ok()).flatten()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::HmacKey;
+
+    fn keys(secret: u8) -> Arc<RefreshKeys> {
+        let set = KeySet::new(HmacKey::from_bytes(&[secret; 32]).unwrap()).unwrap();
+        Arc::new(RefreshKeys::from_key_set(&set))
+    }
 
     #[test]
-    fn minted_tokens_parse_and_hash_their_secret() {
-        let family = new_family_id().unwrap();
-        assert_eq!(family.len(), FAMILY_LEN);
-        let minted = mint(&family).unwrap();
-        let presented = parse(&minted.token).unwrap();
-        assert_eq!(presented.family_id, family);
-        assert_eq!(presented.hash, minted.hash);
-        assert_ne!(mint(&family).unwrap().hash, minted.hash);
+    fn minted_tokens_parse_and_check_against_their_family_only() {
+        let k = keys(1);
+        let id = new_family_id().unwrap();
+        let secret = k.new_family_secret().unwrap();
+        let token = k.mint(&id, 7, &secret).unwrap();
+        let p = PresentedToken::parse(&token, Arc::clone(&k)).unwrap();
+        assert_eq!((p.family_id(), p.generation()), (id.as_str(), 7));
+        assert!(p.is_minted_by(Some(&secret)));
+        assert!(!p.is_minted_by(None));
+        let other = k.new_family_secret().unwrap();
+        assert!(!p.is_minted_by(Some(&other)), "another nonce");
+        let foreign = PresentedToken::parse(&token, keys(2)).unwrap();
+        let foreign_secret = FamilySecret {
+            key_id: keys(2).signing_key_id().to_owned(),
+            nonce: secret.nonce,
+        };
+        assert!(!foreign.is_minted_by(Some(&foreign_secret)), "another key");
+        let retired = FamilySecret {
+            key_id: "gone".into(),
+            nonce: secret.nonce,
+        };
+        assert!(!p.is_minted_by(Some(&retired)));
+        // Deterministic: the same family and generation give the same token.
+        assert_eq!(k.mint(&id, 7, &secret).unwrap(), token);
+        assert_ne!(k.mint(&id, 8, &secret).unwrap(), token);
+    }
+
+    #[test]
+    fn key_ids_differ_per_key_and_reveal_nothing_of_it() {
+        assert_ne!(keys(1).signing_key_id(), keys(2).signing_key_id());
+        assert_eq!(keys(1).signing_key_id(), keys(1).signing_key_id());
+        assert_eq!(keys(1).signing_key_id().len(), 16);
+        assert!(!format!("{:?}", keys(1)).contains("mac"));
     }
 
     #[test]
     fn rejects_anything_else() {
-        let family = new_family_id().unwrap();
-        let good = mint(&family).unwrap().token.to_string();
+        let k = keys(1);
+        let id = new_family_id().unwrap();
+        let good = k
+            .mint(&id, 12, &k.new_family_secret().unwrap())
+            .unwrap()
+            .to_string();
+        let tag = good.rsplit('.').next().unwrap().to_owned();
         for bad in [
             String::new(),
-            ".".into(),
-            family.clone(),
+            "..".into(),
+            id.clone(),
             format!("{good}="),
             format!("{good}A"),
-            good.replace('.', ""),
-            format!("{}.{}", &family[..21], &good[23..]),
+            format!("{good}."),
             good.replacen('.', "..", 1),
-            format!("{good}.x"),
+            format!("{id}.012.{tag}"),
+            format!("{id}.+12.{tag}"),
+            format!("{id}.-1.{tag}"),
+            format!("{id}..{tag}"),
+            format!("{id}.18446744073709551616.{tag}"),
+            format!("{id}.1 2.{tag}"),
+            format!("{}.12.{tag}", &id[..21]),
+            format!("{id}.12.{}", &tag[..42]),
+            // Non-canonical base64url: the last character carries unused bits.
+            format!("{id}.12.{}B", &tag[..42]),
         ] {
-            assert!(parse(&bad).is_err(), "{bad}");
+            assert!(
+                PresentedToken::parse(&bad, Arc::clone(&k)).is_err(),
+                "{bad}"
+            );
         }
+        assert_eq!(parse_generation("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_generation("0"), Some(0));
     }
 }

@@ -5,22 +5,35 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::numeric_date::NumericDate;
-use crate::refresh::decide::{self, FamilyRecord, TokenRecord};
-use crate::refresh::token::TokenHash;
-use crate::store::{RotationOutcome, RotationRequest, Store};
+use crate::refresh::family::{self, FamilyRecord, Logout};
+use crate::store::{
+    Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until, resolve_logout,
+    resolve_rotation,
+};
 
 #[derive(Default)]
 struct State {
     families: HashMap<String, FamilyRecord>,
-    /// Every token hash ever minted, current or retired, with its family and generation.
-    tokens: HashMap<TokenHash, (String, u64)>,
     subjects: HashMap<String, HashSet<String>>,
+    /// `jti` → the end of its entry (the token's `exp` plus the retention).
     denylist: HashMap<String, NumericDate>,
 }
 
-/// Families and denylist in memory. Holds only hashes; its `Debug` shows only counts.
+/// Families and denylist in memory. Holds no token and no token hash; its `Debug` shows
+/// only counts.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tok::Error> {
+/// use tok::refresh::{RefreshPolicy, Sessions};
+/// let keys = tok::KeySet::new(tok::HmacKey::generate()?)?;
+/// let sessions = Sessions::new(tok::store::MemoryStore::new(), keys, RefreshPolicy::default());
+/// sessions.issue("alice", serde_json::Map::new(), None).await?;
+/// assert_eq!(sessions.store().len(), 1);
+/// # Ok(()) }
+/// ```
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
@@ -30,6 +43,21 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How many families the store holds (live or not).
+    pub fn len(&self) -> usize {
+        self.lock().families.len()
+    }
+
+    /// Whether the store holds no family.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every stored family, for inspection (what a dump of this store would show).
+    pub fn families(&self) -> Vec<FamilyRecord> {
+        self.lock().families.values().cloned().collect()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -46,27 +74,29 @@ impl fmt::Debug for MemoryStore {
         let state = self.lock();
         f.debug_struct("MemoryStore")
             .field("families", &state.families.len())
-            .field("token_hashes", &state.tokens.len())
             .field("denylisted", &state.denylist.len())
             .finish()
     }
 }
 
+fn revoke(family: &mut FamilyRecord, now: NumericDate) -> bool {
+    let live = family.revoked_at.is_none();
+    if live {
+        family.revoked_at = Some(now);
+    }
+    live
+}
+
 impl Store for MemoryStore {
-    async fn create_family(&self, family: &FamilyRecord) -> Result<(), Error> {
+    async fn create_family(
+        &self,
+        family: &FamilyRecord,
+        _now: NumericDate,
+    ) -> Result<Created, Error> {
         let mut state = self.lock();
-        if state.families.contains_key(&family.family_id)
-            || state.tokens.contains_key(&family.current_hash)
-        {
-            return Err(Error::new(
-                ErrorKind::Store,
-                "family id or token hash exists already",
-            ));
+        if state.families.contains_key(&family.family_id) {
+            return Ok(Created::IdTaken);
         }
-        state.tokens.insert(
-            family.current_hash,
-            (family.family_id.clone(), family.generation),
-        );
         state
             .subjects
             .entry(family.subject.clone())
@@ -75,90 +105,54 @@ impl Store for MemoryStore {
         state
             .families
             .insert(family.family_id.clone(), family.clone());
-        Ok(())
+        Ok(Created::Stored)
     }
 
     async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, Error> {
         let mut state = self.lock();
-        let Some(family) = state.families.get(&r.family_id) else {
-            return Ok(RotationOutcome::Refused(decide::Decision::Unknown));
-        };
-        let token = state
-            .tokens
-            .get(&r.presented_hash)
-            .filter(|(family_id, _)| *family_id == r.family_id)
-            .map(|&(_, generation)| TokenRecord { generation });
-        let decision = decide::decide(
-            family,
-            &r.presented_hash,
-            token,
-            r.fingerprint.as_ref(),
-            r.now,
-            r.grace,
-        );
-        let Some(next) = decide::apply(
-            family,
-            decision,
-            &r.new_hash,
-            r.new_claims.as_deref(),
-            r.now,
-        ) else {
-            return Ok(RotationOutcome::Refused(decision));
-        };
-        if matches!(
-            decision,
-            decide::Decision::Rotate | decide::Decision::GraceReplace
-        ) {
-            if state.tokens.contains_key(&r.new_hash) {
-                return Err(Error::new(
-                    ErrorKind::Store,
-                    "new token hash exists already",
-                ));
-            }
-            state
-                .tokens
-                .insert(r.new_hash, (r.family_id.clone(), next.generation));
-            state.families.insert(r.family_id.clone(), next.clone());
-            return Ok(RotationOutcome::Rotated(Box::new(next)));
+        let (next, outcome) = resolve_rotation(state.families.get(r.presented.family_id()), r);
+        if let Some(next) = next {
+            state.families.insert(next.family_id.clone(), next);
         }
-        state.families.insert(r.family_id.clone(), next);
-        Ok(RotationOutcome::Refused(decision))
+        Ok(outcome)
+    }
+
+    async fn logout(&self, r: &LogoutRequest) -> Result<Logout, Error> {
+        let mut state = self.lock();
+        let (revokes, outcome) = resolve_logout(state.families.get(r.presented.family_id()), r);
+        if revokes && let Some(f) = state.families.get_mut(r.presented.family_id()) {
+            revoke(f, r.now);
+        }
+        Ok(outcome)
     }
 
     async fn revoke_family(&self, family_id: &str, now: NumericDate) -> Result<bool, Error> {
         let mut state = self.lock();
-        Ok(match state.families.get_mut(family_id) {
-            Some(f) if f.revoked_at.is_none() => {
-                f.revoked_at = Some(now);
-                true
-            }
-            _ => false,
-        })
+        Ok(state
+            .families
+            .get_mut(family_id)
+            .is_some_and(|f| revoke(f, now)))
     }
 
     async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, Error> {
         let mut state = self.lock();
-        let ids: Vec<String> = state
-            .subjects
-            .get(subject)
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect();
+        let State {
+            families, subjects, ..
+        } = &mut *state;
         let mut count = 0;
-        for id in ids {
-            if let Some(f) = state.families.get_mut(&id)
-                && f.revoked_at.is_none()
+        for id in subjects.get(subject).into_iter().flatten() {
+            if let Some(f) = families.get_mut(id)
+                && revoke(f, now)
             {
-                f.revoked_at = Some(now);
                 count += 1;
             }
         }
         Ok(count)
     }
 
-    async fn deny_jti(&self, jti: &str, until: NumericDate) -> Result<(), Error> {
+    async fn deny_jti(&self, jti: &str, exp: NumericDate, _now: NumericDate) -> Result<(), Error> {
         let mut state = self.lock();
+        let until = deny_until(exp);
         let entry = state.denylist.entry(jti.to_owned()).or_insert(until);
         *entry = (*entry).max(until);
         Ok(())
@@ -178,28 +172,23 @@ impl Store for MemoryStore {
 
     async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {
         let mut state = self.lock();
-        let dead: Vec<String> = state
+        let dead: Vec<(String, String)> = state
             .families
             .values()
-            .filter(|f| decide::effective_now(f, now) >= f.usable_until())
-            .map(|f| f.family_id.clone())
+            .filter(|f| family::effective_now(f, now) >= f.usable_until())
+            .map(|f| (f.family_id.clone(), f.subject.clone()))
             .collect();
         let mut removed = 0u64;
-        for id in &dead {
-            if let Some(f) = state.families.remove(id) {
-                if let Some(set) = state.subjects.get_mut(&f.subject) {
-                    set.remove(id);
-                    if set.is_empty() {
-                        state.subjects.remove(&f.subject);
-                    }
+        for (id, subject) in &dead {
+            state.families.remove(id);
+            if let Some(set) = state.subjects.get_mut(subject) {
+                set.remove(id);
+                if set.is_empty() {
+                    state.subjects.remove(subject);
                 }
-                removed += 1;
             }
+            removed += 1;
         }
-        let dead: HashSet<&String> = dead.iter().collect();
-        state
-            .tokens
-            .retain(|_, (family_id, _)| !dead.contains(family_id));
         let before = state.denylist.len();
         state.denylist.retain(|_, until| now < *until);
         removed += (before - state.denylist.len()) as u64;

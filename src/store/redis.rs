@@ -3,16 +3,18 @@
 //!
 //! Every compare-and-swap is one Lua script (sent as EVALSHA, reloaded on NOSCRIPT), so two
 //! servers rotating one token get exactly one winner. All keys of a family share the hash
-//! tag `{family id}` and so one cluster slot. Key names carry no secret: refresh secrets are
-//! stored as SHA-256, subjects and `jti`s appear only hashed. Family keys expire with the
+//! tag `{family id}` and so one cluster slot. Key names carry no secret: no refresh token or token
+//! hash is stored at all (tokens are derived, see [`crate::refresh::token`]), subjects and
+//! `jti`s appear only hashed. Family keys expire with the
 //! family, denylist entries with their token.
 //!
 //! Keys, for prefix `tok` (configurable, so several apps can share one Redis):
-//! - `tok:{FAMILY}:f` — hash: the family record, and `h:TOKEN-HASH` (hex) → generation for
-//!   every token it ever minted (one key per family: a rotation is one read and one write);
+//! - `tok:{FAMILY}:f` — hash: the family record (subject, claims, times, generation, key
+//!   id, nonce, fingerprint hash, revocation), of constant size however often it rotates;
 //! - `tok:s:SHA256(subject)` — set of the subject's family ids (for logout everywhere);
 //! - `tok:d:SHA256(jti)` — the denylisted token's `exp` in milliseconds.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -22,9 +24,11 @@ use redis::{FromRedisValue, RedisResult, Script, ScriptInvocation, Value};
 
 use crate::error::{Error, ErrorKind};
 use crate::numeric_date::NumericDate;
-use crate::refresh::decide::{Decision, FamilyRecord};
-use crate::refresh::token::{self, TokenHash};
-use crate::store::{RotationOutcome, RotationRequest, Store, store_error};
+use crate::refresh::family::{FamilyRecord, Logout, Refusal};
+use crate::refresh::token::{self, FamilySecret, PresentedToken};
+use crate::store::{
+    Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until, store_error,
+};
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "tok";
@@ -61,6 +65,7 @@ pub struct RedisStore {
     conn: Conn,
     prefix: String,
     scripts: &'static Scripts,
+    secrets: std::sync::Arc<std::sync::Mutex<HashMap<String, FamilySecret>>>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -79,6 +84,7 @@ impl fmt::Debug for RedisStore {
 struct Scripts {
     create: Script,
     rotate: Script,
+    logout: Script,
     revoke: Script,
     track_subject: Script,
     deny: Script,
@@ -89,22 +95,27 @@ struct Scripts {
 fn scripts() -> &'static Scripts {
     static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
-        create: script(CREATE),
-        rotate: script(ROTATE),
-        revoke: Script::new(REVOKE),
-        track_subject: Script::new(TRACK_SUBJECT),
-        deny: Script::new(DENY),
-        purge_family: Script::new(PURGE_FAMILY),
-        purge_deny: Script::new(PURGE_DENY),
+        create: script(include_str!("redis/create.lua")),
+        rotate: script(include_str!("redis/rotate.lua")),
+        logout: script(include_str!("redis/logout.lua")),
+        revoke: script(include_str!("redis/revoke.lua")),
+        track_subject: script(include_str!("redis/track_subject.lua")),
+        deny: script(include_str!("redis/deny.lua")),
+        purge_family: script(include_str!("redis/purge_family.lua")),
+        purge_deny: script(include_str!("redis/purge_deny.lua")),
     })
 }
 
-/// The family fields every script reads, in the order of the replies: HMGET of a fixed
-/// list is cheaper than HGETALL (no field names to match, no token entries to skip).
-/// `ttl` is the time (ms) until which the key is kept: at least the family's deadline.
-const FIELDS: [&str; 12] = [
-    "sub", "claims", "created", "expires", "last", "idle", "gen", "cur", "prev", "fp", "revoked",
-    "ttl",
+/// The format of the family hashes this code writes (field `v`). Keys of another
+/// format are refused, never decided on.
+const FORMAT_VERSION: &str = "2";
+
+/// The family fields the scripts return and `family` reads, in this order: HMGET of a
+/// fixed list is cheaper than HGETALL. `ttl` is the time (ms) until which the key is
+/// kept: at least the family's deadline.
+const FIELDS: [&str; 13] = [
+    "sub", "claims", "created", "expires", "last", "idle", "gen", "kid", "nonce", "prev", "fp",
+    "revoked", "ttl",
 ];
 
 /// How far past the family's deadline its key is kept, so that a run of rotations renews
@@ -113,122 +124,27 @@ const FIELDS: [&str; 12] = [
 /// in any case, and `purge_expired` removes them at once.
 const TTL_SLACK_MS: u64 = 3_600_000;
 
-/// A script with `@FIELDS@` replaced by the quoted field list and `@SLACK@` by
-/// [`TTL_SLACK_MS`]: literals, so the server builds no table to call HMGET.
+/// How long a tombstone left by `revoke_subject` for a family not created yet is kept:
+/// far longer than the two round trips between indexing a family and creating it.
+const TOMBSTONE_MS: u64 = 600_000;
+
+/// How many family secrets (key id and nonce, which never change) a store remembers, so
+/// that a rotation needs one round trip instead of two. Only families that exist are
+/// remembered, and the map is emptied when full, so it stays bounded.
+const SECRET_CACHE: usize = 65_536;
+
+/// A script with `@FIELDS@` replaced by the quoted field list, `@SLACK@` by
+/// [`TTL_SLACK_MS`] and `@VERSION@` by [`FORMAT_VERSION`]: literals, so the server builds
+/// no table to call HMGET.
 fn script(source: &str) -> Script {
     let names: Vec<String> = FIELDS.iter().map(|f| format!("'{f}'")).collect();
     Script::new(
         &source
             .replace("@FIELDS@", &names.join(", "))
-            .replace("@SLACK@", &TTL_SLACK_MS.to_string()),
+            .replace("@SLACK@", &TTL_SLACK_MS.to_string())
+            .replace("@VERSION@", FORMAT_VERSION),
     )
 }
-
-/// KEYS: family. ARGV: subject, claims, created, expires, last, idle, generation, current
-/// hash, fingerprint ('' if none), now. Returns 1, or 0 if the family exists.
-const CREATE: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local expires = tonumber(ARGV[4])
-local keep = math.min(expires, tonumber(ARGV[5]) + tonumber(ARGV[6]) + @SLACK@)
-redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'claims', ARGV[2], 'created', ARGV[3],
-  'expires', ARGV[4], 'last', ARGV[5], 'idle', ARGV[6], 'gen', ARGV[7], 'cur', ARGV[8],
-  'prev', '', 'fp', ARGV[9], 'revoked', '', 'ttl', keep, 'h:' .. ARGV[8], ARGV[7])
-redis.call('PEXPIRE', KEYS[1], math.max(keep - tonumber(ARGV[10]), 1))
-return 1
-";
-
-/// KEYS: family. ARGV: presented hash, fingerprint hash ('' if none), new hash, new
-/// claims ('' to keep), now, grace. Mirrors `decide` and `apply` rule for rule, in the
-/// same order, with one HMGET (the family and the presented token's generation) and one
-/// HSET (plus a PEXPIRE when the kept-until time must move). Returns
-/// {'rotated', the FIELDS values} or {'refused', reason}.
-const ROTATE: &str = r"
-local f = redis.call('HMGET', KEYS[1], @FIELDS@, 'h:' .. ARGV[1])
-local tgen = f[13]
-if not f[1] or not tgen then return {'refused', 'unknown'} end
-tgen = tonumber(tgen)
-if f[11] ~= '' then return {'refused', 'revoked'} end
-local now = tonumber(ARGV[5])
-local last = tonumber(f[5])
-local expires = tonumber(f[4])
-local idle = tonumber(f[6])
-local eff = math.max(now, last)
-if eff >= math.min(expires, last + idle) then return {'refused', 'expired'} end
--- Both sides are SHA-256 digests of the fingerprint, so comparing them leaks nothing usable.
-if f[10] ~= '' and f[10] ~= ARGV[2] then
-  redis.call('HSET', KEYS[1], 'revoked', ARGV[5])
-  return {'refused', 'fingerprint'}
-end
-local gen = tonumber(f[7])
-local prev = f[9]
-if ARGV[1] == f[8] and tgen == gen then
-  gen = gen + 1
-  prev = eff
-elseif not (tgen + 1 == gen and prev ~= '' and eff < tonumber(prev) + tonumber(ARGV[6])) then
-  redis.call('HSET', KEYS[1], 'revoked', ARGV[5])
-  return {'refused', 'reuse'}
-end
-local claims = f[2]
-if ARGV[4] ~= '' then claims = ARGV[4] end
--- Numbers go to Redis as integers (HSET arguments and replies alike).
-local deadline = math.min(expires, eff + idle)
-local kept = tonumber(f[12]) or 0
-if deadline > kept then
-  kept = math.min(expires, deadline + @SLACK@)
-  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'cur', ARGV[3], 'last', eff,
-    'claims', claims, 'ttl', kept, 'h:' .. ARGV[3], gen)
-  redis.call('PEXPIRE', KEYS[1], math.max(kept - now, 1))
-else
-  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'cur', ARGV[3], 'last', eff,
-    'claims', claims, 'h:' .. ARGV[3], gen)
-end
-return {'rotated', f[1], claims, f[3], f[4], eff, f[6], gen, ARGV[3], prev, f[10], '', kept}
-";
-
-/// KEYS: family. ARGV: now. Returns 1 if a live family was revoked.
-const REVOKE: &str = r"
-local revoked = redis.call('HGET', KEYS[1], 'revoked')
-if revoked == '' then
-  redis.call('HSET', KEYS[1], 'revoked', ARGV[1])
-  return 1
-end
-return 0
-";
-
-/// KEYS: subject set. ARGV: family id, ttl ms. Keeps the set alive as long as its longest
-/// family.
-const TRACK_SUBJECT: &str = r"
-redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 1
-";
-
-/// KEYS: denylist key. ARGV: until ms, now ms. Keeps the later expiry.
-const DENY: &str = r"
-local cur = redis.call('GET', KEYS[1])
-local untl = tonumber(ARGV[1])
-if cur and tonumber(cur) >= untl then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], math.max(untl - tonumber(ARGV[2]), 1))
-return 1
-";
-
-/// KEYS: family. ARGV: now. Deletes the family if dead at `now`; returns 1 if so.
-const PURGE_FAMILY: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'expires', 'last', 'idle')
-if not f[1] then return 0 end
-local last = tonumber(f[2])
-if math.max(tonumber(ARGV[1]), last) < math.min(tonumber(f[1]), last + tonumber(f[3])) then return 0 end
-redis.call('DEL', KEYS[1])
-return 1
-";
-
-/// KEYS: denylist key. ARGV: now.
-const PURGE_DENY: &str = r"
-local cur = redis.call('GET', KEYS[1])
-if cur and tonumber(cur) <= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) return 1 end
-return 0
-";
 
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -240,7 +156,7 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
-fn unhex(s: &str) -> Option<TokenHash> {
+fn unhex(s: &str) -> Option<[u8; 32]> {
     if s.len() != 64 {
         return None;
     }
@@ -310,6 +226,7 @@ impl RedisStore {
             conn,
             prefix: options.prefix,
             scripts: scripts(),
+            secrets: Default::default(),
         })
     }
 
@@ -457,7 +374,8 @@ fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyRecord, Erro
         last,
         idle,
         generation,
-        cur,
+        kid,
+        nonce,
         prev,
         fp,
         revoked,
@@ -478,7 +396,10 @@ fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyRecord, Erro
         last_used_at: date(&last)?,
         idle_timeout: Duration::from_millis(idle.parse().map_err(|_| corrupt("idle"))?),
         generation: generation.parse().map_err(|_| corrupt("gen"))?,
-        current_hash: unhex(&cur).ok_or_else(|| corrupt("cur"))?,
+        secret: FamilySecret {
+            key_id: kid,
+            nonce: unhex(&nonce).ok_or_else(|| corrupt("nonce"))?,
+        },
         previous_rotated_at: optional_date(&prev)?,
         fingerprint: match fp.as_str() {
             "" => None,
@@ -488,18 +409,89 @@ fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyRecord, Erro
     })
 }
 
+impl RedisStore {
+    /// The key id and nonce of a family (which never change), from the cache or one
+    /// HMGET; `None` when no family has that id.
+    async fn secret(&self, family_id: &str) -> Result<Option<FamilySecret>, Error> {
+        if let Some(secret) = self.cached(family_id) {
+            return Ok(Some(secret));
+        }
+        let (version, kid, nonce): (Option<String>, Option<String>, Option<String>) = self
+            .query(
+                "reading a family",
+                redis::cmd("HMGET")
+                    .arg(self.family_key(family_id))
+                    .arg(&["v", "kid", "nonce"]),
+            )
+            .await?;
+        let (Some(kid), Some(nonce)) = (kid, nonce) else {
+            return Ok(None);
+        };
+        if version.as_deref() != Some(FORMAT_VERSION) {
+            return Err(corrupt(
+                "a family written by another tok version (refresh tokens changed format; \
+                 clear this prefix to start anew)",
+            ));
+        }
+        let secret = FamilySecret {
+            key_id: kid,
+            nonce: unhex(&nonce).ok_or_else(|| corrupt("nonce"))?,
+        };
+        let mut cache = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= SECRET_CACHE {
+            cache.clear();
+        }
+        cache.insert(family_id.to_owned(), secret.clone());
+        Ok(Some(secret))
+    }
+
+    fn cached(&self, family_id: &str) -> Option<FamilySecret> {
+        let cache = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
+        cache.get(family_id).cloned()
+    }
+
+    /// Whether the family named by `presented` minted it. The MAC is computed whether or
+    /// not the family exists (see [`PresentedToken::is_minted_by`]).
+    async fn minted(&self, presented: &PresentedToken) -> Result<bool, Error> {
+        let secret = self.secret(presented.family_id()).await?;
+        Ok(presented.is_minted_by(secret.as_ref()))
+    }
+
+    async fn revoke_with_tombstone(
+        &self,
+        family_id: &str,
+        now: NumericDate,
+        tombstone_ms: u64,
+    ) -> Result<bool, Error> {
+        let n: i64 = self
+            .run(
+                "revoking a family",
+                self.scripts
+                    .revoke
+                    .key(self.family_key(family_id))
+                    .arg(ms(now))
+                    .arg(tombstone_ms),
+            )
+            .await?;
+        Ok(n == 1)
+    }
+}
+
 impl Store for RedisStore {
-    async fn create_family(&self, f: &FamilyRecord) -> Result<(), Error> {
+    async fn create_family(&self, f: &FamilyRecord, now: NumericDate) -> Result<Created, Error> {
         let fam = self.family_key(&f.family_id);
-        // The subject index first: a family it misses could escape "logout everywhere".
-        let ttl = f.usable_until().duration_since(f.created_at).as_millis() as u64;
+        // The subject index first, kept as long as the family can live (its absolute
+        // lifetime: rotation keeps it alive past any idle timeout), so that "logout
+        // everywhere" always finds it; a revoke that finds the id before the family
+        // exists leaves a tombstone that this creation then honours.
+        let ttl = f.expires_at.duration_since(now).as_millis() as u64 + TTL_SLACK_MS;
         self.run::<i64>(
             "indexing a subject",
             self.scripts
                 .track_subject
                 .key(self.subject_key(&f.subject))
                 .arg(&f.family_id)
-                .arg(ttl.max(1)),
+                .arg(ttl),
         )
         .await?;
         let created: i64 = self
@@ -515,29 +507,32 @@ impl Store for RedisStore {
                     .arg(ms(f.last_used_at))
                     .arg(f.idle_timeout.as_millis() as u64)
                     .arg(f.generation)
-                    .arg(hex(&f.current_hash))
+                    .arg(&f.secret.key_id)
+                    .arg(hex(&f.secret.nonce))
                     .arg(f.fingerprint.as_ref().map(|h| hex(h)).unwrap_or_default())
-                    .arg(ms(f.created_at)),
+                    .arg(ms(now)),
             )
             .await?;
-        if created == 1 {
-            Ok(())
+        Ok(if created == 1 {
+            Created::Stored
         } else {
-            Err(Error::new(ErrorKind::Store, "family id exists already"))
-        }
+            Created::IdTaken
+        })
     }
 
     async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, Error> {
-        let fam = self.family_key(&r.family_id);
+        if !self.minted(&r.presented).await? {
+            return Ok(RotationOutcome::Refused(Refusal::Unknown));
+        }
+        let family_id = r.presented.family_id();
         let reply: Vec<Value> = self
             .run(
                 "rotating a refresh token",
                 self.scripts
                     .rotate
-                    .key(&fam)
-                    .arg(hex(&r.presented_hash))
+                    .key(self.family_key(family_id))
+                    .arg(r.presented.generation())
                     .arg(r.fingerprint.as_ref().map(|h| hex(h)).unwrap_or_default())
-                    .arg(hex(&r.new_hash))
                     .arg(r.new_claims.as_deref().unwrap_or_default())
                     .arg(ms(r.now))
                     .arg(r.grace.as_millis() as u64),
@@ -547,30 +542,51 @@ impl Store for RedisStore {
         let mut next_string = || reply.next().and_then(|v| String::from_redis_value(v).ok());
         match next_string().as_deref() {
             Some("rotated") => Ok(RotationOutcome::Rotated(Box::new(family_from(
-                &r.family_id,
+                family_id,
+                reply.collect(),
+            )?))),
+            Some("grace") => Ok(RotationOutcome::Grace(Box::new(family_from(
+                family_id,
                 reply.collect(),
             )?))),
             Some("refused") => Ok(RotationOutcome::Refused(match next_string().as_deref() {
-                Some("unknown") => Decision::Unknown,
-                Some("revoked") => Decision::Revoked,
-                Some("expired") => Decision::Expired,
-                Some("fingerprint") => Decision::FingerprintMismatch,
-                Some("reuse") => Decision::Reuse,
+                Some("unknown") => Refusal::Unknown,
+                Some("revoked") => Refusal::Revoked,
+                Some("expired") => Refusal::Expired,
+                Some("fingerprint") => Refusal::FingerprintMismatch,
+                Some("reuse") => Refusal::Reused,
                 _ => return Err(corrupt("a refusal reason")),
             })),
             _ => Err(corrupt("the rotation reply")),
         }
     }
 
-    async fn revoke_family(&self, family_id: &str, now: NumericDate) -> Result<bool, Error> {
-        let fam = self.family_key(family_id);
-        let n: i64 = self
+    async fn logout(&self, r: &LogoutRequest) -> Result<Logout, Error> {
+        if !self.minted(&r.presented).await? {
+            return Ok(Logout::Unknown);
+        }
+        let reply: String = self
             .run(
-                "revoking a family",
-                self.scripts.revoke.key(&fam).arg(ms(now)),
+                "logging out",
+                self.scripts
+                    .logout
+                    .key(self.family_key(r.presented.family_id()))
+                    .arg(r.presented.generation())
+                    .arg(ms(r.now))
+                    .arg(r.grace.as_millis() as u64),
             )
             .await?;
-        Ok(n == 1)
+        match reply.as_str() {
+            "revoked" => Ok(Logout::Revoked),
+            "ended" => Ok(Logout::AlreadyEnded),
+            "reused" => Ok(Logout::Reused),
+            "unknown" => Ok(Logout::Unknown),
+            _ => Err(corrupt("the logout reply")),
+        }
+    }
+
+    async fn revoke_family(&self, family_id: &str, now: NumericDate) -> Result<bool, Error> {
+        self.revoke_with_tombstone(family_id, now, 0).await
     }
 
     async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, Error> {
@@ -581,25 +597,26 @@ impl Store for RedisStore {
             )
             .await?;
         let mut count = 0;
-        // Each family is revoked atomically in its own slot; a family created meanwhile is
-        // indexed before it exists, so it is either seen here or revoked by a later call.
+        // Each family is revoked atomically in its own slot. A family is indexed before
+        // it is created: one found here but not yet created gets a tombstone, and its
+        // creation stores it revoked.
         for id in ids {
-            if self.revoke_family(&id, now).await? {
+            if self.revoke_with_tombstone(&id, now, TOMBSTONE_MS).await? {
                 count += 1;
             }
         }
         Ok(count)
     }
 
-    async fn deny_jti(&self, jti: &str, until: NumericDate) -> Result<(), Error> {
-        let now = NumericDate::now().min(until);
+    async fn deny_jti(&self, jti: &str, exp: NumericDate, now: NumericDate) -> Result<(), Error> {
+        let until = deny_until(exp);
         self.run::<i64>(
             "denylisting a jti",
             self.scripts
                 .deny
                 .key(self.deny_key(jti))
                 .arg(ms(until))
-                .arg(ms(now)),
+                .arg(ms(now.min(until))),
         )
         .await?;
         Ok(())
@@ -694,6 +711,7 @@ mod tests {
         let all = [
             &s.create,
             &s.rotate,
+            &s.logout,
             &s.revoke,
             &s.track_subject,
             &s.deny,
@@ -702,6 +720,6 @@ mod tests {
         ];
         let shas: std::collections::HashSet<_> =
             all.iter().map(|s| s.get_hash().to_owned()).collect();
-        assert_eq!(shas.len(), 7);
+        assert_eq!(shas.len(), 8);
     }
 }

@@ -14,18 +14,20 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::error::{Error, ErrorKind};
 use crate::numeric_date::NumericDate;
-use crate::refresh::decide::{self, Decision, FamilyRecord, TokenRecord};
-use crate::refresh::token::TokenHash;
-use crate::store::{RotationOutcome, RotationRequest, Store, store_error};
+use crate::refresh::family::{FamilyRecord, Logout};
+use crate::refresh::token::FamilySecret;
+use crate::store::{
+    Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until, resolve_logout,
+    resolve_rotation, store_error,
+};
 
-/// The schema version this code writes and reads.
-const SCHEMA_VERSION: i64 = 1;
+/// The schema version this code writes and reads. Version 1 kept one row per refresh
+/// token ever minted; version 2 derives tokens and keeps one row per family.
+const SCHEMA_VERSION: i64 = 2;
 
-// tok_tokens is keyed by (family, hash): a family's hashes sit together, one B-tree serves
-// both the lookup and the cascade on purge, and a rotation writes fewer pages.
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS tok_schema (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS tok_families (
+CREATE TABLE tok_schema (version INTEGER NOT NULL);
+CREATE TABLE tok_families (
     id               TEXT PRIMARY KEY,
     subject          TEXT NOT NULL,
     claims           TEXT NOT NULL,
@@ -34,21 +36,16 @@ CREATE TABLE IF NOT EXISTS tok_families (
     last_used_ms     INTEGER NOT NULL,
     idle_ms          INTEGER NOT NULL,
     generation       INTEGER NOT NULL,
-    current_hash     BLOB NOT NULL,
+    key_id           TEXT NOT NULL,
+    nonce            BLOB NOT NULL,
     prev_rotated_ms  INTEGER,
     fingerprint      BLOB,
     revoked_ms       INTEGER
 ) STRICT;
-CREATE INDEX IF NOT EXISTS tok_families_subject ON tok_families (subject);
-CREATE TABLE IF NOT EXISTS tok_tokens (
-    family_id   TEXT NOT NULL REFERENCES tok_families (id) ON DELETE CASCADE,
-    hash        BLOB NOT NULL,
-    generation  INTEGER NOT NULL,
-    PRIMARY KEY (family_id, hash)
-) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS tok_denylist (
+CREATE INDEX tok_families_subject ON tok_families (subject);
+CREATE TABLE tok_denylist (
     jti         TEXT PRIMARY KEY,
-    expires_ms  INTEGER NOT NULL
+    until_ms    INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 ";
 
@@ -155,9 +152,14 @@ impl SqliteStore {
         connections: usize,
     ) -> Result<Self, Error> {
         let path = path.as_ref().to_owned();
+        check_shareable(&path)?;
         let opened = path.clone();
         // The first connection creates or checks the schema before anyone uses the store.
-        let first = blocking(move || open_connection(&opened, durability)).await?;
+        let first = blocking(move || {
+            prepare_file(&opened)?;
+            open_connection(&opened, durability)
+        })
+        .await?;
         Ok(Self {
             pool: Arc::new(Pool {
                 path: path.clone(),
@@ -248,9 +250,48 @@ async fn blocking<R: Send + 'static>(
         .map_err(|e| store_error("SQLite worker stopped", e))?
 }
 
+/// Refuses paths under which every pooled connection would get a private database:
+/// SQLite's `:memory:`, the empty path (a temporary file per connection) and URI
+/// filenames (`file:...`, which may say `mode=memory`). A store must be one shared file.
+fn check_shareable(path: &Path) -> Result<(), Error> {
+    let text = path.to_string_lossy();
+    if text.is_empty() || text == ":memory:" || text.starts_with("file:") {
+        return Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "sqlite:{text} would give every connection its own private database; \
+                 name a file (sqlite:PATH), or use memory: for an in-process store"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a missing parent folder (mode 0700) and the database file (mode 0600) before
+/// SQLite opens it: SQLite creates files with the process umask (often 0644), and gives
+/// its `-wal` and `-shm` files the mode of the database file.
+fn prepare_file(path: &Path) -> Result<(), Error> {
+    let io = |what: &str, e: std::io::Error| store_error(&format!("{what} {}", path.display()), e);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(parent)
+            .map_err(|e| io("creating the folder of", e))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|e| io("creating", e))?;
+    Ok(())
+}
+
 fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Error> {
     let fail = |e: rusqlite::Error| store_error(&format!("opening {}", path.display()), e);
-    let conn = Connection::open(path).map_err(fail)?;
+    let mut conn = Connection::open(path).map_err(fail)?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
     let sync = match durability {
         Durability::Full => "FULL",
@@ -261,16 +302,16 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Er
     let version: i64 = retry_busy(|| {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", sync)?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        migrate(&conn)?;
-        conn.query_row("SELECT version FROM tok_schema", [], |r| r.get(0))
+        migrate(&mut conn)
     })
     .map_err(fail)?;
     if version != SCHEMA_VERSION {
         return Err(Error::new(
             ErrorKind::Store,
             format!(
-                "{} has schema version {version}; this tok reads version {SCHEMA_VERSION}",
+                "{} has tok schema version {version}; this tok reads only version \
+                 {SCHEMA_VERSION} (refresh tokens changed format, and old ones could not be \
+                 checked): move the file away to start a new store",
                 path.display()
             ),
         ));
@@ -278,13 +319,25 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Er
     Ok(conn)
 }
 
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE;
-         {SCHEMA}
-         INSERT INTO tok_schema (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM tok_schema);
-         COMMIT;"
-    ))
+/// Creates the schema in a new file; returns the version of the file's schema. An
+/// existing schema is never altered, so an old file is refused rather than half-migrated.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let exists: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tok_schema')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        tx.execute_batch(SCHEMA)?;
+        tx.execute(
+            "INSERT INTO tok_schema (version) VALUES (?1)",
+            [SCHEMA_VERSION],
+        )?;
+    }
+    let version = tx.query_row("SELECT version FROM tok_schema", [], |r| r.get(0))?;
+    tx.commit()?;
+    Ok(version)
 }
 
 fn ms(t: NumericDate) -> i64 {
@@ -298,19 +351,16 @@ fn date(ms: i64) -> rusqlite::Result<NumericDate> {
         .ok_or_else(|| rusqlite::Error::IntegralValueOutOfRange(0, ms))
 }
 
-fn hash_of(blob: Vec<u8>) -> rusqlite::Result<TokenHash> {
+fn blob32(blob: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
     let len = blob.len();
     blob.try_into().map_err(|_| {
         rusqlite::Error::InvalidColumnType(
             0,
-            format!("hash of {len} bytes"),
+            format!("a 32-byte value of {len} bytes"),
             rusqlite::types::Type::Blob,
         )
     })
 }
-
-const FAMILY_COLUMNS: &str = "id, subject, claims, created_ms, expires_ms, last_used_ms, idle_ms, generation, \
-     current_hash, prev_rotated_ms, fingerprint, revoked_ms";
 
 fn family_from_row(row: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
     Ok(FamilyRecord {
@@ -322,13 +372,13 @@ fn family_from_row(row: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
         last_used_at: date(row.get(5)?)?,
         idle_timeout: Duration::from_millis(u64::try_from(row.get::<_, i64>(6)?).unwrap_or(0)),
         generation: u64::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
-        current_hash: hash_of(row.get(8)?)?,
-        previous_rotated_at: row.get::<_, Option<i64>>(9)?.map(date).transpose()?,
-        fingerprint: row
-            .get::<_, Option<Vec<u8>>>(10)?
-            .map(hash_of)
-            .transpose()?,
-        revoked_at: row.get::<_, Option<i64>>(11)?.map(date).transpose()?,
+        secret: FamilySecret {
+            key_id: row.get(8)?,
+            nonce: blob32(row.get(9)?)?,
+        },
+        previous_rotated_at: row.get::<_, Option<i64>>(10)?.map(date).transpose()?,
+        fingerprint: row.get::<_, Option<Vec<u8>>>(11)?.map(blob32).transpose()?,
+        revoked_at: row.get::<_, Option<i64>>(12)?.map(date).transpose()?,
     })
 }
 
@@ -340,105 +390,114 @@ fn read_family(conn: &Connection, id: &str) -> rusqlite::Result<Option<FamilyRec
         .optional()
 }
 
-const SELECT_FAMILY: &str = "SELECT id, subject, claims, created_ms, expires_ms, last_used_ms, idle_ms, generation, \
-     current_hash, prev_rotated_ms, fingerprint, revoked_ms FROM tok_families WHERE id = ?1";
+const SELECT_FAMILY: &str = "SELECT id, subject, claims, created_ms, expires_ms, last_used_ms, idle_ms, \
+     generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms FROM tok_families WHERE id = ?1";
+
+const INSERT_FAMILY: &str = "INSERT INTO tok_families (id, subject, claims, created_ms, expires_ms, \
+     last_used_ms, idle_ms, generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
 fn gen_i64(g: u64) -> i64 {
     i64::try_from(g).unwrap_or(i64::MAX)
 }
 
+/// Whether `e` is a primary-key or unique constraint violation (by SQLite's extended
+/// code, not by message text).
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+/// Persists a rotation's outcome. The guard on the generation is redundant under
+/// IMMEDIATE and kept so that the update can never apply to a state other than the one
+/// decided on.
+fn write_family(
+    tx: &Connection,
+    before: &FamilyRecord,
+    next: &FamilyRecord,
+) -> rusqlite::Result<()> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE tok_families SET claims = ?2, last_used_ms = ?3, generation = ?4,
+                 prev_rotated_ms = ?5, revoked_ms = ?6
+             WHERE id = ?1 AND generation = ?7",
+        )?
+        .execute(params![
+            next.family_id,
+            next.claims,
+            ms(next.last_used_at),
+            gen_i64(next.generation),
+            next.previous_rotated_at.map(ms),
+            next.revoked_at.map(ms),
+            gen_i64(before.generation),
+        ])?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(rusqlite::Error::StatementChangedRows(changed))
+    }
+}
+
 impl Store for SqliteStore {
-    async fn create_family(&self, f: &FamilyRecord) -> Result<(), Error> {
+    async fn create_family(&self, f: &FamilyRecord, _now: NumericDate) -> Result<Created, Error> {
         let f = f.clone();
-        let result = self
-            .write("creating a family", move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                tx.execute(
-                    &format!("INSERT INTO tok_families ({FAMILY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
-                    params![
-                        f.family_id,
-                        f.subject,
-                        f.claims,
-                        ms(f.created_at),
-                        ms(f.expires_at),
-                        ms(f.last_used_at),
-                        i64::try_from(f.idle_timeout.as_millis()).unwrap_or(i64::MAX),
-                        gen_i64(f.generation),
-                        &f.current_hash[..],
-                        f.previous_rotated_at.map(ms),
-                        f.fingerprint.as_ref().map(|h| &h[..]),
-                        f.revoked_at.map(ms),
-                    ],
-                )?;
-                tx.execute(
-                    "INSERT INTO tok_tokens (family_id, hash, generation) VALUES (?1, ?2, ?3)",
-                    params![f.family_id, &f.current_hash[..], gen_i64(f.generation)],
-                )?;
-                tx.commit()
-            })
-            .await;
-        // A primary-key conflict means an id collided: report it so the caller draws a new
-        // one, never overwrite.
-        result.map_err(|e| {
-            if e.detail().contains("UNIQUE") {
-                Error::new(ErrorKind::Store, "family id or token hash exists already")
-            } else {
-                e
+        self.write("creating a family", move |conn| {
+            let inserted = conn.prepare_cached(INSERT_FAMILY)?.execute(params![
+                f.family_id,
+                f.subject,
+                f.claims,
+                ms(f.created_at),
+                ms(f.expires_at),
+                ms(f.last_used_at),
+                i64::try_from(f.idle_timeout.as_millis()).unwrap_or(i64::MAX),
+                gen_i64(f.generation),
+                f.secret.key_id,
+                &f.secret.nonce[..],
+                f.previous_rotated_at.map(ms),
+                f.fingerprint.as_ref().map(|h| &h[..]),
+                f.revoked_at.map(ms),
+            ]);
+            // An id that collided is reported so the caller draws a new one; never
+            // overwritten.
+            match inserted {
+                Ok(_) => Ok(Created::Stored),
+                Err(e) if is_unique_violation(&e) => Ok(Created::IdTaken),
+                Err(e) => Err(e),
             }
         })
+        .await
     }
 
     async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, Error> {
         let r = r.clone();
         self.write("rotating a refresh token", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let Some(family) = read_family(&tx, &r.family_id)? else {
-                return Ok(RotationOutcome::Refused(Decision::Unknown));
-            };
-            let token = tx
-                .prepare_cached("SELECT generation FROM tok_tokens WHERE family_id = ?1 AND hash = ?2")?
-                .query_row(params![r.family_id, &r.presented_hash[..]], |row| row.get::<_, i64>(0))
-                .optional()?
-                .map(|g| TokenRecord {
-                    generation: u64::try_from(g).unwrap_or(0),
-                });
-            let decision = decide::decide(&family, &r.presented_hash, token, r.fingerprint.as_ref(), r.now, r.grace);
-            let Some(next) = decide::apply(&family, decision, &r.new_hash, r.new_claims.as_deref(), r.now) else {
-                return Ok(RotationOutcome::Refused(decision));
-            };
-            // The guard on generation and hash is redundant under IMMEDIATE, and kept so
-            // that the update can never apply to a state other than the one decided on.
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE tok_families SET claims = ?2, last_used_ms = ?3, generation = ?4, current_hash = ?5,
-                         prev_rotated_ms = ?6, revoked_ms = ?7
-                     WHERE id = ?1 AND generation = ?8 AND current_hash = ?9",
-                )?
-                .execute(params![
-                    r.family_id,
-                    next.claims,
-                    ms(next.last_used_at),
-                    gen_i64(next.generation),
-                    &next.current_hash[..],
-                    next.previous_rotated_at.map(ms),
-                    next.revoked_at.map(ms),
-                    gen_i64(family.generation),
-                    &family.current_hash[..],
-                ])?;
-            if changed != 1 {
-                return Err(rusqlite::Error::StatementChangedRows(changed));
+            let family = read_family(&tx, r.presented.family_id())?;
+            let (next, outcome) = resolve_rotation(family.as_ref(), &r);
+            if let (Some(before), Some(next)) = (&family, &next) {
+                write_family(&tx, before, next)?;
+                tx.commit()?;
             }
-            let won = matches!(decision, Decision::Rotate | Decision::GraceReplace);
-            if won {
-                tx.prepare_cached("INSERT INTO tok_tokens (family_id, hash, generation) VALUES (?1, ?2, ?3)")?
-                    .execute(params![r.family_id, &r.new_hash[..], gen_i64(next.generation)])?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn logout(&self, r: &LogoutRequest) -> Result<Logout, Error> {
+        let r = r.clone();
+        self.write("logging out", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let family = read_family(&tx, r.presented.family_id())?;
+            let (revokes, outcome) = resolve_logout(family.as_ref(), &r);
+            if revokes {
+                tx.execute(
+                    "UPDATE tok_families SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+                    params![r.presented.family_id(), ms(r.now)],
+                )?;
+                tx.commit()?;
             }
-            tx.commit()?;
-            Ok(if won {
-                RotationOutcome::Rotated(Box::new(next))
-            } else {
-                RotationOutcome::Refused(decision)
-            })
+            Ok(outcome)
         })
         .await
     }
@@ -467,13 +526,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn deny_jti(&self, jti: &str, until: NumericDate) -> Result<(), Error> {
+    async fn deny_jti(&self, jti: &str, exp: NumericDate, _now: NumericDate) -> Result<(), Error> {
         let jti = jti.to_owned();
+        let until = ms(deny_until(exp));
         self.write("denylisting a jti", move |conn| {
             conn.execute(
-                "INSERT INTO tok_denylist (jti, expires_ms) VALUES (?1, ?2)
-                 ON CONFLICT (jti) DO UPDATE SET expires_ms = max(expires_ms, excluded.expires_ms)",
-                params![jti, ms(until)],
+                "INSERT INTO tok_denylist (jti, until_ms) VALUES (?1, ?2)
+                 ON CONFLICT (jti) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
+                params![jti, until],
             )?;
             Ok(())
         })
@@ -483,11 +543,10 @@ impl Store for SqliteStore {
     async fn is_jti_denied(&self, jti: &str, now: NumericDate) -> Result<bool, Error> {
         let jti = jti.to_owned();
         self.with("reading the denylist", move |conn| {
-            conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM tok_denylist WHERE jti = ?1 AND expires_ms > ?2)",
-                params![jti, ms(now)],
-                |r| r.get::<_, bool>(0),
-            )
+            conn.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM tok_denylist WHERE jti = ?1 AND until_ms > ?2)",
+            )?
+            .query_row(params![jti, ms(now)], |r| r.get::<_, bool>(0))
         })
         .await
     }
@@ -502,21 +561,65 @@ impl Store for SqliteStore {
         self.write("purging expired records", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now = ms(now);
-            // A family is dead once `max(now, last_used)` reaches its absolute or idle end;
-            // tokens go with it (ON DELETE CASCADE).
-            tx.execute(
-                "DELETE FROM tok_tokens WHERE family_id IN (SELECT id FROM tok_families
-                     WHERE max(?1, last_used_ms) >= min(expires_ms, last_used_ms + idle_ms))",
-                [now],
-            )?;
+            // A family is dead once `max(now, last_used)` reaches its absolute or idle end.
             let families = tx.execute(
                 "DELETE FROM tok_families WHERE max(?1, last_used_ms) >= min(expires_ms, last_used_ms + idle_ms)",
                 [now],
             )?;
-            let denied = tx.execute("DELETE FROM tok_denylist WHERE expires_ms <= ?1", [now])?;
+            let denied = tx.execute("DELETE FROM tok_denylist WHERE until_ms <= ?1", [now])?;
             tx.commit()?;
             Ok((families + denied) as u64)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process kill cannot tell FULL from NORMAL; only the pragma can. FULL is what
+    /// makes a reported rotation survive a power cut (the WAL is fsynced at each commit).
+    #[test]
+    fn connections_run_with_the_durability_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        prepare_file(&path).unwrap();
+        for (durability, level) in [(Durability::Full, 2), (Durability::Normal, 1)] {
+            let conn = open_connection(&path, durability).unwrap();
+            let sync: i64 = conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            let journal: String = conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!((sync, journal.as_str()), (level, "wal"), "{durability:?}");
+        }
+    }
+
+    #[test]
+    fn an_old_schema_is_refused_with_a_clear_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE tok_schema (version INTEGER NOT NULL); INSERT INTO tok_schema VALUES (1);
+             CREATE TABLE tok_tokens (family_id TEXT, hash BLOB, generation INTEGER);",
+        )
+        .unwrap();
+        drop(conn);
+        let err = open_connection(&path, Durability::Full).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Store);
+        assert!(err.detail().contains("schema version 1"), "{err}");
+        assert!(err.detail().contains("only version 2"), "{err}");
+    }
+
+    #[test]
+    fn private_databases_are_refused() {
+        for path in ["", ":memory:", "file::memory:?cache=shared", "file:x.db"] {
+            let err = check_shareable(Path::new(path)).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{path}");
+        }
+        check_shareable(Path::new("tok.db")).unwrap();
     }
 }

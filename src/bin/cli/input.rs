@@ -28,7 +28,13 @@ pub fn token(arg: Option<&OsStr>, cap: usize) -> Result<String, Failure> {
             String::from_utf8(buf).map_err(|_| not_utf8())?
         }
     };
-    Ok(raw.trim().to_owned())
+    let token = raw.trim();
+    if token.is_empty() {
+        return Err(Failure::usage(
+            "no token given: pass it on standard input (or as an argument)",
+        ));
+    }
+    Ok(token.to_owned())
 }
 
 /// A token that is not text is malformed, whether it came from argv or stdin.

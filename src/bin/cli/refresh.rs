@@ -35,9 +35,14 @@ enum RefreshCommand {
         Presenting a retired token revokes its whole session: exit 1, refresh-reused."
     )]
     Rotate(RotateArgs),
-    /// Revoke a session by refresh token, by family id, or all sessions of a subject.
+    /// Revoke a session by refresh token (logout), all sessions of a subject, or (an
+    /// operator's action) a session by family id.
     #[command(
-        after_help = "Examples:\n  jq -r .refresh_token pair.json | tok refresh revoke\n  tok refresh revoke --subject alice   # logout everywhere"
+        after_help = "Examples:\n  jq -r .refresh_token pair.json | tok refresh revoke --key key.json   # logout\n  \
+        tok refresh revoke --subject alice                                  # logout everywhere\n\n\
+        A token is revoked only if its session minted it: a made-up token is refresh-unknown\n\
+        and changes nothing; a retired one is refresh-reused and revokes the session.\n\
+        Give refresh tokens on standard input: an argument shows in `ps` and shell history."
     )]
     Revoke(RevokeArgs),
     /// Delete expired sessions and denylist entries.
@@ -122,7 +127,8 @@ struct RotateArgs {
     /// New access claims NAME=VALUE for a privilege change. Repeatable.
     #[arg(long = "claim", value_name = "NAME=VALUE")]
     claims: Vec<String>,
-    /// The refresh token; read from stdin when absent or `-`.
+    /// The refresh token; read from stdin when absent or `-` (prefer stdin: an argument
+    /// shows in `ps` and shell history).
     // Refresh tokens are base64url and may begin with `-`: never read them as flags.
     #[arg(allow_hyphen_values = true)]
     token: Option<std::ffi::OsString>,
@@ -131,14 +137,21 @@ struct RotateArgs {
 #[derive(Args, Debug)]
 struct RevokeArgs {
     #[command(flatten)]
+    key: KeyArgs,
+    #[command(flatten)]
     store: StoreArgs,
-    /// Revoke the session with this family id (an access token's `sid`).
+    /// Grace window the sessions use: the previous token inside it logs out like the live one.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    grace: Duration,
+    /// Revoke the session with this family id (an access token's `sid`). Anyone who saw
+    /// an access token knows it: an operator's action, never a user's logout.
     #[arg(long, conflicts_with_all = ["subject", "token"], allow_hyphen_values = true)]
     family: Option<String>,
     /// Revoke every session of this subject.
     #[arg(long, conflicts_with = "token")]
     subject: Option<String>,
-    /// The refresh token whose session to revoke; read from stdin when absent or `-`.
+    /// The refresh token whose session to revoke; read from stdin when absent or `-`
+    /// (prefer stdin: an argument shows in `ps` and shell history).
     #[arg(allow_hyphen_values = true)]
     token: Option<std::ffi::OsString>,
 }
@@ -226,33 +239,42 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
                 print_pair(&pair)
             })
         }
-        RefreshCommand::Revoke(a) => block_on(async {
-            let store = a.store.open().await?;
-            let now = NumericDate::now();
-            let (what, count) = if let Some(subject) = &a.subject {
-                (
-                    format!("subject {subject:?}"),
-                    store.revoke_subject(subject, now).await,
-                )
-            } else {
-                let family = match &a.family {
-                    Some(f) => f.clone(),
-                    None => {
-                        let token = Zeroizing::new(input::token(a.token.as_deref(), REFRESH_CAP)?);
-                        tok::refresh::token::family_of(&token)
-                            .map_err(|e| failure(&e))?
-                            .to_owned()
+        RefreshCommand::Revoke(a) => {
+            let policy = RefreshPolicy::default()
+                .with_grace(a.grace)
+                .map_err(|e| Failure::usage(e.detail().to_owned()))?;
+            // Only the token path needs the key (to check the token); the others do not.
+            let by_token = a.subject.is_none() && a.family.is_none();
+            let keys = by_token.then(|| a.key.load()).transpose()?;
+            let token = by_token
+                .then(|| input::token(a.token.as_deref(), REFRESH_CAP).map(Zeroizing::new))
+                .transpose()?;
+            block_on(async {
+                let store = a.store.open().await?;
+                let now = NumericDate::now();
+                let (what, count) = match (&a.subject, &a.family, keys, token) {
+                    (Some(subject), _, _, _) => (
+                        format!("subject {subject:?}"),
+                        store.revoke_subject(subject, now).await,
+                    ),
+                    (None, Some(family), _, _) => (
+                        format!("session {family}"),
+                        store.revoke_family(family, now).await.map(u64::from),
+                    ),
+                    (None, None, Some(keys), Some(token)) => {
+                        let sessions = Sessions::new(store, keys, policy);
+                        (
+                            "the session of that token".to_owned(),
+                            sessions.revoke_refresh(&token).await.map(u64::from),
+                        )
                     }
+                    _ => unreachable!("by_token loaded both the key and the token"),
                 };
-                (
-                    format!("session {family}"),
-                    store.revoke_family(&family, now).await.map(u64::from),
-                )
-            };
-            let count = count.map_err(|e| failure(&e))?;
-            eprintln!("tok: revoked {count} live session(s) of {what}");
-            Ok(())
-        }),
+                let count = count.map_err(|e| failure(&e))?;
+                eprintln!("tok: revoked {count} live session(s) of {what}");
+                Ok(())
+            })
+        }
         RefreshCommand::Purge(a) => block_on(async {
             let removed = a
                 .store

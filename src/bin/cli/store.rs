@@ -11,7 +11,8 @@ use super::output::Failure;
 /// Store options for every command that keeps state.
 #[derive(Args, Debug)]
 pub struct StoreArgs {
-    /// Store URL: memory:, sqlite:PATH (default: $TOK_STORE, else
+    /// Store URL: memory:, sqlite:PATH, redis://[user:pass@]HOST:PORT[/DB] or
+    /// redis+cluster://HOST:PORT,HOST:PORT (default: $TOK_STORE, else
     /// sqlite:$XDG_DATA_HOME/tok/tok.db or sqlite:~/.local/share/tok/tok.db).
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
@@ -44,9 +45,7 @@ impl StoreArgs {
     /// Opens the store.
     pub async fn open(&self) -> Result<AnyStore, Failure> {
         let url = self.url()?;
-        tok::store::open(&url)
-            .await
-            .map_err(|e| Failure::io(e.detail().to_owned()))
+        tok::store::open(&url).await.map_err(|e| failure(&e))
     }
 }
 
@@ -78,6 +77,7 @@ pub fn block_on<T>(
 pub fn failure(e: &tok::Error) -> Failure {
     match e.kind() {
         tok::ErrorKind::Store | tok::ErrorKind::Random => Failure::io(e.detail().to_owned()),
+        tok::ErrorKind::Config => Failure::usage(e.detail().to_owned()),
         tok::ErrorKind::InvalidKey | tok::ErrorKind::WeakKey => Failure::key(e),
         _ => Failure::Rejected {
             code: e.code(),

@@ -66,7 +66,7 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
     let result =
         tok::verify_at::<Map<String, Value>>(&keys, &token, &validation, now).and_then(|v| {
             match &args.store {
-                Some(url) => online(url, &token, v.claims.jti.as_deref(), now).map(|()| v),
+                Some(url) => online(url, &v.claims, now).map(|()| v),
                 None => Ok(v),
             }
         });
@@ -93,6 +93,7 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
         }
         Err(e) if e.kind() == tok::ErrorKind::InvalidKey => Err(Failure::key(&e)),
         Err(e) if e.kind() == tok::ErrorKind::Store => Err(Failure::io(e.detail().to_owned())),
+        Err(e) if e.kind() == tok::ErrorKind::Config => Err(Failure::usage(e.detail().to_owned())),
         Err(e) => {
             let failure = rejection(&e, now);
             if args.json
@@ -108,8 +109,22 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
     }
 }
 
-/// The online checks, on a runtime of their own.
-fn online(url: &str, token: &str, jti: Option<&str>, now: NumericDate) -> Result<(), tok::Error> {
+/// The online checks, on a runtime of their own, from the one verified parse.
+fn online(
+    url: &str,
+    claims: &tok::Claims<Map<String, Value>>,
+    now: NumericDate,
+) -> Result<(), tok::Error> {
+    let sid = match claims.custom.get(tok::refresh::SESSION_CLAIM) {
+        None => None,
+        Some(Value::String(sid)) => Some(sid.as_str()),
+        Some(_) => {
+            return Err(tok::Error::new(
+                tok::ErrorKind::Malformed,
+                "claim \"sid\" is not a string",
+            ));
+        }
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -118,7 +133,7 @@ fn online(url: &str, token: &str, jti: Option<&str>, now: NumericDate) -> Result
         })?;
     runtime.block_on(async {
         let store = tok::store::open(url).await?;
-        tok::refresh::check_online(&store, token, jti, now).await
+        tok::refresh::check_online(&store, claims.exp, sid, claims.jti.as_deref(), now).await
     })
 }
 

@@ -1,0 +1,357 @@
+//! The family model: what a store keeps per session, and the rules that decide a
+//! presented refresh token, as pure functions of that state.
+//!
+//! Every backend runs these inside its own atomic step (a transaction, a mutex, a Lua
+//! script that mirrors them), so the rules are written once. Generation numbers, not
+//! timestamps, order rotations: two rotations in one second are still ordered.
+//!
+//! A family's stored size is constant: no token and no token hash is kept. The presented
+//! token's tag is checked against the family's [`FamilySecret`] before these rules run
+//! (see [`crate::refresh::token`]); the rules then need only its generation.
+
+use std::time::Duration;
+
+use crate::numeric_date::NumericDate;
+use crate::refresh::token::{FamilySecret, TokenHash};
+
+/// A family as a store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyRecord {
+    /// The family id (also the access tokens' `sid`).
+    pub family_id: String,
+    /// Whom the family's tokens are for.
+    pub subject: String,
+    /// The access-token claims (a JSON object) minted on each rotation.
+    pub claims: String,
+    /// When the family began.
+    pub created_at: NumericDate,
+    /// The absolute end of the family; rotation never extends it.
+    pub expires_at: NumericDate,
+    /// The latest rotation (or creation); never moves backwards.
+    pub last_used_at: NumericDate,
+    /// How long the family may go unused.
+    pub idle_timeout: Duration,
+    /// The generation of the one live refresh token.
+    pub generation: u64,
+    /// The refresh key and nonce every token of the family is derived from.
+    pub secret: FamilySecret,
+    /// When the previous generation was rotated: the start of its grace window.
+    pub previous_rotated_at: Option<NumericDate>,
+    /// The hash of the client fingerprint the family is bound to, if any.
+    pub fingerprint: Option<TokenHash>,
+    /// When the family was revoked, if it was.
+    pub revoked_at: Option<NumericDate>,
+}
+
+impl FamilyRecord {
+    /// The instant at which the family stops being usable (absolute or idle, whichever
+    /// comes first).
+    pub fn usable_until(&self) -> NumericDate {
+        self.expires_at
+            .min(self.last_used_at.saturating_add(self.idle_timeout))
+    }
+
+    /// Whether the family is live at `now` (not revoked, not expired).
+    pub fn is_live(&self, now: NumericDate) -> bool {
+        self.revoked_at.is_none() && effective_now(self, now) < self.usable_until()
+    }
+
+    /// Whether the previous generation's grace window is open at `now`.
+    fn in_grace(&self, now: NumericDate, grace: Duration) -> bool {
+        self.previous_rotated_at
+            .is_some_and(|start| effective_now(self, now) < start.saturating_add(grace))
+    }
+}
+
+/// Why a presented refresh token got no new pair. Only the two that revoke change the
+/// store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No family minted this token (unknown family, wrong tag, a retired key, or a
+    /// generation the store has not reached). Nothing changes.
+    Unknown,
+    /// The family was revoked before.
+    Revoked,
+    /// The family has passed its absolute or idle lifetime.
+    Expired,
+    /// A retired token: the family is now revoked.
+    Reused,
+    /// The fingerprint does not match: the family is now revoked.
+    FingerprintMismatch,
+}
+
+impl Refusal {
+    /// Whether this refusal revokes the family.
+    pub fn revokes(self) -> bool {
+        matches!(self, Self::Reused | Self::FingerprintMismatch)
+    }
+}
+
+/// What to do with a token the family minted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The live token: generation + 1.
+    Rotate,
+    /// The immediately previous token inside its grace window: hand out the live token
+    /// again (it is derived, so every caller gets the same one). Nothing changes.
+    Grace,
+    /// No new pair.
+    Refuse(Refusal),
+}
+
+/// "Now" for lifetime checks: never earlier than the last use, so setting the clock back
+/// cannot extend a family.
+pub fn effective_now(family: &FamilyRecord, now: NumericDate) -> NumericDate {
+    now.max(family.last_used_at)
+}
+
+/// Decides a presented token that `family` minted (its tag already checked) for
+/// `generation`. `fingerprint` is the hash of the presented fingerprint;
+/// `changes_claims` says whether the caller asks for new access claims.
+pub fn decide(
+    family: &FamilyRecord,
+    generation: u64,
+    fingerprint: Option<&TokenHash>,
+    now: NumericDate,
+    grace: Duration,
+    changes_claims: bool,
+) -> Decision {
+    // A generation the store has not reached was never handed out by it (the store lost
+    // a write, or key and nonce leaked): refuse, and revoke nothing on its word.
+    if generation > family.generation {
+        return Decision::Refuse(Refusal::Unknown);
+    }
+    if family.revoked_at.is_some() {
+        return Decision::Refuse(Refusal::Revoked);
+    }
+    if effective_now(family, now) >= family.usable_until() {
+        return Decision::Refuse(Refusal::Expired);
+    }
+    if let Some(bound) = &family.fingerprint {
+        let matches = fingerprint
+            .is_some_and(|f| bool::from(subtle::ConstantTimeEq::ct_eq(&f[..], &bound[..])));
+        if !matches {
+            return Decision::Refuse(Refusal::FingerprintMismatch);
+        }
+    }
+    if generation == family.generation {
+        return Decision::Rotate;
+    }
+    if generation + 1 == family.generation && family.in_grace(now, grace) {
+        // A privilege change must not hand out the token its caller may already share:
+        // it rotates on from the live generation instead.
+        return if changes_claims {
+            Decision::Rotate
+        } else {
+            Decision::Grace
+        };
+    }
+    Decision::Refuse(Refusal::Reused)
+}
+
+/// The family after `decision`, as the store must persist it (`None` when nothing
+/// changes). Shared by the backends that run Rust inside their atomic step.
+pub fn apply(
+    family: &FamilyRecord,
+    decision: Decision,
+    new_claims: Option<&str>,
+    now: NumericDate,
+) -> Option<FamilyRecord> {
+    let mut next = family.clone();
+    match decision {
+        Decision::Rotate => {
+            let at = effective_now(family, now);
+            next.generation = family.generation.checked_add(1)?;
+            next.previous_rotated_at = Some(at);
+            next.last_used_at = at;
+            if let Some(claims) = new_claims {
+                next.claims = claims.to_owned();
+            }
+        }
+        Decision::Refuse(refusal) if refusal.revokes() => next.revoked_at = Some(now),
+        Decision::Grace | Decision::Refuse(_) => return None,
+    }
+    Some(next)
+}
+
+/// What logging out with a refresh token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logout {
+    /// The family was live and is now revoked.
+    Revoked,
+    /// The family had already ended (revoked or expired); nothing changed.
+    AlreadyEnded,
+    /// The token was a retired one (outside any grace): reuse, so the family is now
+    /// revoked and the caller is told so.
+    Reused,
+    /// No family minted this token: nothing changed.
+    Unknown,
+}
+
+/// Decides a logout with a token that `family` minted for `generation`. Logging out
+/// needs no fingerprint: ending a session is never an escalation.
+pub fn decide_logout(
+    family: &FamilyRecord,
+    generation: u64,
+    now: NumericDate,
+    grace: Duration,
+) -> Logout {
+    if generation > family.generation {
+        Logout::Unknown
+    } else if !family.is_live(now) {
+        Logout::AlreadyEnded
+    } else if generation == family.generation
+        || (generation + 1 == family.generation && family.in_grace(now, grace))
+    {
+        Logout::Revoked
+    } else {
+        Logout::Reused
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: u64) -> NumericDate {
+        NumericDate::from_secs(s).unwrap()
+    }
+
+    fn family() -> FamilyRecord {
+        FamilyRecord {
+            family_id: "f".into(),
+            subject: "s".into(),
+            claims: "{}".into(),
+            created_at: at(1000),
+            expires_at: at(1000 + 30 * 86400),
+            last_used_at: at(2000),
+            idle_timeout: Duration::from_secs(7 * 86400),
+            generation: 5,
+            secret: FamilySecret {
+                key_id: "k".into(),
+                nonce: [3; 32],
+            },
+            previous_rotated_at: Some(at(2000)),
+            fingerprint: None,
+            revoked_at: None,
+        }
+    }
+
+    const G: Duration = Duration::from_secs(60);
+    const REUSED: Decision = Decision::Refuse(Refusal::Reused);
+
+    #[test]
+    fn rules() {
+        let f = family();
+        assert_eq!(decide(&f, 5, None, at(2001), G, false), Decision::Rotate);
+        assert_eq!(decide(&f, 4, None, at(2001), G, false), Decision::Grace);
+        assert_eq!(decide(&f, 4, None, at(2001), G, true), Decision::Rotate);
+        assert_eq!(
+            decide(&f, 4, None, at(2060), G, false),
+            REUSED,
+            "window is half-open"
+        );
+        assert_eq!(decide(&f, 4, None, at(2001), Duration::ZERO, false), REUSED);
+        assert_eq!(decide(&f, 3, None, at(2001), G, false), REUSED);
+        assert_eq!(decide(&f, 0, None, at(2001), G, false), REUSED);
+        assert_eq!(
+            decide(&f, 6, None, at(2001), G, false),
+            Decision::Refuse(Refusal::Unknown)
+        );
+        let mut first = family();
+        first.generation = 0;
+        first.previous_rotated_at = None;
+        assert_eq!(
+            decide(&first, 0, None, at(2001), G, false),
+            Decision::Rotate
+        );
+    }
+
+    #[test]
+    fn lifetimes_and_clock_jumps() {
+        let f = family();
+        let expired = Decision::Refuse(Refusal::Expired);
+        assert_eq!(decide(&f, 5, None, at(2000 + 7 * 86400), G, false), expired);
+        assert_eq!(
+            decide(&f, 5, None, at(2000 + 7 * 86400 - 1), G, false),
+            Decision::Rotate
+        );
+        let mut busy = f.clone();
+        busy.last_used_at = at(1000 + 30 * 86400 - 10);
+        assert_eq!(
+            decide(&busy, 5, None, at(1000 + 30 * 86400), G, false),
+            expired
+        );
+        // A clock set back before the last use does not make an idle family young again.
+        let mut idle = f.clone();
+        idle.last_used_at = at(2000 + 7 * 86400);
+        idle.idle_timeout = Duration::ZERO;
+        assert_eq!(decide(&idle, 5, None, at(10), G, false), expired);
+        // Expiry wins inside the grace window too.
+        let mut old = f.clone();
+        old.expires_at = at(2010);
+        assert_eq!(decide(&old, 4, None, at(2010), G, false), expired);
+    }
+
+    #[test]
+    fn fingerprints_and_revocation() {
+        let mut f = family();
+        f.fingerprint = Some([1; 32]);
+        let mismatch = Decision::Refuse(Refusal::FingerprintMismatch);
+        assert_eq!(
+            decide(&f, 5, Some(&[1; 32]), at(2001), G, false),
+            Decision::Rotate
+        );
+        assert_eq!(decide(&f, 5, Some(&[2; 32]), at(2001), G, false), mismatch);
+        assert_eq!(decide(&f, 5, None, at(2001), G, false), mismatch);
+        f.revoked_at = Some(at(2000));
+        assert_eq!(
+            decide(&f, 5, Some(&[1; 32]), at(2001), G, false),
+            Decision::Refuse(Refusal::Revoked)
+        );
+    }
+
+    #[test]
+    fn apply_moves_only_what_the_decision_says() {
+        let f = family();
+        let rotated = apply(&f, Decision::Rotate, Some("{\"a\":1}"), at(2100)).unwrap();
+        assert_eq!(rotated.generation, 6);
+        assert_eq!(rotated.previous_rotated_at, Some(at(2100)));
+        assert_eq!(rotated.last_used_at, at(2100));
+        assert_eq!(rotated.claims, "{\"a\":1}");
+        assert_eq!(rotated.secret, f.secret);
+        // A clock behind the last use moves nothing backwards.
+        let behind = apply(&f, Decision::Rotate, None, at(1500)).unwrap();
+        assert_eq!(behind.last_used_at, at(2000));
+        assert_eq!(behind.claims, "{}");
+        assert_eq!(apply(&f, Decision::Grace, None, at(2001)), None);
+        for refusal in [Refusal::Unknown, Refusal::Revoked, Refusal::Expired] {
+            assert_eq!(apply(&f, Decision::Refuse(refusal), None, at(2001)), None);
+        }
+        for refusal in [Refusal::Reused, Refusal::FingerprintMismatch] {
+            let next = apply(&f, Decision::Refuse(refusal), None, at(2001)).unwrap();
+            assert_eq!(next.revoked_at, Some(at(2001)));
+            assert_eq!(next.generation, 5);
+        }
+        let mut last = family();
+        last.generation = u64::MAX;
+        assert_eq!(apply(&last, Decision::Rotate, None, at(2001)), None);
+    }
+
+    #[test]
+    fn logout_rules() {
+        let f = family();
+        assert_eq!(decide_logout(&f, 5, at(2001), G), Logout::Revoked);
+        assert_eq!(decide_logout(&f, 4, at(2001), G), Logout::Revoked);
+        assert_eq!(decide_logout(&f, 4, at(2060), G), Logout::Reused);
+        assert_eq!(decide_logout(&f, 3, at(2001), G), Logout::Reused);
+        assert_eq!(decide_logout(&f, 6, at(2001), G), Logout::Unknown);
+        let mut ended = family();
+        ended.revoked_at = Some(at(2000));
+        assert_eq!(decide_logout(&ended, 5, at(2001), G), Logout::AlreadyEnded);
+        assert_eq!(
+            decide_logout(&f, 5, at(2000 + 7 * 86400), G),
+            Logout::AlreadyEnded
+        );
+    }
+}

@@ -1,0 +1,425 @@
+//! [`Sessions`]: issuing, rotating, revoking and checking sessions against a [`Store`].
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::claims::{Claims, REGISTERED};
+use crate::error::{Error, ErrorKind};
+use crate::jws::Verified;
+use crate::keyset::KeySet;
+use crate::numeric_date::NumericDate;
+use crate::refresh::family::{FamilyRecord, Logout, Refusal};
+use crate::refresh::pair::TokenPair;
+use crate::refresh::policy::RefreshPolicy;
+use crate::refresh::token::{self, PresentedToken, RefreshKeys};
+use crate::store::{Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until};
+use crate::validation::Validation;
+
+/// The claim that carries the family id in access tokens.
+pub const SESSION_CLAIM: &str = "sid";
+
+/// The source of "now": the system clock by default, anything in tests.
+pub type Clock = Arc<dyn Fn() -> NumericDate + Send + Sync>;
+
+/// How often [`Sessions::issue`] draws a new family id when the store reports the id
+/// taken (128 random bits: it never happens, but it must never overwrite either).
+const ISSUE_ATTEMPTS: usize = 3;
+
+/// Issues, rotates, revokes and checks sessions against a [`Store`].
+pub struct Sessions<S> {
+    store: S,
+    keys: KeySet,
+    refresh_keys: Arc<RefreshKeys>,
+    policy: RefreshPolicy,
+    clock: Clock,
+}
+
+impl<S: Store> Sessions<S> {
+    /// Sessions over `store`, signing access tokens with `keys`' signing key and deriving
+    /// refresh tokens from refresh keys derived from `keys` (see [`crate::refresh::token`]).
+    pub fn new(store: S, keys: KeySet, policy: RefreshPolicy) -> Self {
+        Self {
+            refresh_keys: Arc::new(RefreshKeys::from_key_set(&keys)),
+            store,
+            keys,
+            policy,
+            clock: Arc::new(NumericDate::now),
+        }
+    }
+
+    /// Uses `clock` instead of the system clock (tests, replays). Every store call gets
+    /// its time from here.
+    pub fn with_clock(mut self, clock: impl Fn() -> NumericDate + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &RefreshPolicy {
+        &self.policy
+    }
+
+    fn now(&self) -> NumericDate {
+        (self.clock)()
+    }
+
+    fn parse(&self, refresh_token: &str) -> Result<PresentedToken, Error> {
+        PresentedToken::parse(refresh_token, Arc::clone(&self.refresh_keys))
+    }
+
+    /// Starts a family for `subject`: an access token carrying `claims` and a refresh
+    /// token, optionally bound to a client fingerprint (any bytes; only their SHA-256 is
+    /// stored).
+    ///
+    /// # Errors
+    /// [`Malformed`](ErrorKind::Malformed) when `claims` use a registered name or `sid`;
+    /// [`Store`](ErrorKind::Store) when the store fails (no token is returned then).
+    pub async fn issue(
+        &self,
+        subject: &str,
+        claims: Map<String, Value>,
+        fingerprint: Option<&[u8]>,
+    ) -> Result<TokenPair, Error> {
+        check_claims(&claims)?;
+        let now = self.now();
+        let claims_json = Value::Object(claims).to_string();
+        for _ in 0..ISSUE_ATTEMPTS {
+            let record = FamilyRecord {
+                family_id: token::new_family_id()?,
+                subject: subject.to_owned(),
+                claims: claims_json.clone(),
+                created_at: now,
+                expires_at: now.saturating_add(self.policy.family_lifetime),
+                last_used_at: now,
+                idle_timeout: self.policy.idle_timeout,
+                generation: 0,
+                secret: self.refresh_keys.new_family_secret()?,
+                previous_rotated_at: None,
+                fingerprint: fingerprint.map(token::hash),
+                revoked_at: None,
+            };
+            match self.store.create_family(&record, now).await? {
+                Created::Stored => {
+                    tracing::info!(target: "tok::refresh", event = "issue", family = %record.family_id, subject = %record.subject, bound = record.fingerprint.is_some());
+                    return self.pair(&record, now);
+                }
+                Created::IdTaken => {
+                    tracing::warn!(target: "tok::refresh", event = "id_collision", "a new family id was taken already; drawing another");
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Store,
+            "the store reported every new family id as taken",
+        ))
+    }
+
+    /// Rotates a refresh token: returns a new pair and retires the presented token.
+    /// Inside the grace window, the previous token gets the live refresh token again (the
+    /// same one for every caller) with a fresh access token.
+    ///
+    /// # Errors
+    /// [`RefreshReused`](ErrorKind::RefreshReused) for a retired token (the family is now
+    /// revoked), [`FingerprintMismatch`](ErrorKind::FingerprintMismatch) (family revoked),
+    /// [`Revoked`](ErrorKind::Revoked), [`RefreshExpired`](ErrorKind::RefreshExpired),
+    /// [`RefreshUnknown`](ErrorKind::RefreshUnknown) for a token no family minted
+    /// (nothing changes), [`Malformed`](ErrorKind::Malformed) for a string that is not a
+    /// refresh token, [`Store`](ErrorKind::Store).
+    pub async fn rotate(
+        &self,
+        refresh_token: &str,
+        fingerprint: Option<&[u8]>,
+    ) -> Result<TokenPair, Error> {
+        self.rotate_inner(refresh_token, fingerprint, None).await
+    }
+
+    /// Rotates with new access claims, for a privilege change (new role, new scopes): the
+    /// old refresh token cannot outlive the change. Never answered from the grace window:
+    /// the previous token inside it rotates on from the live one.
+    ///
+    /// # Errors
+    /// As [`rotate`](Self::rotate), plus [`Malformed`](ErrorKind::Malformed) for claims
+    /// using a registered name or `sid`.
+    pub async fn rotate_with_claims(
+        &self,
+        refresh_token: &str,
+        fingerprint: Option<&[u8]>,
+        claims: Map<String, Value>,
+    ) -> Result<TokenPair, Error> {
+        check_claims(&claims)?;
+        self.rotate_inner(
+            refresh_token,
+            fingerprint,
+            Some(Value::Object(claims).to_string()),
+        )
+        .await
+    }
+
+    async fn rotate_inner(
+        &self,
+        refresh_token: &str,
+        fingerprint: Option<&[u8]>,
+        new_claims: Option<String>,
+    ) -> Result<TokenPair, Error> {
+        let now = self.now();
+        let request = RotationRequest {
+            presented: self.parse(refresh_token)?,
+            fingerprint: fingerprint.map(token::hash),
+            new_claims,
+            now,
+            grace: self.policy.grace,
+        };
+        let family = request.presented.family_id();
+        match self.store.rotate(&request).await? {
+            RotationOutcome::Rotated(record) => {
+                tracing::info!(target: "tok::refresh", event = "rotate", family, generation = record.generation, subject = %record.subject);
+                self.pair(&record, now)
+            }
+            RotationOutcome::Grace(record) => {
+                tracing::info!(target: "tok::refresh", event = "grace", family, generation = record.generation, subject = %record.subject);
+                self.pair(&record, now)
+            }
+            RotationOutcome::Refused(refusal) => Err(refusal_error(refusal, family)),
+        }
+    }
+
+    fn pair(&self, record: &FamilyRecord, now: NumericDate) -> Result<TokenPair, Error> {
+        // The family's key passed the tag check (or just signed it), so it is in the set.
+        let refresh_token = self
+            .refresh_keys
+            .mint(&record.family_id, record.generation, &record.secret)
+            .ok_or_else(|| refusal_error(Refusal::Unknown, &record.family_id))?;
+        let mut custom: Map<String, Value> = serde_json::from_str(&record.claims).map_err(|e| {
+            Error::new(
+                ErrorKind::Store,
+                format!("stored claims are not a JSON object: {e}"),
+            )
+            .with_source(e)
+        })?;
+        custom.insert(SESSION_CLAIM.into(), record.family_id.as_str().into());
+        let mut claims = Claims::new(custom)
+            .with_subject(record.subject.as_str())
+            .issued_at(now)
+            .expires_after(now, self.policy.access_ttl)
+            .with_id(crate::random::token(16)?);
+        claims.iss = self.policy.issuer.as_deref().map(Into::into);
+        if let Some(aud) = &self.policy.audience {
+            claims = claims.with_audience(aud.as_str());
+        }
+        let access_token = crate::jws::sign(self.keys.signing_key(), &claims)?;
+        Ok(TokenPair {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.policy.access_ttl.as_secs(),
+            refresh_token,
+            refresh_expires_in: record.usable_until().duration_since(now).as_secs(),
+            family_id: record.family_id.clone(),
+        })
+    }
+
+    /// Logs out with a refresh token: revokes its family, but only when the family minted
+    /// the token. Returns whether the family was live. The family id alone (every access
+    /// token's `sid`) is not enough: a made-up token changes nothing.
+    ///
+    /// # Errors
+    /// [`RefreshUnknown`](ErrorKind::RefreshUnknown) for a token no family minted (nothing
+    /// changed); [`RefreshReused`](ErrorKind::RefreshReused) for a retired token (the
+    /// family is revoked all the same); [`Malformed`](ErrorKind::Malformed) for a string
+    /// that is not a refresh token; [`Store`](ErrorKind::Store).
+    pub async fn revoke_refresh(&self, refresh_token: &str) -> Result<bool, Error> {
+        let request = LogoutRequest {
+            presented: self.parse(refresh_token)?,
+            now: self.now(),
+            grace: self.policy.grace,
+        };
+        let family = request.presented.family_id();
+        match self.store.logout(&request).await? {
+            Logout::Revoked => {
+                tracing::info!(target: "tok::refresh", event = "revoke", family);
+                Ok(true)
+            }
+            Logout::AlreadyEnded => Ok(false),
+            Logout::Reused => Err(refusal_error(Refusal::Reused, family)),
+            Logout::Unknown => Err(refusal_error(Refusal::Unknown, family)),
+        }
+    }
+
+    /// Revokes a family by id. This is an operator's tool (an admin page, an incident):
+    /// the id is public (every access token's `sid`), so never let a caller choose it
+    /// without authorising them for that session. Users log out with
+    /// [`revoke_refresh`](Self::revoke_refresh). Returns whether the family was live.
+    ///
+    /// # Errors
+    /// [`Store`](ErrorKind::Store).
+    pub async fn revoke_family(&self, family_id: &str) -> Result<bool, Error> {
+        let revoked = self.store.revoke_family(family_id, self.now()).await?;
+        tracing::info!(target: "tok::refresh", event = "revoke", family = family_id, revoked);
+        Ok(revoked)
+    }
+
+    /// Revokes every family of `subject` (logout everywhere). Returns how many were live.
+    /// A family whose creation returned before this returns is revoked.
+    ///
+    /// # Errors
+    /// [`Store`](ErrorKind::Store).
+    pub async fn revoke_subject(&self, subject: &str) -> Result<u64, Error> {
+        let count = self.store.revoke_subject(subject, self.now()).await?;
+        tracing::info!(target: "tok::refresh", event = "revoke_subject", subject, families = count);
+        Ok(count)
+    }
+
+    /// Denylists one access token by `jti`. The token must verify (with `validation`), so
+    /// nobody can denylist arbitrary ids.
+    ///
+    /// # Errors
+    /// The verification error, [`MissingClaim`](ErrorKind::MissingClaim) without `jti` or
+    /// `exp`, [`Store`](ErrorKind::Store).
+    pub async fn revoke_access(
+        &self,
+        access_token: &str,
+        validation: &Validation,
+    ) -> Result<(), Error> {
+        let now = self.now();
+        let verified =
+            crate::jws::verify_at::<Map<String, Value>>(&self.keys, access_token, validation, now)?;
+        let jti = verified
+            .claims
+            .jti
+            .ok_or_else(|| Error::new(ErrorKind::MissingClaim, "token has no jti to revoke"))?;
+        let exp = verified
+            .claims
+            .exp
+            .ok_or_else(|| Error::new(ErrorKind::MissingClaim, "token has no exp"))?;
+        self.store.deny_jti(&jti, exp, now).await?;
+        tracing::info!(target: "tok::refresh", event = "revoke_access", jti = %jti);
+        Ok(())
+    }
+
+    /// Online verification: signature and claims as [`crate::verify`], then the `jti`
+    /// denylist and the state of the session family (`sid`), all from one parse.
+    ///
+    /// A token more than [`DENYLIST_RETENTION`](crate::store::DENYLIST_RETENTION) past its
+    /// `exp` is refused here whatever leeway `validation` allows, since its denylist entry
+    /// may be gone: an online check never accepts a denylisted token.
+    ///
+    /// # Errors
+    /// The verification error, [`Expired`](ErrorKind::Expired) past the retention,
+    /// [`Revoked`](ErrorKind::Revoked) for a denylisted token or a revoked or expired
+    /// family, [`Store`](ErrorKind::Store).
+    pub async fn verify_access<T: serde::de::DeserializeOwned>(
+        &self,
+        access_token: &str,
+        validation: &Validation,
+    ) -> Result<Verified<T>, Error> {
+        let now = self.now();
+        let verified =
+            crate::jws::verify_at::<Map<String, Value>>(&self.keys, access_token, validation, now)?;
+        let claims = verified.claims;
+        let sid = match claims.custom.get(SESSION_CLAIM) {
+            None => None,
+            Some(Value::String(sid)) => Some(sid.as_str()),
+            Some(_) => return Err(Error::malformed("claim \"sid\" is not a string")),
+        };
+        check_online(&self.store, claims.exp, sid, claims.jti.as_deref(), now).await?;
+        let custom = T::deserialize(Value::Object(claims.custom))
+            .map_err(|e| Error::malformed(format!("claims: {e}")))?;
+        Ok(Verified {
+            header: verified.header,
+            claims: Claims {
+                iss: claims.iss,
+                sub: claims.sub,
+                aud: claims.aud,
+                exp: claims.exp,
+                nbf: claims.nbf,
+                iat: claims.iat,
+                jti: claims.jti,
+                custom,
+            },
+        })
+    }
+}
+
+fn refusal_error(refusal: Refusal, family: &str) -> Error {
+    match refusal {
+        Refusal::Reused => {
+            tracing::warn!(target: "tok::refresh", event = "reuse_detected", family, "a retired refresh token was presented; family revoked");
+            Error::new(
+                ErrorKind::RefreshReused,
+                "refresh token was already used; its session is now revoked",
+            )
+        }
+        Refusal::FingerprintMismatch => {
+            tracing::warn!(target: "tok::refresh", event = "fingerprint_mismatch", family, "family revoked");
+            Error::new(
+                ErrorKind::FingerprintMismatch,
+                "client fingerprint does not match; the session is now revoked",
+            )
+        }
+        Refusal::Revoked => Error::new(ErrorKind::Revoked, "the session was revoked"),
+        Refusal::Expired => Error::new(ErrorKind::RefreshExpired, "the session has expired"),
+        Refusal::Unknown => Error::new(ErrorKind::RefreshUnknown, "refresh token is not known"),
+    }
+}
+
+/// The online part of verification for a token whose signature and claims already
+/// checked out: not too far past `exp` for the denylist to vouch for it, `jti` not
+/// denylisted, session family `sid` (if any) live.
+///
+/// # Errors
+/// [`Expired`](ErrorKind::Expired), [`Revoked`](ErrorKind::Revoked),
+/// [`Store`](ErrorKind::Store).
+pub async fn check_online(
+    store: &impl Store,
+    exp: Option<NumericDate>,
+    sid: Option<&str>,
+    jti: Option<&str>,
+    now: NumericDate,
+) -> Result<(), Error> {
+    if let Some(exp) = exp
+        && now >= deny_until(exp)
+    {
+        return Err(Error::new(
+            ErrorKind::Expired,
+            "expired longer ago than revocations are kept; an online check cannot accept it",
+        )
+        .at(exp));
+    }
+    if let Some(jti) = jti
+        && store.is_jti_denied(jti, now).await?
+    {
+        return Err(Error::new(
+            ErrorKind::Revoked,
+            "the access token was revoked",
+        ));
+    }
+    if let Some(sid) = sid {
+        match store.family(sid).await? {
+            Some(family) if family.is_live(now) => {}
+            Some(_) | None => {
+                return Err(Error::new(
+                    ErrorKind::Revoked,
+                    "the session of this access token has ended",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_claims(claims: &Map<String, Value>) -> Result<(), Error> {
+    match claims
+        .keys()
+        .find(|k| REGISTERED.contains(&k.as_str()) || *k == SESSION_CLAIM)
+    {
+        Some(name) => Err(Error::malformed(format!(
+            "access claims may not set {name:?}; tok sets it"
+        ))),
+        None => Ok(()),
+    }
+}

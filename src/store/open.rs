@@ -1,0 +1,163 @@
+//! Choosing a backend at run time: [`open`] reads a store URL, [`AnyStore`] dispatches.
+//! This sits on top of the backends; nothing in them imports it.
+
+use crate::error::{Error, ErrorKind};
+use crate::numeric_date::NumericDate;
+use crate::refresh::family::{FamilyRecord, Logout};
+use crate::store::{Created, LogoutRequest, MemoryStore, RotationOutcome, RotationRequest, Store};
+
+#[cfg(feature = "redis")]
+use crate::store::RedisStore;
+#[cfg(feature = "sqlite")]
+use crate::store::SqliteStore;
+
+/// Any backend tok ships, chosen by URL with [`open`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AnyStore {
+    /// `memory:`
+    Memory(MemoryStore),
+    /// `sqlite:PATH`
+    #[cfg(feature = "sqlite")]
+    Sqlite(SqliteStore),
+    /// `redis://…`, `rediss://…`, `redis+cluster://…`
+    #[cfg(feature = "redis")]
+    Redis(RedisStore),
+}
+
+/// A store URL with any userinfo (`user:password@`) replaced by `***@`, for messages.
+/// Every error tok writes about a store URL goes through this.
+///
+/// ```
+/// assert_eq!(tok::store::redact_url("redis://default:S3cret@h:6379/0"), "redis://***@h:6379/0");
+/// assert_eq!(tok::store::redact_url("sqlite:/tmp/a@b.db"), "sqlite:/tmp/a@b.db");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// Opens the store a URL names: `memory:`, `sqlite:PATH` (feature `sqlite`),
+/// `redis://HOST:PORT`, `redis+cluster://HOST:PORT,...` (feature `redis`; see
+/// [`RedisStore::open`](crate::store::RedisStore) for `prefix=` and `timeout_ms=`).
+/// Scheme names are matched without regard to case.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tok::Error> {
+/// let store = tok::store::open("memory:").await?;
+/// let err = tok::store::open("postgres://u:pw@db/x").await.unwrap_err();
+/// assert_eq!(err.kind(), tok::ErrorKind::Config);
+/// assert!(!err.detail().contains("pw"));
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`Config`](ErrorKind::Config) for an unknown scheme or a backend this build lacks;
+/// [`Store`](ErrorKind::Store) for a backend that cannot be opened.
+pub async fn open(url: &str) -> Result<AnyStore, Error> {
+    let lower = url
+        .get(..url.find(':').map_or(0, |i| i + 1))
+        .map(str::to_ascii_lowercase);
+    let scheme = lower.as_deref().unwrap_or("");
+    match scheme {
+        "memory:" if url.len() == "memory:".len() => Ok(AnyStore::Memory(MemoryStore::new())),
+        "sqlite:" => {
+            #[cfg(feature = "sqlite")]
+            return Ok(AnyStore::Sqlite(
+                SqliteStore::open(&url["sqlite:".len()..]).await?,
+            ));
+            #[cfg(not(feature = "sqlite"))]
+            return Err(Error::new(
+                ErrorKind::Config,
+                "tok was built without the sqlite feature",
+            ));
+        }
+        "redis:" | "rediss:" | "redis+cluster:" => {
+            #[cfg(feature = "redis")]
+            return Ok(AnyStore::Redis(RedisStore::open(url).await?));
+            #[cfg(not(feature = "redis"))]
+            return Err(Error::new(
+                ErrorKind::Config,
+                "tok was built without the redis feature",
+            ));
+        }
+        _ => Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "unknown store URL {:?}: expected memory:, sqlite:PATH or redis://HOST:PORT",
+                redact_url(url)
+            ),
+        )),
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::Memory($store) => $call.await,
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite($store) => $call.await,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis($store) => $call.await,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    async fn create_family(
+        &self,
+        family: &FamilyRecord,
+        now: NumericDate,
+    ) -> Result<Created, Error> {
+        dispatch!(self, s => s.create_family(family, now))
+    }
+    async fn rotate(&self, request: &RotationRequest) -> Result<RotationOutcome, Error> {
+        dispatch!(self, s => s.rotate(request))
+    }
+    async fn logout(&self, request: &LogoutRequest) -> Result<Logout, Error> {
+        dispatch!(self, s => s.logout(request))
+    }
+    async fn revoke_family(&self, family_id: &str, now: NumericDate) -> Result<bool, Error> {
+        dispatch!(self, s => s.revoke_family(family_id, now))
+    }
+    async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, Error> {
+        dispatch!(self, s => s.revoke_subject(subject, now))
+    }
+    async fn deny_jti(&self, jti: &str, exp: NumericDate, now: NumericDate) -> Result<(), Error> {
+        dispatch!(self, s => s.deny_jti(jti, exp, now))
+    }
+    async fn is_jti_denied(&self, jti: &str, now: NumericDate) -> Result<bool, Error> {
+        dispatch!(self, s => s.is_jti_denied(jti, now))
+    }
+    async fn family(&self, family_id: &str) -> Result<Option<FamilyRecord>, Error> {
+        dispatch!(self, s => s.family(family_id))
+    }
+    async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {
+        dispatch!(self, s => s.purge_expired(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_redacted() {
+        for (url, want) in [
+            ("REDIS://default:S3cretPass@h:1", "REDIS://***@h:1"),
+            ("redis://:pw@h:1/0?prefix=a", "redis://***@h:1/0?prefix=a"),
+            ("redis://h:1/0?x=a@b", "redis://h:1/0?x=a@b"),
+            ("rediss://u:p@w@h:1", "rediss://***@h:1"),
+            ("memory:", "memory:"),
+        ] {
+            assert_eq!(redact_url(url), want);
+        }
+    }
+}

@@ -1,0 +1,51 @@
+-- Decides and applies one rotation: mirrors `family::decide` and `family::apply` rule for
+-- rule, in the same order. The caller has already checked the token's tag against the
+-- family's key id and nonce (immutable for the family's life).
+-- KEYS[1]: the family. ARGV: presented generation, fingerprint hash (hex, '' if none),
+-- new claims ('' to keep), now (ms), grace (ms).
+-- Returns {'rotated', FIELDS...}, {'grace', FIELDS...} or {'refused', reason}.
+local f = redis.call('HMGET', KEYS[1], @FIELDS@)
+-- 1 sub, 2 claims, 3 created, 4 expires, 5 last, 6 idle, 7 gen, 8 kid, 9 nonce,
+-- 10 prev, 11 fp, 12 revoked, 13 ttl
+if not f[1] then return {'refused', 'unknown'} end
+local pgen = tonumber(ARGV[1])
+local gen = tonumber(f[7])
+if pgen > gen then return {'refused', 'unknown'} end
+if f[12] ~= '' then return {'refused', 'revoked'} end
+local now = tonumber(ARGV[4])
+local last = tonumber(f[5])
+local expires = tonumber(f[4])
+local idle = tonumber(f[6])
+local eff = math.max(now, last)
+if eff >= math.min(expires, last + idle) then return {'refused', 'expired'} end
+-- Both sides are SHA-256 digests of the fingerprint, so comparing them leaks nothing usable.
+if f[11] ~= '' and f[11] ~= ARGV[2] then
+  redis.call('HSET', KEYS[1], 'revoked', ARGV[4])
+  return {'refused', 'fingerprint'}
+end
+if pgen ~= gen then
+  local in_grace = pgen + 1 == gen and f[10] ~= '' and eff < tonumber(f[10]) + tonumber(ARGV[5])
+  if not in_grace then
+    redis.call('HSET', KEYS[1], 'revoked', ARGV[4])
+    return {'refused', 'reuse'}
+  end
+  -- A privilege change rotates on from the live generation; a plain refresh gets the
+  -- live token again and changes nothing.
+  if ARGV[3] == '' then
+    return {'grace', f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13]}
+  end
+end
+gen = gen + 1
+local claims = f[2]
+if ARGV[3] ~= '' then claims = ARGV[3] end
+-- Numbers go to Redis as integers (HSET arguments and replies alike).
+local deadline = math.min(expires, eff + idle)
+local kept = tonumber(f[13]) or 0
+if deadline > kept then
+  kept = math.min(expires, deadline + @SLACK@)
+  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', eff, 'last', eff, 'claims', claims, 'ttl', kept)
+  redis.call('PEXPIRE', KEYS[1], math.max(kept - now, 1))
+else
+  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', eff, 'last', eff, 'claims', claims)
+end
+return {'rotated', f[1], claims, f[3], f[4], eff, f[6], gen, f[8], f[9], eff, f[11], '', kept}
