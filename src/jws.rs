@@ -188,9 +188,15 @@ pub fn verify_at<T: DeserializeOwned>(
     let good = match candidates {
         Candidates::One(key) => mac_matches(key, signed, &signature)?,
         Candidates::All(keys) => {
-            // Every key is tried, so the time taken does not say which one matched.
+            // Every key that may verify is tried, so the time taken does not say which one
+            // matched. A key whose `key_ops` forbid verifying is skipped, not an error: it
+            // must not stop another key from verifying a good token.
+            let mut usable = keys.iter().filter(|k| k.may_verify()).peekable();
+            if usable.peek().is_none() {
+                return Err(forbidden());
+            }
             let mut any = false;
-            for key in keys {
+            for key in usable {
                 any |= mac_matches(key, signed, &signature)?;
             }
             any
@@ -213,12 +219,16 @@ pub fn verify_at<T: DeserializeOwned>(
 /// Constant-time MAC check of `signed` against `signature`.
 fn mac_matches(key: &HmacKey, signed: &[u8], signature: &[u8; 32]) -> Result<bool, Error> {
     if !key.may_verify() {
-        return Err(Error::new(
-            ErrorKind::InvalidKey,
-            "key_ops of this key forbid verifying",
-        ));
+        return Err(forbidden());
     }
     Ok(key.verify_mac(signed, signature).is_ok())
+}
+
+fn forbidden() -> Error {
+    Error::new(
+        ErrorKind::InvalidKey,
+        "key_ops of this key forbid verifying",
+    )
 }
 
 /// The three segments of a compact JWS.

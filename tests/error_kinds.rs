@@ -263,6 +263,34 @@ fn key_set_without_kid_needs_opt_in() {
     assert!(tok::verify_at::<()>(&set, &token, &v, now()).is_ok());
 }
 
+/// Trying every key, one whose `key_ops` forbid verifying is skipped: it must not stop
+/// another key from verifying a good token (it once aborted the loop). A set where no
+/// key may verify says so.
+#[test]
+fn try_all_skips_keys_that_may_not_verify() {
+    let sign_only = |secret: &[u8], kid: &str| {
+        HmacKey::from_jwk(&format!(
+            r#"{{"kty":"oct","kid":"{kid}","key_ops":["sign"],"k":"{}"}}"#,
+            tok::base64url::encode(secret)
+        ))
+        .unwrap()
+    };
+    let token = claims(r#"{"exp":1900000000}"#);
+    let v = Validation::new().try_all_keys_without_kid();
+    for order in [
+        vec![sign_only(&[5; 32], "s"), key().with_kid("a")],
+        vec![key().with_kid("a"), sign_only(&[5; 32], "s")],
+    ] {
+        let set = KeySet::from_keys(order).unwrap();
+        assert!(tok::verify_at::<()>(&set, &token, &v, now()).is_ok());
+    }
+    let none = KeySet::from_keys(vec![sign_only(&[5; 32], "s"), sign_only(&[6; 32], "t")]).unwrap();
+    assert_eq!(
+        tok::verify_at::<()>(&none, &token, &v, now()).unwrap_err().kind(),
+        ErrorKind::InvalidKey
+    );
+}
+
 /// Broad sample of hostile inputs: every one is an error with a kind, none panics.
 #[test]
 fn malformed_input_never_panics() {
