@@ -644,3 +644,70 @@ print(jwt.encode({{"sub": "bob", "aud": "api", "exp": int(time.time()) + 600, "n
     assert_eq!(claims["sub"], "bob");
     assert_eq!(claims["n"][1], 2);
 }
+
+/// `--add-to` through a symlink writes through to the real set (the link stays a link),
+/// keeps the set's mode, and 8 concurrent runs lose no key.
+#[cfg(unix)]
+#[test]
+fn add_to_follows_links_keeps_mode_and_serialises() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    std::fs::create_dir(env.path("real")).unwrap();
+    let out = env.run(&["keygen", "--kid", "first", "--add-to", "real/set.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::set_permissions(
+        env.path("real/set.json"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("real/set.json", env.path("link.json")).unwrap();
+
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("tok"))
+                .args(["keygen", "--kid", &format!("k{i}"), "--add-to", "link.json"])
+                .current_dir(env.dir.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let link = std::fs::symlink_metadata(env.path("link.json")).unwrap();
+    assert!(
+        link.file_type().is_symlink(),
+        "the link was replaced by a file"
+    );
+    let real = env.path("real/set.json");
+    assert_eq!(
+        std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    let set: Value = serde_json::from_str(&std::fs::read_to_string(&real).unwrap()).unwrap();
+    let mut kids: Vec<&str> = set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    kids.sort_unstable();
+    assert_eq!(
+        kids,
+        ["first", "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"],
+        "a concurrent run lost a key"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(env.path("real"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".tok-key-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -286,7 +286,9 @@ fn try_all_skips_keys_that_may_not_verify() {
     }
     let none = KeySet::from_keys(vec![sign_only(&[5; 32], "s"), sign_only(&[6; 32], "t")]).unwrap();
     assert_eq!(
-        tok::verify_at::<()>(&none, &token, &v, now()).unwrap_err().kind(),
+        tok::verify_at::<()>(&none, &token, &v, now())
+            .unwrap_err()
+            .kind(),
         ErrorKind::InvalidKey
     );
 }

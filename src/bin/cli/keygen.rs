@@ -40,16 +40,7 @@ pub fn run(args: &KeygenArgs) -> Result<(), Failure> {
     let kid = key.kid().unwrap_or_default().to_owned();
 
     if let Some(set_path) = &args.add_to {
-        let set = if Path::new(set_path).exists() {
-            let text = zeroize::Zeroizing::new(input::small_file(set_path)?);
-            let mut set = KeySet::from_jwk_or_jwks(&text)
-                .map_err(|e| Failure::io(format!("{set_path}: {}", e.detail())))?;
-            set.prepend(key).map_err(|e| Failure::key(&e))?;
-            set
-        } else {
-            KeySet::new(key).map_err(|e| Failure::key(&e))?
-        };
-        write_private(set_path, set.export_jwks().as_bytes(), true)?;
+        add_to_set(set_path, key)?;
         println!("{kid}");
         return Ok(());
     }
@@ -68,6 +59,72 @@ pub fn run(args: &KeygenArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Prepends `key` to the key set at `path` (created if missing).
+///
+/// A symlink is followed and the file it points to is replaced, so the link and every
+/// other name of the set see the new key. The replacement keeps the file's mode and
+/// owner. Concurrent runs are serialised by an exclusive lock on the set's folder, taken
+/// before the set is read, so no run can lose another's key.
+fn add_to_set(path: &str, key: HmacKey) -> Result<(), Failure> {
+    let io = |e: std::io::Error| Failure::io(format!("{path}: {e}"));
+    let target = match std::fs::canonicalize(path) {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if std::fs::symlink_metadata(path).is_ok() {
+                return Err(Failure::io(format!("{path} is a link to nothing")));
+            }
+            Path::new(path).to_owned()
+        }
+        Err(e) => return Err(io(e)),
+    };
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => Path::new(".").to_owned(),
+    };
+    let lock = std::fs::File::open(&dir).map_err(io)?;
+    lock.lock().map_err(io)?;
+    let existing = std::fs::metadata(&target).ok();
+    let set = match &existing {
+        Some(_) => {
+            let text = zeroize::Zeroizing::new(input::small_file(&target.to_string_lossy())?);
+            let mut set = KeySet::from_jwk_or_jwks(&text)
+                .map_err(|e| Failure::io(format!("{path}: {}", e.detail())))?;
+            set.prepend(key).map_err(|e| Failure::key(&e))?;
+            set
+        }
+        None => KeySet::new(key).map_err(|e| Failure::key(&e))?,
+    };
+    let tmp = private_temp(&dir, set.export_jwks().as_bytes(), path)?;
+    #[cfg(unix)]
+    if let Some(meta) = &existing {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let file = tmp.as_file();
+        file.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+            .map_err(io)?;
+        std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid())).map_err(io)?;
+    }
+    tmp.persist(&target).map_err(|e| io(e.error))?;
+    // The lock is released when `lock` is dropped, after the rename.
+    drop(lock);
+    Ok(())
+}
+
+/// A temporary file in `dir`, mode 0600, holding `bytes`, flushed to disk.
+fn private_temp(dir: &Path, bytes: &[u8], name: &str) -> Result<tempfile::NamedTempFile, Failure> {
+    let io = |e: std::io::Error| Failure::io(format!("{name}: {e}"));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tok-key-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
+    }
+    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    Ok(tmp)
+}
+
 /// Writes `bytes` to `path` atomically (a temporary file in the same folder, then a
 /// rename) with mode 0600, so no reader ever sees half a key or a world-readable one.
 fn write_private(path: &str, bytes: &[u8], overwrite: bool) -> Result<(), Failure> {
@@ -82,16 +139,7 @@ fn write_private(path: &str, bytes: &[u8], overwrite: bool) -> Result<(), Failur
         _ => Path::new("."),
     };
     let io = |e: std::io::Error| Failure::io(format!("{path}: {e}"));
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".tok-key-");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o600));
-    }
-    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
+    let tmp = private_temp(dir, bytes, path)?;
     if overwrite {
         tmp.persist(target).map_err(|e| io(e.error))?;
     } else {
