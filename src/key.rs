@@ -188,19 +188,45 @@ impl HmacKey {
     /// Exports the key, secret included, as a JWK with `kty`, `alg`, `kid` and `k`.
     ///
     /// This is the one way key material leaves a key; call it only to store a new key.
+    /// The string is wiped when dropped, and has room for one more byte (a newline) so
+    /// that appending it does not leave an unwiped copy behind a reallocation.
     pub fn export_jwk(&self) -> Zeroizing<String> {
-        Zeroizing::new(self.jwk_value().to_string())
+        let mut out = Zeroizing::new(String::with_capacity(self.jwk_len() + 1));
+        self.write_jwk(&mut out);
+        out
     }
 
-    pub(crate) fn jwk_value(&self) -> serde_json::Value {
-        let mut jwk = serde_json::Map::new();
-        jwk.insert("kty".into(), "oct".into());
-        jwk.insert("alg".into(), ALGORITHM.into());
-        if let Some(kid) = &self.kid {
-            jwk.insert("kid".into(), kid.as_str().into());
+    /// The exact length of [`write_jwk`](Self::write_jwk)'s output, so that callers can
+    /// reserve it once: a `String` that grows copies the secret into memory it frees
+    /// without wiping.
+    pub(crate) fn jwk_len(&self) -> usize {
+        JWK_HEAD.len()
+            + self.kid_json().map_or(0, |k| JWK_KID.len() + k.len())
+            + JWK_K.len()
+            + base64url_len(self.secret.len())
+            + 2
+    }
+
+    /// Appends this key's JWK to `out`, which must have room for [`jwk_len`](Self::jwk_len)
+    /// more bytes. The secret is base64url-encoded straight into `out`: no other buffer
+    /// holds it. (`serde_json::Value` would keep the secret in a `String` nobody wipes.)
+    pub(crate) fn write_jwk(&self, out: &mut String) {
+        debug_assert!(out.capacity() - out.len() >= self.jwk_len());
+        out.push_str(JWK_HEAD);
+        if let Some(kid) = self.kid_json() {
+            out.push_str(JWK_KID);
+            out.push_str(&kid);
         }
-        jwk.insert("k".into(), base64url::encode(&self.secret).into());
-        serde_json::Value::Object(jwk)
+        out.push_str(JWK_K);
+        base64url::encode_into(&self.secret, out);
+        out.push_str("\"}");
+    }
+
+    /// The `kid` as a JSON string (quoted and escaped); not secret.
+    fn kid_json(&self) -> Option<String> {
+        self.kid
+            .as_deref()
+            .map(|kid| serde_json::Value::from(kid).to_string())
     }
 
     /// The HMAC-SHA256 tag of `message` under this key.
@@ -257,7 +283,21 @@ impl fmt::Debug for HmacKey {
     }
 }
 
+/// The length of the unpadded base64url encoding of `n` bytes.
+fn base64url_len(n: usize) -> usize {
+    n / 3 * 4 + [0, 2, 3][n % 3]
+}
+
+/// The members of an exported JWK before `kid` and `k`.
+const JWK_HEAD: &str = "{\"kty\":\"oct\",\"alg\":\"HS256\"";
+const JWK_KID: &str = ",\"kid\":";
+const JWK_K: &str = ",\"k\":\"";
+
 /// A JWK as parsed; the secret is wiped when this is dropped.
+///
+/// What cannot be wiped: serde_json copies a string with escapes through a scratch buffer
+/// it does not wipe (a `k` is base64url and never has escapes, so it is read in place),
+/// and the environment keeps its own copy of a key given as a variable.
 #[derive(Deserialize)]
 pub(crate) struct Jwk {
     kty: Option<String>,

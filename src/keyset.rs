@@ -147,11 +147,23 @@ impl KeySet {
         &self.keys
     }
 
-    /// Exports the set, secrets included, as JWK Set JSON. Call it only to store keys.
+    /// Exports the set, secrets included, as JWK Set JSON (one key a line). Call it only
+    /// to store keys. The string is wiped when dropped and was written into one buffer
+    /// reserved up front, so no reallocation left a copy of a secret behind.
     pub fn export_jwks(&self) -> zeroize::Zeroizing<String> {
-        let keys: Vec<_> = self.keys.iter().map(HmacKey::jwk_value).collect();
-        let jwks = serde_json::json!({ "keys": keys });
-        zeroize::Zeroizing::new(serde_json::to_string_pretty(&jwks).unwrap_or_default())
+        const HEAD: &str = "{\"keys\": [\n";
+        const TAIL: &str = "\n]}\n";
+        let len =
+            HEAD.len() + TAIL.len() + self.keys.iter().map(|k| k.jwk_len() + 4).sum::<usize>();
+        let mut out = zeroize::Zeroizing::new(String::with_capacity(len));
+        out.push_str(HEAD);
+        for (i, key) in self.keys.iter().enumerate() {
+            out.push_str(if i == 0 { "  " } else { ",\n  " });
+            key.write_jwk(&mut out);
+        }
+        out.push_str(TAIL);
+        debug_assert!(out.len() <= len);
+        out
     }
 }
 
@@ -284,5 +296,30 @@ mod tests {
         let json = set.export_jwks();
         let back = KeySet::from_jwk_or_jwks(&json).unwrap();
         assert_eq!(back.keys().len(), 1);
+        // Several keys, kids that need escaping, no kid at all: all round-trip, and the
+        // buffer reserved up front was never outgrown.
+        let keys = vec![
+            HmacKey::from_bytes(&[3; 64])
+                .unwrap()
+                .with_kid("q\"uote\\ \u{e9}"),
+            HmacKey::from_bytes(&[4; 33]).unwrap(),
+            HmacKey::from_bytes(&[5; 32]).unwrap().with_kid("c"),
+        ];
+        let set = KeySet::from_keys(keys).unwrap();
+        let json = set.export_jwks();
+        let back = KeySet::from_jwk_or_jwks(&json).unwrap();
+        assert_eq!(back.keys().len(), 3);
+        assert_eq!(back.keys()[0].kid(), Some("q\"uote\\ \u{e9}"));
+        assert_eq!(back.keys()[1].kid(), None);
+        for (a, b) in set.keys().iter().zip(back.keys()) {
+            assert_eq!(a.thumbprint(), b.thumbprint());
+            let one = a.export_jwk();
+            assert_eq!(one.len(), a.jwk_len());
+            assert!(one.capacity() > one.len(), "room for a newline");
+            assert_eq!(
+                HmacKey::from_jwk(&one).unwrap().thumbprint(),
+                a.thumbprint()
+            );
+        }
     }
 }

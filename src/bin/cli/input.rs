@@ -3,6 +3,8 @@
 use std::ffi::OsStr;
 use std::io::Read;
 
+use zeroize::Zeroizing;
+
 use super::output::Failure;
 
 /// Reads the token from `arg`, or from stdin when it is absent or `-`, trimming
@@ -45,18 +47,31 @@ fn not_utf8() -> Failure {
     }
 }
 
-/// Reads a small file (keys, claims) fully, capped at 1 MiB.
-pub fn small_file(path: &str) -> Result<String, Failure> {
+/// Reads a small file (keys, claims) fully, capped at 1 MiB, into a buffer wiped when
+/// dropped. The buffer is sized from the file's length up front: a buffer that grows
+/// while reading leaves copies of a key in memory it frees without wiping. (A file that
+/// grows between the size check and the read can still cause one reallocation.)
+pub fn small_file(path: &str) -> Result<Zeroizing<String>, Failure> {
     const CAP: u64 = 1 << 20;
-    let file = std::fs::File::open(path).map_err(|e| Failure::io(format!("{path}: {e}")))?;
-    let mut text = String::new();
-    file.take(CAP + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| Failure::io(format!("{path}: {e}")))?;
-    if text.len() as u64 > CAP {
+    let fail = |e: std::io::Error| Failure::io(format!("{path}: {e}"));
+    let file = std::fs::File::open(path).map_err(fail)?;
+    let size = file.metadata().map_err(fail)?.len();
+    if size > CAP {
         return Err(Failure::io(format!("{path}: larger than 1 MiB")));
     }
-    Ok(text)
+    // One spare byte, so that reading to the end never needs to grow a full buffer.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(size as usize + 1));
+    file.take(CAP + 1).read_to_end(&mut bytes).map_err(fail)?;
+    if bytes.len() as u64 > CAP {
+        return Err(Failure::io(format!("{path}: larger than 1 MiB")));
+    }
+    match std::str::from_utf8(&bytes) {
+        // Moving the vector into the string copies nothing.
+        Ok(_) => Ok(Zeroizing::new(
+            String::from_utf8(std::mem::take(&mut *bytes)).unwrap_or_default(),
+        )),
+        Err(_) => Err(Failure::io(format!("{path}: not UTF-8 text"))),
+    }
 }
 
 /// Reads stdin fully, capped at 1 MiB (for `--claims -`).

@@ -86,7 +86,7 @@ fn add_to_set(path: &str, key: HmacKey) -> Result<(), Failure> {
     let existing = std::fs::metadata(&target).ok();
     let set = match &existing {
         Some(_) => {
-            let text = zeroize::Zeroizing::new(input::small_file(&target.to_string_lossy())?);
+            let text = input::small_file(&target.to_string_lossy())?;
             let mut set = KeySet::from_jwk_or_jwks(&text)
                 .map_err(|e| Failure::io(format!("{path}: {}", e.detail())))?;
             set.prepend(key).map_err(|e| Failure::key(&e))?;

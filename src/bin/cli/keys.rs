@@ -26,7 +26,7 @@ impl KeyArgs {
     /// Loads the key set from whichever source was given (or `TOK_KEY`).
     pub fn load(&self) -> Result<KeySet, Failure> {
         if let Some(path) = &self.key {
-            let text = Zeroizing::new(input::small_file(path)?);
+            let text = input::small_file(path)?;
             return parse(&text)
                 .map_err(|e| Failure::io(format!("key file {path}: {}", e.detail())));
         }

@@ -119,7 +119,7 @@ fn build_claims(args: &SignArgs, now: NumericDate) -> Result<Claims<Map<String, 
     if let Some(source) = &args.claims_file {
         let text = match source.as_str() {
             "-" => input::small_stdin()?,
-            path => input::small_file(path)?,
+            path => input::small_file(path)?.to_string(),
         };
         let object: Map<String, Value> = serde_json::from_str(&text)
             .map_err(|e| Failure::usage(format!("--claims {source}: not a JSON object: {e}")))?;
