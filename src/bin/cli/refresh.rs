@@ -264,7 +264,7 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
                     (None, None, Some(keys), Some(token)) => {
                         let sessions = Sessions::new(store, keys, policy);
                         (
-                            "the session of that token".to_owned(),
+                            "that token's family".to_owned(),
                             sessions.revoke_refresh(&token).await.map(u64::from),
                         )
                     }
