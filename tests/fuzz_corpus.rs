@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::attacks;
+
 #[path = "../fuzz/checks.rs"]
 mod checks;
 
@@ -207,11 +209,13 @@ fn replay_corpus_and_regressions() {
     let mut replayed = 0;
     for target in checks::TARGETS {
         for kind in ["corpus", "regressions"] {
-            let Ok(entries) = std::fs::read_dir(dir(kind, target)) else {
-                continue;
-            };
+            let entries = std::fs::read_dir(dir(kind, target))
+                .unwrap_or_else(|e| panic!("fuzz/{kind}/{target}: {e}"));
             for entry in entries {
                 let path = entry.unwrap().path();
+                if path.file_name().is_some_and(|n| n == "README.md") {
+                    continue;
+                }
                 let bytes = std::fs::read(&path).unwrap();
                 let outcome = std::panic::catch_unwind(|| checks::run(target, &bytes));
                 assert!(
@@ -231,4 +235,67 @@ fn replay_corpus_and_regressions() {
         replayed >= expected,
         "replayed only {replayed} of {expected} seeds"
     );
+}
+
+/// The committed seeds mean what their names say, so the replay above proves something:
+/// the valid tokens verify (with the fuzz targets' key, at their instant), and every
+/// attack seed, read back from its file, is rejected with the attack table's kind. A
+/// replay whose seeds were all rejected for the wrong reason would otherwise pass.
+#[test]
+fn committed_seeds_have_their_expected_outcomes() {
+    let lenient = tok::Validation::new().allow_unchecked_audience();
+    let read = |name: &str, i: usize| {
+        let file = dir("corpus", "verify").join(format!("{}-{i:03}", slug(name)));
+        String::from_utf8(
+            std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())),
+        )
+        .unwrap()
+    };
+    for (i, name) in ["valid minimal", "valid full", "valid with kid"]
+        .iter()
+        .enumerate()
+    {
+        let token = read(name, i);
+        tok::verify_at::<serde_json::Value>(&common::key(), &token, &lenient, attacks::now())
+            .unwrap_or_else(|e| panic!("seed {name:?} must verify: {e}"));
+    }
+    let rfc = read("rfc7515 a1", 3);
+    assert_eq!(
+        tok::verify_at::<serde_json::Value>(&common::key(), &rfc, &lenient, attacks::now())
+            .unwrap_err()
+            .kind(),
+        tok::ErrorKind::BadSignature,
+        "the RFC's token is signed with the RFC's key, not the fuzz key"
+    );
+    let mut checked = 0;
+    for (i, attack) in attacks::table().into_iter().enumerate() {
+        let from_file = attacks::Attack {
+            token: read(attack.name, i + 4),
+            ..attack
+        };
+        let err = attacks::run(&from_file)
+            .unwrap_or_else(|| panic!("attack seed {:?} verified", from_file.name));
+        assert_eq!(
+            err.kind(),
+            from_file.expected,
+            "attack seed {:?}",
+            from_file.name
+        );
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} attack seeds");
+}
+
+/// Every target has a corpus folder and a regressions folder: a missing one would
+/// silently replay nothing.
+#[test]
+fn every_target_has_its_folders() {
+    for target in checks::TARGETS {
+        for kind in ["corpus", "regressions"] {
+            let d = dir(kind, target);
+            assert!(d.is_dir(), "{} is missing", d.display());
+        }
+        let seeds = std::fs::read_dir(dir("corpus", target)).unwrap().count();
+        assert!(seeds > 0, "fuzz/corpus/{target} is empty");
+    }
 }

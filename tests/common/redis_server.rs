@@ -85,11 +85,32 @@ impl RedisServer {
         }
         // Wait until it has loaded its data and answers.
         while !self.cli(&["PING"]).contains("PONG") {
+            self.assert_alive();
             assert!(
                 start.elapsed() < Duration::from_secs(10),
                 "redis-server did not answer"
             );
             std::thread::sleep(Duration::from_millis(10));
+        }
+        // The server answering must be ours: another process on a reused port would
+        // answer PING too, and the test would run against it.
+        self.assert_alive();
+        let pid = self.child.as_ref().map(Child::id).unwrap_or_default();
+        let info = self.cli(&["INFO", "server"]);
+        assert!(
+            info.lines()
+                .any(|l| l.trim() == format!("process_id:{pid}")),
+            "port {} is answered by another process than our redis-server {pid}",
+            self.port
+        );
+    }
+
+    /// Panics if the server process has exited (e.g. it could not bind its port).
+    fn assert_alive(&mut self) {
+        if let Some(child) = self.child.as_mut()
+            && let Some(status) = child.try_wait().unwrap()
+        {
+            panic!("redis-server on port {} exited: {status}", self.port);
         }
     }
 
