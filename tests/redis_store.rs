@@ -3,11 +3,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::processes::Server;
 use common::redis_server::RedisServer;
 use serde_json::Map;
 use tok::refresh::{RefreshPolicy, Sessions};
@@ -16,66 +16,6 @@ use tok::{ErrorKind, HmacKey, KeySet};
 
 fn keys() -> KeySet {
     KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap()).unwrap()
-}
-
-/// A `rotate_steps` process: one "server" with its own Redis connection.
-struct Server {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Server {
-    fn start(url: &str) -> Self {
-        let exe = std::env::current_exe().unwrap();
-        let bin = exe
-            .parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join("examples")
-            .join("rotate_steps");
-        assert!(
-            bin.exists(),
-            "{} is missing: the full `cargo test --all-features` builds examples",
-            bin.display()
-        );
-        let mut child = Command::new(bin)
-            .arg(url)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Self {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    fn send(&mut self, token: &str) {
-        writeln!(self.stdin, "{token}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn answer(&mut self) -> Result<String, String> {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        match line.trim().split_once(' ') {
-            Some(("ok", token)) => Ok(token.to_owned()),
-            Some(("err", code)) => Err(code.to_owned()),
-            _ => panic!("unexpected answer {line:?}"),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod attacks;
+#[cfg(all(feature = "sqlite", feature = "redis"))]
+pub mod processes;
 #[cfg(feature = "refresh")]
 pub mod races;
 #[cfg(feature = "redis")]

@@ -1,0 +1,219 @@
+//! Races that reach the database's own locking, not only tok's in-process mutex: separate
+//! store instances (separate connection pools) in one process, and separate OS processes
+//! released together, on SQLite and on Redis, with and without a grace window.
+#![cfg(all(feature = "sqlite", feature = "redis"))]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::processes::Server;
+use common::redis_server::RedisServer;
+use serde_json::Map;
+use tok::refresh::{RefreshPolicy, Sessions};
+use tok::store::{AnyStore, Store};
+use tok::{ErrorKind, HmacKey, KeySet};
+
+fn keys() -> KeySet {
+    KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap()).unwrap()
+}
+
+fn policy(grace_secs: u64) -> RefreshPolicy {
+    RefreshPolicy::default()
+        .with_grace(Duration::from_secs(grace_secs))
+        .unwrap()
+}
+
+/// What one round of N concurrent rotations of one token must give: without grace exactly
+/// one new token and every loser told reuse (or revoked); with grace every caller the same
+/// live token, the family unrevoked.
+fn check_round(round: usize, grace: bool, answers: &[Result<String, String>]) {
+    let winners: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+    if grace {
+        assert_eq!(winners.len(), answers.len(), "round {round}: {answers:?}");
+        assert!(
+            winners.iter().all(|w| *w == winners[0]),
+            "round {round}: {answers:?}"
+        );
+    } else {
+        assert_eq!(winners.len(), 1, "round {round}: {answers:?}");
+        for loser in answers.iter().filter_map(|a| a.as_ref().err()) {
+            assert!(
+                loser == "refresh-reused" || loser == "revoked",
+                "round {round}: {loser}"
+            );
+        }
+    }
+}
+
+/// `instances` stores opened separately on one URL, 4 tasks each, released by a barrier.
+async fn instances_race(url: &str, instances: usize, rounds: usize, grace_secs: u64) {
+    let mut all = Vec::new();
+    for _ in 0..instances {
+        let store = tok::store::open(url).await.unwrap();
+        all.push(Arc::new(Sessions::new(store, keys(), policy(grace_secs))));
+    }
+    for round in 0..rounds {
+        let token = Arc::new(
+            all[round % instances]
+                .issue("alice", Map::new(), None)
+                .await
+                .unwrap()
+                .refresh_token
+                .to_string(),
+        );
+        let tasks = instances * 4;
+        let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
+        let handles: Vec<_> = (0..tasks)
+            .map(|i| {
+                let (s, token, barrier) = (
+                    Arc::clone(&all[i % instances]),
+                    Arc::clone(&token),
+                    Arc::clone(&barrier),
+                );
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    s.rotate(&token, None)
+                        .await
+                        .map(|p| p.refresh_token.to_string())
+                        .map_err(|e| e.code().to_owned())
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for h in handles {
+            answers.push(h.await.unwrap());
+        }
+        check_round(round, grace_secs > 0, &answers);
+    }
+}
+
+/// `processes` servers, each its own process and connection, get the same token at once.
+async fn processes_race(url: &str, processes: usize, rounds: usize, grace_secs: u64) {
+    let mut servers: Vec<Server> = (0..processes)
+        .map(|_| Server::start_with_grace(url, grace_secs))
+        .collect();
+    let sessions = Sessions::new(
+        tok::store::open(url).await.unwrap(),
+        keys(),
+        policy(grace_secs),
+    );
+    for round in 0..rounds {
+        let token = sessions
+            .issue("alice", Map::new(), None)
+            .await
+            .unwrap()
+            .refresh_token
+            .to_string();
+        // Every server is already waiting on its stdin: writing the token to each in
+        // turn releases them together.
+        for server in &mut servers {
+            server.send(&token);
+        }
+        let answers: Vec<_> = servers.iter_mut().map(Server::answer).collect();
+        check_round(round, grace_secs > 0, &answers);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_separate_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("race.db").display());
+    instances_race(&url, 3, 150, 0).await;
+    instances_race(&url, 3, 150, 30).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_separate_instances() {
+    let redis = RedisServer::start();
+    instances_race(&redis.url(), 3, 150, 0).await;
+    instances_race(&redis.url(), 3, 150, 30).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_separate_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("race.db").display());
+    // The file exists (and has its schema) before the servers open it.
+    drop(tok::store::open(&url).await.unwrap());
+    processes_race(&url, 4, 60, 0).await;
+    processes_race(&url, 4, 60, 30).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_separate_processes() {
+    let redis = RedisServer::start();
+    processes_race(&redis.url(), 4, 100, 0).await;
+    processes_race(&redis.url(), 4, 100, 30).await;
+}
+
+/// Redis is killed (SIGKILL) while 16 tasks rotate their own families, three times, and
+/// restarted. With AOF `appendfsync always` and a grace window, a client that retries the
+/// same token after a store error is never taken for a thief (a rotation whose reply was
+/// lost is answered from the grace window with the very token it lost), no family is
+/// revoked, and every confirmed rotation is in Redis after the restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_with_rotations_in_flight() {
+    let mut redis = RedisServer::start();
+    let url = format!("{}?timeout_ms=500", redis.url());
+    let sessions = Arc::new(Sessions::new(
+        tok::store::open(&url).await.unwrap(),
+        keys(),
+        policy(60),
+    ));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let first = sessions
+            .issue(&format!("user{i}"), Map::new(), None)
+            .await
+            .unwrap();
+        let (s, stop) = (Arc::clone(&sessions), Arc::clone(&stop));
+        tasks.push(tokio::spawn(async move {
+            let family = first.family_id.clone();
+            let mut token = first.refresh_token.to_string();
+            let (mut confirmed, mut store_errors) = (0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                match s.rotate(&token, None).await {
+                    Ok(pair) => {
+                        token = pair.refresh_token.to_string();
+                        confirmed = token.split('.').nth(1).unwrap().parse().unwrap();
+                    }
+                    Err(e) => {
+                        assert_eq!(e.kind(), ErrorKind::Store, "user{i}: {e}");
+                        store_errors += 1;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+            (family, token, confirmed, store_errors)
+        }));
+    }
+    // Kill at uneven moments, with rotations in flight.
+    for pause_ms in [230u64, 410, 170] {
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        redis.kill();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        redis.restart();
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut total_errors = 0;
+    for task in tasks {
+        let (family, token, confirmed, errors) = task.await.unwrap();
+        total_errors += errors;
+        let stored = sessions.store().family(&family).await.unwrap().unwrap();
+        assert!(
+            stored.revoked_at.is_none(),
+            "{family}: revoked by a false reuse"
+        );
+        assert_eq!(
+            stored.generation, confirmed,
+            "{family}: a confirmed rotation is missing (or an unconfirmed one stored)"
+        );
+        assert!(confirmed > 3, "{family}: only {confirmed} rotations");
+        sessions.rotate(&token, None).await.unwrap();
+    }
+    assert!(total_errors > 0, "the kills were felt");
+}
