@@ -503,3 +503,34 @@ async fn redis_holds_no_token_and_no_raw_fingerprint() {
     }
     assert!(!dump.windows(FINGERPRINT.len()).any(|w| w == FINGERPRINT));
 }
+
+/// A family written by the previous format (token hashes, no nonce) is refused with a
+/// message naming the cause, never decided on.
+#[tokio::test]
+async fn a_family_of_the_old_format_is_refused_clearly() {
+    let redis = RedisServer::start();
+    let s = Sessions::new(
+        RedisStore::open(&format!("{}?prefix=old", redis.url()))
+            .await
+            .unwrap(),
+        keys(),
+        RefreshPolicy::default(),
+    );
+    let family = tok::base64url::encode(&[4; 16]);
+    redis.cli(&[
+        "HSET",
+        &format!("old:{{{family}}}:f"),
+        "sub",
+        "alice",
+        "gen",
+        "0",
+        "cur",
+        "00",
+        "revoked",
+        "",
+    ]);
+    let token = format!("{family}.0.{}", tok::base64url::encode(&[1; 32]));
+    let err = s.rotate(&token, None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Store);
+    assert!(err.detail().contains("another tok version"), "{err}");
+}

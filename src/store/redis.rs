@@ -416,23 +416,32 @@ impl RedisStore {
         if let Some(secret) = self.cached(family_id) {
             return Ok(Some(secret));
         }
-        let (version, kid, nonce): (Option<String>, Option<String>, Option<String>) = self
+        type Fields = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let (version, subject, kid, nonce): Fields = self
             .query(
                 "reading a family",
                 redis::cmd("HMGET")
                     .arg(self.family_key(family_id))
-                    .arg(&["v", "kid", "nonce"]),
+                    .arg(&["v", "sub", "kid", "nonce"]),
             )
             .await?;
-        let (Some(kid), Some(nonce)) = (kid, nonce) else {
+        // No subject: no family (or a tombstone). A family of another format is refused
+        // loudly rather than decided on or taken for unknown.
+        if subject.is_none() {
             return Ok(None);
-        };
-        if version.as_deref() != Some(FORMAT_VERSION) {
+        }
+        let (Some(FORMAT_VERSION), Some(kid), Some(nonce)) = (version.as_deref(), kid, nonce)
+        else {
             return Err(corrupt(
                 "a family written by another tok version (refresh tokens changed format; \
                  clear this prefix to start anew)",
             ));
-        }
+        };
         let secret = FamilySecret {
             key_id: kid,
             nonce: unhex(&nonce).ok_or_else(|| corrupt("nonce"))?,
