@@ -23,9 +23,12 @@ trap 'rm -f "$log"' EXIT
 gate fmt cargo fmt --all -- --check
 gate clippy cargo clippy --locked --all-targets --all-features -- -D warnings
 # All features (every store, the CLI, the examples the multi-process tests drive), then
-# the default features once, so the `not(feature = ...)` branches are tested too.
-gate "tests (all features)" bash -c 'cargo test --locked --all-features 2>&1 | tee -a "$0"; exit "${PIPESTATUS[0]}"' "$log"
-gate "tests (default features)" bash -c 'cargo test --locked 2>&1 | tee -a "$0"; exit "${PIPESTATUS[0]}"' "$log"
+# the default features, then sessions without the SQLite and Redis backends, so the
+# `not(feature = ...)` branches are tested too.
+tests() { bash -c 'cargo test --locked "$@" 2>&1 | tee -a "$0"; exit "${PIPESTATUS[0]}"' "$log" "$@"; }
+gate "tests (all features)" tests --all-features
+gate "tests (default features)" tests
+gate "tests (refresh without backends)" tests --features refresh
 gate docs env RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --all-features
 gate "core builds without optional features" cargo build --locked --lib --no-default-features
 # Every fuzz target runs briefly on the stable toolchain (cargo-fuzz needs nightly flags;

@@ -148,6 +148,32 @@ impl Store for AnyStore {
 mod tests {
     use super::*;
 
+    /// The opener's answers for every scheme, in whatever features this build has: a
+    /// scheme whose backend is missing is a configuration error that names the feature.
+    #[tokio::test]
+    async fn schemes_and_missing_backends() {
+        assert!(matches!(open("memory:").await, Ok(AnyStore::Memory(_))));
+        for url in ["memory:x", "postgres://h/db", "", "sqlite", "redis"] {
+            let err = open(url).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{url}");
+        }
+        #[cfg(not(feature = "sqlite"))]
+        {
+            let err = open("sqlite:/tmp/x.db").await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config);
+            assert!(err.detail().contains("sqlite feature"), "{err}");
+        }
+        #[cfg(not(feature = "redis"))]
+        for url in ["redis://u:pw@h:1", "REDIS+CLUSTER://h:1,h:2"] {
+            let err = open(url).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config);
+            assert!(err.detail().contains("redis feature"), "{err}");
+            assert!(!err.detail().contains("pw"));
+        }
+        #[cfg(feature = "sqlite")]
+        assert_eq!(open("sqlite::memory:").await.unwrap_err().kind(), ErrorKind::Config);
+    }
+
     #[test]
     fn userinfo_is_redacted() {
         for (url, want) in [
