@@ -52,6 +52,8 @@ pub use refresh::cookie;
 #[cfg(feature = "refresh")]
 pub mod store;
 mod validation;
+#[cfg(feature = "axum")]
+pub mod web;
 
 pub use claims::{Audience, ClaimString, Claims, NoCustomClaims, REGISTERED};
 pub use error::{Error, ErrorKind};

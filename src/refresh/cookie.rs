@@ -1,11 +1,14 @@
-//! Hardened `Set-Cookie` headers for refresh tokens and client fingerprints.
+//! Hardened cookies for refresh tokens and client fingerprints, built and parsed with the
+//! `cookie` crate.
 //!
-//! Defaults follow the seed's hijacking defences: the `__Host-` prefix (the browser then
-//! insists on `Secure`, `Path=/` and no `Domain`, so no subdomain can plant or read it),
-//! `HttpOnly` (no script can read it), `SameSite=Strict`, and a `Max-Age` no longer than
-//! the session family.
+//! Defaults are the hijacking defences: the `__Host-` prefix (the browser then insists on
+//! `Secure`, `Path=/` and no `Domain`, so no subdomain can plant or read it), `HttpOnly`
+//! (no script can read it), `SameSite=Strict`, and a `Max-Age` no longer than the session
+//! family.
 
 use std::time::Duration;
+
+use cookie::Cookie;
 
 use crate::error::Error;
 
@@ -50,25 +53,35 @@ impl CookieOptions {
         self.path = path.into();
         self
     }
+
+    /// The name a cookie called `name` gets (with the `__Host-` prefix by default).
+    pub fn full_name(&self, name: &str) -> String {
+        if self.host_prefix {
+            format!("__Host-{name}")
+        } else {
+            name.to_owned()
+        }
+    }
 }
 
 /// A `Set-Cookie` header value for `name=value` that lives `max_age`.
 ///
 /// ```
 /// let header = tok::cookie::set_cookie("refresh", "abc.def", std::time::Duration::from_secs(60), &Default::default())?;
-/// assert_eq!(header, "__Host-refresh=abc.def; Max-Age=60; Path=/; Secure; HttpOnly; SameSite=Strict");
+/// assert_eq!(header, "__Host-refresh=abc.def; HttpOnly; SameSite=Strict; Secure; Path=/; Max-Age=60");
 /// # Ok::<(), tok::Error>(())
 /// ```
 ///
 /// # Errors
 /// [`Malformed`](crate::ErrorKind::Malformed) when the name is not a cookie token or the
-/// value has characters a cookie cannot carry (RFC 6265 §4.1.1).
+/// value has characters a cookie cannot carry (RFC 6265 §4.1.1), or the path is unsafe.
 pub fn set_cookie(
     name: &str,
     value: &str,
     max_age: Duration,
     options: &CookieOptions,
 ) -> Result<String, Error> {
+    // The cookie crate builds what it is given; what may be given is checked here.
     let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     if name.is_empty() || !name.chars().all(token_char) {
         return Err(Error::malformed(format!(
@@ -89,24 +102,54 @@ pub fn set_cookie(
             "cookie path must start with / and have no ; or controls",
         ));
     }
-    let prefix = if options.host_prefix { "__Host-" } else { "" };
     let same_site = match options.same_site {
-        SameSite::Strict => "Strict",
-        SameSite::Lax => "Lax",
+        SameSite::Strict => cookie::SameSite::Strict,
+        SameSite::Lax => cookie::SameSite::Lax,
     };
-    Ok(format!(
-        "{prefix}{name}={value}; Max-Age={}; Path={}; Secure; HttpOnly; SameSite={same_site}",
-        max_age.as_secs(),
-        options.path
-    ))
+    let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+    let cookie = Cookie::build((options.full_name(name), value.to_owned()))
+        .http_only(true)
+        .same_site(same_site)
+        .secure(true)
+        .path(options.path.clone())
+        .max_age(time::Duration::seconds(max_age))
+        .build();
+    Ok(cookie.to_string())
 }
 
-/// A `Set-Cookie` header value that deletes the cookie (logout).
+/// A `Set-Cookie` header value that deletes the cookie (logout): empty, `Max-Age=0`, with
+/// the attributes it was set with (a browser deletes only the cookie they match).
 ///
 /// # Errors
 /// As [`set_cookie`].
 pub fn clear_cookie(name: &str, options: &CookieOptions) -> Result<String, Error> {
     set_cookie(name, "", Duration::ZERO, options)
+}
+
+/// The value of the cookie `full_name` in `Cookie` request header values, if sent.
+///
+/// # Errors
+/// [`Malformed`](crate::ErrorKind::Malformed) when a header is not a cookie list, or the
+/// cookie is sent twice (a planted duplicate must not be resolved by guessing).
+pub fn read<'a>(
+    header_values: impl IntoIterator<Item = &'a str>,
+    full_name: &str,
+) -> Result<Option<String>, Error> {
+    let mut found = None;
+    for header in header_values {
+        for cookie in Cookie::split_parse(header) {
+            let cookie = cookie.map_err(|e| Error::malformed(format!("Cookie header: {e}")))?;
+            if cookie.name() == full_name {
+                if found.is_some() {
+                    return Err(Error::malformed(format!(
+                        "cookie {full_name} is sent more than once"
+                    )));
+                }
+                found = Some(cookie.value().to_owned());
+            }
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -117,17 +160,14 @@ mod tests {
     fn hardened_by_default_and_validated() {
         let d = CookieOptions::default();
         let h = set_cookie("fp", "x", Duration::from_secs(5), &d).unwrap();
-        for part in [
-            "__Host-fp=x",
-            "Secure",
-            "HttpOnly",
-            "SameSite=Strict",
-            "Path=/",
-            "Max-Age=5",
-        ] {
-            assert!(h.contains(part), "{h}");
-        }
-        assert!(!h.contains("Domain"));
+        let parsed = Cookie::parse(h.as_str()).unwrap();
+        assert_eq!((parsed.name(), parsed.value()), ("__Host-fp", "x"));
+        assert_eq!(parsed.secure(), Some(true));
+        assert_eq!(parsed.http_only(), Some(true));
+        assert_eq!(parsed.same_site(), Some(cookie::SameSite::Strict));
+        assert_eq!(parsed.path(), Some("/"));
+        assert_eq!(parsed.max_age(), Some(time::Duration::seconds(5)));
+        assert_eq!(parsed.domain(), None);
         let lax = set_cookie(
             "a",
             "b",
@@ -137,7 +177,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             lax,
-            "a=b; Max-Age=0; Path=/auth; Secure; HttpOnly; SameSite=Lax"
+            "a=b; HttpOnly; SameSite=Lax; Secure; Path=/auth; Max-Age=0"
         );
         for (name, value) in [
             ("", "v"),
@@ -155,7 +195,28 @@ mod tests {
         assert!(set_cookie("a", "b", Duration::ZERO, &d.with_path("/x;Domain=evil")).is_err());
         assert_eq!(
             clear_cookie("r", &CookieOptions::default()).unwrap(),
-            "__Host-r=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict"
+            "__Host-r=; HttpOnly; SameSite=Strict; Secure; Path=/; Max-Age=0"
         );
+    }
+
+    #[test]
+    fn reading_finds_one_cookie_and_refuses_duplicates() {
+        let name = "__Host-refresh";
+        assert_eq!(
+            read(["a=1; __Host-refresh=t.0.x"], name)
+                .unwrap()
+                .as_deref(),
+            Some("t.0.x")
+        );
+        assert_eq!(
+            read(["a=1", "__Host-refresh=y"], name).unwrap().as_deref(),
+            Some("y")
+        );
+        assert_eq!(read(["a=1"], name).unwrap(), None);
+        assert_eq!(read(Vec::<&str>::new(), name).unwrap(), None);
+        assert!(read(["__Host-refresh=a; __Host-refresh=b"], name).is_err());
+        assert!(read(["__Host-refresh=a", "__Host-refresh=a"], name).is_err());
+        // Only the exact name: the unprefixed cookie a subdomain could plant is not it.
+        assert_eq!(read(["refresh=planted"], name).unwrap(), None);
     }
 }

@@ -65,7 +65,12 @@ impl<S: Store> Sessions<S> {
         &self.policy
     }
 
-    fn now(&self) -> NumericDate {
+    /// The key set access tokens are signed and verified with.
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    pub(crate) fn now(&self) -> NumericDate {
         (self.clock)()
     }
 

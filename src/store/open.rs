@@ -171,7 +171,10 @@ mod tests {
             assert!(!err.detail().contains("pw"));
         }
         #[cfg(feature = "sqlite")]
-        assert_eq!(open("sqlite::memory:").await.unwrap_err().kind(), ErrorKind::Config);
+        assert_eq!(
+            open("sqlite::memory:").await.unwrap_err().kind(),
+            ErrorKind::Config
+        );
     }
 
     #[test]

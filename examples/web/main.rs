@@ -1,0 +1,210 @@
+//! The example web app: tok sessions in an axum service, with a page to try them in a
+//! browser.
+//!
+//! ```sh
+//! cargo run --release --example web --all-features -- [--listen 127.0.0.1:8080] \
+//!     [--store URL] [--key FILE] [--access-ttl 15m] [--grace 5s] [--origin URL]...
+//! ```
+//!
+//! Defaults: the CLI's default store (an SQLite file in the user's data folder), the key
+//! in `TOK_KEY` or else a key file created next to that store, origin `http://` plus the
+//! listen address. Prints `listening on http://ADDR` once it accepts connections.
+//!
+//! Routes: `GET /` (the page), `POST /login` (`{"username","password"}`; the demo accepts
+//! password `demo` for any username), `GET /api/me` (online check), `POST /api/promote`
+//! (privilege change to admin), and `/session/{refresh,logout,logout-all}`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRef, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::Parser;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tok::refresh::{RefreshPolicy, Sessions};
+use tok::web::{OnlineBearer, WebError, WebSessions, session_router};
+use tok::{HmacKey, KeySet};
+
+/// The page: a login form and the session buttons; its script keeps the access token in
+/// memory only.
+const PAGE: &str = include_str!("index.html");
+
+#[derive(Parser)]
+struct Args {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Store URL (default: the tok CLI's default SQLite store).
+    #[arg(long)]
+    store: Option<String>,
+    /// A JWK or JWK Set file (default: TOK_KEY, else a key file beside the default store).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Access-token lifetime.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "15m")]
+    access_ttl: Duration,
+    /// Grace window for concurrent refreshes (0s allowed).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    grace: Duration,
+    /// Origins allowed to send cookie-authenticated requests (default: http://LISTEN).
+    #[arg(long)]
+    origin: Vec<String>,
+}
+
+#[derive(Clone)]
+struct App {
+    web: Arc<WebSessions>,
+}
+
+impl FromRef<App> for Arc<WebSessions> {
+    fn from_ref(app: &App) -> Self {
+        Arc::clone(&app.web)
+    }
+}
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+async fn login(State(app): State<App>, headers: HeaderMap, body: Json<Login>) -> Response {
+    // The application's own authentication; tok starts the session after it.
+    if body.password != "demo" || body.username.is_empty() || body.username.len() > 64 {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "bad-credentials"})),
+        )
+            .into_response();
+    }
+    let mut claims = Map::new();
+    claims.insert("role".into(), "user".into());
+    app.web
+        .login(&headers, &body.username, claims)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn me(user: OnlineBearer<Map<String, Value>>) -> Json<Value> {
+    let claims = &user.claims;
+    Json(json!({
+        "sub": claims.sub.as_deref(),
+        "sid": claims.custom.get("sid"),
+        "role": claims.custom.get("role"),
+    }))
+}
+
+async fn promote(
+    State(app): State<App>,
+    _user: OnlineBearer<Map<String, Value>>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    // A real app decides here whether this user may become an admin.
+    let mut claims = Map::new();
+    claims.insert("role".into(), "admin".into());
+    app.web.change_privileges(&headers, claims).await
+}
+
+fn default_dir() -> Result<PathBuf, String> {
+    let base = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").ok_or("HOME is not set")?).join(".local/share")
+        }
+    };
+    let dir = base.join("tok");
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The key: `--key FILE`, else `TOK_KEY`, else a key file beside the default store
+/// (created, mode 0600, on first start), so that sessions survive a restart.
+fn load_key(args: &Args) -> Result<KeySet, String> {
+    let parse = |text: &str| {
+        KeySet::from_jwk_or_jwks(text.trim()).or_else(|_| {
+            let secret = tok::base64url::decode(text.trim().as_bytes())?;
+            KeySet::new(HmacKey::from_bytes(&secret)?)
+        })
+    };
+    if let Some(path) = &args.key {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        return parse(&text).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    if let Ok(text) = std::env::var("TOK_KEY") {
+        return parse(&text).map_err(|e| format!("TOK_KEY: {e}"));
+    }
+    let path = default_dir()?.join("web-example-key.json");
+    if !path.exists() {
+        let key = HmacKey::generate().map_err(|e| e.to_string())?;
+        let mut file = std::fs::OpenOptions::new();
+        file.write(true).create_new(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+        let mut file = file
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        std::io::Write::write_all(&mut file, key.export_jwk().as_bytes())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("web: no key given; created {}", path.display());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let keys = load_key(&args)?;
+    let url = match &args.store {
+        Some(url) => url.clone(),
+        None => format!("sqlite:{}", default_dir()?.join("tok.db").display()),
+    };
+    let store = tok::store::open(&url).await.map_err(|e| e.to_string())?;
+    let policy = RefreshPolicy::default()
+        .with_access_ttl(args.access_ttl)
+        .with_grace(args.grace)
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("{}: {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut web = WebSessions::from_sessions(Sessions::new(store, keys, policy));
+    let origins = if args.origin.is_empty() {
+        vec![format!("http://{addr}")]
+    } else {
+        args.origin.clone()
+    };
+    for origin in origins {
+        web = web.with_origin(origin);
+    }
+    let app = App { web: Arc::new(web) };
+    let router = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/login", post(login))
+        .route("/api/me", get(me))
+        .route("/api/promote", post(promote))
+        .nest("/session", session_router())
+        .with_state(app);
+    println!("listening on http://{addr}");
+    axum::serve(listener, router)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("web: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Every way a web request fails, as a response: RFC 6750 §3 for bearer credentials,
+//! JSON `{"error": CODE}` bodies everywhere, and never a cookie cleared for an outage.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::Error;
+
+/// A refused web request. Converts into the response the client gets.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WebError {
+    /// No bearer credentials (none, or another scheme: RFC 6750 §3.1): 401 with
+    /// `WWW-Authenticate: Bearer realm="..."` and no error code.
+    NoCredentials {
+        /// The protection space named in the challenge.
+        realm: String,
+    },
+    /// A malformed request (two `Authorization` headers, a Bearer credential that is not
+    /// one `b64token`, an unreadable `Cookie` header): 400 `invalid_request`.
+    InvalidRequest {
+        /// The protection space named in the challenge.
+        realm: String,
+        /// What was wrong, for the body (never the token itself).
+        reason: &'static str,
+    },
+    /// A bearer token that did not verify, or whose session or `jti` was revoked: 401
+    /// `error="invalid_token"` with tok's code as `error_description`.
+    InvalidToken {
+        /// The protection space named in the challenge.
+        realm: String,
+        /// Why.
+        error: Error,
+    },
+    /// A cookie-authenticated request from another site: 403 `{"error":"csrf"}`.
+    Csrf,
+    /// No refresh cookie: 401 `{"error":"no-session"}`.
+    NoSession,
+    /// The refresh cookie was refused (reused, revoked, expired, unknown, fingerprint
+    /// mismatch, malformed): 401 with tok's code, and both session cookies cleared.
+    Session {
+        /// Why.
+        error: Error,
+        /// `Set-Cookie` values that clear the session cookies.
+        clear: Vec<HeaderValue>,
+    },
+    /// The store is unreachable: 503 with `Retry-After`. Cookies are left alone: an
+    /// outage must not log anyone out.
+    Unavailable {
+        /// The store's error (logged, not sent).
+        error: Error,
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// Something on the server failed (the OS random generator): 500.
+    Internal(Error),
+}
+
+impl WebError {
+    /// The code sent as `{"error": CODE}`.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::NoCredentials { .. } => "no-credentials",
+            Self::InvalidRequest { .. } => "invalid_request",
+            Self::InvalidToken { error, .. } | Self::Session { error, .. } => error.code(),
+            Self::Csrf => "csrf",
+            Self::NoSession => "no-session",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Internal(error) => error.code(),
+        }
+    }
+}
+
+fn json_error(status: StatusCode, code: &str) -> Response {
+    let body = serde_json::json!({ "error": code }).to_string();
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A challenge; `realm` and the code are tok's own (quoted-string safe: the realm is
+/// checked at configuration, codes are kebab-case).
+fn challenge(realm: &str, error: Option<(&str, &str)>) -> HeaderValue {
+    let value = match error {
+        None => format!("Bearer realm=\"{realm}\""),
+        Some((error, description)) => format!(
+            "Bearer realm=\"{realm}\", error=\"{error}\", error_description=\"{description}\""
+        ),
+    };
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let code = self.code().to_owned();
+        match self {
+            Self::NoCredentials { realm } => {
+                let mut r = json_error(StatusCode::UNAUTHORIZED, &code);
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, challenge(&realm, None));
+                r
+            }
+            Self::InvalidRequest { realm, reason } => {
+                let mut r = json_error(StatusCode::BAD_REQUEST, &code);
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    challenge(&realm, Some(("invalid_request", reason))),
+                );
+                r
+            }
+            Self::InvalidToken { realm, error } => {
+                let mut r = json_error(StatusCode::UNAUTHORIZED, &code);
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    challenge(&realm, Some(("invalid_token", error.code()))),
+                );
+                r
+            }
+            Self::Csrf => json_error(StatusCode::FORBIDDEN, &code),
+            Self::NoSession => json_error(StatusCode::UNAUTHORIZED, &code),
+            Self::Session { clear, .. } => {
+                let mut r = json_error(StatusCode::UNAUTHORIZED, &code);
+                for value in clear {
+                    r.headers_mut().append(header::SET_COOKIE, value);
+                }
+                r
+            }
+            Self::Unavailable { error, retry_after } => {
+                tracing::warn!(target: "tok::web", event = "store_unavailable", error = %error);
+                let mut r = json_error(StatusCode::SERVICE_UNAVAILABLE, &code);
+                let secs = retry_after.as_secs().max(1).to_string();
+                if let Ok(v) = HeaderValue::from_str(&secs) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                r
+            }
+            Self::Internal(error) => {
+                tracing::error!(target: "tok::web", event = "internal", error = %error);
+                json_error(StatusCode::INTERNAL_SERVER_ERROR, &code)
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The session routes, to mount under a prefix: `POST /refresh`, `POST /logout`,
+//! `POST /logout-all`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRef, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::post;
+
+use crate::error::{Error, ErrorKind};
+use crate::store::{AnyStore, Store};
+use crate::web::{OnlineBearer, WebError, WebSessions};
+
+/// The session routes for [`WebSessions`] over any shipped store ([`AnyStore`]).
+///
+/// - `POST /refresh`: rotates the refresh cookie; 200 token response, new cookie.
+/// - `POST /logout`: ends the cookie's session; 204, cookies cleared.
+/// - `POST /logout-all`: with a valid bearer token (checked online), ends every session
+///   of its subject; 200 `{"revoked": N}`, cookies cleared.
+pub fn session_router<S>() -> Router<S>
+where
+    Arc<WebSessions>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    session_router_for::<AnyStore, S>()
+}
+
+/// [`session_router`] for [`WebSessions`] over a store of type `St`.
+pub fn session_router_for<St, S>() -> Router<S>
+where
+    St: Store + 'static,
+    Arc<WebSessions<St>>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/refresh", post(refresh::<St>))
+        .route("/logout", post(logout::<St>))
+        .route("/logout-all", post(logout_all::<St>))
+}
+
+async fn refresh<St: Store>(
+    State(web): State<Arc<WebSessions<St>>>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    web.refresh(&headers).await
+}
+
+async fn logout<St: Store>(
+    State(web): State<Arc<WebSessions<St>>>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    web.logout(&headers).await
+}
+
+async fn logout_all<St: Store + 'static>(
+    State(web): State<Arc<WebSessions<St>>>,
+    user: OnlineBearer<serde_json::Value, St>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let Some(subject) = user.claims.sub.as_deref() else {
+        return Err(WebError::InvalidToken {
+            realm: web.realm().to_owned(),
+            error: Error::new(ErrorKind::MissingClaim, "the token has no sub"),
+        });
+    };
+    web.logout_everywhere(&headers, subject).await
+}
