@@ -6,6 +6,11 @@ need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 # A real Redis for the Redis store's tests (they start their own servers on free ports).
 command -v redis-server >/dev/null || need_apt+=(redis-server)
+# A real browser for the web tests: Debian's Chromium and its WebDriver.
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+# jq: README's shell walk-through reads token responses with it.
+command -v jq >/dev/null || need_apt+=(jq)
 if ((${#need_apt[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

@@ -8,6 +8,8 @@ pub mod processes;
 pub mod races;
 #[cfg(feature = "redis")]
 pub mod redis_server;
+#[cfg(all(feature = "axum", feature = "cli"))]
+pub mod web;
 
 use tok::HmacKey;
 

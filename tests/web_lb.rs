@@ -1,0 +1,99 @@
+//! Two app servers behind a "load balancer" (a client alternating between them, request
+//! by request), on one SQLite file and on one Redis: sessions hold across them, reuse and
+//! logout are seen everywhere at once, and a Redis outage logs no one out.
+#![cfg(all(feature = "axum", feature = "cli"))]
+
+mod common;
+
+use common::redis_server::RedisServer;
+use common::web::{App, Client};
+
+async fn across_two_servers(store: &str) {
+    let a = App::start(store, &["--grace", "0s"]);
+    let b = App::start(store, &["--grace", "0s"]);
+    let servers = [&a.url, &b.url];
+    let mut alice = Client::new();
+    assert_eq!(alice.login(&a.url, "alice").await.status, 200);
+    for i in 0..50 {
+        let url = servers[i % 2];
+        let refreshed = alice.refresh(url).await;
+        assert_eq!(refreshed.status, 200, "refresh {i}: {refreshed:?}");
+        assert_eq!(alice.me(servers[(i + 1) % 2]).await.status, 200, "me {i}");
+    }
+    // Rotated on B, the old cookie replayed on A: reuse, and the session is dead on both.
+    let old = alice.clone();
+    assert_eq!(alice.refresh(&b.url).await.status, 200);
+    let mut thief = old;
+    assert_eq!(thief.refresh(&a.url).await.error(), "refresh-reused");
+    assert_eq!(alice.refresh(&b.url).await.error(), "revoked");
+    assert_eq!(alice.me(&b.url).await.status, 401);
+
+    // Logout everywhere on A ends the session on B at once (online check).
+    let mut one = Client::new();
+    let mut two = Client::new();
+    one.login(&a.url, "bob").await;
+    two.login(&b.url, "bob").await;
+    assert_eq!(two.me(&b.url).await.status, 200);
+    let all = one
+        .send("POST", &format!("{}/session/logout-all", a.url), &[], None)
+        .await;
+    assert_eq!(all.status, 200);
+    assert_eq!(two.me(&b.url).await.status, 401);
+    assert_eq!(two.refresh(&a.url).await.error(), "revoked");
+}
+
+#[tokio::test]
+async fn two_servers_on_one_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("web.db").display());
+    across_two_servers(&store).await;
+}
+
+#[tokio::test]
+async fn two_servers_on_one_redis() {
+    let redis = RedisServer::start();
+    across_two_servers(&redis.url()).await;
+}
+
+/// Redis stops mid-run: refreshes and online checks answer 503 with `Retry-After`, no
+/// cookie is cleared, and after Redis comes back (AOF on) the same cookies work.
+#[tokio::test]
+async fn redis_outage_logs_no_one_out() {
+    let mut redis = RedisServer::start();
+    let store = format!("{}?timeout_ms=300", redis.url());
+    let a = App::start(&store, &[]);
+    let b = App::start(&store, &[]);
+    let mut alice = Client::new();
+    alice.login(&a.url, "alice").await;
+    assert_eq!(alice.refresh(&b.url).await.status, 200);
+    let before = alice.clone();
+    redis.kill();
+    for url in [&a.url, &b.url] {
+        let r = alice.refresh(url).await;
+        assert_eq!(r.status, 503, "{r:?}");
+        assert_eq!(r.header("retry-after"), Some("1"));
+        assert!(r.set_cookies().is_empty(), "an outage cleared a cookie");
+        let me = alice.me(url).await;
+        assert_eq!(me.status, 503);
+        let out = alice
+            .send("POST", &format!("{url}/session/logout"), &[], None)
+            .await;
+        assert_eq!(out.status, 503);
+        assert!(out.set_cookies().is_empty());
+    }
+    assert_eq!(
+        alice.cookie("__Host-refresh"),
+        before.cookie("__Host-refresh")
+    );
+    redis.restart();
+    let mut ok = false;
+    for _ in 0..50 {
+        if alice.refresh(&a.url).await.status == 200 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ok, "the session did not come back after Redis did");
+    assert_eq!(alice.me(&b.url).await.status, 200);
+}
