@@ -1,0 +1,263 @@
+//! The example app in a real browser: Debian's headless Chromium driven over WebDriver
+//! (chromedriver, through fantoccini). scripts/setup.sh installs both; without them these
+//! tests fail rather than skip.
+#![cfg(all(feature = "axum", feature = "cli"))]
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::web::App;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+/// A chromedriver process on a free port.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver must be installed (scripts/setup.sh installs chromium-driver)");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// A new browser (its own profile, so its own cookie jar).
+    async fn browser(&self, profile: &std::path::Path) -> Client {
+        let args = [
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--no-first-run".to_owned(),
+            // This machine's network is closed: no background connections.
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": "/usr/bin/chromium", "args": args }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a Chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn text(c: &Client, id: &str) -> String {
+    c.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
+}
+
+/// Waits until element `id`'s text satisfies `ok`; returns it.
+async fn wait_text(c: &Client, id: &str, ok: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let t = text(c, id).await;
+        if ok(&t) {
+            return t;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "#{id} stayed {t:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn log_in(c: &Client, base: &str, user: &str) {
+    c.goto(base).await.unwrap();
+    wait_text(c, "status", |t| t == "logged out").await;
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(user)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("demo")
+        .await
+        .unwrap();
+    c.find(Locator::Id("login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(c, "status", |t| {
+        t.starts_with(&format!("logged in as {user}"))
+    })
+    .await;
+}
+
+async fn refreshes(c: &Client) -> u64 {
+    text(c, "refreshes").await.parse().unwrap()
+}
+
+/// Log in through the form; the refresh cookie is invisible to scripts and stored
+/// hardened; with 2-second access tokens the page keeps working past several expiries by
+/// refreshing; "log out everywhere" in one browser ends the session in another at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("web.db").display());
+    let app = App::start(&store, &["--access-ttl", "2s"]);
+    let driver = Driver::start();
+    let one = driver.browser(&dir.path().join("profile-1")).await;
+    log_in(&one, &app.url, "alice").await;
+
+    let visible: String = one
+        .execute("return document.cookie", vec![])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !visible.contains("refresh") && !visible.contains("fingerprint"),
+        "{visible:?}"
+    );
+    let cookies = one.get_all_cookies().await.unwrap();
+    let refresh = cookies
+        .iter()
+        .find(|c| c.name() == "__Host-refresh")
+        .expect("the browser stored the refresh cookie");
+    assert_eq!(refresh.http_only(), Some(true));
+    assert_eq!(refresh.secure(), Some(true));
+    assert_eq!(refresh.same_site(), Some(cookie::SameSite::Strict));
+    assert_eq!(refresh.path(), Some("/"));
+
+    // Past three access-token expiries, "who am I" still works: the page refreshed.
+    let before = refreshes(&one).await;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        one.find(Locator::Id("whoami"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_text(&one, "status", |s| s.starts_with("logged in as alice")).await;
+    }
+    let after = wait_text(&one, "refreshes", |r| {
+        r.parse::<u64>().unwrap() >= before + 3
+    })
+    .await;
+    assert!(after.parse::<u64>().unwrap() >= before + 3);
+
+    // A second browser, the same user; "log out everywhere" in the first ends it.
+    let two = driver.browser(&dir.path().join("profile-2")).await;
+    log_in(&two, &app.url, "alice").await;
+    one.find(Locator::Id("logout-all"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&one, "status", |t| t == "logged out").await;
+    two.find(Locator::Id("whoami"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&two, "status", |t| t == "logged out").await;
+    // And a reload does not bring it back: the refresh cookie's family is revoked.
+    two.goto(&app.url).await.unwrap();
+    wait_text(&two, "status", |t| t == "logged out").await;
+    one.close().await.unwrap();
+    two.close().await.unwrap();
+}
+
+/// Two tabs of one browser refresh after an access-token expiry at the same moment: both
+/// keep working, and the store holds one family, not revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_refresh_at_the_same_moment() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("web.db");
+    let app = App::start(&format!("sqlite:{}", db.display()), &["--access-ttl", "2s"]);
+    let driver = Driver::start();
+    let c = driver.browser(&dir.path().join("profile")).await;
+    log_in(&c, &app.url, "alice").await;
+    let first = c.window().await.unwrap();
+    let second = c.new_window(true).await.unwrap().handle;
+    c.switch_to_window(second.clone()).await.unwrap();
+    c.goto(&app.url).await.unwrap();
+    wait_text(&c, "status", |t| t.starts_with("logged in as alice")).await;
+
+    for round in 0..3 {
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        // Both tabs click "who am I" at one instant, 300 ms from now.
+        let at = json!(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64
+                + 300
+        );
+        let schedule = "const at = arguments[0]; \
+            document.getElementById('status').textContent = 'waiting'; \
+            setTimeout(() => document.getElementById('whoami').click(), at - Date.now());";
+        for window in [&first, &second] {
+            c.switch_to_window(window.clone()).await.unwrap();
+            c.execute(schedule, vec![at.clone()]).await.unwrap();
+        }
+        for window in [&first, &second] {
+            c.switch_to_window(window.clone()).await.unwrap();
+            let status = wait_text(&c, "status", |t| t != "waiting").await;
+            assert!(
+                status.starts_with("logged in as alice"),
+                "round {round}: {status}"
+            );
+        }
+    }
+    c.close().await.unwrap();
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (families, revoked): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*), count(revoked_ms) FROM tok_families WHERE subject = 'alice'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((families, revoked), (1, 0), "one family, not revoked");
+}
