@@ -14,7 +14,7 @@ use crate::base64url;
 use crate::claims::{self, Claims};
 use crate::error::{Error, ErrorKind};
 use crate::header::{self, DEFAULT_TYPE, Header, RawHeader};
-use crate::hmac_sha256::Mac;
+use crate::mac::Mac;
 use crate::key::HmacKey;
 use crate::keyset::{Candidates, VerifyingKeys};
 use crate::numeric_date::NumericDate;
@@ -102,7 +102,7 @@ fn sign_with<T: Serialize>(
     let payload_start = token.len();
     base64url::encode_into(&payload, &mut token);
     mac.update(&token.as_bytes()[payload_start..]);
-    let tag = mac.finish(key.mac_key());
+    let tag = mac.finish();
     token.push('.');
     base64url::encode_into(&tag, &mut token);
     Ok(token)

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use crate::base64url;
 use crate::error::{Error, ErrorKind};
 use crate::header::{self, ALGORITHM, DEFAULT_TYPE};
-use crate::hmac_sha256::{Mac, MacKey};
+use crate::mac::{Mac, MacKey};
 use crate::json;
 
 /// RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.

@@ -37,7 +37,7 @@ pub mod base64url;
 mod claims;
 mod error;
 mod header;
-mod hmac_sha256;
+mod mac;
 pub mod insecure;
 mod json;
 mod jws;

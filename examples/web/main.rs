@@ -27,7 +27,7 @@ use clap::Parser;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tok::refresh::{RefreshPolicy, Sessions};
-use tok::web::{OnlineBearer, WebError, WebSessions, session_router};
+use tok::web::{Bearer, OnlineBearer, WebError, WebSessions, session_router};
 use tok::{HmacKey, KeySet};
 
 /// The page: a login form and the session buttons; its script keeps the access token in
@@ -54,6 +54,18 @@ struct Args {
     /// Origins allowed to send cookie-authenticated requests (default: http://LISTEN).
     #[arg(long)]
     origin: Vec<String>,
+    /// How `GET /api/me` checks its caller: `online` (signature, claims, denylist and
+    /// session in the store), `offline` (signature and claims only), or `none` (no auth
+    /// at all: the ceiling a load run compares with).
+    #[arg(long, value_enum, default_value = "online")]
+    check: Check,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Check {
+    Online,
+    Offline,
+    None,
 }
 
 #[derive(Clone)]
@@ -90,13 +102,24 @@ async fn login(State(app): State<App>, headers: HeaderMap, body: Json<Login>) ->
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn me(user: OnlineBearer<Map<String, Value>>) -> Json<Value> {
-    let claims = &user.claims;
+fn whoami(claims: &tok::Claims<Map<String, Value>>) -> Json<Value> {
     Json(json!({
         "sub": claims.sub.as_deref(),
         "sid": claims.custom.get("sid"),
         "role": claims.custom.get("role"),
     }))
+}
+
+async fn me(user: OnlineBearer<Map<String, Value>>) -> Json<Value> {
+    whoami(&user.claims)
+}
+
+async fn me_offline(user: Bearer<Map<String, Value>>) -> Json<Value> {
+    whoami(&user.claims)
+}
+
+async fn me_unchecked() -> Json<Value> {
+    Json(json!({"sub": null, "sid": null, "role": null}))
 }
 
 async fn promote(
@@ -188,7 +211,14 @@ async fn run(args: Args) -> Result<(), String> {
     let router = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/login", post(login))
-        .route("/api/me", get(me))
+        .route(
+            "/api/me",
+            match args.check {
+                Check::Online => get(me),
+                Check::Offline => get(me_offline),
+                Check::None => get(me_unchecked),
+            },
+        )
         .route("/api/promote", post(promote))
         .nest("/session", session_router())
         .with_state(app);

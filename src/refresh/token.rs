@@ -18,13 +18,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind};
 use crate::keyset::KeySet;
+use crate::mac::MacKey;
 
 /// Random bytes in a family id.
 const FAMILY_BYTES: usize = 16;
@@ -53,8 +53,6 @@ pub type TokenHash = [u8; 32];
 /// A family's nonce.
 pub type Nonce = [u8; NONCE_BYTES];
 
-type HmacSha256 = Hmac<Sha256>;
-
 /// What a store keeps so that a family's tokens can be checked: which refresh key the
 /// family uses and its random nonce. `Debug` redacts the nonce.
 #[derive(Clone, PartialEq, Eq)]
@@ -78,7 +76,7 @@ impl fmt::Debug for FamilySecret {
 #[derive(Clone)]
 struct RefreshKey {
     id: String,
-    mac: HmacSha256,
+    mac: MacKey,
 }
 
 /// The refresh keys of a [`KeySet`]: one derived from each of its keys. New families use
@@ -113,12 +111,8 @@ impl RefreshKeys {
                     signer = i;
                 }
                 let derived = Zeroizing::new(key.mac(KEY_LABEL));
-                let mac = new_mac(&derived[..]);
-                let id_bytes = mac
-                    .clone()
-                    .chain_update(KEY_ID_LABEL)
-                    .finalize()
-                    .into_bytes();
+                let mac = MacKey::new(&derived[..]);
+                let id_bytes = mac.tag(KEY_ID_LABEL);
                 RefreshKey {
                     id: crate::base64url::encode(&id_bytes[..12]),
                     mac,
@@ -173,18 +167,13 @@ impl RefreshKeys {
     }
 }
 
-fn new_mac(key: &[u8]) -> HmacSha256 {
-    // HMAC takes keys of any length, so this cannot fail.
-    <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!())
-}
-
 fn tag(key: &RefreshKey, family_id: &str, generation: u64, nonce: &Nonce) -> [u8; TAG_BYTES] {
-    let mut mac = key.mac.clone();
+    let mut mac = key.mac.start();
     mac.update(TAG_LABEL);
     mac.update(family_id.as_bytes());
     mac.update(&generation.to_be_bytes());
     mac.update(nonce);
-    mac.finalize().into_bytes().into()
+    mac.finish()
 }
 
 /// A new family id.

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# A load run of `GET /api/me` on the example web app with wrk (Debian's package), on
+# loopback: requests/s with the caller checked online (SQLite, then Redis), offline, and
+# not at all (the ceiling). Client and server share this machine's cores, so compare the
+# rows with each other, not with another machine.
+#
+# Usage: scripts/load.sh [SECONDS] [CONNECTIONS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+connections=${2:-32}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+cargo build --release --example web --all-features -q
+bin=target/release/examples/web
+work=$(mktemp -d)
+export TOK_KEY=BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
+
+redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly yes \
+  --appendfsync always --dir "$work" >/dev/null &
+pids+=($!)
+until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+
+run() {
+  local name=$1 check=$2 store=$3
+  "$bin" --listen 127.0.0.1:0 --store "$store" --check "$check" --access-ttl 1h \
+    > "$work/$name.out" 2>&1 &
+  pids+=($!)
+  until grep -q '^listening on' "$work/$name.out"; do sleep 0.05; done
+  local url
+  url=$(sed -n 's/^listening on //p' "$work/$name.out")
+  local token
+  token=$(curl -s -X POST "$url/login" -H 'content-type: application/json' \
+    -d '{"username":"load","password":"demo"}' | jq -r .access_token)
+  local rps
+  rps=$(wrk -t1 -c"$connections" -d"${seconds}s" -H "Authorization: Bearer $token" \
+    "$url/api/me" | awk '/Requests\/sec/ {print $2}')
+  printf '%-28s %10.0f requests/s\n' "$name" "$rps"
+}
+
+echo "GET /api/me, wrk -t1 -c$connections -d${seconds}s, $(nproc) cores shared by client and server"
+run "no auth (ceiling)" none "sqlite:$work/none.db"
+run "offline (signature, claims)" offline "sqlite:$work/offline.db"
+run "online, SQLite" online "sqlite:$work/online.db"
+run "online, Redis (AOF always)" online "redis://127.0.0.1:$redis_port"
