@@ -14,9 +14,9 @@ use crate::base64url;
 use crate::claims::{self, Claims};
 use crate::error::{Error, ErrorKind};
 use crate::header::{self, DEFAULT_TYPE, Header, RawHeader};
-use crate::mac::Mac;
 use crate::key::HmacKey;
 use crate::keyset::{Candidates, VerifyingKeys};
+use crate::mac::Mac;
 use crate::numeric_date::NumericDate;
 use crate::validation::Validation;
 

@@ -9,8 +9,8 @@ use zeroize::Zeroizing;
 use crate::base64url;
 use crate::error::{Error, ErrorKind};
 use crate::header::{self, ALGORITHM, DEFAULT_TYPE};
-use crate::mac::{Mac, MacKey};
 use crate::json;
+use crate::mac::{Mac, MacKey};
 
 /// RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
 pub const MIN_KEY_BYTES: usize = 32;

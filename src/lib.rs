@@ -37,12 +37,12 @@ pub mod base64url;
 mod claims;
 mod error;
 mod header;
-mod mac;
 pub mod insecure;
 mod json;
 mod jws;
 mod key;
 mod keyset;
+mod mac;
 mod numeric_date;
 pub mod random;
 #[cfg(feature = "refresh")]

@@ -85,7 +85,10 @@ mod tests {
         let key = MacKey::new(b"Jefe");
         let tag = key.tag(b"what do ya want for nothing?");
         let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
         assert!(key.matches(b"what do ya want for nothing?", &tag));
         assert!(!key.matches(b"what do ya want for nothing?", &tag[..31]));
         let mut wrong = tag;

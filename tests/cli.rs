@@ -707,3 +707,90 @@ fn add_to_follows_links_keeps_mode_and_serialises() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// The CLI says what went wrong, in one line, and how to fix it.
+#[test]
+fn cli_says_what_went_wrong() {
+    let env = Env::new();
+    std::fs::write(env.path("raw.key"), format!("{SECRET_B64}\n")).unwrap();
+    let out = env.run(&["sign", "--key", "raw.key", "--sub", "a"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("not a JWK or JWK Set"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = env
+        .tok()
+        .args(["sign", "--sub", "a"])
+        .env("TOK_KEY", "")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("TOK_KEY is empty"),
+        "{}",
+        stderr(&out)
+    );
+
+    for (claim, flag) in [
+        ("exp=5", "--ttl"),
+        ("sub=x", "--sub"),
+        ("aud=y", "--aud"),
+        ("jti=z", "--jti"),
+    ] {
+        let out = env.run(&["sign", "--key", "key.json", "--claim", claim]);
+        assert_eq!(out.status.code(), Some(2), "{claim}");
+        assert!(stderr(&out).contains(flag), "{claim}: {}", stderr(&out));
+    }
+    let out = env
+        .tok()
+        .args([
+            "refresh", "issue", "--key", "key.json", "--sub", "a", "--store", "memory:", "--claim",
+            "sid=x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    for args in [
+        &["--help"][..],
+        &["refresh", "--help"],
+        &["sign", "--help"],
+        &["inspect", "--help"],
+    ] {
+        let out = env.run(args);
+        let help = stdout(&out);
+        assert!(help.contains("Examples:"), "{args:?}");
+        assert!(!help.contains("\\\""), "{args:?}: a literal \\\" in help");
+    }
+
+    // Something that is not Redis on the port: one clear line.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let mut stream = stream.unwrap();
+            let _ = std::io::Write::write_all(&mut stream, b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    let out = env.run(&[
+        "refresh",
+        "issue",
+        "--key",
+        "key.json",
+        "--sub",
+        "a",
+        "--store",
+        &format!("redis://user:S3cret@127.0.0.1:{port}?timeout_ms=500"),
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("not a Redis server at 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!err.contains("S3cret"));
+}

@@ -250,5 +250,8 @@ pub(crate) fn store_error(
     what: &str,
     cause: impl std::error::Error + Send + Sync + 'static,
 ) -> Error {
-    Error::new(crate::ErrorKind::Store, format!("{what}: {cause}")).with_source(cause)
+    // One line: a tool prints the detail as its one error line, and some causes span
+    // several.
+    let detail = format!("{what}: {cause}").replace('\n', "; ");
+    Error::new(crate::ErrorKind::Store, detail).with_source(cause)
 }

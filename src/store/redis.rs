@@ -171,6 +171,28 @@ fn redis_error(what: &str, e: redis::RedisError) -> Error {
     store_error(what, e)
 }
 
+/// A connection error, said in one line: a server that answers but not in Redis's
+/// protocol (an HTTP server on that port, say) is named as such.
+fn connect_error(url: &str, e: redis::RedisError) -> Error {
+    if matches!(
+        e.kind(),
+        redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType
+    ) {
+        let redacted = crate::store::redact_url(url);
+        let host = redacted
+            .split_once("://")
+            .map_or(redacted.as_str(), |(_, rest)| rest);
+        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+        let host = host.split(['/', '?']).next().unwrap_or(host);
+        return Error::new(
+            ErrorKind::Store,
+            format!("not a Redis server at {host}: it answered in another protocol"),
+        )
+        .with_source(e);
+    }
+    redis_error("connecting to Redis", e)
+}
+
 fn corrupt(what: &str) -> Error {
     Error::new(
         ErrorKind::Store,
@@ -207,7 +229,7 @@ impl RedisStore {
                 client
                     .get_async_connection()
                     .await
-                    .map_err(|e| redis_error("connecting to Redis Cluster", e))?,
+                    .map_err(|e| connect_error(url, e))?,
             )
         } else {
             let client = redis::Client::open(url).map_err(|e| redis_error("Redis URL", e))?;
@@ -219,7 +241,7 @@ impl RedisStore {
             Conn::Single(
                 ConnectionManager::new_with_config(client, config)
                     .await
-                    .map_err(|e| redis_error("connecting to Redis", e))?,
+                    .map_err(|e| connect_error(url, e))?,
             )
         };
         Ok(Self {

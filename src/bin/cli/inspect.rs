@@ -20,7 +20,7 @@ const LARGE_TOKEN: usize = 4096;
     pbpaste | tok inspect --json | jq .warnings\n\n\
     The signature is NOT checked: use `tok verify` to decide whether to trust a token.")]
 pub struct InspectArgs {
-    /// Print one JSON object (with \"verified\": false) instead of text.
+    /// Print one JSON object (with `"verified": false`) instead of text.
     #[arg(long)]
     json: bool,
     /// The token; read from stdin when absent or `-`.

@@ -27,7 +27,15 @@ impl KeyArgs {
     pub fn load(&self) -> Result<KeySet, Failure> {
         if let Some(path) = &self.key {
             let text = input::small_file(path)?;
-            return parse(&text)
+            // A key file holds JSON only (its --help says so): a raw secret in a file is
+            // refused, since a file that lost its JSON would otherwise become a key.
+            if !text.trim_start().starts_with('{') {
+                return Err(Failure::io(format!(
+                    "key file {path}: not a JWK or JWK Set (a JSON object); \
+                     `tok keygen --out FILE` writes one"
+                )));
+            }
+            return KeySet::from_jwk_or_jwks(text.trim())
                 .map_err(|e| Failure::io(format!("key file {path}: {}", e.detail())));
         }
         let name = self.key_env.as_deref().unwrap_or(DEFAULT_ENV);
@@ -42,6 +50,12 @@ impl KeyArgs {
                 .into_string()
                 .map_err(|_| Failure::io(format!("environment variable {name} is not UTF-8")))?,
         );
+        if text.trim().is_empty() {
+            return Err(Failure::io(format!(
+                "environment variable {name} is empty: it must hold a JWK, a JWK Set or a \
+                 base64url secret"
+            )));
+        }
         parse(&text).map_err(|e| Failure::io(format!("key from {name}: {}", e.detail())))
     }
 }

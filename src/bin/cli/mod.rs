@@ -21,9 +21,12 @@ use clap::{Parser, Subcommand};
 /// Keys never go on the command line: pass --key FILE, --key-env NAME, or set TOK_KEY.
 #[derive(Parser, Debug)]
 #[command(name = "tok", version, propagate_version = true)]
-#[command(
-    after_help = "Exit codes: 0 success, 1 token rejected, 2 usage error, 3 key, file or I/O error."
-)]
+#[command(after_help = "Examples:\n  \
+    tok keygen --out key.json\n  \
+    TOKEN=$(tok sign --key key.json --sub alice --ttl 1h)\n  \
+    tok verify --key key.json \"$TOKEN\"\n  \
+    tok refresh issue --key key.json --sub alice > pair.json\n\n\
+    Exit codes: 0 success, 1 token rejected, 2 usage error, 3 key, file or I/O error.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -17,6 +17,14 @@ use super::store::{StoreArgs, block_on, failure};
 
 /// `tok refresh ...`
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    tok refresh issue --key key.json --sub alice > pair.json\n  \
+    jq -r .refresh_token pair.json | tok refresh rotate --key key.json\n  \
+    jq -r .refresh_token pair.json | tok refresh revoke --key key.json\n  \
+    tok refresh revoke --subject alice\n\n\
+    Refresh tokens are read from standard input: an argument shows in `ps` and shell history.\n\
+    Store: --store URL or TOK_STORE (memory:, sqlite:PATH, redis://HOST:PORT, \
+    redis+cluster://HOST:PORT,...).")]
 pub struct RefreshArgs {
     #[command(subcommand)]
     command: RefreshCommand,
@@ -186,6 +194,12 @@ fn parse_claims(pairs: &[String]) -> Result<Map<String, Value>, Failure> {
         let (name, raw) = pair
             .split_once('=')
             .ok_or_else(|| Failure::usage(format!("--claim {pair:?}: expected NAME=VALUE")))?;
+        if tok::REGISTERED.contains(&name) || name == tok::refresh::SESSION_CLAIM {
+            return Err(Failure::usage(format!(
+                "--claim {name}=...: tok sets {name} in session access tokens (use --sub, \
+                 --access-ttl, --iss, --aud)"
+            )));
+        }
         let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
         if map.insert(name.to_owned(), value).is_some() {
             return Err(Failure::usage(format!("claim {name:?} is given twice")));

@@ -81,6 +81,20 @@ pub fn run(args: &SignArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The flag that sets registered claim `name`, if `name` is one.
+fn registered_flag(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "sub" => "--sub",
+        "iss" => "--iss",
+        "aud" => "--aud",
+        "exp" => "--ttl (or --no-exp)",
+        "nbf" => "--nbf",
+        "iat" => "--claims FILE (iat is set to now by default)",
+        "jti" => "--jti (or --no-jti)",
+        _ => return None,
+    })
+}
+
 /// Every explicit claim, from flags, `--claims` and `--claim`; a name given twice is a
 /// usage error. Defaults (`exp`, `iat`, `jti`) fill only what was not given.
 fn build_claims(args: &SignArgs, now: NumericDate) -> Result<Claims<Map<String, Value>>, Failure> {
@@ -134,6 +148,13 @@ fn build_claims(args: &SignArgs, now: NumericDate) -> Result<Claims<Map<String, 
         if name.is_empty() {
             return Err(Failure::usage(format!(
                 "--claim {pair:?}: the name is empty"
+            )));
+        }
+        // Registered claims have their own flags, which know their types and units:
+        // `--claim exp=5` would silently sign a token that expired in 1970.
+        if let Some(flag) = registered_flag(name) {
+            return Err(Failure::usage(format!(
+                "--claim {name}=...: {name} is a registered claim; use {flag}"
             )));
         }
         let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
