@@ -307,7 +307,7 @@ pub fn refresh_token(data: &[u8]) {
         RefreshPolicy::default(),
     )
     .with_clock(now);
-    let live = ready(sessions.issue("alice", Map::new(), None)).expect("issue");
+    let live = ready(sessions.issue("alice", &Map::new(), None)).expect("issue");
     let parts: Vec<&str> = live.refresh_token.split('.').collect();
     assert_eq!(parts.len(), 3, "FAMILY.GENERATION.TAG");
     assert_eq!((parts[0], parts[1]), (live.family_id.as_str(), "0"));

@@ -57,7 +57,7 @@ async fn instances_race(url: &str, instances: usize, rounds: usize, grace_secs: 
     for round in 0..rounds {
         let token = Arc::new(
             all[round % instances]
-                .issue("alice", Map::new(), None)
+                .issue("alice", &Map::new(), None)
                 .await
                 .unwrap()
                 .refresh_token
@@ -101,7 +101,7 @@ async fn processes_race(url: &str, processes: usize, rounds: usize, grace_secs: 
     );
     for round in 0..rounds {
         let token = sessions
-            .issue("alice", Map::new(), None)
+            .issue("alice", &Map::new(), None)
             .await
             .unwrap()
             .refresh_token
@@ -166,7 +166,7 @@ async fn redis_killed_with_rotations_in_flight() {
     let mut tasks = Vec::new();
     for i in 0..16 {
         let first = sessions
-            .issue(&format!("user{i}"), Map::new(), None)
+            .issue(&format!("user{i}"), &Map::new(), None)
             .await
             .unwrap();
         let (s, stop) = (Arc::clone(&sessions), Arc::clone(&stop));

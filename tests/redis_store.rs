@@ -31,7 +31,7 @@ async fn two_processes_alternate_then_race() {
 
     // Alternating: each server rotates what the other minted, through 200 generations.
     let mut token = sessions
-        .issue("alice", Map::new(), None)
+        .issue("alice", &Map::new(), None)
         .await
         .unwrap()
         .refresh_token
@@ -58,7 +58,7 @@ async fn two_processes_alternate_then_race() {
     // Racing: both get the same token at once, 100 rounds; exactly one wins each.
     for round in 0..100 {
         let token = sessions
-            .issue("alice", Map::new(), None)
+            .issue("alice", &Map::new(), None)
             .await
             .unwrap()
             .refresh_token
@@ -108,7 +108,7 @@ async fn family_keys_expire_with_the_family() {
     let kept = |key: &str| -> u64 { redis.cli(&["HGET", key, "ttl"]).trim().parse().unwrap() };
 
     let mut token = s
-        .issue("alice", Map::new(), None)
+        .issue("alice", &Map::new(), None)
         .await
         .unwrap()
         .refresh_token;
@@ -149,7 +149,7 @@ async fn family_keys_expire_with_the_family() {
         keys(),
         RefreshPolicy::default().with_family_lifetime(Duration::from_millis(60 * MIN)),
     );
-    short.issue("bob", Map::new(), None).await.unwrap();
+    short.issue("bob", &Map::new(), None).await.unwrap();
     let key = redis.cli(&["KEYS", "short:*:f"]).trim().to_owned();
     assert!(
         (59 * MIN..=60 * MIN).contains(&pttl(&key)),
@@ -172,7 +172,7 @@ async fn redis_crash_and_restart_during_rotations() {
         .with_grace(Duration::from_secs(60))
         .unwrap();
     let s = Sessions::new(RedisStore::open(&url).await.unwrap(), keys(), policy);
-    let first = s.issue("alice", Map::new(), None).await.unwrap();
+    let first = s.issue("alice", &Map::new(), None).await.unwrap();
     let family = first.family_id.clone();
     let mut token = first.refresh_token.to_string();
     let (mut ok, mut store_errors) = (0, 0);
@@ -287,7 +287,7 @@ async fn redis_cluster() {
     let mut tokens = Vec::new();
     for i in 0..30 {
         let t0 = s
-            .issue(&format!("user{}", i % 3), Map::new(), None)
+            .issue(&format!("user{}", i % 3), &Map::new(), None)
             .await
             .unwrap();
         let t1 = s.rotate(&t0.refresh_token, None).await.unwrap();
@@ -340,7 +340,7 @@ async fn family_memory_is_constant() {
         keys(),
         RefreshPolicy::default(),
     );
-    let t0 = s.issue("alice", Map::new(), None).await.unwrap();
+    let t0 = s.issue("alice", &Map::new(), None).await.unwrap();
     let key = redis.cli(&["KEYS", "mem:*:f"]).trim().to_owned();
     let usage = || -> u64 {
         redis
@@ -385,7 +385,7 @@ async fn logout_everywhere_reaches_sessions_rotated_past_idle() {
         keys(),
         policy,
     );
-    let mut t = s.issue("alice", Map::new(), None).await.unwrap();
+    let mut t = s.issue("alice", &Map::new(), None).await.unwrap();
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_millis(400)).await;
         t = s.rotate(&t.refresh_token, None).await.unwrap();
@@ -468,10 +468,13 @@ async fn redis_holds_no_token_and_no_raw_fingerprint() {
     let mut tokens = Vec::new();
     for i in 0..20 {
         let a = s
-            .issue(&format!("user{i}"), Map::new(), Some(FINGERPRINT))
+            .issue(&format!("user{i}"), &Map::new(), Some(&FINGERPRINT))
             .await
             .unwrap();
-        let b = s.rotate(&a.refresh_token, Some(FINGERPRINT)).await.unwrap();
+        let b = s
+            .rotate(&a.refresh_token, Some(&FINGERPRINT))
+            .await
+            .unwrap();
         s.revoke_access(&b.access_token, &tok::Validation::new())
             .await
             .unwrap();

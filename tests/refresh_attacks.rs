@@ -45,7 +45,7 @@ fn forge(key: &[u8], family: &str, generation: u64, nonce: &[u8; 32]) -> String 
 #[tokio::test]
 async fn a_dump_alone_or_a_key_alone_cannot_mint_both_together_can() {
     let s = sessions(MemoryStore::new());
-    let pair = s.issue("alice", Map::new(), None).await.unwrap();
+    let pair = s.issue("alice", &Map::new(), None).await.unwrap();
     let sid = pair.family_id.clone();
     // What a dump shows: the nonce, the generation, the public family id.
     let dump = s.store().family(&sid).await.unwrap().unwrap();
@@ -148,11 +148,11 @@ impl<S: Store> Issuer for Sessions<S> {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = (String, String)> + 'a>> {
         Box::pin(async move {
             let a = self
-                .issue(subject, Map::new(), Some(FINGERPRINT))
+                .issue(subject, &Map::new(), Some(&FINGERPRINT))
                 .await
                 .unwrap();
             let b = self
-                .rotate(&a.refresh_token, Some(FINGERPRINT))
+                .rotate(&a.refresh_token, Some(&FINGERPRINT))
                 .await
                 .unwrap();
             (a.refresh_token.to_string(), b.refresh_token.to_string())
@@ -170,7 +170,7 @@ async fn sqlite_storage_is_constant_per_session() {
         .await
         .unwrap();
     let s = sessions(store);
-    let t0 = s.issue("alice", Map::new(), None).await.unwrap();
+    let t0 = s.issue("alice", &Map::new(), None).await.unwrap();
     let mut t = s.rotate(&t0.refresh_token, None).await.unwrap();
     let measure = || {
         let conn = rusqlite::Connection::open(&path).unwrap();

@@ -33,7 +33,7 @@ async fn sqlite_16_tasks_1000_rounds() {
 /// revoke has returned, no rotation that started afterwards may succeed.
 async fn rotate_racing_revoke<S: Store + 'static>(s: Arc<Sessions<S>>, rounds: usize) {
     for round in 0..rounds {
-        let pair = s.issue("alice", Map::new(), None).await.unwrap();
+        let pair = s.issue("alice", &Map::new(), None).await.unwrap();
         let revoked = Arc::new(AtomicBool::new(false));
         let successes_after = Arc::new(AtomicUsize::new(0));
         let rotator = {

@@ -113,7 +113,7 @@ suite! { $
         let clock = Clock::new();
         let s = sessions(store, RefreshPolicy::default(), &clock);
         let first = s
-            .issue("alice", claims(json!({"role": "user"})), None)
+            .issue("alice", &claims(json!({"role": "user"})), None)
             .await
             .unwrap();
         assert_eq!(access_state(&s, &first).await, Ok(()));
@@ -153,8 +153,8 @@ suite! { $
     async fn forged_tokens_revoke_nothing(store) {
         let clock = Clock::new();
         let s = sessions(store, RefreshPolicy::default(), &clock);
-        let pair = s.issue("alice", Map::new(), None).await.unwrap();
-        let other = s.issue("bob", Map::new(), None).await.unwrap();
+        let pair = s.issue("alice", &Map::new(), None).await.unwrap();
+        let other = s.issue("bob", &Map::new(), None).await.unwrap();
         let next_of_other = s.rotate(&other.refresh_token, None).await.unwrap();
         let live = pair.refresh_token.as_str();
         let family = pair.family_id.as_str();
@@ -209,7 +209,7 @@ suite! { $
         let thief_keys = KeySet::new(HmacKey::from_bytes(&[9; 32]).unwrap()).unwrap();
         let theirs = Sessions::new(SharedStore(store), thief_keys, RefreshPolicy::default())
             .with_clock(move || c.now());
-        let pair = mine.issue("alice", Map::new(), None).await.unwrap();
+        let pair = mine.issue("alice", &Map::new(), None).await.unwrap();
         // Another key (a thief's, or a key removed from the set) over the same store
         // cannot use, rotate or end this family's tokens.
         assert_eq!(
@@ -226,7 +226,7 @@ suite! { $
     async fn logout_needs_a_token_the_family_minted(store) {
         let clock = Clock::new();
         let s = sessions(store, RefreshPolicy::default(), &clock);
-        let t0 = s.issue("alice", Map::new(), None).await.unwrap();
+        let t0 = s.issue("alice", &Map::new(), None).await.unwrap();
         let t1 = s.rotate(&t0.refresh_token, None).await.unwrap();
         // The live token logs out; a second logout finds the session ended.
         assert!(s.revoke_refresh(&t1.refresh_token).await.unwrap());
@@ -235,7 +235,7 @@ suite! { $
         assert_eq!(access_state(&s, &t1).await, Err(ErrorKind::Revoked));
 
         // A retired token is reuse: the family is revoked and the caller told so.
-        let u0 = s.issue("alice", Map::new(), None).await.unwrap();
+        let u0 = s.issue("alice", &Map::new(), None).await.unwrap();
         let u1 = s.rotate(&u0.refresh_token, None).await.unwrap();
         assert_eq!(
             kind(s.revoke_refresh(&u0.refresh_token).await),
@@ -250,7 +250,7 @@ suite! { $
             .with_grace(Duration::from_secs(60))
             .unwrap();
         let s = sessions(store, policy, &clock);
-        let t0 = s.issue("alice", Map::new(), None).await.unwrap();
+        let t0 = s.issue("alice", &Map::new(), None).await.unwrap();
         let rotated_at = clock.ms();
         let t1 = s.rotate(&t0.refresh_token, None).await.unwrap();
 
@@ -284,7 +284,7 @@ suite! { $
             .unwrap();
         let s = std::sync::Arc::new(sessions(store, policy, &clock));
         for round in 0..20 {
-            let t0 = s.issue("alice", Map::new(), None).await.unwrap();
+            let t0 = s.issue("alice", &Map::new(), None).await.unwrap();
             let token = std::sync::Arc::new(t0.refresh_token.to_string());
             let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(8));
             let tasks: Vec<_> = (0..8)
@@ -315,12 +315,12 @@ suite! { $
             .with_grace(Duration::from_secs(60))
             .unwrap();
         let s = sessions(store, policy, &clock);
-        let t0 = s.issue("alice", claims(json!({"role": "user"})), None).await.unwrap();
+        let t0 = s.issue("alice", &claims(json!({"role": "user"})), None).await.unwrap();
         let t1 = s.rotate(&t0.refresh_token, None).await.unwrap();
         // A privilege change with the previous token inside the window never hands out
         // the token another holder may share: it rotates on from the live one.
         let admin = s
-            .rotate_with_claims(&t0.refresh_token, None, claims(json!({"role": "admin"})))
+            .rotate_with_claims(&t0.refresh_token, None, &claims(json!({"role": "admin"})))
             .await
             .unwrap();
         assert_eq!(generation(&admin.refresh_token), 2);
@@ -348,7 +348,7 @@ suite! { $
             .with_grace(Duration::from_secs(300))
             .unwrap();
         let s = sessions(store, policy, &clock);
-        let t0 = s.issue("alice", Map::new(), None).await.unwrap();
+        let t0 = s.issue("alice", &Map::new(), None).await.unwrap();
         let t1 = s.rotate(&t0.refresh_token, None).await.unwrap();
         let t2 = s.rotate(&t1.refresh_token, None).await.unwrap();
         // Same instant, inside any window: t1 is the previous (grace), t0 the grandparent.
@@ -370,7 +370,7 @@ suite! { $
             .unwrap()
             .with_family_lifetime(Duration::from_secs(100));
         let s = sessions(store, policy, &clock);
-        let t0 = s.issue("alice", Map::new(), None).await.unwrap();
+        let t0 = s.issue("alice", &Map::new(), None).await.unwrap();
         clock.advance_ms(90_000);
         s.rotate(&t0.refresh_token, None).await.unwrap();
         clock.advance_ms(10_000);
@@ -383,7 +383,7 @@ suite! { $
     async fn same_second_double_rotation_then_replay(store) {
         let clock = Clock::new();
         let s = sessions(store, RefreshPolicy::default(), &clock);
-        let t0 = s.issue("alice", Map::new(), None).await.unwrap();
+        let t0 = s.issue("alice", &Map::new(), None).await.unwrap();
         let t1 = s.rotate(&t0.refresh_token, None).await.unwrap();
         let t2 = s.rotate(&t1.refresh_token, None).await.unwrap();
         assert_eq!(
@@ -396,7 +396,7 @@ suite! { $
     async fn storage_is_constant_and_old_reuse_still_caught(store) {
         let clock = Clock::new();
         let s = sessions(store, RefreshPolicy::default(), &clock);
-        let t0 = s.issue("alice", claims(json!({"role": "user"})), None).await.unwrap();
+        let t0 = s.issue("alice", &claims(json!({"role": "user"})), None).await.unwrap();
         let t1 = s.rotate(&t0.refresh_token, None).await.unwrap();
         let after_one = s.store().family(&t0.family_id).await.unwrap().unwrap();
         let mut t = t1;
@@ -425,9 +425,9 @@ suite! { $
         let s = sessions(store, policy, &clock);
 
         // Idle: unused for 7 days is over, 1 ms earlier is not.
-        let a = s.issue("alice", Map::new(), None).await.unwrap();
+        let a = s.issue("alice", &Map::new(), None).await.unwrap();
         assert_eq!(a.refresh_expires_in, 7 * 86400);
-        let b = s.issue("bob", Map::new(), None).await.unwrap();
+        let b = s.issue("bob", &Map::new(), None).await.unwrap();
         clock.advance_ms(7 * DAY - 1);
         let a = s.rotate(&a.refresh_token, None).await.unwrap();
         clock.advance_ms(1);
@@ -451,7 +451,7 @@ suite! { $
         );
 
         // A clock set backwards does not extend the idle deadline.
-        let c = s.issue("carol", Map::new(), None).await.unwrap();
+        let c = s.issue("carol", &Map::new(), None).await.unwrap();
         let used = clock.ms();
         clock.set_ms(used - 10 * DAY);
         let c = s.rotate(&c.refresh_token, None).await.unwrap();
@@ -465,7 +465,7 @@ suite! { $
     async fn fingerprint_binding(store) {
         let clock = Clock::new();
         let s = sessions(store, RefreshPolicy::default(), &clock);
-        let t0 = s.issue("alice", Map::new(), Some(b"cookie-A")).await.unwrap();
+        let t0 = s.issue("alice", &Map::new(), Some(b"cookie-A")).await.unwrap();
         let t1 = s.rotate(&t0.refresh_token, Some(b"cookie-A")).await.unwrap();
         assert_eq!(
             kind(s.rotate(&t1.refresh_token, Some(b"cookie-B")).await),
@@ -476,22 +476,22 @@ suite! { $
             ErrorKind::Revoked
         );
 
-        let u0 = s.issue("alice", Map::new(), Some(b"cookie-A")).await.unwrap();
+        let u0 = s.issue("alice", &Map::new(), Some(b"cookie-A")).await.unwrap();
         assert_eq!(
             kind(s.rotate(&u0.refresh_token, None).await),
             ErrorKind::FingerprintMismatch
         );
         // An unbound family ignores fingerprints.
-        let v0 = s.issue("alice", Map::new(), None).await.unwrap();
+        let v0 = s.issue("alice", &Map::new(), None).await.unwrap();
         assert!(s.rotate(&v0.refresh_token, Some(b"anything")).await.is_ok());
     }
 
     async fn privilege_change(store) {
         let clock = Clock::new();
         let s = sessions(store, RefreshPolicy::default(), &clock);
-        let t0 = s.issue("alice", claims(json!({"role": "user"})), None).await.unwrap();
+        let t0 = s.issue("alice", &claims(json!({"role": "user"})), None).await.unwrap();
         let t1 = s
-            .rotate_with_claims(&t0.refresh_token, None, claims(json!({"role": "admin"})))
+            .rotate_with_claims(&t0.refresh_token, None, &claims(json!({"role": "admin"})))
             .await
             .unwrap();
         let v = Validation::new();
@@ -512,11 +512,11 @@ suite! { $
             ErrorKind::RefreshReused
         );
         assert_eq!(
-            kind(s.issue("x", claims(json!({"sub": "y"})), None).await),
+            kind(s.issue("x", &claims(json!({"sub": "y"})), None).await),
             ErrorKind::Malformed
         );
         assert_eq!(
-            kind(s.issue("x", claims(json!({"sid": "y"})), None).await),
+            kind(s.issue("x", &claims(json!({"sid": "y"})), None).await),
             ErrorKind::Malformed
         );
     }
@@ -524,10 +524,10 @@ suite! { $
     async fn revocation(store) {
         let clock = Clock::new();
         let s = sessions(store, RefreshPolicy::default(), &clock);
-        let a1 = s.issue("alice", Map::new(), None).await.unwrap();
-        let a2 = s.issue("alice", Map::new(), None).await.unwrap();
-        let a3 = s.issue("alice", Map::new(), None).await.unwrap();
-        let b1 = s.issue("bob", Map::new(), None).await.unwrap();
+        let a1 = s.issue("alice", &Map::new(), None).await.unwrap();
+        let a2 = s.issue("alice", &Map::new(), None).await.unwrap();
+        let a3 = s.issue("alice", &Map::new(), None).await.unwrap();
+        let b1 = s.issue("bob", &Map::new(), None).await.unwrap();
 
         assert!(s.revoke_refresh(&a3.refresh_token).await.unwrap());
         assert!(!s.revoke_family(&a3.family_id).await.unwrap(), "already revoked");
@@ -555,7 +555,7 @@ suite! { $
         let s = sessions(store, policy, &clock);
         // Rotated well past its idle timeout, the family stays live, and stays in reach of
         // "logout everywhere".
-        let mut t = s.issue("alice", Map::new(), None).await.unwrap();
+        let mut t = s.issue("alice", &Map::new(), None).await.unwrap();
         for _ in 0..10 {
             clock.advance_ms(1_000);
             t = s.rotate(&t.refresh_token, None).await.unwrap();
@@ -571,8 +571,8 @@ suite! { $
             RefreshPolicy::default().with_access_ttl(Duration::from_secs(600)),
             &clock,
         );
-        let pair = s.issue("alice", Map::new(), None).await.unwrap();
-        let other = s.issue("alice", Map::new(), None).await.unwrap();
+        let pair = s.issue("alice", &Map::new(), None).await.unwrap();
+        let other = s.issue("alice", &Map::new(), None).await.unwrap();
         let v = Validation::new();
         s.revoke_access(&pair.access_token, &v).await.unwrap();
         assert_eq!(access_state(&s, &pair).await, Err(ErrorKind::Revoked));
@@ -610,11 +610,11 @@ suite! { $
         let clock = Clock::new();
         let policy = RefreshPolicy::default().with_idle_timeout(Duration::from_secs(86400));
         let s = sessions(store, policy, &clock);
-        let old = s.issue("alice", Map::new(), None).await.unwrap();
+        let old = s.issue("alice", &Map::new(), None).await.unwrap();
         let old = s.rotate(&old.refresh_token, None).await.unwrap();
         s.revoke_access(&old.access_token, &Validation::new()).await.unwrap();
         clock.advance_ms(DAY - 1);
-        let fresh = s.issue("bob", Map::new(), None).await.unwrap();
+        let fresh = s.issue("bob", &Map::new(), None).await.unwrap();
         clock.advance_ms(1);
         let removed = s.store().purge_expired(clock.now()).await.unwrap();
         // The old family and the denylisted jti (exp 15 min, plus retention) went.
@@ -632,7 +632,7 @@ suite! { $
     async fn token_response_shape(store) {
         let clock = Clock::new();
         let s = sessions(store, RefreshPolicy::default(), &clock);
-        let pair = s.issue("alice", Map::new(), None).await.unwrap();
+        let pair = s.issue("alice", &Map::new(), None).await.unwrap();
         let v = serde_json::to_value(&pair).unwrap();
         assert_eq!(v["token_type"], "Bearer");
         assert_eq!(v["expires_in"], 900);

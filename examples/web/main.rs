@@ -24,7 +24,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tok::refresh::{RefreshPolicy, Sessions};
 use tok::web::{Bearer, OnlineBearer, WebError, WebSessions, session_router};
@@ -79,6 +79,12 @@ impl FromRef<App> for Arc<WebSessions> {
     }
 }
 
+/// The application's own access claims: tok adds `sub`, `sid`, `iat`, `exp`, `jti`.
+#[derive(Serialize)]
+struct Role {
+    role: &'static str,
+}
+
 #[derive(Deserialize)]
 struct Login {
     username: String,
@@ -94,10 +100,8 @@ async fn login(State(app): State<App>, headers: HeaderMap, body: Json<Login>) ->
         )
             .into_response();
     }
-    let mut claims = Map::new();
-    claims.insert("role".into(), "user".into());
     app.web
-        .login(&headers, &body.username, claims)
+        .login(&headers, &body.username, &Role { role: "user" })
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -128,9 +132,9 @@ async fn promote(
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
     // A real app decides here whether this user may become an admin.
-    let mut claims = Map::new();
-    claims.insert("role".into(), "admin".into());
-    app.web.change_privileges(&headers, claims).await
+    app.web
+        .change_privileges(&headers, &Role { role: "admin" })
+        .await
 }
 
 fn default_dir() -> Result<PathBuf, String> {

@@ -22,7 +22,7 @@
 //!
 //! let keys = tok::KeySet::new(tok::HmacKey::generate()?)?;
 //! let sessions = Sessions::new(MemoryStore::new(), keys, RefreshPolicy::default());
-//! let first = sessions.issue("user-42", serde_json::Map::new(), None).await?;
+//! let first = sessions.issue("user-42", &serde_json::json!({"role": "user"}), None).await?;
 //! let second = sessions.rotate(&first.refresh_token, None).await?;
 //! // The first refresh token is now retired: presenting it again revokes the family.
 //! let err = sessions.rotate(&first.refresh_token, None).await.unwrap_err();
@@ -42,4 +42,4 @@ pub mod token;
 
 pub use pair::TokenPair;
 pub use policy::{MAX_GRACE, RefreshPolicy};
-pub use sessions::{Clock, SESSION_CLAIM, Sessions, check_online};
+pub use sessions::{Clock, Fingerprint, SESSION_CLAIM, Sessions, check_online};

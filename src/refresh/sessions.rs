@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use serde::Serialize;
+
 use crate::claims::{Claims, REGISTERED};
 use crate::error::{Error, ErrorKind};
 use crate::jws::Verified;
@@ -18,6 +20,11 @@ use crate::validation::Validation;
 
 /// The claim that carries the family id in access tokens.
 pub const SESSION_CLAIM: &str = "sid";
+
+/// A client fingerprint: any bytes (a cookie's value, a string, a byte array), of which
+/// only the SHA-256 is stored. `None` leaves a family unbound; `Some(b"...")`,
+/// `Some(&string)` and `Some(&bytes)` all fit.
+pub type Fingerprint<'a> = &'a (dyn AsRef<[u8]> + Sync);
 
 /// The source of "now": the system clock by default, anything in tests.
 pub type Clock = Arc<dyn Fn() -> NumericDate + Send + Sync>;
@@ -78,22 +85,37 @@ impl<S: Store> Sessions<S> {
         PresentedToken::parse(refresh_token, Arc::clone(&self.refresh_keys))
     }
 
-    /// Starts a family for `subject`: an access token carrying `claims` and a refresh
+    /// Starts a family for `subject`: an access token carrying `claims` (any type that
+    /// serializes to a JSON object, without registered names or `sid`) and a refresh
     /// token, optionally bound to a client fingerprint (any bytes; only their SHA-256 is
     /// stored).
     ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tok::Error> {
+    /// #[derive(serde::Serialize)]
+    /// struct Access { role: &'static str }
+    ///
+    /// let keys = tok::KeySet::new(tok::HmacKey::generate()?)?;
+    /// let sessions = tok::refresh::Sessions::new(tok::store::MemoryStore::new(), keys, Default::default());
+    /// let pair = sessions.issue("alice", &Access { role: "user" }, Some(b"cookie-value")).await?;
+    /// assert_eq!(pair.token_type, "Bearer");
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
-    /// [`Malformed`](ErrorKind::Malformed) when `claims` use a registered name or `sid`;
+    /// [`Malformed`](ErrorKind::Malformed) when `claims` do not serialize to a JSON object
+    /// or use a registered name or `sid` (the message says which setting to use instead);
     /// [`Store`](ErrorKind::Store) when the store fails (no token is returned then).
     pub async fn issue(
         &self,
         subject: &str,
-        claims: Map<String, Value>,
-        fingerprint: Option<&[u8]>,
+        claims: &impl Serialize,
+        fingerprint: Option<Fingerprint<'_>>,
     ) -> Result<TokenPair, Error> {
-        check_claims(&claims)?;
+        let claims_json = claims_json(claims)?;
+        let fingerprint = fingerprint.map(AsRef::as_ref);
         let now = self.now();
-        let claims_json = Value::Object(claims).to_string();
         for _ in 0..ISSUE_ATTEMPTS {
             let record = FamilyRecord {
                 family_id: token::new_family_id()?,
@@ -139,9 +161,10 @@ impl<S: Store> Sessions<S> {
     pub async fn rotate(
         &self,
         refresh_token: &str,
-        fingerprint: Option<&[u8]>,
+        fingerprint: Option<Fingerprint<'_>>,
     ) -> Result<TokenPair, Error> {
-        self.rotate_inner(refresh_token, fingerprint, None).await
+        self.rotate_inner(refresh_token, fingerprint.map(AsRef::as_ref), None)
+            .await
     }
 
     /// Rotates with new access claims, for a privilege change (new role, new scopes): the
@@ -154,16 +177,12 @@ impl<S: Store> Sessions<S> {
     pub async fn rotate_with_claims(
         &self,
         refresh_token: &str,
-        fingerprint: Option<&[u8]>,
-        claims: Map<String, Value>,
+        fingerprint: Option<Fingerprint<'_>>,
+        claims: &impl Serialize,
     ) -> Result<TokenPair, Error> {
-        check_claims(&claims)?;
-        self.rotate_inner(
-            refresh_token,
-            fingerprint,
-            Some(Value::Object(claims).to_string()),
-        )
-        .await
+        let claims = claims_json(claims)?;
+        self.rotate_inner(refresh_token, fingerprint.map(AsRef::as_ref), Some(claims))
+            .await
     }
 
     async fn rotate_inner(
@@ -417,14 +436,32 @@ pub async fn check_online(
     Ok(())
 }
 
-fn check_claims(claims: &Map<String, Value>) -> Result<(), Error> {
-    match claims
+/// The access claims as stored: a JSON object without the names tok sets itself.
+fn claims_json(claims: &impl Serialize) -> Result<String, Error> {
+    let value = serde_json::to_value(claims)
+        .map_err(|e| Error::malformed(format!("access claims: {e}")).with_source(e))?;
+    let Value::Object(map) = value else {
+        return Err(Error::malformed(
+            "access claims must serialize to a JSON object (a struct or a map)",
+        ));
+    };
+    if let Some(name) = map
         .keys()
         .find(|k| REGISTERED.contains(&k.as_str()) || *k == SESSION_CLAIM)
     {
-        Some(name) => Err(Error::malformed(format!(
-            "access claims may not set {name:?}; tok sets it"
-        ))),
-        None => Ok(()),
+        let instead = match name.as_str() {
+            "sub" => "the subject argument",
+            "exp" | "iat" => "RefreshPolicy::with_access_ttl",
+            "iss" => "RefreshPolicy::with_issuer",
+            "aud" => "RefreshPolicy::with_audience",
+            "jti" => "nothing: each access token gets a random jti",
+            "sid" => "nothing: it is the session (family) id",
+            _ => "nothing: tok sets it",
+        };
+        return Err(Error::malformed(format!(
+            "access claims may not set {name:?}: tok sets it on every access token; \
+             remove the field from your claims type (set it with {instead})"
+        )));
     }
+    Ok(Value::Object(map).to_string())
 }

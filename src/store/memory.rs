@@ -30,7 +30,7 @@ struct State {
 /// use tok::refresh::{RefreshPolicy, Sessions};
 /// let keys = tok::KeySet::new(tok::HmacKey::generate()?)?;
 /// let sessions = Sessions::new(tok::store::MemoryStore::new(), keys, RefreshPolicy::default());
-/// sessions.issue("alice", serde_json::Map::new(), None).await?;
+/// sessions.issue("alice", &serde_json::Map::new(), None).await?;
 /// assert_eq!(sessions.store().len(), 1);
 /// # Ok(()) }
 /// ```

@@ -52,20 +52,25 @@ use std::time::Duration;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind};
 use crate::jws::Verified;
 use crate::keyset::KeySet;
 use crate::refresh::cookie::{self, CookieOptions};
-use crate::refresh::{RefreshPolicy, Sessions, TokenPair};
+use crate::refresh::{Fingerprint, RefreshPolicy, Sessions, TokenPair};
 use crate::store::{AnyStore, Store};
 use crate::validation::Validation;
 
 pub use bearer::{Bearer, OnlineBearer};
 pub use error::WebError;
 pub use router::{session_router, session_router_for};
+
+/// A fingerprint cookie's value as the bytes a family is bound to.
+fn as_bytes(value: &String) -> Fingerprint<'_> {
+    value
+}
 
 /// The grace window web sessions get by default: long enough for two tabs refreshing at
 /// once, or a retry after a lost response, to get the same live token; short enough that
@@ -294,7 +299,7 @@ impl<St: Store> WebSessions<St> {
         &self,
         headers: &HeaderMap,
         subject: &str,
-        claims: Map<String, Value>,
+        claims: &impl Serialize,
     ) -> Result<Response, WebError> {
         csrf::check(headers, &self.origins)?;
         if let Some(old) = self.read_cookie(headers, REFRESH_COOKIE)? {
@@ -311,7 +316,7 @@ impl<St: Store> WebSessions<St> {
         };
         let pair = self
             .sessions
-            .issue(subject, claims, fingerprint.as_deref().map(str::as_bytes))
+            .issue(subject, claims, fingerprint.as_ref().map(as_bytes))
             .await
             .map_err(|e| match e.kind() {
                 ErrorKind::Store => self.outage(e),
@@ -325,7 +330,7 @@ impl<St: Store> WebSessions<St> {
     /// # Errors
     /// See [`WebError`]: CSRF, no session, a refused session (cookies cleared), outage.
     pub async fn refresh(&self, headers: &HeaderMap) -> Result<Response, WebError> {
-        self.rotate(headers, None).await
+        self.rotate(headers, None::<&()>).await
     }
 
     /// Rotates the refresh cookie with new access claims (a privilege change: the old
@@ -337,7 +342,7 @@ impl<St: Store> WebSessions<St> {
     pub async fn change_privileges(
         &self,
         headers: &HeaderMap,
-        claims: Map<String, Value>,
+        claims: &impl Serialize,
     ) -> Result<Response, WebError> {
         self.rotate(headers, Some(claims)).await
     }
@@ -345,14 +350,14 @@ impl<St: Store> WebSessions<St> {
     async fn rotate(
         &self,
         headers: &HeaderMap,
-        claims: Option<Map<String, Value>>,
+        claims: Option<&impl Serialize>,
     ) -> Result<Response, WebError> {
         csrf::check(headers, &self.origins)?;
         let Some(token) = self.read_cookie(headers, REFRESH_COOKIE)? else {
             return Err(WebError::NoSession);
         };
         let fingerprint = self.fingerprint_of(headers)?;
-        let fp = fingerprint.as_deref().map(str::as_bytes);
+        let fp = fingerprint.as_ref().map(as_bytes);
         let pair = match claims {
             None => self.sessions.rotate(&token, fp).await,
             Some(claims) => self.sessions.rotate_with_claims(&token, fp, claims).await,

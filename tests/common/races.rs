@@ -15,7 +15,7 @@ pub async fn one_winner_per_round<S: Store + 'static>(
     rounds: usize,
 ) {
     for round in 0..rounds {
-        let pair = s.issue("alice", Map::new(), None).await.unwrap();
+        let pair = s.issue("alice", &Map::new(), None).await.unwrap();
         let token = Arc::new(pair.refresh_token.to_string());
         let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
         let mut handles = Vec::with_capacity(tasks);

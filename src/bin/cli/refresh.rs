@@ -208,6 +208,11 @@ fn parse_claims(pairs: &[String]) -> Result<Map<String, Value>, Failure> {
     Ok(map)
 }
 
+/// A fingerprint's bytes as the sessions take them.
+fn bytes(f: &Vec<u8>) -> tok::refresh::Fingerprint<'_> {
+    f
+}
+
 fn print_pair(pair: &tok::refresh::TokenPair) -> Result<(), Failure> {
     let json = Zeroizing::new(serde_json::to_string(pair).map_err(|e| Failure::io(e.to_string()))?);
     println!("{}", json.as_str());
@@ -228,7 +233,7 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
             block_on(async {
                 let sessions = Sessions::new(a.store.open().await?, keys, policy);
                 let pair = sessions
-                    .issue(&a.sub, claims, fingerprint.as_deref().map(|f| &f[..]))
+                    .issue(&a.sub, &claims, fingerprint.as_deref().map(bytes))
                     .await
                     .map_err(|e| failure(&e))?;
                 print_pair(&pair)
@@ -244,9 +249,9 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
                 .transpose()?;
             block_on(async {
                 let sessions = Sessions::new(a.store.open().await?, keys, policy);
-                let fp = fingerprint.as_deref().map(|f| &f[..]);
+                let fp = fingerprint.as_deref().map(bytes);
                 let pair = match claims {
-                    Some(c) => sessions.rotate_with_claims(&token, fp, c).await,
+                    Some(c) => sessions.rotate_with_claims(&token, fp, &c).await,
                     None => sessions.rotate(&token, fp).await,
                 }
                 .map_err(|e| failure(&e))?;

@@ -15,7 +15,7 @@ use super::window::Window;
 pub async fn tok_rate<S: Store + 'static>(s: &Arc<Sessions<S>>, clients: usize, length: Duration) -> f64 {
     let mut tokens = Vec::new();
     for _ in 0..clients {
-        tokens.push(s.issue("bench", Map::new(), None).await.unwrap().refresh_token.to_string());
+        tokens.push(s.issue("bench", &Map::new(), None).await.unwrap().refresh_token.to_string());
     }
     let window = Window::open(length);
     let handles = tokens
