@@ -51,6 +51,47 @@ pub fn decode_unverified(token: &str, max_len: usize) -> Result<UnverifiedToken,
     })
 }
 
+/// A token decoded without verification into the caller's claims type. Its contents may
+/// be forged: the name says so.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct UnverifiedClaims<T> {
+    /// The header members, unverified.
+    pub header: Map<String, Value>,
+    /// The claims, unverified, as `T`.
+    pub claims: T,
+}
+
+/// [`decode_unverified`] into a typed claims value `T` (any `Deserialize` type, registered
+/// claims included as ordinary fields).
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// struct Peek { sub: String }
+///
+/// let key = tok::HmacKey::generate()?;
+/// let token = tok::sign(&key, &tok::Claims::default().with_subject("alice"))?;
+/// let peek = tok::insecure::decode_unverified_as::<Peek>(&token, 8192)?;
+/// assert_eq!(peek.claims.sub, "alice"); // NOT verified: for display and routing only
+/// # Ok::<(), tok::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`decode_unverified`], plus [`Malformed`](ErrorKind::Malformed) when the claims do
+/// not fit `T`.
+pub fn decode_unverified_as<T: serde::de::DeserializeOwned>(
+    token: &str,
+    max_len: usize,
+) -> Result<UnverifiedClaims<T>, Error> {
+    let decoded = decode_unverified(token, max_len)?;
+    let claims = T::deserialize(Value::Object(decoded.claims))
+        .map_err(|e| Error::malformed(format!("claims: {e}")))?;
+    Ok(UnverifiedClaims {
+        header: decoded.header,
+        claims,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

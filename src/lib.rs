@@ -31,6 +31,7 @@
 //! # Ok::<(), tok::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod base64url;
@@ -63,3 +64,10 @@ pub use key::{GENERATED_KEY_BYTES, HmacKey, MIN_KEY_BYTES};
 pub use keyset::{KeySet, VerifyingKeys};
 pub use numeric_date::NumericDate;
 pub use validation::{DEFAULT_MAX_TOKEN_LEN, DEFAULT_NOT_BEFORE_LEEWAY, Validation};
+
+/// README.md's Rust snippets, compiled and run as doctests (with every feature, since
+/// they show sessions, stores and the web layer), so that README cannot drift from the
+/// code.
+#[cfg(all(doctest, feature = "axum", feature = "cli"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -195,8 +195,43 @@ impl NumericDate {
 }
 
 impl From<SystemTime> for NumericDate {
+    /// Clamps to the representable range (1970 to 9999), as
+    /// [`from_system_time`](NumericDate::from_system_time) does: a clock cannot be
+    /// malformed, only early or late.
     fn from(t: SystemTime) -> Self {
         Self::from_system_time(t)
+    }
+}
+
+impl TryFrom<u64> for NumericDate {
+    type Error = Error;
+
+    /// Whole seconds since the epoch, as [`from_secs`](NumericDate::from_secs).
+    ///
+    /// ```
+    /// let t = tok::NumericDate::try_from(1_800_000_000u64)?;
+    /// assert_eq!(t.as_secs(), 1_800_000_000);
+    /// assert!(tok::NumericDate::try_from(u64::MAX).is_err());
+    /// # Ok::<(), tok::Error>(())
+    /// ```
+    fn try_from(secs: u64) -> Result<Self, Error> {
+        Self::from_secs(secs)
+    }
+}
+
+impl TryFrom<i64> for NumericDate {
+    type Error = Error;
+
+    /// Whole seconds since the epoch; a negative number (before 1970) is an error.
+    ///
+    /// ```
+    /// assert!(tok::NumericDate::try_from(-1i64).is_err());
+    /// assert_eq!(tok::NumericDate::try_from(60i64)?.as_secs(), 60);
+    /// # Ok::<(), tok::Error>(())
+    /// ```
+    fn try_from(secs: i64) -> Result<Self, Error> {
+        let secs = u64::try_from(secs).map_err(|_| Error::malformed("time is before 1970"))?;
+        Self::from_secs(secs)
     }
 }
 

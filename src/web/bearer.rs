@@ -19,7 +19,7 @@ use crate::web::{WebError, WebSessions};
 /// `b64token`. No `Authorization` header, or another scheme, is no credentials (§3.1);
 /// two headers, or a Bearer credential that is not exactly one `b64token`, is
 /// `invalid_request`.
-pub(crate) fn bearer_token(headers: &HeaderMap, realm: &str) -> Result<String, WebError> {
+pub(crate) fn bearer_token<'h>(headers: &'h HeaderMap, realm: &str) -> Result<&'h str, WebError> {
     let invalid = |reason| WebError::InvalidRequest {
         realm: realm.to_owned(),
         reason,
@@ -33,26 +33,25 @@ pub(crate) fn bearer_token(headers: &HeaderMap, realm: &str) -> Result<String, W
     if values.next().is_some() {
         return Err(invalid("more than one Authorization header"));
     }
-    let value = value
-        .to_str()
-        .map_err(|_| invalid("Authorization is not visible ASCII"))?;
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    // One pass over the bytes: the scheme, one space, then the b64token grammar, which
+    // admits only ASCII, so the token is valid UTF-8 without a second check.
+    let bytes = value.as_bytes();
+    let scheme_end = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
+    if !bytes[..scheme_end].eq_ignore_ascii_case(b"bearer") {
         return Err(WebError::NoCredentials {
             realm: realm.to_owned(),
         });
     }
-    let b64token = |t: &str| {
-        let body = t.trim_end_matches('=');
-        !body.is_empty()
-            && body
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
-    };
-    if !b64token(rest) {
+    let token = bytes.get(scheme_end + 1..).unwrap_or_default();
+    let body_len = token.len() - token.iter().rev().take_while(|&&b| b == b'=').count();
+    let b64token = body_len > 0
+        && token[..body_len]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
+    if !b64token {
         return Err(invalid("the Bearer credential is not one token"));
     }
-    Ok(rest.to_owned())
+    std::str::from_utf8(token).map_err(|_| invalid("the Bearer credential is not one token"))
 }
 
 macro_rules! extractor {
@@ -84,7 +83,7 @@ macro_rules! extractor {
             async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, WebError> {
                 let web = Arc::<WebSessions<St>>::from_ref(state);
                 let token = bearer_token(&parts.headers, web.realm())?;
-                let verified = web.$verify::<T>(&token).await?;
+                let verified = web.$verify::<T>(token).await?;
                 Ok(Self { verified, _store: PhantomData })
             }
         }
@@ -116,7 +115,7 @@ mod tests {
         for v in values {
             h.append(axum::http::header::AUTHORIZATION, v.parse().unwrap());
         }
-        bearer_token(&h, "r").map_err(|e| match e {
+        bearer_token(&h, "r").map(str::to_owned).map_err(|e| match e {
             WebError::NoCredentials { .. } => "none",
             WebError::InvalidRequest { .. } => "invalid_request",
             _ => "other",
