@@ -13,17 +13,16 @@ use crate::jws::Verified;
 use crate::store::{AnyStore, Store};
 use crate::web::{WebError, WebSessions};
 
-/// The bearer token of a request, if it has one.
-///
-/// RFC 6750 §2.1: the scheme is case-insensitive and followed by one space and one
-/// `b64token`. No `Authorization` header, or another scheme, is no credentials (§3.1);
-/// two headers, or a Bearer credential that is not exactly one `b64token`, is
-/// `invalid_request`.
-pub(crate) fn bearer_token<'h>(headers: &'h HeaderMap, realm: &str) -> Result<&'h str, WebError> {
-    let invalid = |reason| WebError::InvalidRequest {
-        realm: realm.to_owned(),
-        reason,
-    };
+/// The Bearer credential of a request: what follows `Bearer ` (RFC 6750 §2.1; the scheme
+/// is case-insensitive). No `Authorization` header, or another scheme, is no credentials
+/// (§3.1); two headers are `invalid_request`. Whether the credential is one `b64token`
+/// is decided only if it fails to verify (see [`is_b64token`]): a token that verifies is
+/// base64url and dots, always a `b64token`, so the success path scans it once, in the
+/// verifier.
+pub(crate) fn bearer_credential<'h>(
+    headers: &'h HeaderMap,
+    realm: &str,
+) -> Result<&'h str, WebError> {
     let mut values = headers.get_all(axum::http::header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(WebError::NoCredentials {
@@ -31,10 +30,8 @@ pub(crate) fn bearer_token<'h>(headers: &'h HeaderMap, realm: &str) -> Result<&'
         });
     };
     if values.next().is_some() {
-        return Err(invalid("more than one Authorization header"));
+        return Err(invalid_request(realm, "more than one Authorization header"));
     }
-    // One pass over the bytes: the scheme, one space, then the b64token grammar, which
-    // admits only ASCII, so the token is valid UTF-8 without a second check.
     let bytes = value.as_bytes();
     let scheme_end = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
     if !bytes[..scheme_end].eq_ignore_ascii_case(b"bearer") {
@@ -42,16 +39,26 @@ pub(crate) fn bearer_token<'h>(headers: &'h HeaderMap, realm: &str) -> Result<&'
             realm: realm.to_owned(),
         });
     }
-    let token = bytes.get(scheme_end + 1..).unwrap_or_default();
-    let body_len = token.len() - token.iter().rev().take_while(|&&b| b == b'=').count();
-    let b64token = body_len > 0
-        && token[..body_len]
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
-    if !b64token {
-        return Err(invalid("the Bearer credential is not one token"));
+    let credential = bytes.get(scheme_end + 1..).unwrap_or_default();
+    std::str::from_utf8(credential).map_err(|_| invalid_request(realm, NOT_ONE_TOKEN))
+}
+
+const NOT_ONE_TOKEN: &str = "the Bearer credential is not one token";
+
+fn invalid_request(realm: &str, reason: &'static str) -> WebError {
+    WebError::InvalidRequest {
+        realm: realm.to_owned(),
+        reason,
     }
-    std::str::from_utf8(token).map_err(|_| invalid("the Bearer credential is not one token"))
+}
+
+/// RFC 6750's `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+pub(crate) fn is_b64token(credential: &str) -> bool {
+    let body = credential.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
 }
 
 macro_rules! extractor {
@@ -82,9 +89,15 @@ macro_rules! extractor {
 
             async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, WebError> {
                 let web = Arc::<WebSessions<St>>::from_ref(state);
-                let token = bearer_token(&parts.headers, web.realm())?;
-                let verified = web.$verify::<T>(token).await?;
-                Ok(Self { verified, _store: PhantomData })
+                let token = bearer_credential(&parts.headers, web.realm())?;
+                match web.$verify::<T>(token).await {
+                    Ok(verified) => Ok(Self { verified, _store: PhantomData }),
+                    // Not even one b64token: a malformed request, not a bad token.
+                    Err(WebError::InvalidToken { .. }) if !is_b64token(token) => {
+                        Err(invalid_request(web.realm(), NOT_ONE_TOKEN))
+                    }
+                    Err(e) => Err(e),
+                }
             }
         }
     };
@@ -115,11 +128,12 @@ mod tests {
         for v in values {
             h.append(axum::http::header::AUTHORIZATION, v.parse().unwrap());
         }
-        bearer_token(&h, "r").map(str::to_owned).map_err(|e| match e {
-            WebError::NoCredentials { .. } => "none",
-            WebError::InvalidRequest { .. } => "invalid_request",
-            _ => "other",
-        })
+        match bearer_credential(&h, "r") {
+            Ok(t) if is_b64token(t) => Ok(t.to_owned()),
+            Ok(_) | Err(WebError::InvalidRequest { .. }) => Err("invalid_request"),
+            Err(WebError::NoCredentials { .. }) => Err("none"),
+            Err(_) => Err("other"),
+        }
     }
 
     #[test]
