@@ -17,15 +17,22 @@ async fn main() -> Result<(), tok::Error> {
     let policy = RefreshPolicy::default().with_grace(std::time::Duration::from_secs(5))?;
     let sessions = Sessions::new(RedisStore::open(&url).await?, keys, policy);
 
-    let laptop = sessions.issue("alice", &serde_json::json!({}), None).await?;
-    let phone = sessions.issue("alice", &serde_json::json!({}), None).await?;
+    let laptop = sessions
+        .issue("alice", &serde_json::json!({}), None)
+        .await?;
+    let phone = sessions
+        .issue("alice", &serde_json::json!({}), None)
+        .await?;
     let laptop = sessions.rotate(&laptop.refresh_token, None).await?;
     println!("two sessions of alice; the laptop's rotated");
 
     let ended = sessions.revoke_subject("alice").await?;
     println!("logged out everywhere: {ended} session(s)");
     for pair in [&laptop, &phone] {
-        let err = sessions.rotate(&pair.refresh_token, None).await.unwrap_err();
+        let err = sessions
+            .rotate(&pair.refresh_token, None)
+            .await
+            .unwrap_err();
         println!("session {}: {}", pair.family_id, err.code());
     }
     Ok(())

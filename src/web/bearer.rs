@@ -56,9 +56,9 @@ fn invalid_request(realm: &str, reason: &'static str) -> WebError {
 pub(crate) fn is_b64token(credential: &str) -> bool {
     let body = credential.trim_end_matches('=');
     !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 macro_rules! extractor {

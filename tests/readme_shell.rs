@@ -1,0 +1,86 @@
+//! README's shell walk-through, run as written: every command of "tok in the shell" and
+//! "Sessions from the shell", in order, in a fresh temporary HOME with the built `tok` on
+//! PATH. A command whose comment says `exit 1` (or shows `tok: rejected:`) must exit 1;
+//! every other command must exit 0.
+#![cfg(feature = "cli")]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The `sh` blocks under `heading` in README.md, as (command, expected exit code), with
+/// a trailing-comment-only line attached to the command before it.
+fn commands(readme: &str, heading: &str) -> Vec<(String, i32)> {
+    let section = readme
+        .split(heading)
+        .nth(1)
+        .unwrap_or_else(|| panic!("README has no {heading:?}"));
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap();
+    let mut out: Vec<(String, i32)> = Vec::new();
+    for line in block.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let (command, comment) = match line.find(" #") {
+            Some(i) => (&line[..i], &line[i..]),
+            None => (line, ""),
+        };
+        let rejects = comment.contains("exit 1") || comment.contains("tok: rejected:");
+        if trimmed.starts_with('#') {
+            // A comment on its own line describes the command above it.
+            if rejects && let Some(last) = out.last_mut() {
+                last.1 = 1;
+            }
+            continue;
+        }
+        out.push((command.trim_end().to_owned(), i32::from(rejects)));
+    }
+    out
+}
+
+#[test]
+fn readme_shell_walkthrough_runs_as_written() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut all = commands(&readme, "## tok in the shell");
+    all.extend(commands(&readme, "### Sessions from the shell"));
+    assert!(all.len() > 15, "{all:?}");
+    assert!(
+        all.iter().filter(|(_, want)| *want == 1).count() >= 4,
+        "{all:?}"
+    );
+    // One bash runs them in order (variables carry over), checking each exit code.
+    let mut script = String::from("set -u\n");
+    for (i, (command, want)) in all.iter().enumerate() {
+        script.push_str(&format!(
+            "{command}\ngot=$?\nif [ $got -ne {want} ]; then echo \"step {i}: exit $got, README says {want}: {}\" >&2; exit 100; fi\n",
+            command.replace('"', "'").replace('$', "\\$")
+        ));
+    }
+    let home = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("tok");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(home.path())
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n--- script ---\n{script}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
