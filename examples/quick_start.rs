@@ -44,8 +44,9 @@ fn main() -> Result<(), tok::Error> {
     println!("the old token still verifies after rotation");
 
     // A token for another audience is refused with a stable code.
-    let err = tok::verify::<Custom>(&keys, &token, &Validation::new().with_audience("other"))
-        .unwrap_err();
-    println!("for another audience: {}", err.code());
+    match tok::verify::<Custom>(&keys, &token, &Validation::new().with_audience("other")) {
+        Ok(_) => println!("accepted for another audience?!"),
+        Err(e) => println!("for another audience: {}", e.code()),
+    }
     Ok(())
 }

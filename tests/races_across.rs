@@ -12,7 +12,7 @@ use common::processes::Server;
 use common::redis_server::RedisServer;
 use serde_json::Map;
 use tok::refresh::{RefreshPolicy, Sessions};
-use tok::store::{AnyStore, Store};
+use tok::store::Store;
 use tok::{ErrorKind, HmacKey, KeySet};
 
 fn keys() -> KeySet {

@@ -298,7 +298,9 @@ async fn malformed_headers_and_cookies_never_5xx() {
     let live = alice.cookie(REFRESH).unwrap();
     let family = live.split('.').next().unwrap().to_owned();
     let long = "A".repeat(9000);
-    let cases: Vec<(&str, &str, Vec<(&str, String)>)> = vec![
+    /// A request: method, path, headers.
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, String)>);
+    let cases: Vec<Case> = vec![
         ("GET", "/api/me", vec![("authorization", "Bearer".into())]),
         (
             "GET",

@@ -214,7 +214,7 @@ impl<St: Store> WebSessions<St> {
             .map_err(|e| self.invalid_token(e))
     }
 
-    fn cookie_values<'a>(headers: &'a HeaderMap) -> impl Iterator<Item = &'a str> {
+    fn cookie_values(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         headers
             .get_all(axum::http::header::COOKIE)
             .iter()

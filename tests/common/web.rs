@@ -123,7 +123,7 @@ impl Client {
     pub fn apply(&mut self, answer: &Answer) {
         for cookie in answer.set_cookies() {
             if cookie.max_age() == Some(cookie::time::Duration::ZERO) {
-                self.jar.force_remove(cookie.name().to_owned());
+                self.jar.force_remove(cookie.name());
             } else {
                 self.jar.add_original(cookie);
             }
