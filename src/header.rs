@@ -50,7 +50,8 @@ impl Header {
 
 /// A header as parsed, borrowing from the decoded bytes.
 #[derive(Debug, Default)]
-pub(crate) struct RawHeader<'de> {
+#[doc(hidden)]
+pub struct RawHeader<'de> {
     alg: Option<Alg<'de>>,
     pub(crate) typ: Option<Cow<'de, str>>,
     pub(crate) kid: Option<Cow<'de, str>>,
@@ -82,12 +83,13 @@ impl<'de> RawHeader<'de> {
         })
     }
 
-    /// The parse of the header tok writes for a key with `kid` (see `HmacKey`), used when
-    /// a token's header segment is byte-identical to it.
-    pub(crate) fn known(kid: Option<&'de str>) -> Self {
+    /// The parse of a header whose members are exactly `alg` HS256, `typ` JWT (when
+    /// `typ`) and `kid` (when given), in any order: used when a token's header segment is
+    /// byte-identical to one of the [`known_spellings`] a key precomputed.
+    pub(crate) fn known(typ: bool, kid: Option<&'de str>) -> Self {
         Self {
             alg: Some(Alg::Name(Cow::Borrowed(ALGORITHM))),
-            typ: Some(Cow::Borrowed(DEFAULT_TYPE)),
+            typ: typ.then_some(Cow::Borrowed(DEFAULT_TYPE)),
             kid: kid.map(Cow::Borrowed),
             cty: None,
             crit: false,
@@ -255,6 +257,67 @@ impl<'de> Visitor<'de> for AlgSeed {
     }
 }
 
+/// A header spelling whose parse is known without parsing: its compact JSON has exactly
+/// these members.
+#[derive(Clone, Debug)]
+pub(crate) struct KnownSpelling {
+    /// The base64url of the compact JSON.
+    pub(crate) b64: String,
+    /// Whether it has `typ` (JWT).
+    pub(crate) typ: bool,
+    /// Whether it has the key's `kid`.
+    pub(crate) kid: bool,
+}
+
+/// Every compact spelling, in every member order, of the headers other issuers write for
+/// an HS256 key: `alg` alone, with `typ` JWT, with the key's `kid`, with both (jsonwebtoken
+/// writes `{"typ":"JWT","alg":"HS256"}`). A token whose header segment is byte-identical to
+/// one of these has the parse [`RawHeader::known`] gives, so it skips decoding and
+/// parsing; any other spelling takes the full parse. Strictness is unchanged: each
+/// spelling is a header the parser accepts with exactly that result (tested).
+pub(crate) fn known_spellings(kid: Option<&str>) -> Vec<KnownSpelling> {
+    let alg = format!("\"alg\":\"{ALGORITHM}\"");
+    let typ = format!("\"typ\":\"{DEFAULT_TYPE}\"");
+    let kid_member = kid.map(|k| format!("\"kid\":{}", serde_json::Value::from(k)));
+    let mut out = Vec::new();
+    for (with_typ, with_kid) in [(false, false), (true, false), (false, true), (true, true)] {
+        let mut members = vec![alg.as_str()];
+        if with_typ {
+            members.push(&typ);
+        }
+        match (&kid_member, with_kid) {
+            (Some(k), true) => members.push(k),
+            (None, true) => continue,
+            _ => {}
+        }
+        for order in permutations(members.len()) {
+            let json: Vec<&str> = order.iter().map(|&i| members[i]).collect();
+            out.push(KnownSpelling {
+                b64: crate::base64url::encode(format!("{{{}}}", json.join(",")).as_bytes()),
+                typ: with_typ,
+                kid: with_kid,
+            });
+        }
+    }
+    out
+}
+
+/// Every order of `0..n` (n ≤ 3 here).
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n <= 1 {
+        return vec![(0..n).collect()];
+    }
+    let mut out = Vec::new();
+    for first in 0..n {
+        for rest in permutations(n - 1) {
+            let mut order = vec![first];
+            order.extend(rest.into_iter().map(|i| if i >= first { i + 1 } else { i }));
+            out.push(order);
+        }
+    }
+    out
+}
+
 /// The compact JSON of the header tok writes: `alg`, `typ` and, when given, `kid`.
 pub(crate) fn header_json(typ: &str, kid: Option<&str>) -> String {
     #[derive(serde::Serialize)]
@@ -276,6 +339,40 @@ pub(crate) fn header_json(typ: &str, kid: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every precomputed spelling parses, with the full parser, to exactly the header the
+    /// fast path assumes, and passes and fails the same checks.
+    #[test]
+    fn known_spellings_parse_as_assumed() {
+        for kid in [None, Some("k1"), Some("q\"uote\\ \u{e9}")] {
+            let spellings = known_spellings(kid);
+            assert_eq!(
+                spellings.len(),
+                if kid.is_some() { 1 + 2 + 2 + 6 } else { 1 + 2 }
+            );
+            let distinct: std::collections::HashSet<_> = spellings.iter().map(|s| &s.b64).collect();
+            assert_eq!(distinct.len(), spellings.len());
+            for s in &spellings {
+                let json = crate::base64url::decode(s.b64.as_bytes()).unwrap();
+                let parsed = RawHeader::parse(&json).unwrap();
+                let known = RawHeader::known(s.typ, if s.kid { kid } else { None });
+                assert_eq!(
+                    format!("{parsed:?}"),
+                    format!("{known:?}"),
+                    "{}",
+                    String::from_utf8_lossy(&json)
+                );
+                for (expected, required) in [("JWT", false), ("JWT", true), ("at+jwt", false)] {
+                    assert_eq!(
+                        parsed.check(expected, required).map_err(|e| e.kind()),
+                        known.check(expected, required).map_err(|e| e.kind())
+                    );
+                }
+            }
+        }
+        let jsonwebtoken = crate::base64url::encode(br#"{"typ":"JWT","alg":"HS256"}"#);
+        assert!(known_spellings(None).iter().any(|s| s.b64 == jsonwebtoken));
+    }
 
     fn check(json: &str) -> Result<(), ErrorKind> {
         RawHeader::parse(json.as_bytes())

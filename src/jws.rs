@@ -167,8 +167,9 @@ pub fn verify_at<T: DeserializeOwned>(
     let mut header_buf = [MaybeUninit::uninit(); HEADER_STACK];
     let mut header_heap = Vec::new();
     let raw = match keys.known_header(parts.header) {
-        // Byte-identical to the header this key writes, whose parse is known.
-        Some(key) => RawHeader::known(key.kid()),
+        // Byte-identical to a spelling whose parse is known (tok's own header, or the
+        // same members as another issuer orders them).
+        Some(raw) => raw,
         None => RawHeader::parse(decode_segment(
             parts.header,
             &mut header_buf,

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use crate::base64url;
 use crate::error::{Error, ErrorKind};
-use crate::header::{self, ALGORITHM, DEFAULT_TYPE};
+use crate::header::{self, ALGORITHM, DEFAULT_TYPE, RawHeader};
 use crate::json;
 use crate::mac::{Mac, MacKey};
 
@@ -46,6 +46,8 @@ pub struct HmacKey {
     header_b64: String,
     /// A computation with `header_b64` and the dot absorbed: signing starts from here.
     header_mac: Mac,
+    /// Other issuers' spellings of this key's header, whose parse is known.
+    spellings: Vec<header::KnownSpelling>,
 }
 
 impl HmacKey {
@@ -148,6 +150,7 @@ impl HmacKey {
             header_mac: mac.start(),
             mac,
             header_b64: String::new(),
+            spellings: Vec::new(),
         };
         key.set_kid(kid);
         Ok(key)
@@ -160,6 +163,7 @@ impl HmacKey {
         header_mac.update(self.header_b64.as_bytes());
         header_mac.update(b".");
         self.header_mac = header_mac;
+        self.spellings = header::known_spellings(kid.as_deref());
         self.kid = kid;
     }
 
@@ -266,6 +270,18 @@ impl HmacKey {
     /// The default header for this key, base64url-encoded.
     pub(crate) fn header_b64(&self) -> &str {
         &self.header_b64
+    }
+
+    /// The parse of `header_b64` when it is one of this key's known spellings: tok's own
+    /// header, or another issuer's spelling of the same members.
+    pub(crate) fn parse_if_known(&self, header_b64: &[u8]) -> Option<RawHeader<'_>> {
+        if self.header_b64.as_bytes() == header_b64 {
+            return Some(RawHeader::known(true, self.kid.as_deref()));
+        }
+        self.spellings
+            .iter()
+            .find(|s| s.b64.as_bytes() == header_b64)
+            .map(|s| RawHeader::known(s.typ, if s.kid { self.kid.as_deref() } else { None }))
     }
 
     /// The HMAC computation after the default header and its dot.

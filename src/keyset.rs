@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::error::{Error, ErrorKind};
-use crate::header::truncate;
+use crate::header::{RawHeader, truncate};
 use crate::json;
 use crate::key::{HmacKey, Jwk};
 
@@ -190,8 +190,9 @@ pub trait VerifyingKeys: sealed::Sealed {
     fn candidates(&self, kid: Option<&str>, try_all_keys: bool) -> Result<Candidates<'_>, Error>;
 
     #[doc(hidden)]
-    /// The key whose own header segment is exactly `header_b64`, if any.
-    fn known_header(&self, header_b64: &[u8]) -> Option<&HmacKey>;
+    /// The parse of `header_b64` when a key knows its spelling (tok's own header, or
+    /// another issuer's spelling of the same members), without decoding or parsing it.
+    fn known_header(&self, header_b64: &[u8]) -> Option<RawHeader<'_>>;
 }
 
 fn unknown_kid(kid: &str) -> Error {
@@ -202,8 +203,8 @@ fn unknown_kid(kid: &str) -> Error {
 }
 
 impl VerifyingKeys for HmacKey {
-    fn known_header(&self, header_b64: &[u8]) -> Option<&HmacKey> {
-        (self.header_b64().as_bytes() == header_b64).then_some(self)
+    fn known_header(&self, header_b64: &[u8]) -> Option<RawHeader<'_>> {
+        self.parse_if_known(header_b64)
     }
 
     fn candidates(&self, kid: Option<&str>, _: bool) -> Result<Candidates<'_>, Error> {
@@ -216,10 +217,9 @@ impl VerifyingKeys for HmacKey {
 }
 
 impl VerifyingKeys for KeySet {
-    fn known_header(&self, header_b64: &[u8]) -> Option<&HmacKey> {
-        self.keys
-            .iter()
-            .find(|k| k.header_b64().as_bytes() == header_b64)
+    fn known_header(&self, header_b64: &[u8]) -> Option<RawHeader<'_>> {
+        // The parse depends only on the bytes: any key that knows them gives it.
+        self.keys.iter().find_map(|k| k.parse_if_known(header_b64))
     }
 
     fn candidates(&self, kid: Option<&str>, try_all_keys: bool) -> Result<Candidates<'_>, Error> {

@@ -371,3 +371,54 @@ fn malformed_input_never_panics() {
         let _ = tok::insecure::decode_unverified(input, 8192);
     }
 }
+
+/// Other issuers' spellings of the header (member order, no `typ`, with `kid`) take the
+/// fast path; their outcomes are exactly those of the full parse: accepted, typed, type
+/// rules applied, keys chosen by `kid`.
+#[test]
+fn foreign_header_spellings_verify_as_parsed() {
+    let payload = r#"{"sub":"u","exp":1900000000}"#;
+    let a = key().with_kid("a");
+    let b = HmacKey::from_bytes(&[5; 32]).unwrap().with_kid("b");
+    let set = KeySet::from_keys(vec![b.clone(), a.clone()]).unwrap();
+    for (header, signer, typ) in [
+        (r#"{"typ":"JWT","alg":"HS256"}"#, &a, Some("JWT")),
+        (r#"{"alg":"HS256"}"#, &a, None),
+        (r#"{"kid":"a","alg":"HS256","typ":"JWT"}"#, &a, Some("JWT")),
+        (r#"{"typ":"JWT","kid":"b","alg":"HS256"}"#, &b, Some("JWT")),
+        (r#"{"alg":"HS256","kid":"a"}"#, &a, None),
+    ] {
+        let token = common::forge(signer, header, payload);
+        let v = Validation::new().try_all_keys_without_kid();
+        let verified = tok::verify_at::<()>(&set, &token, &v, now())
+            .unwrap_or_else(|e| panic!("{header}: {e}"));
+        assert_eq!(verified.header.typ(), typ, "{header}");
+        let required = Validation::new().try_all_keys_without_kid().require_type();
+        let result = tok::verify_at::<()>(&set, &token, &required, now()).map(|_| ());
+        assert_eq!(
+            result.map_err(|e| e.kind()),
+            if typ.is_some() {
+                Ok(())
+            } else {
+                Err(ErrorKind::WrongType)
+            },
+            "{header}"
+        );
+    }
+    // A kid the set does not hold is refused, whatever the spelling.
+    let token = common::forge(&a, r#"{"typ":"JWT","alg":"HS256","kid":"zz"}"#, payload);
+    assert_eq!(
+        tok::verify_at::<()>(&set, &token, &Validation::new(), now())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::UnknownKey
+    );
+    // Signed by b but naming a: the spelling is a's, the signature is not.
+    let token = common::forge(&b, r#"{"typ":"JWT","alg":"HS256","kid":"a"}"#, payload);
+    assert_eq!(
+        tok::verify_at::<()>(&set, &token, &Validation::new(), now())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::BadSignature
+    );
+}

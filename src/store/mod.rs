@@ -17,7 +17,7 @@
 //! 3. answer with the [`RotationOutcome`].
 //!
 //! The backends that run Rust in their atomic step do 2 and 3 with one call of
-//! [`resolve_rotation`]. The conformance suite (`tests/store_conformance.rs`) is one macro
+//! `resolve_rotation` (crate-internal). The conformance suite (`tests/store_conformance.rs`) is one macro
 //! that every backend instantiates.
 
 use std::future::Future;
