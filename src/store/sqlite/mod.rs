@@ -1,13 +1,16 @@
 //! The embedded store: one SQLite file (rusqlite, bundled).
 //!
 //! WAL journal, `synchronous=FULL` (a rotation the caller saw succeed survives a crash or
-//! power cut), a busy timeout so writers queue instead of failing, and every rotation in one
+//! power cut), a busy timeout so writers queue instead of failing, and every write inside a
 //! `BEGIN IMMEDIATE` transaction: the write lock is taken before the family is read, so two
-//! processes on one file can never both see the same live token. The schema is created and
-//! versioned by the store.
+//! processes on one file can never both see the same live token. Concurrent writes of one
+//! process share durable transactions (group commit, see `writer`); reads use a small pool
+//! of connections. The schema is created and versioned by the store.
+
+mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -57,6 +60,10 @@ pub enum Durability {
     /// `synchronous=NORMAL`: survives a process crash; the last commits may be lost on
     /// power loss. Faster.
     Normal,
+    /// `synchronous=OFF`: for benchmarks that measure CPU cost without the disk. A power
+    /// loss (not a process crash) can lose commits or corrupt the file. Never for sessions
+    /// that matter.
+    OffForBenchmarks,
 }
 
 /// The default number of connections: enough for concurrent rotations from one process
@@ -67,10 +74,19 @@ pub const DEFAULT_POOL_SIZE: usize = 8;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     path: PathBuf,
+    /// Connections for reads.
     pool: Arc<Pool>,
+    /// The queue of the one writer thread (which ends when every clone is dropped).
+    writer: mpsc::Sender<Box<dyn writer::Pending>>,
 }
 
-/// Connections opened on demand up to `max`, handed out one caller at a time.
+impl std::fmt::Debug for dyn writer::Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pending")
+    }
+}
+
+/// Connections for reads, opened on demand up to `max`, handed out one caller at a time.
 #[derive(Debug)]
 struct Pool {
     path: PathBuf,
@@ -78,11 +94,6 @@ struct Pool {
     max: usize,
     state: Mutex<PoolState>,
     returned: Condvar,
-    /// One writer at a time within this process. Without it, concurrent writers from one
-    /// process collide on SQLite's write lock, whose busy handler sleeps a millisecond or
-    /// more per collision (measured: a sleep for almost every rotation with 8 tasks).
-    /// Waiting here wakes in microseconds; SQLite's lock still arbitrates between processes.
-    writer: Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -154,12 +165,19 @@ impl SqliteStore {
         let path = path.as_ref().to_owned();
         check_shareable(&path)?;
         let opened = path.clone();
-        // The first connection creates or checks the schema before anyone uses the store.
-        let first = blocking(move || {
+        // The writer's connection creates or checks the schema before anyone uses the
+        // store; the first read connection is opened beside it.
+        let (writer_conn, first) = blocking(move || {
             prepare_file(&opened)?;
-            open_connection(&opened, durability)
+            let writer_conn = open_connection(&opened, durability)?;
+            Ok((writer_conn, open_connection(&opened, durability)?))
         })
         .await?;
+        let (queue, jobs) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("tok-sqlite-writer".into())
+            .spawn(move || writer::run(writer_conn, jobs))
+            .map_err(|e| store_error("starting the SQLite writer", e))?;
         Ok(Self {
             pool: Arc::new(Pool {
                 path: path.clone(),
@@ -170,8 +188,8 @@ impl SqliteStore {
                     open: 1,
                 }),
                 returned: Condvar::new(),
-                writer: Mutex::new(()),
             }),
+            writer: queue,
             path,
         })
     }
@@ -181,41 +199,46 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Runs `f` with the connection on the blocking thread pool.
+    /// Runs the read `f` with a pooled connection on the blocking thread pool.
     async fn with<R: Send + 'static>(
         &self,
         what: &'static str,
         f: impl Fn(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, Error> {
-        self.run(what, false, f).await
-    }
-
-    /// Like [`with`](Self::with) for operations that write, one at a time per process.
-    async fn write<R: Send + 'static>(
-        &self,
-        what: &'static str,
-        f: impl Fn(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
-    ) -> Result<R, Error> {
-        self.run(what, true, f).await
-    }
-
-    async fn run<R: Send + 'static>(
-        &self,
-        what: &'static str,
-        writes: bool,
-        f: impl Fn(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
-    ) -> Result<R, Error> {
         let pool = Arc::clone(&self.pool);
         blocking(move || {
             let mut conn = pool.take()?;
-            let _writer = writes.then(|| pool.writer.lock().unwrap_or_else(|p| p.into_inner()));
             let result = retry_busy(|| f(&mut conn)).map_err(|e| store_error(what, e));
-            // Every statement runs in a transaction or alone, and an unfinished
-            // transaction rolls back when dropped, so the connection is clean to reuse.
+            // Every statement runs alone or in a transaction that rolled back when
+            // dropped, so the connection is clean to reuse.
             pool.give_back(conn);
             result
         })
         .await
+    }
+
+    /// Queues the write `f` for the writer thread, which runs it in its own savepoint of
+    /// a shared `BEGIN IMMEDIATE` transaction; answers after that transaction committed.
+    async fn write<R: Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    ) -> Result<R, Error> {
+        let stopped = || {
+            Error::new(
+                ErrorKind::Store,
+                format!("{what}: the SQLite writer stopped"),
+            )
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let request = writer::Request {
+            what,
+            work: Some(f),
+            result: None,
+            reply,
+        };
+        self.writer.send(Box::new(request)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }
 
@@ -296,6 +319,7 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Er
     let sync = match durability {
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",
+        Durability::OffForBenchmarks => "OFF",
     };
     // Several processes may open a new file at once; switching to WAL and creating the
     // schema can meet SQLITE_BUSY outside the busy timeout, and both are safe to repeat.
@@ -442,7 +466,7 @@ fn write_family(
 impl Store for SqliteStore {
     async fn create_family(&self, f: &FamilyRecord, _now: NumericDate) -> Result<Created, Error> {
         let f = f.clone();
-        self.write("creating a family", move |conn| {
+        self.write("creating a family", move |conn: &Connection| {
             let inserted = conn.prepare_cached(INSERT_FAMILY)?.execute(params![
                 f.family_id,
                 f.subject,
@@ -471,13 +495,11 @@ impl Store for SqliteStore {
 
     async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, Error> {
         let r = r.clone();
-        self.write("rotating a refresh token", move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let family = read_family(&tx, r.presented.family_id())?;
+        self.write("rotating a refresh token", move |conn: &Connection| {
+            let family = read_family(conn, r.presented.family_id())?;
             let (next, outcome) = resolve_rotation(family.as_ref(), &r);
             if let (Some(before), Some(next)) = (&family, &next) {
-                write_family(&tx, before, next)?;
-                tx.commit()?;
+                write_family(conn, before, next)?;
             }
             Ok(outcome)
         })
@@ -486,16 +508,14 @@ impl Store for SqliteStore {
 
     async fn logout(&self, r: &LogoutRequest) -> Result<Logout, Error> {
         let r = r.clone();
-        self.write("logging out", move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let family = read_family(&tx, r.presented.family_id())?;
+        self.write("logging out", move |conn: &Connection| {
+            let family = read_family(conn, r.presented.family_id())?;
             let (revokes, outcome) = resolve_logout(family.as_ref(), &r);
             if revokes {
-                tx.execute(
+                conn.prepare_cached(
                     "UPDATE tok_families SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
-                    params![r.presented.family_id(), ms(r.now)],
-                )?;
-                tx.commit()?;
+                )?
+                .execute(params![r.presented.family_id(), ms(r.now)])?;
             }
             Ok(outcome)
         })
@@ -504,7 +524,7 @@ impl Store for SqliteStore {
 
     async fn revoke_family(&self, family_id: &str, now: NumericDate) -> Result<bool, Error> {
         let id = family_id.to_owned();
-        self.write("revoking a family", move |conn| {
+        self.write("revoking a family", move |conn: &Connection| {
             let n = conn.execute(
                 "UPDATE tok_families SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
                 params![id, ms(now)],
@@ -516,7 +536,7 @@ impl Store for SqliteStore {
 
     async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, Error> {
         let subject = subject.to_owned();
-        self.write("revoking a subject", move |conn| {
+        self.write("revoking a subject", move |conn: &Connection| {
             let n = conn.execute(
                 "UPDATE tok_families SET revoked_ms = ?2 WHERE subject = ?1 AND revoked_ms IS NULL",
                 params![subject, ms(now)],
@@ -529,7 +549,7 @@ impl Store for SqliteStore {
     async fn deny_jti(&self, jti: &str, exp: NumericDate, _now: NumericDate) -> Result<(), Error> {
         let jti = jti.to_owned();
         let until = ms(deny_until(exp));
-        self.write("denylisting a jti", move |conn| {
+        self.write("denylisting a jti", move |conn: &Connection| {
             conn.execute(
                 "INSERT INTO tok_denylist (jti, until_ms) VALUES (?1, ?2)
                  ON CONFLICT (jti) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
@@ -558,8 +578,8 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {
-        self.write("purging expired records", move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write("purging expired records", move |conn: &Connection| {
+            let tx = conn;
             let now = ms(now);
             // A family is dead once `max(now, last_used)` reaches its absolute or idle end.
             let families = tx.execute(
@@ -567,7 +587,6 @@ impl Store for SqliteStore {
                 [now],
             )?;
             let denied = tx.execute("DELETE FROM tok_denylist WHERE until_ms <= ?1", [now])?;
-            tx.commit()?;
             Ok((families + denied) as u64)
         })
         .await
