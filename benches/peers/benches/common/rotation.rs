@@ -13,6 +13,15 @@ use super::window::Window;
 /// `clients` tasks, each rotating its own family's chain, inside one shared window of
 /// `length`; aggregate rotations/s.
 pub async fn tok_rate<S: Store + 'static>(s: &Arc<Sessions<S>>, clients: usize, length: Duration) -> f64 {
+    tok_run(s, clients, length).await.0
+}
+
+/// As [`tok_rate`], also returning every rotation's latency (µs) inside the window.
+pub async fn tok_run<S: Store + 'static>(
+    s: &Arc<Sessions<S>>,
+    clients: usize,
+    length: Duration,
+) -> (f64, Vec<f64>) {
     let mut tokens = Vec::new();
     for _ in 0..clients {
         tokens.push(s.issue("bench", &Map::new(), None).await.unwrap().refresh_token.to_string());
@@ -23,16 +32,32 @@ pub async fn tok_rate<S: Store + 'static>(s: &Arc<Sessions<S>>, clients: usize, 
         .map(|mut token| {
             let s = Arc::clone(s);
             tokio::spawn(async move {
-                let mut n = 0u64;
+                let mut latencies = Vec::new();
                 while window.is_open() {
+                    let start = std::time::Instant::now();
                     token = s.rotate(&token, None).await.unwrap().refresh_token.to_string();
-                    n += u64::from(window.counts());
+                    if window.counts() {
+                        latencies.push(start.elapsed().as_secs_f64() * 1e6);
+                    }
                 }
-                n
+                latencies
             })
         })
-        .collect();
-    window.rate(total(handles).await)
+        .collect::<Vec<_>>();
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    (window.rate(all.len() as u64), all)
+}
+
+/// The `q` quantile (0..=1) of `v`.
+pub fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
 /// The operations counted by all of `handles`.
