@@ -67,8 +67,57 @@ type OxiPipeline = oxitoken::validation::ValidationPipeline<
     oxitoken::validation::StaticKeyProvider<aws_lc_rs::hmac::Key>,
 >;
 
+/// The borrowed-parse floor of `../shared/BENCHMARKING.md`: an HMAC key state keyed once
+/// (the `hmac` crate, cloned per tag), base64 into stack buffers, a borrowed serde parse
+/// (no allocation), and the `exp`, `iss` and `aud` checks. No header parse, no duplicate
+/// or depth checks, no owned claims: what any verifier of this token must at least do.
+struct Floor {
+    mac: hmac::Hmac<sha2::Sha256>,
+}
+
+#[derive(Deserialize)]
+struct BorrowedClaims<'a> {
+    #[serde(borrow)]
+    iss: &'a str,
+    #[serde(borrow)]
+    aud: &'a str,
+    exp: i64,
+    #[serde(borrow)]
+    role: &'a str,
+}
+
+impl Floor {
+    fn new() -> Self {
+        use hmac::KeyInit;
+        Self { mac: hmac::Hmac::new_from_slice(&SECRET).unwrap() }
+    }
+
+    fn verify(&self, token: &str, now: i64) -> usize {
+        use hmac::Mac;
+        use subtle::ConstantTimeEq;
+        let (signing, signature) = token.rsplit_once('.').unwrap();
+        let payload = signing.split_once('.').unwrap().1;
+        let mut mac = self.mac.clone();
+        mac.update(signing.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        let mut sig = [0u8; 32];
+        base64_simd::URL_SAFE_NO_PAD
+            .decode(signature.as_bytes(), base64_simd::Out::from_slice(&mut sig))
+            .unwrap();
+        assert!(bool::from(tag.as_slice().ct_eq(&sig)));
+        let mut buf = [0u8; 512];
+        let json = base64_simd::URL_SAFE_NO_PAD
+            .decode(payload.as_bytes(), base64_simd::Out::from_slice(&mut buf))
+            .unwrap();
+        let claims: BorrowedClaims = serde_json::from_slice(json).unwrap();
+        assert!(claims.exp > now && claims.iss == ISS && claims.aud == AUD);
+        claims.role.len()
+    }
+}
+
 struct Fixture {
     now: i64,
+    floor: Floor,
     peer_claims: PeerClaims,
     tok_claims: tok::Claims<TokCustom>,
     token: String,
@@ -118,6 +167,7 @@ fn fixture() -> Fixture {
 
     Fixture {
         now,
+        floor: Floor::new(),
         peer_claims,
         tok_claims,
         token,
@@ -174,7 +224,7 @@ fn cross_check(f: &Fixture) {
         jsonwebtoken::decode::<PeerClaims>(&token, &f.jwt_dec, &f.jwt_validation).unwrap();
         f.oxi_pipeline.verify(token.as_bytes()).unwrap();
     }
-    let _ = f.now;
+    f.floor.verify(&f.token, f.now);
 }
 
 fn criterion_groups(c: &mut Criterion, f: &Fixture) {
@@ -226,6 +276,28 @@ fn interleaved(name: &str, ops: [&dyn Fn() -> usize; 3], rounds: usize) {
     );
 }
 
+/// Like [`interleaved`], naming the three and printing every pairwise ratio.
+fn interleaved3(name: &str, ops: [&dyn Fn() -> usize; 3], names: [&str; 3], rounds: usize) {
+    const BATCH: u32 = 20_000;
+    let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    let mut ratios = [Vec::new(), Vec::new(), Vec::new()];
+    for _ in 0..rounds {
+        let t: Vec<f64> = ops.iter().map(|op| batch_ns(op, BATCH)).collect();
+        for i in 0..3 {
+            times[i].push(t[i]);
+        }
+        ratios[0].push(t[1] / t[0]);
+        ratios[1].push(t[1] / t[2]);
+        ratios[2].push(t[2] / t[0]);
+    }
+    let [a, b, c] = times.map(|mut v| median(&mut v));
+    let [ab, bc, ca] = ratios.map(|mut v| median(&mut v));
+    let [na, nb, nc] = names;
+    println!(
+        "{name}: {na} {a:.1} ns, {nb} {b:.1} ns, {nc} {c:.1} ns; {nb}/{na} {ab:.2}x, {nb}/{nc} {bc:.2}x (the most any verifier of this token could beat {nb} by), {nc}/{na} {ca:.2}x"
+    );
+}
+
 fn main() {
     let f = fixture();
     cross_check(&f);
@@ -244,6 +316,13 @@ fn main() {
         rounds,
     );
     interleaved("verify", [&|| f.tok_verify(), &|| f.jwt_verify(), &|| f.oxi_verify()], rounds);
+    // tok, oxitoken and the floor, to see how far from what any verifier must do each is.
+    interleaved3(
+        "verify vs floor",
+        [&|| f.tok_verify(), &|| f.oxi_verify(), &|| f.floor.verify(black_box(&f.token), f.now)],
+        ["tok", "oxitoken", "floor"],
+        rounds,
+    );
     // The same claims as jsonwebtoken signs them: header `{"typ":"JWT","alg":"HS256"}`,
     // not byte-identical to tok's own.
     let foreign = f.jwt_sign();
