@@ -12,7 +12,6 @@
 //! read, so other processes on the same file stay correct.
 
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -78,25 +77,12 @@ where
     }
 }
 
-/// The longest the writer waits for stragglers before a batch.
-const MAX_GATHER: Duration = Duration::from_millis(1);
-
-/// How long the writer waits for the next straggler: once none has come for this long,
-/// the rest are not coming soon.
-const QUIET: Duration = Duration::from_micros(30);
-
-/// The writer's loop, on its own thread, until every sender is gone.
-///
-/// A batch takes every request already waiting. The callers answered by the last batch
-/// are most likely about to send their next request (they were answered a moment ago),
-/// so, when the last batch held more than one, the writer waits for them too: while they
-/// keep arriving (each within [`QUIET`] of the last), for at most half as long as the
-/// last commit took. Without this, concurrent callers settle into two half-size batches
-/// that alternate (one commits while the other waits). A lone caller never waits: its
-/// last batch held only itself.
+/// The writer's loop, on its own thread, until every sender is gone. A batch takes every
+/// request already waiting and waits for no other, so a lone caller pays no batching
+/// delay. (Waiting for the callers of the last batch to come back, to merge two
+/// alternating half-batches, measured slower with 8 clients: 2.7× the floor against
+/// 3.3× without.)
 pub(super) fn run(conn: Connection, queue: mpsc::Receiver<Box<dyn Pending>>) {
-    let mut last_size = 1;
-    let mut last_commit = Duration::ZERO;
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -105,24 +91,7 @@ pub(super) fn run(conn: Connection, queue: mpsc::Receiver<Box<dyn Pending>>) {
                 Err(_) => break,
             }
         }
-        if last_size > 1 {
-            let target = (batch.len() + last_size).min(MAX_BATCH);
-            let deadline = Instant::now() + (last_commit / 2).min(MAX_GATHER);
-            while batch.len() < target {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                match queue.recv_timeout(left.min(QUIET)) {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
-        }
-        last_size = batch.len();
-        let started = Instant::now();
         commit(&conn, batch);
-        last_commit = started.elapsed();
     }
 }
 
