@@ -120,6 +120,12 @@ pub fn set_cookie(
 /// A `Set-Cookie` header value that deletes the cookie (logout): empty, `Max-Age=0`, with
 /// the attributes it was set with (a browser deletes only the cookie they match).
 ///
+/// ```
+/// let header = tok::cookie::clear_cookie("refresh", &Default::default())?;
+/// assert!(header.starts_with("__Host-refresh=;") && header.ends_with("Max-Age=0"));
+/// # Ok::<(), tok::Error>(())
+/// ```
+///
 /// # Errors
 /// As [`set_cookie`].
 pub fn clear_cookie(name: &str, options: &CookieOptions) -> Result<String, Error> {
@@ -127,6 +133,13 @@ pub fn clear_cookie(name: &str, options: &CookieOptions) -> Result<String, Error
 }
 
 /// The value of the cookie `full_name` in `Cookie` request header values, if sent.
+///
+/// ```
+/// let value = tok::cookie::read(["theme=dark; __Host-refresh=abc.0.def"], "__Host-refresh")?;
+/// assert_eq!(value.as_deref(), Some("abc.0.def"));
+/// assert!(tok::cookie::read(["__Host-refresh=a; __Host-refresh=b"], "__Host-refresh").is_err());
+/// # Ok::<(), tok::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`Malformed`](crate::ErrorKind::Malformed) when a header is not a cookie list, or the

@@ -151,6 +151,20 @@ impl<S: Store> Sessions<S> {
     /// Inside the grace window, the previous token gets the live refresh token again (the
     /// same one for every caller) with a fresh access token.
     ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tok::Error> {
+    /// # let keys = tok::KeySet::new(tok::HmacKey::generate()?)?;
+    /// let sessions = tok::refresh::Sessions::new(tok::store::MemoryStore::new(), keys, Default::default());
+    /// let first = sessions.issue("alice", &serde_json::json!({}), Some(b"fp")).await?;
+    /// let next = sessions.rotate(&first.refresh_token, Some(b"fp")).await?;
+    /// assert_eq!(next.family_id, first.family_id);
+    /// // Another client fingerprint: a hijack; the session is revoked.
+    /// let err = sessions.rotate(&next.refresh_token, Some(b"other")).await.unwrap_err();
+    /// assert_eq!(err.kind(), tok::ErrorKind::FingerprintMismatch);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`RefreshReused`](ErrorKind::RefreshReused) for a retired token (the family is now
     /// revoked), [`FingerprintMismatch`](ErrorKind::FingerprintMismatch) (family revoked),
@@ -251,6 +265,18 @@ impl<S: Store> Sessions<S> {
     /// the token. Returns whether the family was live. The family id alone (every access
     /// token's `sid`) is not enough: a made-up token changes nothing.
     ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tok::Error> {
+    /// # let keys = tok::KeySet::new(tok::HmacKey::generate()?)?;
+    /// let sessions = tok::refresh::Sessions::new(tok::store::MemoryStore::new(), keys, Default::default());
+    /// let pair = sessions.issue("alice", &serde_json::json!({}), None).await?;
+    /// let forged = format!("{}.0.{}", pair.family_id, "A".repeat(43));
+    /// assert_eq!(sessions.revoke_refresh(&forged).await.unwrap_err().kind(), tok::ErrorKind::RefreshUnknown);
+    /// assert!(sessions.revoke_refresh(&pair.refresh_token).await?); // logged out
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`RefreshUnknown`](ErrorKind::RefreshUnknown) for a token no family minted (nothing
     /// changed); [`RefreshReused`](ErrorKind::RefreshReused) for a retired token (the
@@ -290,6 +316,17 @@ impl<S: Store> Sessions<S> {
     /// Revokes every family of `subject` (logout everywhere). Returns how many were live.
     /// A family whose creation returned before this returns is revoked.
     ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tok::Error> {
+    /// # let keys = tok::KeySet::new(tok::HmacKey::generate()?)?;
+    /// let sessions = tok::refresh::Sessions::new(tok::store::MemoryStore::new(), keys, Default::default());
+    /// sessions.issue("alice", &serde_json::json!({}), None).await?;
+    /// sessions.issue("alice", &serde_json::json!({}), None).await?;
+    /// assert_eq!(sessions.revoke_subject("alice").await?, 2);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Store`](ErrorKind::Store).
     pub async fn revoke_subject(&self, subject: &str) -> Result<u64, Error> {
@@ -327,6 +364,21 @@ impl<S: Store> Sessions<S> {
 
     /// Online verification: signature and claims as [`crate::verify`], then the `jti`
     /// denylist and the state of the session family (`sid`), all from one parse.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tok::Error> {
+    /// # let keys = tok::KeySet::new(tok::HmacKey::generate()?)?;
+    /// let sessions = tok::refresh::Sessions::new(tok::store::MemoryStore::new(), keys, Default::default());
+    /// let pair = sessions.issue("alice", &serde_json::json!({"role": "user"}), None).await?;
+    /// let validation = tok::Validation::new();
+    /// let ok = sessions.verify_access::<serde_json::Value>(&pair.access_token, &validation).await?;
+    /// assert_eq!(ok.claims.sub.as_deref(), Some("alice"));
+    /// sessions.revoke_access(&pair.access_token, &validation).await?;
+    /// let err = sessions.verify_access::<serde_json::Value>(&pair.access_token, &validation).await.unwrap_err();
+    /// assert_eq!(err.kind(), tok::ErrorKind::Revoked);
+    /// # Ok(()) }
+    /// ```
     ///
     /// A token more than [`DENYLIST_RETENTION`](crate::store::DENYLIST_RETENTION) past its
     /// `exp` is refused here whatever leeway `validation` allows, since its denylist entry

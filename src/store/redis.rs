@@ -205,6 +205,13 @@ impl RedisStore {
     /// node, `redis+cluster://host:port,host:port,...` for Redis Cluster. The query
     /// parameters `prefix=NAME` and `timeout_ms=N` override [`RedisOptions`].
     ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tok::Error> {
+    /// let store = tok::store::RedisStore::open("redis://127.0.0.1:6379/0?prefix=myapp&timeout_ms=500").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Store`](ErrorKind::Store) for a bad URL or an unreachable server.
     pub async fn open(url: &str) -> Result<Self, Error> {

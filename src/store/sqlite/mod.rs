@@ -135,7 +135,19 @@ impl Pool {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store at `path` with [`Durability::Full`].
+    /// Opens (creating if needed) the store at `path` with [`Durability::Full`]. A
+    /// missing folder is created (mode 0700), the file with mode 0600.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tok::Error> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = tok::store::SqliteStore::open(dir.path().join("sessions/tok.db")).await?;
+    /// assert!(store.path().exists());
+    /// let err = tok::store::SqliteStore::open(":memory:").await.unwrap_err();
+    /// assert_eq!(err.kind(), tok::ErrorKind::Config);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Store`](ErrorKind::Store) when the file cannot be opened or carries a newer
