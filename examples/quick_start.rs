@@ -38,7 +38,7 @@ fn main() -> Result<(), tok::Error> {
     );
 
     // Rotation: the new key signs, the old one still verifies its tokens.
-    let mut keys = KeySet::new(key)?;
+    let mut keys = KeySet::new(key);
     keys.prepend(HmacKey::generate()?)?;
     tok::verify::<Custom>(&keys, &token, &validation)?;
     println!("the old token still verifies after rotation");

@@ -12,7 +12,7 @@ async fn main() -> Result<(), tok::Error> {
     let url = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
-    let keys = KeySet::new(HmacKey::generate()?)?;
+    let keys = KeySet::new(HmacKey::generate()?);
     // A grace window absorbs a rotation whose reply was lost on the network.
     let policy = RefreshPolicy::default().with_grace(std::time::Duration::from_secs(5))?;
     let sessions = Sessions::new(RedisStore::open(&url).await?, keys, policy);

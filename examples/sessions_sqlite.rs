@@ -18,7 +18,7 @@ async fn main() -> Result<(), tok::Error> {
         Some(path) => std::path::PathBuf::from(path),
         None => std::env::temp_dir().join(format!("tok-example-{}.db", std::process::id())),
     };
-    let keys = KeySet::new(HmacKey::generate()?)?;
+    let keys = KeySet::new(HmacKey::generate()?);
     let sessions = Sessions::new(
         SqliteStore::open(&path).await?,
         keys,

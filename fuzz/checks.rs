@@ -303,7 +303,7 @@ pub fn refresh_token(data: &[u8]) {
     };
     let sessions = Sessions::new(
         tok::store::MemoryStore::new(),
-        KeySet::new(key()).expect("one key"),
+        KeySet::new(key()),
         RefreshPolicy::default(),
     )
     .with_clock(now);

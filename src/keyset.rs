@@ -18,7 +18,7 @@ use crate::key::{HmacKey, Jwk};
 ///
 /// let old = HmacKey::generate()?;
 /// let token = tok::sign(&old, &Claims::default().with_subject("u"))?;
-/// let mut set = KeySet::new(old)?;
+/// let mut set = KeySet::new(old);
 /// set.prepend(HmacKey::generate()?)?; // the new key signs from now on
 /// let claims = tok::verify::<()>(&set, &token, &Validation::new().allow_missing_expiry())?;
 /// assert_eq!(claims.claims.sub.as_deref(), Some("u"));
@@ -36,15 +36,13 @@ struct Jwks {
 }
 
 impl KeySet {
-    /// A set holding one key, which signs.
-    ///
-    /// # Errors
-    /// Never today; fallible so that checks can grow without breaking callers.
-    pub fn new(key: HmacKey) -> Result<Self, Error> {
-        Ok(Self {
+    /// A set holding one key, which signs. (One key cannot conflict with another, so
+    /// this cannot fail.)
+    pub fn new(key: HmacKey) -> Self {
+        Self {
             keys: vec![key],
             signer: 0,
-        })
+        }
     }
 
     /// A set from keys; the first signs.
@@ -98,7 +96,7 @@ impl KeySet {
         if value.contains_key("keys") {
             Self::from_jwks(json)
         } else {
-            Self::new(HmacKey::from_jwk(json)?)
+            Ok(Self::new(HmacKey::from_jwk(json)?))
         }
     }
 
@@ -265,7 +263,7 @@ mod tests {
             ErrorKind::UnknownKey
         );
         assert!(matches!(set.candidates(None, true), Ok(Candidates::All(k)) if k.len() == 2));
-        let lone = KeySet::new(HmacKey::from_bytes(&[3; 32]).unwrap()).unwrap();
+        let lone = KeySet::new(HmacKey::from_bytes(&[3; 32]).unwrap());
         assert!(matches!(
             lone.candidates(Some("any"), false),
             Ok(Candidates::One(_))
@@ -291,7 +289,7 @@ mod tests {
             KeySet::from_jwks(r#"{"keys":[]}"#).unwrap_err().kind(),
             ErrorKind::InvalidKey
         );
-        let mut set = KeySet::new(a.clone()).unwrap();
+        let mut set = KeySet::new(a.clone());
         assert_eq!(set.prepend(a).unwrap_err().kind(), ErrorKind::InvalidKey);
         let json = set.export_jwks();
         let back = KeySet::from_jwk_or_jwks(&json).unwrap();

@@ -592,7 +592,7 @@ fn sigkill_mid_batch_keeps_every_reported_rotation() {
             "kill {kill}: the child ended by itself"
         );
         let mut last: Vec<Option<String>> = vec![None; 16];
-        let mut reported = vec![0u64; 16];
+        let mut reported = [0u64; 16];
         for line in reader.join().unwrap() {
             let (index, token) = line.split_once(' ').unwrap();
             let i: usize = index.parse().unwrap();

@@ -16,7 +16,7 @@ use tok::store::Store;
 use tok::{ErrorKind, HmacKey, KeySet};
 
 fn keys() -> KeySet {
-    KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap()).unwrap()
+    KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap())
 }
 
 fn policy(grace_secs: u64) -> RefreshPolicy {

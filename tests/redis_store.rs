@@ -15,7 +15,7 @@ use tok::store::{RedisStore, Store};
 use tok::{ErrorKind, HmacKey, KeySet};
 
 fn keys() -> KeySet {
-    KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap()).unwrap()
+    KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap())
 }
 
 #[tokio::test]

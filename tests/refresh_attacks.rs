@@ -13,7 +13,7 @@ const SECRET: [u8; 32] = [7; 32];
 const FINGERPRINT: &[u8] = b"fp-6d2b1c9e-raw-cookie-value";
 
 fn sessions<S: Store>(store: S) -> Sessions<S> {
-    let keys = KeySet::new(HmacKey::from_bytes(&SECRET).unwrap()).unwrap();
+    let keys = KeySet::new(HmacKey::from_bytes(&SECRET).unwrap());
     Sessions::new(store, keys, RefreshPolicy::default())
 }
 

@@ -13,7 +13,7 @@ use tok::store::{MemoryStore, SqliteStore, Store};
 use tok::{ErrorKind, HmacKey, KeySet};
 
 fn sessions<S: Store>(store: S) -> Arc<Sessions<S>> {
-    let keys = KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap()).unwrap();
+    let keys = KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap());
     Arc::new(Sessions::new(store, keys, RefreshPolicy::default()))
 }
 

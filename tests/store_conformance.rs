@@ -42,7 +42,7 @@ impl Clock {
 }
 
 fn keys() -> KeySet {
-    KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap().with_kid("k")).unwrap()
+    KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap().with_kid("k"))
 }
 
 fn sessions<S: Store>(store: S, policy: RefreshPolicy, clock: &Clock) -> Sessions<S> {
@@ -206,7 +206,7 @@ suite! { $
         let store = std::sync::Arc::new(store);
         let mine = sessions(SharedStore(store.clone()), RefreshPolicy::default(), &clock);
         let c = clock.clone();
-        let thief_keys = KeySet::new(HmacKey::from_bytes(&[9; 32]).unwrap()).unwrap();
+        let thief_keys = KeySet::new(HmacKey::from_bytes(&[9; 32]).unwrap());
         let theirs = Sessions::new(SharedStore(store), thief_keys, RefreshPolicy::default())
             .with_clock(move || c.now());
         let pair = mine.issue("alice", &Map::new(), None).await.unwrap();

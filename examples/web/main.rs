@@ -160,7 +160,7 @@ fn load_key(args: &Args) -> Result<KeySet, String> {
     let parse = |text: &str| {
         KeySet::from_jwk_or_jwks(text.trim()).or_else(|_| {
             let secret = tok::base64url::decode(text.trim().as_bytes())?;
-            KeySet::new(HmacKey::from_bytes(&secret)?)
+            Ok::<_, tok::Error>(KeySet::new(HmacKey::from_bytes(&secret)?))
         })
     };
     if let Some(path) = &args.key {

@@ -20,7 +20,7 @@
 //! use tok::refresh::{RefreshPolicy, Sessions};
 //! use tok::store::MemoryStore;
 //!
-//! let keys = tok::KeySet::new(tok::HmacKey::generate()?)?;
+//! let keys = tok::KeySet::new(tok::HmacKey::generate()?);
 //! let sessions = Sessions::new(MemoryStore::new(), keys, RefreshPolicy::default());
 //! let first = sessions.issue("user-42", &serde_json::json!({"role": "user"}), None).await?;
 //! let second = sessions.rotate(&first.refresh_token, None).await?;

@@ -96,7 +96,7 @@ impl<S: Store> Sessions<S> {
     /// #[derive(serde::Serialize)]
     /// struct Access { role: &'static str }
     ///
-    /// let keys = tok::KeySet::new(tok::HmacKey::generate()?)?;
+    /// let keys = tok::KeySet::new(tok::HmacKey::generate()?);
     /// let sessions = tok::refresh::Sessions::new(tok::store::MemoryStore::new(), keys, Default::default());
     /// let pair = sessions.issue("alice", &Access { role: "user" }, Some(b"cookie-value")).await?;
     /// assert_eq!(pair.token_type, "Bearer");
@@ -154,7 +154,7 @@ impl<S: Store> Sessions<S> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tok::Error> {
-    /// # let keys = tok::KeySet::new(tok::HmacKey::generate()?)?;
+    /// # let keys = tok::KeySet::new(tok::HmacKey::generate()?);
     /// let sessions = tok::refresh::Sessions::new(tok::store::MemoryStore::new(), keys, Default::default());
     /// let first = sessions.issue("alice", &serde_json::json!({}), Some(b"fp")).await?;
     /// let next = sessions.rotate(&first.refresh_token, Some(b"fp")).await?;
@@ -268,7 +268,7 @@ impl<S: Store> Sessions<S> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tok::Error> {
-    /// # let keys = tok::KeySet::new(tok::HmacKey::generate()?)?;
+    /// # let keys = tok::KeySet::new(tok::HmacKey::generate()?);
     /// let sessions = tok::refresh::Sessions::new(tok::store::MemoryStore::new(), keys, Default::default());
     /// let pair = sessions.issue("alice", &serde_json::json!({}), None).await?;
     /// let forged = format!("{}.0.{}", pair.family_id, "A".repeat(43));
@@ -319,7 +319,7 @@ impl<S: Store> Sessions<S> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tok::Error> {
-    /// # let keys = tok::KeySet::new(tok::HmacKey::generate()?)?;
+    /// # let keys = tok::KeySet::new(tok::HmacKey::generate()?);
     /// let sessions = tok::refresh::Sessions::new(tok::store::MemoryStore::new(), keys, Default::default());
     /// sessions.issue("alice", &serde_json::json!({}), None).await?;
     /// sessions.issue("alice", &serde_json::json!({}), None).await?;
@@ -368,7 +368,7 @@ impl<S: Store> Sessions<S> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tok::Error> {
-    /// # let keys = tok::KeySet::new(tok::HmacKey::generate()?)?;
+    /// # let keys = tok::KeySet::new(tok::HmacKey::generate()?);
     /// let sessions = tok::refresh::Sessions::new(tok::store::MemoryStore::new(), keys, Default::default());
     /// let pair = sessions.issue("alice", &serde_json::json!({"role": "user"}), None).await?;
     /// let validation = tok::Validation::new();

@@ -279,7 +279,7 @@ mod tests {
     use crate::HmacKey;
 
     fn keys(secret: u8) -> Arc<RefreshKeys> {
-        let set = KeySet::new(HmacKey::from_bytes(&[secret; 32]).unwrap()).unwrap();
+        let set = KeySet::new(HmacKey::from_bytes(&[secret; 32]).unwrap());
         Arc::new(RefreshKeys::from_key_set(&set))
     }
 

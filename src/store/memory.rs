@@ -28,7 +28,7 @@ struct State {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), tok::Error> {
 /// use tok::refresh::{RefreshPolicy, Sessions};
-/// let keys = tok::KeySet::new(tok::HmacKey::generate()?)?;
+/// let keys = tok::KeySet::new(tok::HmacKey::generate()?);
 /// let sessions = Sessions::new(tok::store::MemoryStore::new(), keys, RefreshPolicy::default());
 /// sessions.issue("alice", &serde_json::Map::new(), None).await?;
 /// assert_eq!(sessions.store().len(), 1);

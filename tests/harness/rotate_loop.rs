@@ -24,7 +24,7 @@ async fn main() -> Result<(), tok::Error> {
         .map(|l| l.expect("stdin").trim().to_owned())
         .filter(|l| !l.is_empty())
         .collect();
-    let keys = KeySet::new(HmacKey::from_bytes(&[7; 32])?)?;
+    let keys = KeySet::new(HmacKey::from_bytes(&[7; 32])?);
     let sessions = Arc::new(Sessions::new(
         SqliteStore::open(&path).await?,
         keys,

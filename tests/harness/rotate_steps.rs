@@ -17,7 +17,7 @@ async fn main() -> Result<(), tok::Error> {
         .next()
         .expect("usage: rotate_steps STORE_URL [GRACE_SECONDS]");
     let grace = Duration::from_secs(args.next().and_then(|g| g.parse().ok()).unwrap_or(0));
-    let keys = KeySet::new(HmacKey::from_bytes(&[7; 32])?)?;
+    let keys = KeySet::new(HmacKey::from_bytes(&[7; 32])?);
     let store = tok::store::open(&url).await?;
     let sessions = Sessions::new(store, keys, RefreshPolicy::default().with_grace(grace)?);
     let mut out = std::io::stdout().lock();

@@ -89,7 +89,9 @@ struct BorrowedClaims<'a> {
 impl Floor {
     fn new() -> Self {
         use hmac::KeyInit;
-        Self { mac: hmac::Hmac::new_from_slice(&SECRET).unwrap() }
+        Self {
+            mac: hmac::Hmac::new_from_slice(&SECRET).unwrap(),
+        }
     }
 
     fn verify(&self, token: &str, now: i64) -> usize {
@@ -131,7 +133,10 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let peer_claims = PeerClaims {
         sub: "u-1234567".into(),
         iss: ISS.into(),
@@ -141,13 +146,15 @@ fn fixture() -> Fixture {
         jti: "8f14e45fceea167a".into(),
         role: "admin".into(),
     };
-    let tok_claims = tok::Claims::new(TokCustom { role: "admin".into() })
-        .with_subject(&peer_claims.sub)
-        .with_issuer(ISS)
-        .with_audience(AUD)
-        .issued_at(tok::NumericDate::from_secs(now as u64).unwrap())
-        .with_expiry(tok::NumericDate::from_secs(now as u64 + 900).unwrap())
-        .with_id(&peer_claims.jti);
+    let tok_claims = tok::Claims::new(TokCustom {
+        role: "admin".into(),
+    })
+    .with_subject(&peer_claims.sub)
+    .with_issuer(ISS)
+    .with_audience(AUD)
+    .issued_at(tok::NumericDate::from_secs(now as u64).unwrap())
+    .with_expiry(tok::NumericDate::from_secs(now as u64 + 900).unwrap())
+    .with_id(&peer_claims.jti);
     let tok_key = tok::HmacKey::from_bytes(&SECRET).unwrap();
     let token = tok::sign(&tok_key, &tok_claims).unwrap();
 
@@ -186,10 +193,18 @@ impl Fixture {
         tok::sign(&self.tok_key, black_box(&self.tok_claims)).unwrap()
     }
     fn jwt_sign(&self) -> String {
-        jsonwebtoken::encode(&jsonwebtoken::Header::default(), black_box(&self.peer_claims), &self.jwt_enc).unwrap()
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            black_box(&self.peer_claims),
+            &self.jwt_enc,
+        )
+        .unwrap()
     }
     fn oxi_sign(&self) -> String {
-        let header = OxiHeader { alg: oxitoken::Algorithm::HS256, typ: "JWT".into() };
+        let header = OxiHeader {
+            alg: oxitoken::Algorithm::HS256,
+            typ: "JWT".into(),
+        };
         oxitoken::encoding::encode(&self.oxi_key, &header, black_box(&self.peer_claims)).unwrap()
     }
     fn tok_verify(&self) -> usize {
@@ -202,15 +217,24 @@ impl Fixture {
         self.oxi_verify_token(&self.token)
     }
     fn tok_verify_token(&self, token: &str) -> usize {
-        let v = tok::verify::<TokCustom>(&self.tok_key, black_box(token), &self.tok_validation).unwrap();
+        let v = tok::verify::<TokCustom>(&self.tok_key, black_box(token), &self.tok_validation)
+            .unwrap();
         v.claims.custom.role.len()
     }
     fn jwt_verify_token(&self, token: &str) -> usize {
-        let v = jsonwebtoken::decode::<PeerClaims>(black_box(token), &self.jwt_dec, &self.jwt_validation).unwrap();
+        let v = jsonwebtoken::decode::<PeerClaims>(
+            black_box(token),
+            &self.jwt_dec,
+            &self.jwt_validation,
+        )
+        .unwrap();
         v.claims.role.len()
     }
     fn oxi_verify_token(&self, token: &str) -> usize {
-        let (_, c) = self.oxi_pipeline.verify(black_box(token.as_bytes())).unwrap();
+        let (_, c) = self
+            .oxi_pipeline
+            .verify(black_box(token.as_bytes()))
+            .unwrap();
         c.role.len()
     }
 }
@@ -218,7 +242,11 @@ impl Fixture {
 /// Checks that every implementation accepts every other's token, so the comparison is of
 /// equal work.
 fn cross_check(f: &Fixture) {
-    assert!(f.token.len() >= 230 && f.token.len() <= 270, "token is {} bytes", f.token.len());
+    assert!(
+        f.token.len() >= 230 && f.token.len() <= 270,
+        "token is {} bytes",
+        f.token.len()
+    );
     for token in [f.tok_sign(), f.jwt_sign(), f.oxi_sign()] {
         tok::verify::<TokCustom>(&f.tok_key, &token, &f.tok_validation).unwrap();
         jsonwebtoken::decode::<PeerClaims>(&token, &f.jwt_dec, &f.jwt_validation).unwrap();
@@ -308,18 +336,32 @@ fn main() {
     criterion_groups(&mut c, &f);
     c.final_summary();
 
-    let rounds = std::env::var("TOK_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(41);
-    println!("\ninterleaved, {rounds} rounds of 20000 calls each, token {} bytes:", f.token.len());
+    let rounds = std::env::var("TOK_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(41);
+    println!(
+        "\ninterleaved, {rounds} rounds of 20000 calls each, token {} bytes:",
+        f.token.len()
+    );
     interleaved(
         "sign",
-        [&|| f.tok_sign().len(), &|| f.jwt_sign().len(), &|| f.oxi_sign().len()],
+        [&|| f.tok_sign().len(), &|| f.jwt_sign().len(), &|| {
+            f.oxi_sign().len()
+        }],
         rounds,
     );
-    interleaved("verify", [&|| f.tok_verify(), &|| f.jwt_verify(), &|| f.oxi_verify()], rounds);
+    interleaved(
+        "verify",
+        [&|| f.tok_verify(), &|| f.jwt_verify(), &|| f.oxi_verify()],
+        rounds,
+    );
     // tok, oxitoken and the floor, to see how far from what any verifier must do each is.
     interleaved3(
         "verify vs floor",
-        [&|| f.tok_verify(), &|| f.oxi_verify(), &|| f.floor.verify(black_box(&f.token), f.now)],
+        [&|| f.tok_verify(), &|| f.oxi_verify(), &|| {
+            f.floor.verify(black_box(&f.token), f.now)
+        }],
         ["tok", "oxitoken", "floor"],
         rounds,
     );
@@ -328,7 +370,11 @@ fn main() {
     let foreign = f.jwt_sign();
     interleaved(
         "verify (jsonwebtoken-signed)",
-        [&|| f.tok_verify_token(&foreign), &|| f.jwt_verify_token(&foreign), &|| f.oxi_verify_token(&foreign)],
+        [
+            &|| f.tok_verify_token(&foreign),
+            &|| f.jwt_verify_token(&foreign),
+            &|| f.oxi_verify_token(&foreign),
+        ],
         rounds,
     );
 }

@@ -39,7 +39,12 @@ async fn floor_rate(conn: &redis::aio::ConnectionManager, source: &str, tasks: u
                 let key = format!("floor:{{{i}}}");
                 let mut n = 0u64;
                 while window.is_open() {
-                    let _: i64 = script.key(&key).arg(n).invoke_async(&mut conn).await.unwrap();
+                    let _: i64 = script
+                        .key(&key)
+                        .arg(n)
+                        .invoke_async(&mut conn)
+                        .await
+                        .unwrap();
                     n += u64::from(window.counts());
                 }
                 n
@@ -55,9 +60,17 @@ async fn server_us_per_call(
     run: impl std::future::Future<Output = f64>,
 ) -> f64 {
     let mut c = conn.clone();
-    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     run.await;
-    let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut c).await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     info.lines()
         .find(|l| l.starts_with("cmdstat_evalsha:"))
         .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("usec_per_call=")))
@@ -73,10 +86,21 @@ struct Server {
 
 impl Server {
     fn start(persistence: &[&str]) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let dir = tempfile::tempdir_in(".").unwrap();
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
             .args(persistence)
             .arg("--dir")
             .arg(dir.path())
@@ -86,7 +110,11 @@ impl Server {
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             std::thread::sleep(Duration::from_millis(10));
         }
-        Self { child, url: format!("redis://127.0.0.1:{port}"), _dir: dir }
+        Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+            _dir: dir,
+        }
     }
 }
 
@@ -102,7 +130,10 @@ async fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let rounds: usize = std::env::var("TOK_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
+    let rounds: usize = std::env::var("TOK_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
     println!(
         "Redis rotations/s, median of {rounds} interleaved rounds of {}s (one multiplexed connection each)",
         ROUND.as_secs_f64()
@@ -110,18 +141,27 @@ async fn main() {
     let mut summary = String::new();
     for (name, persistence) in [
         ("appendonly no", &["--appendonly", "no"][..]),
-        ("appendonly yes, appendfsync always", &["--appendonly", "yes", "--appendfsync", "always"][..]),
+        (
+            "appendonly yes, appendfsync always",
+            &["--appendonly", "yes", "--appendfsync", "always"][..],
+        ),
     ] {
         let server = Server::start(persistence);
-        let conn = redis::aio::ConnectionManager::new(redis::Client::open(server.url.as_str()).unwrap())
-            .await
-            .unwrap();
-        let keys = KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap()).unwrap();
-        let s = Arc::new(Sessions::new(RedisStore::open(&server.url).await.unwrap(), keys, RefreshPolicy::default()));
+        let conn =
+            redis::aio::ConnectionManager::new(redis::Client::open(server.url.as_str()).unwrap())
+                .await
+                .unwrap();
+        let keys = KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap());
+        let s = Arc::new(Sessions::new(
+            RedisStore::open(&server.url).await.unwrap(),
+            keys,
+            RefreshPolicy::default(),
+        ));
         println!("-- {name}");
         let mut cas_ratios = Vec::new();
         for tasks in [1usize, 32] {
-            let (mut empty, mut cas, mut rate, mut vs_empty, mut vs_cas) = (vec![], vec![], vec![], vec![], vec![]);
+            let (mut empty, mut cas, mut rate, mut vs_empty, mut vs_cas) =
+                (vec![], vec![], vec![], vec![], vec![]);
             for _ in 0..rounds {
                 let e = floor_rate(&conn, EMPTY, tasks).await;
                 let c = floor_rate(&conn, CAS, tasks).await;
@@ -145,7 +185,9 @@ async fn main() {
         }
         let script_us = server_us_per_call(&conn, tok_rate(&s, 32, ROUND)).await;
         let cas_us = server_us_per_call(&conn, floor_rate(&conn, CAS, 32)).await;
-        println!("server time per call (32 tasks): tok rotation script {script_us:.2} µs, CAS script {cas_us:.2} µs");
+        println!(
+            "server time per call (32 tasks): tok rotation script {script_us:.2} µs, CAS script {cas_us:.2} µs"
+        );
         let line = format!(
             "rotation redis: 1 task {:.2}x cas-floor, 32 tasks {:.2}x cas-floor, script {script_us:.2} µs vs cas {cas_us:.2} µs",
             cas_ratios[0], cas_ratios[1]

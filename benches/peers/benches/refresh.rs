@@ -25,7 +25,7 @@ const ROUND: Duration = Duration::from_millis(1500);
 
 fn sessions<S: Store>(store: S) -> Arc<Sessions<S>> {
     // (The store's durability is chosen where it is opened.)
-    let keys = KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap()).unwrap();
+    let keys = KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap());
     Arc::new(Sessions::new(store, keys, RefreshPolicy::default()))
 }
 
@@ -44,7 +44,11 @@ fn floor_rate(path: &std::path::Path, clients: usize, sync: &str) -> f64 {
         .map(|i| {
             let c = floor_connection(path, sync);
             let id = format!("row{i}");
-            c.execute("INSERT OR IGNORE INTO floor (id, gen, hash) VALUES (?1, 0, zeroblob(32))", [&id]).unwrap();
+            c.execute(
+                "INSERT OR IGNORE INTO floor (id, gen, hash) VALUES (?1, 0, zeroblob(32))",
+                [&id],
+            )
+            .unwrap();
             (c, id)
         })
         .collect();
@@ -89,7 +93,10 @@ async fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` and `cargo test --benches` probe harness=false benches.
     }
-    let rounds: usize = std::env::var("TOK_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
+    let rounds: usize = std::env::var("TOK_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
     let dir = tempfile::tempdir_in(".").unwrap();
     let floor_path = dir.path().join("floor.db");
     let floor_off = dir.path().join("floor-off.db");
@@ -100,17 +107,25 @@ async fn main() {
     }
     let sqlite = sessions(SqliteStore::open(dir.path().join("tok.db")).await.unwrap());
     let sqlite_off = sessions(
-        SqliteStore::open_with(dir.path().join("tok-off.db"), Durability::OffForBenchmarks).await.unwrap(),
+        SqliteStore::open_with(dir.path().join("tok-off.db"), Durability::OffForBenchmarks)
+            .await
+            .unwrap(),
     );
     let memory = sessions(MemoryStore::new());
 
-    println!("rotations/s, median of {rounds} interleaved rounds of {}s each (WAL, synchronous=FULL)", ROUND.as_secs_f64());
+    println!(
+        "rotations/s, median of {rounds} interleaved rounds of {}s each (WAL, synchronous=FULL)",
+        ROUND.as_secs_f64()
+    );
     let mut summary = Vec::new();
     for clients in [1usize, 8, 64] {
-        let (mut floor, mut tok_sqlite, mut tok_memory, mut ratio, mut lat) = (vec![], vec![], vec![], vec![], vec![]);
+        let (mut floor, mut tok_sqlite, mut tok_memory, mut ratio, mut lat) =
+            (vec![], vec![], vec![], vec![], vec![]);
         for _ in 0..rounds {
             let path = floor_path.clone();
-            let f = tokio::task::spawn_blocking(move || floor_rate(&path, clients, "FULL")).await.unwrap();
+            let f = tokio::task::spawn_blocking(move || floor_rate(&path, clients, "FULL"))
+                .await
+                .unwrap();
             let (t, latencies) = tok_run(&sqlite, clients, ROUND).await;
             tok_memory.push(tok_rate(&memory, clients, ROUND).await);
             floor.push(f);
@@ -133,7 +148,9 @@ async fn main() {
     let (mut floor, mut tok_off, mut ratio) = (vec![], vec![], vec![]);
     for _ in 0..rounds {
         let path = floor_off.clone();
-        let f = tokio::task::spawn_blocking(move || floor_rate(&path, 1, "OFF")).await.unwrap();
+        let f = tokio::task::spawn_blocking(move || floor_rate(&path, 1, "OFF"))
+            .await
+            .unwrap();
         let t = tok_rate(&sqlite_off, 1, ROUND).await;
         floor.push(f);
         tok_off.push(t);

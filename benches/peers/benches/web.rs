@@ -39,19 +39,21 @@ fn main() {
     let now = NumericDate::now();
     let token = tok::sign(
         &key,
-        &Claims::new(Custom { role: "admin".into() })
-            .with_subject("user-42")
-            .with_issuer("auth.example")
-            .with_audience("api.example")
-            .issued_at(now)
-            .expires_after(now, Duration::from_secs(900))
-            .with_id("a3f9c2e1b7d44e0c"),
+        &Claims::new(Custom {
+            role: "admin".into(),
+        })
+        .with_subject("user-42")
+        .with_issuer("auth.example")
+        .with_audience("api.example")
+        .issued_at(now)
+        .expires_after(now, Duration::from_secs(900))
+        .with_id("a3f9c2e1b7d44e0c"),
     )
     .unwrap();
     let validation = Validation::new()
         .with_issuer("auth.example")
         .with_audience("api.example");
-    let keys = KeySet::new(key).unwrap();
+    let keys = KeySet::new(key);
     let state = Arc::new(
         WebSessions::new(MemoryStore::new(), keys.clone()).with_validation(validation.clone()),
     );

@@ -92,7 +92,7 @@ fn add_to_set(path: &str, key: HmacKey) -> Result<(), Failure> {
             set.prepend(key).map_err(|e| Failure::key(&e))?;
             set
         }
-        None => KeySet::new(key).map_err(|e| Failure::key(&e))?,
+        None => KeySet::new(key),
     };
     let tmp = private_temp(&dir, set.export_jwks().as_bytes(), path)?;
     #[cfg(unix)]

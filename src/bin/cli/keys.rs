@@ -67,5 +67,5 @@ fn parse(text: &str) -> Result<KeySet, tok::Error> {
         return KeySet::from_jwk_or_jwks(text);
     }
     let secret = Zeroizing::new(tok::base64url::decode(text.as_bytes())?);
-    KeySet::new(HmacKey::from_bytes(&secret)?)
+    Ok(KeySet::new(HmacKey::from_bytes(&secret)?))
 }

@@ -1,4 +1,5 @@
 //! The tok side of a rotation benchmark, the same for every store.
+#![allow(dead_code)] // Each bench uses a part of these helpers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,11 @@ use super::window::Window;
 
 /// `clients` tasks, each rotating its own family's chain, inside one shared window of
 /// `length`; aggregate rotations/s.
-pub async fn tok_rate<S: Store + 'static>(s: &Arc<Sessions<S>>, clients: usize, length: Duration) -> f64 {
+pub async fn tok_rate<S: Store + 'static>(
+    s: &Arc<Sessions<S>>,
+    clients: usize,
+    length: Duration,
+) -> f64 {
     tok_run(s, clients, length).await.0
 }
 
@@ -24,7 +29,13 @@ pub async fn tok_run<S: Store + 'static>(
 ) -> (f64, Vec<f64>) {
     let mut tokens = Vec::new();
     for _ in 0..clients {
-        tokens.push(s.issue("bench", &Map::new(), None).await.unwrap().refresh_token.to_string());
+        tokens.push(
+            s.issue("bench", &Map::new(), None)
+                .await
+                .unwrap()
+                .refresh_token
+                .to_string(),
+        );
     }
     let window = Window::open(length);
     let handles = tokens
@@ -35,7 +46,12 @@ pub async fn tok_run<S: Store + 'static>(
                 let mut latencies = Vec::new();
                 while window.is_open() {
                     let start = std::time::Instant::now();
-                    token = s.rotate(&token, None).await.unwrap().refresh_token.to_string();
+                    token = s
+                        .rotate(&token, None)
+                        .await
+                        .unwrap()
+                        .refresh_token
+                        .to_string();
                     if window.counts() {
                         latencies.push(start.elapsed().as_secs_f64() * 1e6);
                     }

@@ -20,7 +20,10 @@ pub struct Window {
 impl Window {
     /// Opens a window of `length` now. Create it after every worker is ready to start.
     pub fn open(length: Duration) -> Self {
-        Self { deadline: Instant::now() + length, length }
+        Self {
+            deadline: Instant::now() + length,
+            length,
+        }
     }
 
     /// Whether the window is still open (a worker should start another operation).
