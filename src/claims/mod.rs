@@ -15,16 +15,14 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::{Deserialize, Serialize};
 
 mod ser;
+mod string;
 
 use crate::error::Error;
 use crate::header::truncate;
 use crate::json::{self, MemberNames, NameSeed};
 use crate::numeric_date::NumericDate;
 
-/// The string type of registered claims: a `str` that keeps values of up to 24 bytes
-/// inline (nearly every `iss`, `sub`, `aud` and `jti`), so verification does not allocate
-/// for them. It derefs to `str` and converts from `&str` and `String`.
-pub type ClaimString = compact_str::CompactString;
+pub use string::ClaimString;
 
 /// The claim names RFC 7519 §4.1 registers; tok reads these itself.
 pub const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
