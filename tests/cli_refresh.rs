@@ -40,6 +40,15 @@ impl Env {
         self.tok().args(args).output().unwrap()
     }
 
+    /// Runs `tok ARGS` with `input` on stdin (how refresh tokens are given).
+    fn stdin(&self, args: &[&str], input: impl Into<String>) -> std::process::Output {
+        self.tok()
+            .args(args)
+            .write_stdin(input.into())
+            .output()
+            .unwrap()
+    }
+
     fn issue(&self, sub: &str) -> Value {
         let out = self
             .tok()
@@ -70,12 +79,7 @@ fn refresh_commands_from_the_shell() {
 
     let out = env.run(&["verify", "--store", &env.store(), &a1]);
     assert_eq!(out.status.code(), Some(0));
-    let out = env
-        .tok()
-        .args(["refresh", "rotate"])
-        .write_stdin(r1.clone())
-        .output()
-        .unwrap();
+    let out = env.stdin(&["refresh", "rotate"], r1.clone());
     assert_eq!(out.status.code(), Some(0));
     let r2 = field(
         &serde_json::from_slice(&out.stdout).unwrap(),
@@ -115,12 +119,7 @@ fn refresh_commands_from_the_shell() {
 
     // Revoke by token and by subject; purge.
     let carol = env.issue("carol");
-    let out = env
-        .tok()
-        .args(["refresh", "revoke"])
-        .write_stdin(field(&carol, "refresh_token"))
-        .output()
-        .unwrap();
+    let out = env.stdin(&["refresh", "revoke"], field(&carol, "refresh_token"));
     assert_eq!(out.status.code(), Some(0), "{}", err(&out));
     assert!(err(&out).contains("revoked 1 live session(s)"));
     let out = env.run(&["refresh", "rotate", &field(&carol, "refresh_token")]);
@@ -159,12 +158,7 @@ fn refresh_commands_from_the_shell() {
     assert_eq!(out.status.code(), Some(2), "{}", err(&out));
     let out = env.run(&["refresh", "rotate", "--grace", "10m", &r2]);
     assert_eq!(out.status.code(), Some(2));
-    let out = env
-        .tok()
-        .args(["refresh", "rotate"])
-        .write_stdin("")
-        .output()
-        .unwrap();
+    let out = env.stdin(&["refresh", "rotate"], "");
     assert_eq!(out.status.code(), Some(2));
     assert!(err(&out).contains("no token given"), "{}", err(&out));
 }
@@ -186,12 +180,7 @@ fn logout_with_a_made_up_token_changes_nothing() {
         format!("{sid}.0.{random_tag}"),
         format!("{sid}.1.{random_tag}"),
     ] {
-        let out = env
-            .tok()
-            .args(["refresh", "revoke"])
-            .write_stdin(forged.clone())
-            .output()
-            .unwrap();
+        let out = env.stdin(&["refresh", "revoke"], forged.clone());
         assert_eq!(out.status.code(), Some(1), "{forged}: {}", err(&out));
         assert!(
             err(&out).starts_with("tok: rejected: refresh-unknown: "),
@@ -200,20 +189,10 @@ fn logout_with_a_made_up_token_changes_nothing() {
         );
     }
     // The victim's session is untouched: its token still rotates.
-    let out = env
-        .tok()
-        .args(["refresh", "rotate"])
-        .write_stdin(field(&victim, "refresh_token"))
-        .output()
-        .unwrap();
+    let out = env.stdin(&["refresh", "rotate"], field(&victim, "refresh_token"));
     assert_eq!(out.status.code(), Some(0), "{}", err(&out));
     // The retired token now logs out as reuse: exit 1, and the session is gone.
-    let out = env
-        .tok()
-        .args(["refresh", "revoke"])
-        .write_stdin(field(&victim, "refresh_token"))
-        .output()
-        .unwrap();
+    let out = env.stdin(&["refresh", "revoke"], field(&victim, "refresh_token"));
     assert!(
         err(&out).starts_with("tok: rejected: refresh-reused: "),
         "{}",
@@ -421,14 +400,7 @@ fn eight_processes_one_winner() {
 }
 
 fn rotate_loop_bin() -> std::path::PathBuf {
-    // target/debug/deps/cli_refresh-… → target/debug/examples/rotate_loop
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("rotate_loop")
+    common::example_bin("rotate_loop")
 }
 
 /// A child rotating in a loop is SIGKILLed at random moments, many times. After each kill
@@ -439,11 +411,6 @@ fn rotate_loop_bin() -> std::path::PathBuf {
 fn sigkill_during_rotation_loses_nothing_reported() {
     let env = Env::new();
     let bin = rotate_loop_bin();
-    assert!(
-        bin.exists(),
-        "{} is missing: the full `cargo test --all-features` builds examples (or run `cargo build --examples --all-features`)",
-        bin.display()
-    );
     let mut token = field(&env.issue("alice"), "refresh_token");
     let mut seed = 0x9e37_79b9_u64;
     let mut kills = 0;

@@ -31,7 +31,11 @@ fn policy(grace_secs: u64) -> RefreshPolicy {
 fn check_round(round: usize, grace: bool, answers: &[Result<String, String>]) {
     let winners: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
     if grace {
-        assert_eq!(winners.len(), answers.len(), "round {round}: {answers:?}");
+        assert_eq!(
+            winners.len(),
+            answers.len(),
+            "round {round} (grace): {answers:?}"
+        );
         assert!(
             winners.iter().all(|w| *w == winners[0]),
             "round {round}: {answers:?}"
@@ -41,7 +45,7 @@ fn check_round(round: usize, grace: bool, answers: &[Result<String, String>]) {
         for loser in answers.iter().filter_map(|a| a.as_ref().err()) {
             assert!(
                 loser == "refresh-reused" || loser == "revoked",
-                "round {round}: {loser}"
+                "round {round}: {loser} in {answers:?}"
             );
         }
     }

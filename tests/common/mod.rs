@@ -13,6 +13,26 @@ pub mod web;
 
 use tok::HmacKey;
 
+/// The path of example binary `name` (built by `cargo test --all-features`), which the
+/// multi-process tests run as servers and crash victims.
+pub fn example_bin(name: &str) -> std::path::PathBuf {
+    // target/debug/deps/TEST-HASH → target/debug/examples/NAME
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: the full `cargo test --all-features` builds the examples",
+        bin.display()
+    );
+    bin
+}
+
 /// The secret every test key is made from.
 pub const SECRET: [u8; 32] = *b"tok test key: 32 bytes exactly!!";
 

@@ -20,19 +20,7 @@ impl Server {
 
     /// A server whose sessions have a grace window of `grace_secs`.
     pub fn start_with_grace(url: &str, grace_secs: u64) -> Self {
-        let exe = std::env::current_exe().unwrap();
-        let bin = exe
-            .parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join("examples")
-            .join("rotate_steps");
-        assert!(
-            bin.exists(),
-            "{} is missing: the full `cargo test --all-features` builds examples",
-            bin.display()
-        );
+        let bin = super::example_bin("rotate_steps");
         let mut child = Command::new(bin)
             .arg(url)
             .arg(grace_secs.to_string())

@@ -20,19 +20,7 @@ pub struct App {
 impl App {
     /// Starts the app on `store` with extra arguments; waits until it listens.
     pub fn start(store: &str, extra: &[&str]) -> Self {
-        let exe = std::env::current_exe().unwrap();
-        let bin = exe
-            .parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join("examples")
-            .join("web");
-        assert!(
-            bin.exists(),
-            "{} is missing: `cargo test --all-features` builds the examples",
-            bin.display()
-        );
+        let bin = super::example_bin("web");
         let mut child = Command::new(bin)
             .args(["--listen", "127.0.0.1:0", "--store", store])
             .args(extra)

@@ -302,9 +302,15 @@ fn check_shareable(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Creates a missing parent folder (mode 0700) and the database file (mode 0600) before
-/// SQLite opens it: SQLite creates files with the process umask (often 0644), and gives
-/// its `-wal` and `-shm` files the mode of the database file.
+/// Creates a missing parent folder (mode 0700) and a missing database file (mode 0600)
+/// before SQLite opens it: SQLite creates files with the process umask (often 0644), and
+/// gives its `-wal` and `-shm` files the mode of the database file.
+///
+/// An existing file is not opened here at all: closing any descriptor of a file drops
+/// every POSIX lock the process holds on it, including those of SQLite connections this
+/// process already has open on the same file (a second store on one file), and another
+/// process could then take the database for unused and rebuild its WAL index under them.
+/// `create_new` opens only a file that did not exist, which no connection can hold.
 fn prepare_file(path: &Path) -> Result<(), Error> {
     let io = |what: &str, e: std::io::Error| store_error(&format!("{what} {}", path.display()), e);
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -317,11 +323,14 @@ fn prepare_file(path: &Path) -> Result<(), Error> {
             .map_err(|e| io("creating the folder of", e))?;
     }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map_err(|e| io("creating", e))?;
-    Ok(())
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io("creating", e)),
+    }
 }
 
 fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Error> {
