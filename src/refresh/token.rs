@@ -316,7 +316,26 @@ mod tests {
         assert_ne!(keys(1).signing_key_id(), keys(2).signing_key_id());
         assert_eq!(keys(1).signing_key_id(), keys(1).signing_key_id());
         assert_eq!(keys(1).signing_key_id().len(), 16);
-        assert!(!format!("{:?}", keys(1)).contains("mac"));
+        // Debug shows the public ids and hides the keyed state.
+        let k = keys(1);
+        let shown = format!("{k:?}");
+        assert!(shown.contains(k.signing_key_id()), "{shown}");
+        assert!(!shown.contains("mac"), "{shown}");
+        // A family secret shows its key id and redacts the nonce.
+        let secret = k.new_family_secret().unwrap();
+        let shown = format!("{secret:?}");
+        assert!(
+            shown.contains(&secret.key_id) && shown.contains("[redacted]"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains(
+                &format!("{:?}", &secret.nonce[..4])
+                    .trim_end_matches(']')
+                    .to_owned()
+            ),
+            "{shown}"
+        );
     }
 
     #[test]
