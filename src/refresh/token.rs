@@ -312,6 +312,14 @@ mod tests {
     }
 
     #[test]
+    fn fingerprints_hash_with_sha256() {
+        // FIPS 180-2 "abc".
+        let h = hash(b"abc");
+        assert_eq!(h[..4], [0xba, 0x78, 0x16, 0xbf]);
+        assert_eq!(h[28..], [0xf2, 0x00, 0x15, 0xad]);
+    }
+
+    #[test]
     fn key_ids_differ_per_key_and_reveal_nothing_of_it() {
         assert_ne!(keys(1).signing_key_id(), keys(2).signing_key_id());
         assert_eq!(keys(1).signing_key_id(), keys(1).signing_key_id());
@@ -363,6 +371,9 @@ mod tests {
             format!("{id}.1 2.{tag}"),
             format!("{}.12.{tag}", &id[..21]),
             format!("{id}.12.{}", &tag[..42]),
+            // Canonical base64url, but a family id of 24 characters: only its length is
+            // wrong.
+            format!("{id}AA.12.{tag}"),
             // Non-canonical base64url: the last character carries unused bits.
             format!("{id}.12.{}B", &tag[..42]),
         ] {
@@ -372,6 +383,11 @@ mod tests {
             );
         }
         assert_eq!(parse_generation("18446744073709551615"), Some(u64::MAX));
+        // What parses, shows its family and generation and hides its tag.
+        let p = PresentedToken::parse(&good, Arc::clone(&k)).unwrap();
+        let shown = format!("{p:?}");
+        assert!(shown.contains(&id) && shown.contains("12") && shown.contains("[redacted]"));
+        assert!(!shown.contains(&tag[..10]), "{shown}");
         assert_eq!(parse_generation("0"), Some(0));
     }
 }

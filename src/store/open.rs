@@ -177,6 +177,76 @@ mod tests {
         );
     }
 
+    /// Every `Store` method of `AnyStore` reaches the backend it wraps, for each backend
+    /// this build has that needs no server.
+    #[tokio::test]
+    async fn any_store_dispatches_every_method() {
+        use crate::refresh::{RefreshPolicy, Sessions};
+        use crate::{HmacKey, KeySet, NumericDate};
+        let dir = tempfile::tempdir().unwrap();
+        let mut urls = vec!["memory:".to_owned()];
+        if cfg!(feature = "sqlite") {
+            urls.push(format!("sqlite:{}", dir.path().join("any.db").display()));
+        }
+        for url in urls {
+            let store = open(&url).await.unwrap();
+            match (&store, url.as_str()) {
+                (AnyStore::Memory(_), "memory:") => {}
+                #[cfg(feature = "sqlite")]
+                (AnyStore::Sqlite(_), u) if u.starts_with("sqlite:") => {}
+                _ => panic!("{url} opened the wrong backend"),
+            }
+            let keys = KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap());
+            let s = Sessions::new(store, keys, RefreshPolicy::default());
+            let a = s
+                .issue("alice", &serde_json::json!({}), None)
+                .await
+                .unwrap();
+            let b = s
+                .issue("alice", &serde_json::json!({}), None)
+                .await
+                .unwrap();
+            let c = s.issue("bob", &serde_json::json!({}), None).await.unwrap();
+            let a = s.rotate(&a.refresh_token, None).await.unwrap();
+            let store = s.store();
+            assert_eq!(
+                store
+                    .family(&a.family_id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .generation,
+                1
+            );
+            assert!(store.family("nope").await.unwrap().is_none());
+            assert!(s.revoke_family(&c.family_id).await.unwrap());
+            assert!(!s.revoke_family(&c.family_id).await.unwrap());
+            assert_eq!(s.revoke_subject("alice").await.unwrap(), 2);
+            assert!(!s.revoke_refresh(&b.refresh_token).await.unwrap());
+            let now = NumericDate::from_secs(1_800_000_000).unwrap();
+            let exp = NumericDate::from_secs(1_800_000_100).unwrap();
+            store.deny_jti("j", exp, now).await.unwrap();
+            assert!(store.is_jti_denied("j", now).await.unwrap());
+            assert!(!store.is_jti_denied("k", now).await.unwrap());
+            let far = NumericDate::from_secs(1_900_000_000).unwrap();
+            assert_eq!(
+                store.purge_expired(far).await.unwrap(),
+                4,
+                "{url}: 3 families, 1 jti"
+            );
+            assert_eq!(store.purge_expired(far).await.unwrap(), 0);
+        }
+        #[cfg(feature = "redis")]
+        assert_eq!(
+            open("redis://127.0.0.1:1?timeout_ms=100")
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Store,
+            "a redis URL reaches the Redis backend (which cannot connect), not a config error"
+        );
+    }
+
     #[test]
     fn userinfo_is_redacted() {
         for (url, want) in [
