@@ -242,6 +242,57 @@ impl VerifyingKeys for KeySet {
 mod tests {
     use super::*;
 
+    /// Tokens verify through a set and through a single key, whatever header spelling
+    /// (the fast path's parse must be the real one), and kids pick keys as documented.
+    #[test]
+    fn verification_through_sets_and_keys() {
+        use crate::{Claims, Validation};
+        let v = Validation::new().allow_missing_expiry();
+        let a = HmacKey::from_bytes(&[1; 32]).unwrap().with_kid("a");
+        let b = HmacKey::from_bytes(&[2; 32]).unwrap().with_kid("b");
+        let claims = Claims::default().with_subject("s");
+        let set = KeySet::from_keys(vec![a.clone(), b.clone()]).unwrap();
+        let by_b = crate::sign(&b, &claims).unwrap();
+        assert_eq!(
+            crate::verify::<()>(&set, &by_b, &v)
+                .unwrap()
+                .claims
+                .sub
+                .as_deref(),
+            Some("s")
+        );
+        assert!(crate::verify::<()>(&b, &by_b, &v).is_ok());
+        // A single key refuses a token naming another kid, before any MAC work.
+        assert_eq!(
+            crate::verify::<()>(&a, &by_b, &v).unwrap_err().kind(),
+            ErrorKind::UnknownKey
+        );
+        // A lone key without a kid claims no identity: any kid selects it.
+        let anon = KeySet::new(HmacKey::from_bytes(&[2; 32]).unwrap());
+        assert!(crate::verify::<()>(&anon, &by_b, &v).is_ok());
+        // A lone key *with* another kid does not.
+        let other = KeySet::new(HmacKey::from_bytes(&[2; 32]).unwrap().with_kid("z"));
+        assert_eq!(
+            crate::verify::<()>(&other, &by_b, &v).unwrap_err().kind(),
+            ErrorKind::UnknownKey
+        );
+        // No kid, one key: that key; several keys: an opt-in.
+        let plain = crate::sign(&HmacKey::from_bytes(&[1; 32]).unwrap(), &claims).unwrap();
+        assert!(
+            crate::verify::<()>(
+                &KeySet::new(HmacKey::from_bytes(&[1; 32]).unwrap()),
+                &plain,
+                &v
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            crate::verify::<()>(&set, &plain, &v).unwrap_err().kind(),
+            ErrorKind::UnknownKey
+        );
+        assert!(crate::verify::<()>(&set, &plain, &v.try_all_keys_without_kid()).is_ok());
+    }
+
     #[test]
     fn selection_by_kid() {
         let a = HmacKey::from_bytes(&[1; 32]).unwrap().with_kid("a");

@@ -84,15 +84,23 @@ where
 /// 3.3× without.)
 pub(super) fn run(conn: Connection, queue: mpsc::Receiver<Box<dyn Pending>>) {
     while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        commit(&conn, batch);
+        commit(&conn, drain(first, &queue));
     }
+}
+
+/// `first` and every request already waiting, up to [`MAX_BATCH`].
+fn drain(
+    first: Box<dyn Pending>,
+    queue: &mpsc::Receiver<Box<dyn Pending>>,
+) -> Vec<Box<dyn Pending>> {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    batch
 }
 
 fn commit(conn: &Connection, mut batch: Vec<Box<dyn Pending>>) {
@@ -238,6 +246,50 @@ mod tests {
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    /// A batch takes what is waiting, up to the bound, and leaves the rest for the next.
+    #[test]
+    fn batches_are_bounded() {
+        let (tx, rx) = mpsc::channel();
+        let mut answers = Vec::new();
+        for _ in 0..MAX_BATCH + 44 {
+            let (r, a) = request("SELECT 1");
+            tx.send(r).unwrap();
+            answers.push(a);
+        }
+        let first = rx.recv().unwrap();
+        assert_eq!(drain(first, &rx).len(), MAX_BATCH);
+        let first = rx.recv().unwrap();
+        assert_eq!(drain(first, &rx).len(), 44);
+    }
+
+    /// A COMMIT that fails (a deferred foreign key) tells every request of the batch,
+    /// leaves nothing applied, and leaves the connection ready for the next batch.
+    #[test]
+    fn a_failed_commit_applies_nothing_and_tells_everyone() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE p (id INTEGER PRIMARY KEY);
+             CREATE TABLE c (x INTEGER REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .unwrap();
+        let (a, ra) = request("INSERT INTO p VALUES (1)");
+        let (b, rb) = request("INSERT INTO c VALUES (9)"); // no parent: fails at COMMIT
+        commit(&conn, vec![a, b]);
+        assert!(answer(ra).is_err() && answer(rb).is_err());
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM p", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        assert!(
+            conn.is_autocommit(),
+            "the failed transaction was rolled back"
+        );
+        let (c, rc) = request("INSERT INTO p VALUES (2)");
+        commit(&conn, vec![c]);
+        assert_eq!(answer(rc).unwrap(), 1);
     }
 
     /// The loop drains what is waiting into one batch, and ends when the senders go.
