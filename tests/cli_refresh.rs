@@ -399,8 +399,47 @@ fn eight_processes_one_winner() {
     }
 }
 
-fn rotate_loop_bin() -> std::path::PathBuf {
-    common::example_bin("rotate_loop")
+/// Runs `rotate_loop` on `tokens` (one chain each) for `delay`, then SIGKILLs it, and
+/// returns the lines it reported. The child must have been running until the kill, with
+/// nothing on stderr: one that stopped on an error would make every later check pass
+/// vacuously.
+#[cfg(unix)]
+fn run_and_kill(env: &Env, tokens: &[String], delay: Duration, kill: usize) -> Vec<String> {
+    let mut child = Std::new(common::example_bin("rotate_loop"))
+        .arg(env.db())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for t in tokens {
+            writeln!(stdin, "{t}").unwrap();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    let start = Instant::now();
+    while start.elapsed() < delay {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    let mut complaint = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut complaint).unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "kill {kill}: the child ended by itself ({status}): {complaint}"
+    );
+    assert_eq!(complaint, "", "kill {kill}");
+    reader.join().unwrap()
 }
 
 /// A child rotating in a loop is SIGKILLed at random moments, many times. After each kill
@@ -410,7 +449,6 @@ fn rotate_loop_bin() -> std::path::PathBuf {
 #[test]
 fn sigkill_during_rotation_loses_nothing_reported() {
     let env = Env::new();
-    let bin = rotate_loop_bin();
     let mut token = field(&env.issue("alice"), "refresh_token");
     let mut seed = 0x9e37_79b9_u64;
     let mut kills = 0;
@@ -418,46 +456,12 @@ fn sigkill_during_rotation_loses_nothing_reported() {
     while kills < 25 {
         let family = token.split('.').next().unwrap().to_owned();
         let before = family_state(&env.db(), &family).0;
-        let mut child = Std::new(&bin)
-            .arg(env.db())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let delay = Duration::from_millis(5 + (seed >> 33) % 120);
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
-        });
-        let start = Instant::now();
-        while start.elapsed() < delay {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        child.kill().unwrap(); // SIGKILL
-        let status = child.wait().unwrap();
         kills += 1;
-        let mut complaint = String::new();
-        std::io::Read::read_to_string(&mut stderr, &mut complaint).unwrap();
-        // The child must have been running until the kill: one that stopped on an error
-        // would make every later check pass vacuously.
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(9),
-            "kill {kills}: the child ended by itself ({status}): {complaint}"
-        );
-        assert_eq!(complaint, "", "kill {kills}");
-        let reported: Vec<String> = reader
-            .join()
-            .unwrap()
+        let reported: Vec<String> = run_and_kill(&env, std::slice::from_ref(&token), delay, kills)
             .into_iter()
             .map(|line| line.split_once(' ').unwrap().1.to_owned())
             .collect();
@@ -512,7 +516,6 @@ fn sigkill_during_rotation_loses_nothing_reported() {
 #[test]
 fn sigkill_mid_batch_keeps_every_reported_rotation() {
     let env = Env::new();
-    let bin = rotate_loop_bin();
     let mut tokens: Vec<String> = (0..16)
         .map(|_| field(&env.issue("alice"), "refresh_token"))
         .collect();
@@ -527,40 +530,14 @@ fn sigkill_mid_batch_keeps_every_reported_rotation() {
             .iter()
             .map(|f| family_state(&env.db(), f).0)
             .collect();
-        let mut child = Std::new(&bin)
-            .arg(env.db())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            let mut stdin = child.stdin.take().unwrap();
-            for t in &tokens {
-                writeln!(stdin, "{t}").unwrap();
-            }
-        }
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
-        });
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        std::thread::sleep(Duration::from_millis(40 + (seed >> 33) % 150));
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(9),
-            "kill {kill}: the child ended by itself"
-        );
+        let delay = Duration::from_millis(40 + (seed >> 33) % 150);
+        let lines = run_and_kill(&env, &tokens, delay, kill);
         let mut last: Vec<Option<String>> = vec![None; 16];
         let mut reported = [0u64; 16];
-        for line in reader.join().unwrap() {
+        for line in lines {
             let (index, token) = line.split_once(' ').unwrap();
             let i: usize = index.parse().unwrap();
             reported[i] += 1;
