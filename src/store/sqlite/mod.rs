@@ -337,6 +337,9 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Er
     let fail = |e: rusqlite::Error| store_error(&format!("opening {}", path.display()), e);
     let mut conn = Connection::open(path).map_err(fail)?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
+    // Room for every statement the store runs (data and transaction control), so none
+    // is evicted and parsed again on the hot path.
+    conn.set_prepared_statement_cache_capacity(32);
     let sync = match durability {
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",

@@ -103,10 +103,16 @@ fn drain(
     batch
 }
 
+/// Runs one transaction-control statement, prepared once per connection (`execute_batch`
+/// would parse its text on every batch).
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 fn commit(conn: &Connection, mut batch: Vec<Box<dyn Pending>>) {
     // Another process may hold the write lock: the busy timeout waits for it, and a BUSY
     // that SQLite returns without waiting is retried (nothing has run yet).
-    if let Err(e) = super::retry_busy(|| conn.execute_batch("BEGIN IMMEDIATE")) {
+    if let Err(e) = super::retry_busy(|| control(conn, "BEGIN IMMEDIATE")) {
         for request in batch {
             request.finish(Err(&e));
         }
@@ -116,33 +122,33 @@ fn commit(conn: &Connection, mut batch: Vec<Box<dyn Pending>>) {
     // and rolls back (two statements fewer on the path of a lone client).
     if let [only] = batch.as_mut_slice() {
         if only.run(conn) {
-            match conn.execute_batch("COMMIT") {
+            match control(conn, "COMMIT") {
                 Ok(()) => batch.into_iter().for_each(|r| r.finish(Ok(()))),
                 Err(e) => abort(conn, batch, &e),
             }
         } else {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = control(conn, "ROLLBACK");
             batch.into_iter().for_each(|r| r.finish(Ok(())));
         }
         return;
     }
     for request in &mut batch {
-        if let Err(e) = conn.execute_batch("SAVEPOINT request") {
+        if let Err(e) = control(conn, "SAVEPOINT request") {
             abort(conn, batch, &e);
             return;
         }
         let ok = request.run(conn);
         let closed = if ok {
-            conn.execute_batch("RELEASE request")
+            control(conn, "RELEASE request")
         } else {
-            conn.execute_batch("ROLLBACK TO request; RELEASE request")
+            control(conn, "ROLLBACK TO request").and_then(|()| control(conn, "RELEASE request"))
         };
         if let Err(e) = closed {
             abort(conn, batch, &e);
             return;
         }
     }
-    match conn.execute_batch("COMMIT") {
+    match control(conn, "COMMIT") {
         Ok(()) => {
             for request in batch {
                 request.finish(Ok(()));
@@ -154,7 +160,7 @@ fn commit(conn: &Connection, mut batch: Vec<Box<dyn Pending>>) {
 
 /// Rolls the batch back and tells every request it did not commit.
 fn abort(conn: &Connection, batch: Vec<Box<dyn Pending>>, e: &rusqlite::Error) {
-    let _ = conn.execute_batch("ROLLBACK");
+    let _ = control(conn, "ROLLBACK");
     for request in batch {
         request.finish(Err(e));
     }
