@@ -42,4 +42,4 @@ pub mod token;
 
 pub use pair::TokenPair;
 pub use policy::{MAX_GRACE, RefreshPolicy};
-pub use sessions::{Clock, Fingerprint, SESSION_CLAIM, Sessions, check_online};
+pub use sessions::{Clock, Fingerprint, SESSION_CLAIM, Sessions, check_online, session_id};

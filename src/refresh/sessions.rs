@@ -397,11 +397,7 @@ impl<S: Store> Sessions<S> {
         let verified =
             crate::jws::verify_at::<Map<String, Value>>(&self.keys, access_token, validation, now)?;
         let claims = verified.claims;
-        let sid = match claims.custom.get(SESSION_CLAIM) {
-            None => None,
-            Some(Value::String(sid)) => Some(sid.as_str()),
-            Some(_) => return Err(Error::malformed("claim \"sid\" is not a string")),
-        };
+        let sid = session_id(&claims.custom)?;
         check_online(&self.store, claims.exp, sid, claims.jti.as_deref(), now).await?;
         let custom = T::deserialize(Value::Object(claims.custom))
             .map_err(|e| Error::malformed(format!("claims: {e}")))?;
@@ -440,6 +436,25 @@ fn refusal_error(refusal: Refusal, family: &str) -> Error {
         Refusal::Revoked => Error::new(ErrorKind::Revoked, "the session was revoked"),
         Refusal::Expired => Error::new(ErrorKind::RefreshExpired, "the session has expired"),
         Refusal::Unknown => Error::new(ErrorKind::RefreshUnknown, "refresh token is not known"),
+    }
+}
+
+/// The session (family) id an access token carries in `sid`, if any.
+///
+/// ```
+/// let claims = serde_json::json!({"sid": "abc", "role": "user"});
+/// let map = claims.as_object().unwrap();
+/// assert_eq!(tok::refresh::session_id(map)?, Some("abc"));
+/// # Ok::<(), tok::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Malformed`](ErrorKind::Malformed) when `sid` is there but not a string.
+pub fn session_id(claims: &Map<String, Value>) -> Result<Option<&str>, Error> {
+    match claims.get(SESSION_CLAIM) {
+        None => Ok(None),
+        Some(Value::String(sid)) => Ok(Some(sid)),
+        Some(_) => Err(Error::malformed("claim \"sid\" is not a string")),
     }
 }
 

@@ -115,16 +115,7 @@ fn online(
     claims: &tok::Claims<Map<String, Value>>,
     now: NumericDate,
 ) -> Result<(), tok::Error> {
-    let sid = match claims.custom.get(tok::refresh::SESSION_CLAIM) {
-        None => None,
-        Some(Value::String(sid)) => Some(sid.as_str()),
-        Some(_) => {
-            return Err(tok::Error::new(
-                tok::ErrorKind::Malformed,
-                "claim \"sid\" is not a string",
-            ));
-        }
-    };
+    let sid = tok::refresh::session_id(&claims.custom)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
