@@ -110,11 +110,12 @@ impl Store for MemoryStore {
 
     async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, Error> {
         let mut state = self.lock();
-        let (next, outcome) = resolve_rotation(state.families.get(r.presented.family_id()), r);
-        if let Some(next) = next {
-            state.families.insert(next.family_id.clone(), next);
+        let resolved = resolve_rotation(state.families.get(r.presented.family_id()), r);
+        if let Some(next) = resolved.to_write() {
+            // The map keeps its own copy; the answer keeps the other.
+            state.families.insert(next.family_id.clone(), next.clone());
         }
-        Ok(outcome)
+        Ok(resolved.outcome)
     }
 
     async fn logout(&self, r: &LogoutRequest) -> Result<Logout, Error> {

@@ -199,13 +199,28 @@ pub(crate) fn deny_until(exp: NumericDate) -> NumericDate {
     exp.saturating_add(DENYLIST_RETENTION)
 }
 
-/// Steps 1 to 3 of a rotation on a loaded family (or `None`): the family to write, if
-/// anything changes, and the answer.
-pub(crate) fn resolve_rotation(
-    family: Option<&FamilyRecord>,
-    r: &RotationRequest,
-) -> (Option<FamilyRecord>, RotationOutcome) {
-    let refused = |refusal| (None, RotationOutcome::Refused(refusal));
+/// What a rotation decided: the answer, and the family as the store must write it.
+pub(crate) struct Resolved {
+    pub(crate) outcome: RotationOutcome,
+    /// A family revoked by the refusal (reuse, fingerprint mismatch), to write.
+    revoked: Option<FamilyRecord>,
+}
+
+impl Resolved {
+    /// The family to write, if anything changed: the rotated one (held once, in the
+    /// answer) or the revoked one.
+    pub(crate) fn to_write(&self) -> Option<&FamilyRecord> {
+        match &self.outcome {
+            RotationOutcome::Rotated(next) => Some(next),
+            _ => self.revoked.as_ref(),
+        }
+    }
+}
+
+/// Steps 1 to 3 of a rotation on a loaded family (or `None`).
+pub(crate) fn resolve_rotation(family: Option<&FamilyRecord>, r: &RotationRequest) -> Resolved {
+    let resolved = |outcome, revoked| Resolved { outcome, revoked };
+    let refused = |refusal| resolved(RotationOutcome::Refused(refusal), None);
     if !r.presented.is_minted_by(family.map(|f| &f.secret)) {
         return refused(Refusal::Unknown);
     }
@@ -222,13 +237,11 @@ pub(crate) fn resolve_rotation(
     );
     let next = family::apply(family, decision, r.new_claims.as_deref(), r.now);
     match (decision, next) {
-        (Decision::Rotate, Some(next)) => {
-            (Some(next.clone()), RotationOutcome::Rotated(Box::new(next)))
-        }
+        (Decision::Rotate, Some(next)) => resolved(RotationOutcome::Rotated(Box::new(next)), None),
         // Only after 2^64 rotations: nothing more can be minted.
         (Decision::Rotate, None) => refused(Refusal::Unknown),
-        (Decision::Grace, _) => (None, RotationOutcome::Grace(Box::new(family.clone()))),
-        (Decision::Refuse(refusal), next) => (next, RotationOutcome::Refused(refusal)),
+        (Decision::Grace, _) => resolved(RotationOutcome::Grace(Box::new(family.clone())), None),
+        (Decision::Refuse(refusal), next) => resolved(RotationOutcome::Refused(refusal), next),
     }
 }
 

@@ -487,6 +487,16 @@ fn write_family(
     }
 }
 
+/// Marks family `id` revoked at `now` unless it already is; returns whether it was live.
+fn revoke(conn: &Connection, id: &str, now: NumericDate) -> rusqlite::Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE tok_families SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+        )?
+        .execute(params![id, ms(now)])?;
+    Ok(changed == 1)
+}
+
 impl Store for SqliteStore {
     async fn create_family(&self, f: &FamilyRecord, _now: NumericDate) -> Result<Created, Error> {
         let f = f.clone();
@@ -521,11 +531,11 @@ impl Store for SqliteStore {
         let r = r.clone();
         self.write("rotating a refresh token", move |conn: &Connection| {
             let family = read_family(conn, r.presented.family_id())?;
-            let (next, outcome) = resolve_rotation(family.as_ref(), &r);
-            if let (Some(before), Some(next)) = (&family, &next) {
+            let resolved = resolve_rotation(family.as_ref(), &r);
+            if let (Some(before), Some(next)) = (&family, resolved.to_write()) {
                 write_family(conn, before, next)?;
             }
-            Ok(outcome)
+            Ok(resolved.outcome)
         })
         .await
     }
@@ -536,10 +546,7 @@ impl Store for SqliteStore {
             let family = read_family(conn, r.presented.family_id())?;
             let (revokes, outcome) = resolve_logout(family.as_ref(), &r);
             if revokes {
-                conn.prepare_cached(
-                    "UPDATE tok_families SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
-                )?
-                .execute(params![r.presented.family_id(), ms(r.now)])?;
+                revoke(conn, r.presented.family_id(), r.now)?;
             }
             Ok(outcome)
         })
@@ -549,11 +556,7 @@ impl Store for SqliteStore {
     async fn revoke_family(&self, family_id: &str, now: NumericDate) -> Result<bool, Error> {
         let id = family_id.to_owned();
         self.write("revoking a family", move |conn: &Connection| {
-            let n = conn.execute(
-                "UPDATE tok_families SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
-                params![id, ms(now)],
-            )?;
-            Ok(n == 1)
+            revoke(conn, &id, now)
         })
         .await
     }
