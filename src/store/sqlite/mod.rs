@@ -10,7 +10,7 @@
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -76,14 +76,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Connections for reads.
     pool: Arc<Pool>,
-    /// The queue of the one writer thread (which ends when every clone is dropped).
-    writer: mpsc::Sender<Box<dyn writer::Pending>>,
-}
-
-impl std::fmt::Debug for dyn writer::Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Pending")
-    }
+    /// The one writer thread (which ends when every clone is dropped).
+    writer: writer::Writer,
 }
 
 /// Connections for reads, opened on demand up to `max`, handed out one caller at a time.
@@ -185,10 +179,7 @@ impl SqliteStore {
             Ok((writer_conn, open_connection(&opened, durability)?))
         })
         .await?;
-        let (queue, jobs) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("tok-sqlite-writer".into())
-            .spawn(move || writer::run(writer_conn, jobs))
+        let writer = writer::Writer::start(writer_conn)
             .map_err(|e| store_error("starting the SQLite writer", e))?;
         Ok(Self {
             pool: Arc::new(Pool {
@@ -201,7 +192,7 @@ impl SqliteStore {
                 }),
                 returned: Condvar::new(),
             }),
-            writer: queue,
+            writer,
             path,
         })
     }
@@ -236,21 +227,7 @@ impl SqliteStore {
         what: &'static str,
         f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, Error> {
-        let stopped = || {
-            Error::new(
-                ErrorKind::Store,
-                format!("{what}: the SQLite writer stopped"),
-            )
-        };
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let request = writer::Request {
-            what,
-            work: Some(f),
-            result: None,
-            reply,
-        };
-        self.writer.send(Box::new(request)).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.writer.submit(what, f).await
     }
 }
 
