@@ -365,6 +365,25 @@ fn main() {
         ["tok", "oxitoken", "floor"],
         rounds,
     );
+    // tok handed `now` as the floor is: what reading the clock costs of the difference.
+    let now = tok::NumericDate::from_secs(f.now as u64).unwrap();
+    interleaved3(
+        "verify_at (no clock read) vs floor",
+        [
+            &|| {
+                tok::verify_at::<TokCustom>(&f.tok_key, black_box(&f.token), &f.tok_validation, now)
+                    .unwrap()
+                    .claims
+                    .custom
+                    .role
+                    .len()
+            },
+            &|| f.oxi_verify(),
+            &|| f.floor.verify(black_box(&f.token), f.now),
+        ],
+        ["tok", "oxitoken", "floor"],
+        rounds,
+    );
     // The same claims as jsonwebtoken signs them: header `{"typ":"JWT","alg":"HS256"}`,
     // not byte-identical to tok's own.
     let foreign = f.jwt_sign();
