@@ -12,14 +12,15 @@
 //! read, so other processes on the same file stay correct.
 //!
 //! Handing a request to a sleeping thread, and its answer back to a sleeping task, costs
-//! a wake-up each way: measured at ~45 µs for the round trip on the 2-core VMs tok is
-//! benchmarked on, where the transaction itself takes ~8 µs without fsync. So neither
-//! side sleeps at once when an answer is near (see [`SPIN`]): the writer looks for the
-//! next request for a moment after each batch, and a lone caller whose answer should come
-//! sooner than a wake-up polls for it, yielding to the runtime's other tasks meanwhile.
+//! a wake-up each way: 16–45 µs for the round trip on the 2-core VMs tok is benchmarked on
+//! (`benches/peers --example handoff`), where the transaction itself takes ~8 µs without
+//! fsync. So while requests stream in ([`came_straight_back`]), neither side sleeps at
+//! once: the writer looks for the next request for a moment after each batch ([`SPIN`]),
+//! and a lone caller whose batches are quick polls for its answer ([`poll_budget`]),
+//! yielding to the runtime's other tasks meanwhile. Sparse requests sleep as before.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,10 @@ use crate::store::store_error;
 /// saves (~45 µs), short enough that an idle store burns next to nothing (at most this
 /// much CPU after each batch).
 const SPIN: Duration = Duration::from_micros(50);
+
+/// A lone caller polls for its answer only while batches take less than this (see
+/// [`poll_budget`]).
+const POLL_LIMIT: Duration = Duration::from_micros(400);
 
 /// The store's handle on its writer thread: the queue, and what the writer last measured.
 #[derive(Clone)]
@@ -51,6 +56,10 @@ impl std::fmt::Debug for Writer {
 struct Pace {
     /// How long the last batch took, from `BEGIN` to the last answer (ns).
     batch_nanos: AtomicU64,
+    /// How many requests the last batch held.
+    batch_len: AtomicUsize,
+    /// Whether requests are coming straight back (see [`run`]).
+    streaming: AtomicBool,
     /// Requests sent and not yet answered (or given up on).
     in_flight: AtomicUsize,
 }
@@ -101,15 +110,20 @@ impl Writer {
         let (_in_flight, alone) = InFlight::enter(&self.pace.in_flight);
         let request = Request {
             what,
+            sent: Instant::now(),
             work: Some(work),
             result: None,
             reply,
         };
         self.queue.send(Box::new(request)).map_err(|_| stopped())?;
-        let last_batch = Duration::from_nanos(self.pace.batch_nanos.load(Ordering::Relaxed));
-        if polls(alone, last_batch) {
+        let last = Batch {
+            len: self.pace.batch_len.load(Ordering::Relaxed),
+            took: Duration::from_nanos(self.pace.batch_nanos.load(Ordering::Relaxed)),
+            streaming: self.pace.streaming.load(Ordering::Relaxed),
+        };
+        if let Some(budget) = poll_budget(alone, &last) {
             let start = Instant::now();
-            while start.elapsed() < SPIN {
+            while start.elapsed() < budget {
                 match answer.try_recv() {
                     Ok(outcome) => return outcome,
                     Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
@@ -129,12 +143,35 @@ impl Writer {
     }
 }
 
-/// Whether a caller polls for its answer rather than sleeping at once. Only a lone
-/// caller: under concurrency the wake-ups are shared by a batch, and many polling tasks
-/// would take the CPU the writer needs. Only when batches are quick: a commit that waits
-/// for the disk outlasts any useful poll, which would then only burn a core.
-fn polls(alone: bool, last_batch: Duration) -> bool {
-    alone && last_batch < SPIN
+/// What a caller knows of the writer's last batch.
+struct Batch {
+    /// How many requests it held.
+    len: usize,
+    /// How long it took.
+    took: Duration,
+    /// Whether its first request came straight back after the batch before.
+    streaming: bool,
+}
+
+/// How long a caller polls for its answer rather than sleeping at once, if at all.
+///
+/// Only a lone caller (alone in flight, and the last batch held one request): under
+/// concurrency the wake-ups are shared by a batch, and polling tasks would take the CPU
+/// the others need to come back for the next batch. Only while requests stream (see
+/// [`came_straight_back`]): a sparse rotation would pay the poll's CPU for a gain no one
+/// sees (`benches/peers --example cpucost`, a rotation every 2 ms: polling on every lone
+/// rotation cost 418 µs of CPU a rotation against 169 µs sleeping; gated on streaming,
+/// 137–273 µs, as before any polling, 143–247 µs). Streaming, polling costs CPU for
+/// throughput: 146–156 µs of CPU a rotation at 9,400–10,000/s, against 83 µs at 6,700–6,900/s.
+/// Only when the last batch took less than [`POLL_LIMIT`], and then for that long and
+/// [`SPIN`] more: an answer expected that soon is worth a core's time (a sleeping caller
+/// adds a wake-up, ~20 µs, to every rotation: 0.77–0.87× the floor with one client
+/// streaming on `synchronous=FULL`, against 0.93–1.05× polling), while a slow disk's
+/// commit would only burn it. InnoDB answers the same question for its redo-log flush the
+/// same way: user threads spin on the flush only while the average flush takes under
+/// 400 µs (`innodb_log_wait_for_flush_spin_hwm`).
+fn poll_budget(alone: bool, last: &Batch) -> Option<Duration> {
+    (alone && last.len <= 1 && last.streaming && last.took < POLL_LIMIT).then(|| last.took + SPIN)
 }
 
 /// The most requests one transaction carries: bounds the time a batch holds the write
@@ -150,11 +187,15 @@ pub(super) trait Pending: Send {
     /// Delivers the outcome: the request's own result if the batch committed, else the
     /// commit's (or the `BEGIN`'s) error.
     fn finish(self: Box<Self>, batch: Result<(), &rusqlite::Error>);
+    /// When the caller queued it.
+    fn sent(&self) -> Instant;
 }
 
 /// One typed request and the channel its caller waits on.
 pub(super) struct Request<R, F> {
     pub(super) what: &'static str,
+    /// When the caller queued it.
+    pub(super) sent: Instant,
     pub(super) work: Option<F>,
     pub(super) result: Option<rusqlite::Result<R>>,
     pub(super) reply: tokio::sync::oneshot::Sender<Result<R, Error>>,
@@ -194,35 +235,56 @@ where
         // The caller may have gone (its future dropped): nothing to tell it then.
         let _ = reply.send(outcome);
     }
+
+    fn sent(&self) -> Instant {
+        self.sent
+    }
 }
 
 /// The writer's loop, on its own thread, until every sender is gone.
 fn run(conn: Connection, queue: mpsc::Receiver<Box<dyn Pending>>, pace: &Pace) {
     let mut last = 1;
-    while let Some(first) = next(&queue) {
+    let mut streaming = false;
+    let mut idle_since = Instant::now();
+    while let Some(first) = next(&queue, streaming) {
+        streaming = came_straight_back(first.sent(), idle_since);
+        pace.streaming.store(streaming, Ordering::Relaxed);
         let start = Instant::now();
         let batch = gather(first, &queue, last, SPIN);
         last = batch.len();
         commit(&conn, batch);
-        let took = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        idle_since = Instant::now();
+        let took = u64::try_from((idle_since - start).as_nanos()).unwrap_or(u64::MAX);
         pace.batch_nanos.store(took, Ordering::Relaxed);
+        pace.batch_len.store(last, Ordering::Relaxed);
     }
 }
 
-/// The next request: looked for during [`SPIN`] (a client whose answer just went out is
-/// on its way back), then waited for asleep. `None` once every sender is gone.
-fn next(queue: &mpsc::Receiver<Box<dyn Pending>>) -> Option<Box<dyn Pending>> {
+/// Whether a request queued at `sent` came within [`SPIN`] of the writer's last answer
+/// (`idle_since`): clients are coming straight back, so it is worth looking for the next
+/// request awake, and worth a lone caller's polling. Sparse requests (the usual case for
+/// a web service) get neither, and cost no more CPU than sleeping would. Measured from
+/// when the request was queued, not from when the writer woke for it, so that the
+/// writer's own wake-up does not count against the client.
+fn came_straight_back(sent: Instant, idle_since: Instant) -> bool {
+    sent.saturating_duration_since(idle_since) < SPIN
+}
+
+/// The next request: looked for during [`SPIN`] when `streaming` (a client whose answer
+/// just went out is on its way back), then waited for asleep. `None` once every sender is
+/// gone.
+fn next(queue: &mpsc::Receiver<Box<dyn Pending>>, streaming: bool) -> Option<Box<dyn Pending>> {
     let start = Instant::now();
-    loop {
+    while streaming && start.elapsed() < SPIN {
         match queue.try_recv() {
             Ok(request) => return Some(request),
             Err(mpsc::TryRecvError::Disconnected) => return None,
             // `yield_now`, not a busy loop: on a machine with few cores the callers need
             // the CPU to come back.
-            Err(mpsc::TryRecvError::Empty) if start.elapsed() < SPIN => std::thread::yield_now(),
-            Err(mpsc::TryRecvError::Empty) => return queue.recv().ok(),
+            Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
         }
     }
+    queue.recv().ok()
 }
 
 /// `first` and every request already waiting, up to [`MAX_BATCH`]; while fewer than the
@@ -329,6 +391,7 @@ mod tests {
         let work = move |conn: &Connection| conn.execute(sql, []);
         let request: Box<dyn Pending> = Box::new(Request {
             what: "test",
+            sent: Instant::now(),
             work: Some(work),
             result: None,
             reply,
@@ -463,14 +526,25 @@ mod tests {
         );
     }
 
-    /// Polling is for a lone caller with quick batches only.
+    /// Polling is for a lone caller whose batches are quick, for about a batch's time.
     #[test]
     fn only_a_lone_caller_with_quick_batches_polls() {
-        let quick = SPIN / 5;
-        assert!(polls(true, quick));
-        assert!(!polls(false, quick));
-        assert!(!polls(true, SPIN));
-        assert!(!polls(true, Duration::from_millis(2)));
+        let quick = Duration::from_micros(100);
+        let lone = |len, took, streaming| Batch {
+            len,
+            took,
+            streaming,
+        };
+        assert_eq!(poll_budget(true, &lone(1, quick, true)), Some(quick + SPIN));
+        assert_eq!(poll_budget(true, &lone(0, quick, true)), Some(quick + SPIN));
+        assert_eq!(poll_budget(false, &lone(1, quick, true)), None);
+        assert_eq!(poll_budget(true, &lone(2, quick, true)), None, "shared");
+        assert_eq!(poll_budget(true, &lone(1, quick, false)), None, "sparse");
+        assert_eq!(poll_budget(true, &lone(1, POLL_LIMIT, true)), None);
+        assert_eq!(
+            poll_budget(true, &lone(1, Duration::from_millis(5), true)),
+            None
+        );
         let count = AtomicUsize::new(0);
         let (first, alone) = InFlight::enter(&count);
         assert!(alone);
@@ -573,9 +647,47 @@ mod tests {
             answers.push(a);
         }
         drop(tx);
-        run(conn, rx, &Pace::default());
+        let pace = Pace::default();
+        run(conn, rx, &pace);
         for a in answers {
             assert_eq!(answer(a).unwrap(), 1);
         }
+        assert_eq!(pace.batch_len.load(Ordering::Relaxed), 2, "one batch");
+        assert!(
+            pace.streaming.load(Ordering::Relaxed),
+            "its request was waiting"
+        );
+    }
+
+    /// Streaming means queued within SPIN of the last answer, whenever the writer woke.
+    #[test]
+    fn streaming_is_measured_from_the_last_answer_to_the_request() {
+        let idle_since = Instant::now();
+        assert!(came_straight_back(idle_since + SPIN / 2, idle_since));
+        assert!(!came_straight_back(idle_since + SPIN, idle_since));
+        assert!(!came_straight_back(idle_since + SPIN * 40, idle_since));
+        // Queued before the last batch ended (it waited in the queue): straight back.
+        assert!(came_straight_back(idle_since, idle_since + SPIN));
+    }
+
+    /// `next` takes a waiting request, sleeps for a late one, and ends with the senders.
+    #[test]
+    fn next_takes_waiting_and_late_requests() {
+        let (tx, rx) = mpsc::channel();
+        let (r, _a) = request("SELECT 1");
+        tx.send(r).unwrap();
+        assert!(next(&rx, false).is_some());
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let (r, a) = request("SELECT 1");
+            tx.send(r).unwrap();
+            a
+        });
+        assert!(
+            next(&rx, true).is_some(),
+            "looked for, then slept until it came"
+        );
+        let _b = late.join().unwrap();
+        assert!(next(&rx, true).is_none(), "every sender is gone");
     }
 }
