@@ -20,7 +20,7 @@
 //! yielding to the runtime's other tasks meanwhile. Sparse requests sleep as before.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -29,9 +29,9 @@ use rusqlite::Connection;
 use crate::error::{Error, ErrorKind};
 use crate::store::store_error;
 
-/// How long either side keeps looking before it sleeps: longer than the round trip it
-/// saves (~45 µs), short enough that an idle store burns next to nothing (at most this
-/// much CPU after each batch).
+/// How long the writer looks for the next request before it sleeps, and how much longer
+/// than the last batch took a lone caller polls: longer than the round trip it saves
+/// (~45 µs), short enough to burn next to nothing when no answer comes.
 const SPIN: Duration = Duration::from_micros(50);
 
 /// A lone caller polls for its answer only while batches take less than this (see
@@ -54,12 +54,10 @@ impl std::fmt::Debug for Writer {
 /// Shared between the writer and its callers, to decide whether waiting awake pays.
 #[derive(Default)]
 struct Pace {
-    /// How long the last batch took, from `BEGIN` to the last answer (ns).
-    batch_nanos: AtomicU64,
-    /// How many requests the last batch held.
-    batch_len: AtomicUsize,
-    /// Whether requests are coming straight back (see [`run`]).
-    streaming: AtomicBool,
+    /// How long a lone caller should poll for its answer (ns; 0: not at all), as the
+    /// writer judged from its last batch ([`poll_budget`]). One value, so a caller never
+    /// reads a judgement made of two different batches.
+    poll_nanos: AtomicU64,
     /// Requests sent and not yet answered (or given up on).
     in_flight: AtomicUsize,
 }
@@ -116,12 +114,10 @@ impl Writer {
             reply,
         };
         self.queue.send(Box::new(request)).map_err(|_| stopped())?;
-        let last = Batch {
-            len: self.pace.batch_len.load(Ordering::Relaxed),
-            took: Duration::from_nanos(self.pace.batch_nanos.load(Ordering::Relaxed)),
-            streaming: self.pace.streaming.load(Ordering::Relaxed),
-        };
-        if let Some(budget) = poll_budget(alone, &last) {
+        // Only a lone caller polls: under concurrency the wake-ups are shared by a batch,
+        // and polling tasks would take the CPU the others need to come back.
+        let budget = Duration::from_nanos(self.pace.poll_nanos.load(Ordering::Relaxed));
+        if alone && !budget.is_zero() {
             let start = Instant::now();
             while start.elapsed() < budget {
                 match answer.try_recv() {
@@ -143,21 +139,12 @@ impl Writer {
     }
 }
 
-/// What a caller knows of the writer's last batch.
-struct Batch {
-    /// How many requests it held.
-    len: usize,
-    /// How long it took.
-    took: Duration,
-    /// Whether its first request came straight back after the batch before.
-    streaming: bool,
-}
-
-/// How long a caller polls for its answer rather than sleeping at once, if at all.
+/// How long a lone caller polls for its answer rather than sleeping at once (zero: not at
+/// all), judged from the last batch: its size, how long it took, whether it streamed in.
 ///
-/// Only a lone caller (alone in flight, and the last batch held one request): under
-/// concurrency the wake-ups are shared by a batch, and polling tasks would take the CPU
-/// the others need to come back for the next batch. Only while requests stream (see
+/// Only after a batch of one request: a shared batch means concurrency, where the
+/// wake-ups are shared and polling would take the CPU the others need. Only while
+/// requests stream (see
 /// [`came_straight_back`]): a sparse rotation would pay the poll's CPU for a gain no one
 /// sees (`benches/peers --example cpucost`, a rotation every 2 ms: polling on every lone
 /// rotation cost 418 µs of CPU a rotation against 169 µs sleeping; gated on streaming,
@@ -170,8 +157,12 @@ struct Batch {
 /// commit would only burn it. InnoDB answers the same question for its redo-log flush the
 /// same way: user threads spin on the flush only while the average flush takes under
 /// 400 µs (`innodb_log_wait_for_flush_spin_hwm`).
-fn poll_budget(alone: bool, last: &Batch) -> Option<Duration> {
-    (alone && last.len <= 1 && last.streaming && last.took < POLL_LIMIT).then(|| last.took + SPIN)
+fn poll_budget(len: usize, took: Duration, streaming: bool) -> Duration {
+    if len <= 1 && streaming && took < POLL_LIMIT {
+        took + SPIN
+    } else {
+        Duration::ZERO
+    }
 }
 
 /// The most requests one transaction carries: bounds the time a batch holds the write
@@ -248,15 +239,14 @@ fn run(conn: Connection, queue: mpsc::Receiver<Box<dyn Pending>>, pace: &Pace) {
     let mut idle_since = Instant::now();
     while let Some(first) = next(&queue, streaming) {
         streaming = came_straight_back(first.sent(), idle_since);
-        pace.streaming.store(streaming, Ordering::Relaxed);
         let start = Instant::now();
         let batch = gather(first, &queue, last, SPIN);
         last = batch.len();
         commit(&conn, batch);
         idle_since = Instant::now();
-        let took = u64::try_from((idle_since - start).as_nanos()).unwrap_or(u64::MAX);
-        pace.batch_nanos.store(took, Ordering::Relaxed);
-        pace.batch_len.store(last, Ordering::Relaxed);
+        let poll = poll_budget(last, idle_since - start, streaming);
+        let poll = u64::try_from(poll.as_nanos()).unwrap_or(u64::MAX);
+        pace.poll_nanos.store(poll, Ordering::Relaxed);
     }
 }
 
@@ -530,20 +520,13 @@ mod tests {
     #[test]
     fn only_a_lone_caller_with_quick_batches_polls() {
         let quick = Duration::from_micros(100);
-        let lone = |len, took, streaming| Batch {
-            len,
-            took,
-            streaming,
-        };
-        assert_eq!(poll_budget(true, &lone(1, quick, true)), Some(quick + SPIN));
-        assert_eq!(poll_budget(true, &lone(0, quick, true)), Some(quick + SPIN));
-        assert_eq!(poll_budget(false, &lone(1, quick, true)), None);
-        assert_eq!(poll_budget(true, &lone(2, quick, true)), None, "shared");
-        assert_eq!(poll_budget(true, &lone(1, quick, false)), None, "sparse");
-        assert_eq!(poll_budget(true, &lone(1, POLL_LIMIT, true)), None);
+        assert_eq!(poll_budget(1, quick, true), quick + SPIN);
+        assert_eq!(poll_budget(2, quick, true), Duration::ZERO, "shared");
+        assert_eq!(poll_budget(1, quick, false), Duration::ZERO, "sparse");
+        assert_eq!(poll_budget(1, POLL_LIMIT, true), Duration::ZERO);
         assert_eq!(
-            poll_budget(true, &lone(1, Duration::from_millis(5), true)),
-            None
+            poll_budget(1, Duration::from_millis(5), true),
+            Duration::ZERO
         );
         let count = AtomicUsize::new(0);
         let (first, alone) = InFlight::enter(&count);
@@ -577,7 +560,6 @@ mod tests {
                 .unwrap();
             assert_eq!(n, 1);
         }
-        assert!(writer.pace.batch_nanos.load(Ordering::Relaxed) > 0);
         let tasks: Vec<_> = (0..40i64)
             .map(|x| {
                 let w = writer.clone();
@@ -652,11 +634,8 @@ mod tests {
         for a in answers {
             assert_eq!(answer(a).unwrap(), 1);
         }
-        assert_eq!(pace.batch_len.load(Ordering::Relaxed), 2, "one batch");
-        assert!(
-            pace.streaming.load(Ordering::Relaxed),
-            "its request was waiting"
-        );
+        // One batch of two: shared, so no lone caller polls after it.
+        assert_eq!(pace.poll_nanos.load(Ordering::Relaxed), 0);
     }
 
     /// Streaming means queued within SPIN of the last answer, whenever the writer woke.
