@@ -62,6 +62,16 @@ struct Pace {
     in_flight: AtomicUsize,
 }
 
+impl Pace {
+    /// How long a caller polls for its answer, if at all. Only a lone caller polls: under
+    /// concurrency the wake-ups are shared by a batch, and polling tasks would take the
+    /// CPU the others need to come back.
+    fn poll_for(&self, alone: bool) -> Option<Duration> {
+        let budget = Duration::from_nanos(self.poll_nanos.load(Ordering::Relaxed));
+        (alone && !budget.is_zero()).then_some(budget)
+    }
+}
+
 /// Counts a request in flight for as long as its caller waits (also when the caller's
 /// future is dropped).
 struct InFlight<'a>(&'a AtomicUsize);
@@ -114,10 +124,7 @@ impl Writer {
             reply,
         };
         self.queue.send(Box::new(request)).map_err(|_| stopped())?;
-        // Only a lone caller polls: under concurrency the wake-ups are shared by a batch,
-        // and polling tasks would take the CPU the others need to come back.
-        let budget = Duration::from_nanos(self.pace.poll_nanos.load(Ordering::Relaxed));
-        if alone && !budget.is_zero() {
+        if let Some(budget) = self.pace.poll_for(alone) {
             let start = Instant::now();
             while start.elapsed() < budget {
                 match answer.try_recv() {
@@ -528,6 +535,11 @@ mod tests {
             poll_budget(1, Duration::from_millis(5), true),
             Duration::ZERO
         );
+        let pace = Pace::default();
+        assert_eq!(pace.poll_for(true), None, "no judgement yet");
+        pace.poll_nanos.store(150_000, Ordering::Relaxed);
+        assert_eq!(pace.poll_for(true), Some(Duration::from_micros(150)));
+        assert_eq!(pace.poll_for(false), None, "not alone");
         let count = AtomicUsize::new(0);
         let (first, alone) = InFlight::enter(&count);
         assert!(alone);
