@@ -133,6 +133,23 @@ impl Error {
         }
     }
 
+    /// A store failure, for the backends of [`Store`](crate::store::Store), custom ones
+    /// included: `what` the store was doing, and the backend's own error kept as the
+    /// [`source`](std::error::Error::source).
+    ///
+    /// ```
+    /// let io = std::io::Error::other("disk full");
+    /// let e = tok::Error::store("writing a family", io);
+    /// assert_eq!(e.kind(), tok::ErrorKind::Store);
+    /// assert_eq!(e.detail(), "writing a family: disk full");
+    /// ```
+    pub fn store(what: &str, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        // One line: a tool prints the detail as its one error line, and some causes span
+        // several.
+        let detail = format!("{what}: {cause}").replace('\n', "; ");
+        Self::new(ErrorKind::Store, detail).with_source(cause)
+    }
+
     /// A malformed-input error.
     pub(crate) fn malformed(detail: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::Malformed, detail)

@@ -44,12 +44,12 @@ mod jws;
 mod key;
 mod keyset;
 mod mac;
+#[cfg(feature = "refresh")]
+mod model;
 mod numeric_date;
 pub mod random;
 #[cfg(feature = "refresh")]
 pub mod refresh;
-#[cfg(feature = "refresh")]
-pub use refresh::cookie;
 #[cfg(feature = "refresh")]
 pub mod store;
 mod validation;

@@ -203,11 +203,12 @@ suite! { $
 
     async fn tokens_of_another_key_are_unknown(store) {
         let clock = Clock::new();
+        // One store behind two `Sessions`: `Arc<S>` is a store.
         let store = std::sync::Arc::new(store);
-        let mine = sessions(SharedStore(store.clone()), RefreshPolicy::default(), &clock);
+        let mine = sessions(store.clone(), RefreshPolicy::default(), &clock);
         let c = clock.clone();
         let thief_keys = KeySet::new(HmacKey::from_bytes(&[9; 32]).unwrap());
-        let theirs = Sessions::new(SharedStore(store), thief_keys, RefreshPolicy::default())
+        let theirs = Sessions::new(store, thief_keys, RefreshPolicy::default())
             .with_clock(move || c.now());
         let pair = mine.issue("alice", &Map::new(), None).await.unwrap();
         // Another key (a thief's, or a key removed from the set) over the same store
@@ -647,57 +648,6 @@ suite! { $
         let tag = pair.refresh_token.rsplit_once('.').unwrap().1;
         assert!(!format!("{record:?}").contains(tag));
         assert!(!format!("{record:?}").contains(&format!("{:?}", record.secret.nonce)));
-    }
-}
-
-/// A store shared by two [`Sessions`] (for the wrong-key case).
-struct SharedStore<S>(std::sync::Arc<S>);
-
-impl<S: Store> Store for SharedStore<S> {
-    async fn create_family(
-        &self,
-        f: &tok::refresh::family::FamilyRecord,
-        now: NumericDate,
-    ) -> Result<tok::store::Created, tok::Error> {
-        self.0.create_family(f, now).await
-    }
-    async fn rotate(
-        &self,
-        r: &tok::store::RotationRequest,
-    ) -> Result<tok::store::RotationOutcome, tok::Error> {
-        self.0.rotate(r).await
-    }
-    async fn logout(
-        &self,
-        r: &tok::store::LogoutRequest,
-    ) -> Result<tok::refresh::family::Logout, tok::Error> {
-        self.0.logout(r).await
-    }
-    async fn revoke_family(&self, id: &str, now: NumericDate) -> Result<bool, tok::Error> {
-        self.0.revoke_family(id, now).await
-    }
-    async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, tok::Error> {
-        self.0.revoke_subject(subject, now).await
-    }
-    async fn deny_jti(
-        &self,
-        jti: &str,
-        exp: NumericDate,
-        now: NumericDate,
-    ) -> Result<(), tok::Error> {
-        self.0.deny_jti(jti, exp, now).await
-    }
-    async fn is_jti_denied(&self, jti: &str, now: NumericDate) -> Result<bool, tok::Error> {
-        self.0.is_jti_denied(jti, now).await
-    }
-    async fn family(
-        &self,
-        id: &str,
-    ) -> Result<Option<tok::refresh::family::FamilyRecord>, tok::Error> {
-        self.0.family(id).await
-    }
-    async fn purge_expired(&self, now: NumericDate) -> Result<u64, tok::Error> {
-        self.0.purge_expired(now).await
     }
 }
 

@@ -33,13 +33,14 @@
 //! # }
 //! ```
 
-pub mod cookie;
-pub mod family;
+mod online;
 mod pair;
 mod policy;
 mod sessions;
-pub mod token;
+
+pub use crate::model::{family, token};
+pub use online::{SESSION_CLAIM, check_online, session_id};
 
 pub use pair::TokenPair;
 pub use policy::{MAX_GRACE, RefreshPolicy};
-pub use sessions::{Clock, Fingerprint, SESSION_CLAIM, Sessions, check_online, session_id};
+pub use sessions::{Clock, Fingerprint, Sessions};

@@ -6,12 +6,12 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::Error;
-use crate::numeric_date::NumericDate;
-use crate::refresh::family::{self, FamilyRecord, Logout};
-use crate::store::{
-    Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until, resolve_logout,
-    resolve_rotation,
+use crate::model::family::{FamilyRecord, Logout};
+use crate::model::resolve::{resolve_logout, resolve_rotation};
+use crate::model::store::{
+    Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until,
 };
+use crate::numeric_date::NumericDate;
 
 #[derive(Default)]
 struct State {
@@ -176,7 +176,7 @@ impl Store for MemoryStore {
         let dead: Vec<(String, String)> = state
             .families
             .values()
-            .filter(|f| family::effective_now(f, now) >= f.usable_until())
+            .filter(|f| f.is_expired(now))
             .map(|f| (f.family_id.clone(), f.subject.clone()))
             .collect();
         let mut removed = 0u64;

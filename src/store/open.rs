@@ -2,9 +2,10 @@
 //! This sits on top of the backends; nothing in them imports it.
 
 use crate::error::{Error, ErrorKind};
+use crate::model::family::{FamilyRecord, Logout};
+use crate::model::store::{Created, LogoutRequest, RotationOutcome, RotationRequest, Store};
 use crate::numeric_date::NumericDate;
-use crate::refresh::family::{FamilyRecord, Logout};
-use crate::store::{Created, LogoutRequest, MemoryStore, RotationOutcome, RotationRequest, Store};
+use crate::store::MemoryStore;
 
 #[cfg(feature = "redis")]
 use crate::store::RedisStore;

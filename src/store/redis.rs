@@ -23,12 +23,12 @@ use redis::cluster_async::ClusterConnection;
 use redis::{FromRedisValue, RedisResult, Script, ScriptInvocation, Value};
 
 use crate::error::{Error, ErrorKind};
-use crate::numeric_date::NumericDate;
-use crate::refresh::family::{FamilyRecord, Logout, Refusal};
-use crate::refresh::token::{self, FamilySecret, PresentedToken};
-use crate::store::{
-    Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until, store_error,
+use crate::model::family::{FamilyRecord, Logout, Refusal};
+use crate::model::store::{
+    Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until,
 };
+use crate::model::token::{self, FamilySecret, PresentedToken};
+use crate::numeric_date::NumericDate;
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "tok";
@@ -168,7 +168,7 @@ fn unhex(s: &str) -> Option<[u8; 32]> {
 }
 
 fn redis_error(what: &str, e: redis::RedisError) -> Error {
-    store_error(what, e)
+    Error::store(what, e)
 }
 
 /// A connection error, said in one line: a server that answers but not in Redis's

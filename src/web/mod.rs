@@ -43,6 +43,7 @@
 //! ```
 
 mod bearer;
+pub mod cookie;
 mod csrf;
 mod error;
 mod router;
@@ -58,10 +59,10 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, ErrorKind};
 use crate::jws::Verified;
 use crate::keyset::KeySet;
-use crate::refresh::cookie::{self, CookieOptions};
 use crate::refresh::{Fingerprint, RefreshPolicy, Sessions, TokenPair};
 use crate::store::{AnyStore, Store};
 use crate::validation::Validation;
+use crate::web::cookie::CookieOptions;
 
 pub use bearer::{Bearer, OnlineBearer};
 pub use error::WebError;

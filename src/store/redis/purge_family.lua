@@ -1,4 +1,5 @@
--- KEYS[1]: a family. ARGV: now (ms). Deletes the family if dead at now; returns 1 if so.
+-- Deletes a family that has passed its lifetime: mirrors `FamilyRecord::is_expired`.
+-- KEYS[1]: a family. ARGV: now (ms). Returns 1 if it was deleted.
 local f = redis.call('HMGET', KEYS[1], 'expires', 'last', 'idle')
 if not f[1] then return 0 end
 local last = tonumber(f[2])

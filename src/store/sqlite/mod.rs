@@ -16,13 +16,13 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::error::{Error, ErrorKind};
-use crate::numeric_date::NumericDate;
-use crate::refresh::family::{FamilyRecord, Logout};
-use crate::refresh::token::FamilySecret;
-use crate::store::{
-    Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until, resolve_logout,
-    resolve_rotation, store_error,
+use crate::model::family::{FamilyRecord, Logout};
+use crate::model::resolve::{resolve_logout, resolve_rotation};
+use crate::model::store::{
+    Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until,
 };
+use crate::model::token::FamilySecret;
+use crate::numeric_date::NumericDate;
 
 /// The schema version this code writes and reads. Version 1 kept one row per refresh
 /// token ever minted; version 2 derives tokens and keeps one row per family.
@@ -180,7 +180,7 @@ impl SqliteStore {
         })
         .await?;
         let writer = writer::Writer::start(writer_conn)
-            .map_err(|e| store_error("starting the SQLite writer", e))?;
+            .map_err(|e| Error::store("starting the SQLite writer", e))?;
         Ok(Self {
             pool: Arc::new(Pool {
                 path: path.clone(),
@@ -211,7 +211,7 @@ impl SqliteStore {
         let pool = Arc::clone(&self.pool);
         blocking(move || {
             let mut conn = pool.take()?;
-            let result = retry_busy(|| f(&mut conn)).map_err(|e| store_error(what, e));
+            let result = retry_busy(|| f(&mut conn)).map_err(|e| Error::store(what, e));
             // Every statement runs alone or in a transaction that rolled back when
             // dropped, so the connection is clean to reuse.
             pool.give_back(conn);
@@ -259,7 +259,7 @@ async fn blocking<R: Send + 'static>(
 ) -> Result<R, Error> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| store_error("SQLite worker stopped", e))?
+        .map_err(|e| Error::store("SQLite worker stopped", e))?
 }
 
 /// Refuses paths under which every pooled connection would get a private database:
@@ -289,7 +289,7 @@ fn check_shareable(path: &Path) -> Result<(), Error> {
 /// process could then take the database for unused and rebuild its WAL index under them.
 /// `create_new` opens only a file that did not exist, which no connection can hold.
 fn prepare_file(path: &Path) -> Result<(), Error> {
-    let io = |what: &str, e: std::io::Error| store_error(&format!("{what} {}", path.display()), e);
+    let io = |what: &str, e: std::io::Error| Error::store(&format!("{what} {}", path.display()), e);
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
@@ -311,7 +311,7 @@ fn prepare_file(path: &Path) -> Result<(), Error> {
 }
 
 fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Error> {
-    let fail = |e: rusqlite::Error| store_error(&format!("opening {}", path.display()), e);
+    let fail = |e: rusqlite::Error| Error::store(&format!("opening {}", path.display()), e);
     let mut conn = Connection::open(path).map_err(fail)?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
     // Room for every statement the store runs (data and transaction control), so none
@@ -585,7 +585,8 @@ impl Store for SqliteStore {
         self.write("purging expired records", move |conn: &Connection| {
             let tx = conn;
             let now = ms(now);
-            // A family is dead once `max(now, last_used)` reaches its absolute or idle end.
+            // Mirrors `FamilyRecord::is_expired`: dead once `max(now, last_used)` reaches its
+            // absolute or idle end.
             let families = tx.execute(
                 "DELETE FROM tok_families WHERE max(?1, last_used_ms) >= min(expires_ms, last_used_ms + idle_ms)",
                 [now],

@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use crate::error::{Error, ErrorKind};
-use crate::store::store_error;
 
 /// How long the writer looks for the next request before it sleeps, and how much longer
 /// than the last batch took a lone caller polls: longer than the round trip it saves
@@ -223,10 +222,10 @@ where
         } = *self;
         let outcome = match (batch, result) {
             (Ok(()), Some(Ok(value))) => Ok(value),
-            (Ok(()), Some(Err(e))) => Err(store_error(what, e)),
-            (Ok(()), None) => Err(store_error(what, rusqlite::Error::InvalidQuery)),
+            (Ok(()), Some(Err(e))) => Err(Error::store(what, e)),
+            (Ok(()), None) => Err(Error::store(what, rusqlite::Error::InvalidQuery)),
             (Err(e), _) => Err(Error::new(
-                crate::ErrorKind::Store,
+                crate::error::ErrorKind::Store,
                 format!("{what}: the transaction did not commit: {e}"),
             )),
         };

@@ -67,13 +67,13 @@ impl CookieOptions {
 /// A `Set-Cookie` header value for `name=value` that lives `max_age`.
 ///
 /// ```
-/// let header = tok::cookie::set_cookie("refresh", "abc.def", std::time::Duration::from_secs(60), &Default::default())?;
+/// let header = tok::web::cookie::set_cookie("refresh", "abc.def", std::time::Duration::from_secs(60), &Default::default())?;
 /// assert_eq!(header, "__Host-refresh=abc.def; HttpOnly; SameSite=Strict; Secure; Path=/; Max-Age=60");
 /// # Ok::<(), tok::Error>(())
 /// ```
 ///
 /// # Errors
-/// [`Malformed`](crate::ErrorKind::Malformed) when the name is not a cookie token or the
+/// [`Malformed`](crate::error::ErrorKind::Malformed) when the name is not a cookie token or the
 /// value has characters a cookie cannot carry (RFC 6265 §4.1.1), or the path is unsafe.
 pub fn set_cookie(
     name: &str,
@@ -121,7 +121,7 @@ pub fn set_cookie(
 /// the attributes it was set with (a browser deletes only the cookie they match).
 ///
 /// ```
-/// let header = tok::cookie::clear_cookie("refresh", &Default::default())?;
+/// let header = tok::web::cookie::clear_cookie("refresh", &Default::default())?;
 /// assert!(header.starts_with("__Host-refresh=;") && header.ends_with("Max-Age=0"));
 /// # Ok::<(), tok::Error>(())
 /// ```
@@ -135,14 +135,14 @@ pub fn clear_cookie(name: &str, options: &CookieOptions) -> Result<String, Error
 /// The value of the cookie `full_name` in `Cookie` request header values, if sent.
 ///
 /// ```
-/// let value = tok::cookie::read(["theme=dark; __Host-refresh=abc.0.def"], "__Host-refresh")?;
+/// let value = tok::web::cookie::read(["theme=dark; __Host-refresh=abc.0.def"], "__Host-refresh")?;
 /// assert_eq!(value.as_deref(), Some("abc.0.def"));
-/// assert!(tok::cookie::read(["__Host-refresh=a; __Host-refresh=b"], "__Host-refresh").is_err());
+/// assert!(tok::web::cookie::read(["__Host-refresh=a; __Host-refresh=b"], "__Host-refresh").is_err());
 /// # Ok::<(), tok::Error>(())
 /// ```
 ///
 /// # Errors
-/// [`Malformed`](crate::ErrorKind::Malformed) when a header is not a cookie list, or the
+/// [`Malformed`](crate::error::ErrorKind::Malformed) when a header is not a cookie list, or the
 /// cookie is sent twice (a planted duplicate must not be resolved by guessing).
 pub fn read<'a>(
     header_values: impl IntoIterator<Item = &'a str>,

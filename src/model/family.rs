@@ -11,8 +11,8 @@
 
 use std::time::Duration;
 
+use crate::model::token::{FamilySecret, TokenHash};
 use crate::numeric_date::NumericDate;
-use crate::refresh::token::{FamilySecret, TokenHash};
 
 /// A family as a store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,9 +51,17 @@ impl FamilyRecord {
             .min(self.last_used_at.saturating_add(self.idle_timeout))
     }
 
+    /// Whether the family has passed its absolute or idle end at `now`: the lifetime rule
+    /// `max(now, last_used) >= min(expires, last_used + idle)`. The SQL of the SQLite
+    /// store and the Redis scripts mirror this method; the conformance suite's lifetime
+    /// cases run through every mirror.
+    pub fn is_expired(&self, now: NumericDate) -> bool {
+        effective_now(self, now) >= self.usable_until()
+    }
+
     /// Whether the family is live at `now` (not revoked, not expired).
     pub fn is_live(&self, now: NumericDate) -> bool {
-        self.revoked_at.is_none() && effective_now(self, now) < self.usable_until()
+        self.revoked_at.is_none() && !self.is_expired(now)
     }
 
     /// Whether the previous generation's grace window is open at `now`.
@@ -124,7 +132,7 @@ pub fn decide(
     if family.revoked_at.is_some() {
         return Decision::Refuse(Refusal::Revoked);
     }
-    if effective_now(family, now) >= family.usable_until() {
+    if family.is_expired(now) {
         return Decision::Refuse(Refusal::Expired);
     }
     if let Some(bound) = &family.fingerprint {

@@ -1,0 +1,17 @@
+//! The session model: what a store keeps per session and the rules that decide every
+//! presented refresh token, with no I/O. Everything above (store backends, `Sessions`,
+//! the web layer, the CLI) imports from here; nothing here imports from above.
+//!
+//! - [`token`]: the refresh-token format, derived from a key and a per-family nonce;
+//! - [`family`]: the family record and every rule a store applies (rotation, grace,
+//!   lifetimes, logout), written once;
+//! - [`store`]: the [`Store`](store::Store) trait, with its requests and outcomes;
+//! - [`resolve`]: a whole rotation or logout as a store's atomic step runs it.
+//!
+//! The public paths are `tok::refresh::{family, token}` and `tok::store` (the trait and
+//! `resolve_*`).
+
+pub mod family;
+pub mod resolve;
+pub mod store;
+pub mod token;

@@ -1,0 +1,242 @@
+//! The contract between sessions and a store: the [`Store`] trait, shaped around atomic
+//! operations, and the request and outcome types it takes and gives. No I/O here.
+//!
+//! The trait has no get/put: rotation is one compare-and-swap the backend performs its own
+//! way (a mutex, an immediate transaction, a Lua script), so that N concurrent rotations
+//! of one token anywhere yield exactly one winner.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::model::family::{FamilyRecord, Logout, Refusal};
+use crate::model::token::{PresentedToken, TokenHash};
+use crate::numeric_date::NumericDate;
+
+/// How long past its `exp` a denylisted access token's entry is kept. Online
+/// verification refuses any token this far past its `exp`, whatever leeway the caller
+/// allows, so a denylisted token can never outlive its entry (see
+/// [`Sessions::verify_access`](crate::refresh::Sessions::verify_access)).
+pub const DENYLIST_RETENTION: Duration = Duration::from_secs(10 * 60);
+
+/// One rotation attempt, as handed to a store.
+#[derive(Debug, Clone)]
+pub struct RotationRequest {
+    /// The presented token, parsed (its tag is checked by the store).
+    pub presented: PresentedToken,
+    /// The hash of the presented client fingerprint, if any.
+    pub fingerprint: Option<TokenHash>,
+    /// New access claims (a JSON object) for a privilege change, if any.
+    pub new_claims: Option<String>,
+    /// The time of the attempt.
+    pub now: NumericDate,
+    /// The grace window for the immediately previous token.
+    pub grace: Duration,
+}
+
+/// What a store did with a rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotationOutcome {
+    /// The rotation won; the family as stored after it (boxed: it is large and the
+    /// refusals are not). The new token is the one of its generation.
+    Rotated(Box<FamilyRecord>),
+    /// The previous token inside its grace window: nothing changed, and the live token
+    /// (of the family's generation) is handed out again.
+    Grace(Box<FamilyRecord>),
+    /// No new pair, for this reason (the family is now revoked when it
+    /// [`revokes`](Refusal::revokes)).
+    Refused(Refusal),
+}
+
+/// A logout with a refresh token, as handed to a store.
+#[derive(Debug, Clone)]
+pub struct LogoutRequest {
+    /// The presented token, parsed (its tag is checked by the store).
+    pub presented: PresentedToken,
+    /// The time of the logout.
+    pub now: NumericDate,
+    /// The grace window: the previous token inside it logs out like the live one.
+    pub grace: Duration,
+}
+
+/// What [`Store::create_family`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Created {
+    /// The family is stored.
+    Stored,
+    /// A family with that id exists already; nothing was written (draw a new id).
+    IdTaken,
+}
+
+/// A backend for refresh-token families, access-token denylists and their expiry.
+///
+/// Every method is one atomic step (or, where a backend needs two round trips, a first
+/// read of data that never changes followed by one atomic step). All times come from the
+/// caller, so one injected clock governs every backend.
+pub trait Store: Send + Sync {
+    /// Stores a new family. Ids never collide silently: an existing id is
+    /// [`Created::IdTaken`], never overwritten.
+    ///
+    /// # Errors
+    /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.
+    fn create_family(
+        &self,
+        family: &FamilyRecord,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<Created, Error>> + Send;
+
+    /// Checks, decides and applies one rotation atomically (see the module docs).
+    ///
+    /// # Errors
+    /// [`Store`](crate::error::ErrorKind::Store) when the backend fails; then nothing changed.
+    fn rotate(
+        &self,
+        request: &RotationRequest,
+    ) -> impl Future<Output = Result<RotationOutcome, Error>> + Send;
+
+    /// Logs out with a refresh token: revokes its family only if the family minted it
+    /// (see [`decide_logout`](crate::refresh::family::decide_logout)).
+    ///
+    /// # Errors
+    /// [`Store`](crate::error::ErrorKind::Store) when the backend fails; then nothing changed.
+    fn logout(&self, request: &LogoutRequest)
+    -> impl Future<Output = Result<Logout, Error>> + Send;
+
+    /// Revokes a family by id (an operator's action: the id is public, so never expose
+    /// this to the holder of an access token). Returns whether it existed and was live.
+    ///
+    /// # Errors
+    /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.
+    fn revoke_family(
+        &self,
+        family_id: &str,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Revokes every family of `subject`; returns how many were live. A family whose
+    /// creation returned before this call returns is revoked.
+    ///
+    /// # Errors
+    /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.
+    fn revoke_subject(
+        &self,
+        subject: &str,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Denylists an access token's `jti`; the entry answers until `exp` plus
+    /// [`DENYLIST_RETENTION`].
+    ///
+    /// # Errors
+    /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.
+    fn deny_jti(
+        &self,
+        jti: &str,
+        exp: NumericDate,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Whether `jti` is denylisted at `now` (an entry counts until its token's `exp`
+    /// plus [`DENYLIST_RETENTION`]).
+    ///
+    /// # Errors
+    /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.
+    fn is_jti_denied(
+        &self,
+        jti: &str,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// The stored family, if any.
+    ///
+    /// # Errors
+    /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.
+    fn family(
+        &self,
+        family_id: &str,
+    ) -> impl Future<Output = Result<Option<FamilyRecord>, Error>> + Send;
+
+    /// Deletes families past their lifetime and denylist entries past their retention;
+    /// returns how many families and denylist entries went.
+    ///
+    /// # Errors
+    /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.
+    fn purge_expired(&self, now: NumericDate) -> impl Future<Output = Result<u64, Error>> + Send;
+}
+
+/// The end of a denylist entry for a token expiring at `exp`.
+pub(crate) fn deny_until(exp: NumericDate) -> NumericDate {
+    exp.saturating_add(DENYLIST_RETENTION)
+}
+
+/// A shared store is a store: `Arc<S>` forwards every call, so one store can serve several
+/// [`Sessions`](crate::refresh::Sessions) (or a `Sessions` and a background purge task).
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn create_family(
+        &self,
+        family: &FamilyRecord,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<Created, Error>> + Send {
+        (**self).create_family(family, now)
+    }
+
+    fn rotate(
+        &self,
+        request: &RotationRequest,
+    ) -> impl Future<Output = Result<RotationOutcome, Error>> + Send {
+        (**self).rotate(request)
+    }
+
+    fn logout(
+        &self,
+        request: &LogoutRequest,
+    ) -> impl Future<Output = Result<Logout, Error>> + Send {
+        (**self).logout(request)
+    }
+
+    fn revoke_family(
+        &self,
+        family_id: &str,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).revoke_family(family_id, now)
+    }
+
+    fn revoke_subject(
+        &self,
+        subject: &str,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<u64, Error>> + Send {
+        (**self).revoke_subject(subject, now)
+    }
+
+    fn deny_jti(
+        &self,
+        jti: &str,
+        exp: NumericDate,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).deny_jti(jti, exp, now)
+    }
+
+    fn is_jti_denied(
+        &self,
+        jti: &str,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).is_jti_denied(jti, now)
+    }
+
+    fn family(
+        &self,
+        family_id: &str,
+    ) -> impl Future<Output = Result<Option<FamilyRecord>, Error>> + Send {
+        (**self).family(family_id)
+    }
+
+    fn purge_expired(&self, now: NumericDate) -> impl Future<Output = Result<u64, Error>> + Send {
+        (**self).purge_expired(now)
+    }
+}

@@ -1,0 +1,75 @@
+//! The online part of access-token verification: what makes a signed token revocable.
+//! Called after the signature and claims checked out.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, ErrorKind};
+use crate::model::store::{Store, deny_until};
+use crate::numeric_date::NumericDate;
+
+/// The claim that carries the family id in access tokens.
+pub const SESSION_CLAIM: &str = "sid";
+
+/// The session (family) id an access token carries in `sid`, if any.
+///
+/// ```
+/// let claims = serde_json::json!({"sid": "abc", "role": "user"});
+/// let map = claims.as_object().unwrap();
+/// assert_eq!(tok::refresh::session_id(map)?, Some("abc"));
+/// # Ok::<(), tok::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Malformed`](ErrorKind::Malformed) when `sid` is there but not a string.
+pub fn session_id(claims: &Map<String, Value>) -> Result<Option<&str>, Error> {
+    match claims.get(SESSION_CLAIM) {
+        None => Ok(None),
+        Some(Value::String(sid)) => Ok(Some(sid)),
+        Some(_) => Err(Error::malformed("claim \"sid\" is not a string")),
+    }
+}
+
+/// The online part of verification for a token whose signature and claims already
+/// checked out: not too far past `exp` for the denylist to vouch for it, `jti` not
+/// denylisted, session family `sid` (if any) live.
+///
+/// # Errors
+/// [`Expired`](ErrorKind::Expired), [`Revoked`](ErrorKind::Revoked),
+/// [`Store`](ErrorKind::Store).
+pub async fn check_online(
+    store: &impl Store,
+    exp: Option<NumericDate>,
+    sid: Option<&str>,
+    jti: Option<&str>,
+    now: NumericDate,
+) -> Result<(), Error> {
+    if let Some(exp) = exp
+        && now >= deny_until(exp)
+    {
+        return Err(Error::new(
+            ErrorKind::Expired,
+            "expired longer ago than revocations are kept; an online check cannot accept it",
+        )
+        .at(exp));
+    }
+    if let Some(jti) = jti
+        && store.is_jti_denied(jti, now).await?
+    {
+        return Err(Error::new(
+            ErrorKind::Revoked,
+            "the access token was revoked",
+        ));
+    }
+    if let Some(sid) = sid {
+        match store.family(sid).await? {
+            Some(family) if family.is_live(now) => {}
+            Some(_) | None => {
+                return Err(Error::new(
+                    ErrorKind::Revoked,
+                    "the session of this access token has ended",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
