@@ -331,15 +331,51 @@ suite! { $
             .await
             .unwrap();
         assert_eq!(v.claims.custom["role"], "admin");
-        // t1 is now the previous token, inside a fresh window: grace, not reuse.
+        // t1 was retired by a privilege change, which ends grace for every earlier
+        // generation: presenting it is reuse, never the promoted pair.
         assert_eq!(
-            s.rotate(&t1.refresh_token, None).await.unwrap().refresh_token,
-            admin.refresh_token
-        );
-        // t0 is now the grandparent.
-        assert_eq!(
-            kind(s.rotate(&t0.refresh_token, None).await),
+            kind(s.rotate(&t1.refresh_token, None).await),
             ErrorKind::RefreshReused
+        );
+        assert_eq!(
+            kind(s.rotate(&admin.refresh_token, None).await),
+            ErrorKind::Revoked
+        );
+    }
+
+    async fn privilege_change_ends_grace(store) {
+        let clock = Clock::new();
+        let policy = RefreshPolicy::default()
+            .with_grace(Duration::from_secs(60))
+            .unwrap();
+        let s = sessions(store, policy, &clock);
+        let fp: Option<tok::refresh::Fingerprint> = Some(b"fp");
+        let t0 = s.issue("alice", &claims(json!({"role": "user"})), fp).await.unwrap();
+        let promoted = s
+            .rotate_with_claims(&t0.refresh_token, fp, &claims(json!({"role": "admin"})))
+            .await
+            .unwrap();
+        // The pre-promotion token, with its fingerprint, one second later (well inside
+        // the grace window a plain rotation would have opened): refused as reuse.
+        clock.advance_ms(1000);
+        assert_eq!(
+            kind(s.rotate(&t0.refresh_token, fp).await),
+            ErrorKind::RefreshReused
+        );
+        assert_eq!(
+            s.verify_access::<Map<String, Value>>(&promoted.access_token, &Validation::new())
+                .await
+                .map(|_| ())
+                .map_err(|e| e.kind()),
+            Err(ErrorKind::Revoked)
+        );
+        // A plain rotation still opens the window.
+        let u0 = s.issue("bob", &Map::new(), fp).await.unwrap();
+        let u1 = s.rotate(&u0.refresh_token, fp).await.unwrap();
+        clock.advance_ms(1000);
+        assert_eq!(
+            s.rotate(&u0.refresh_token, fp).await.unwrap().refresh_token,
+            u1.refresh_token
         );
     }
 

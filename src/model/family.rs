@@ -170,10 +170,14 @@ pub fn apply(
         Decision::Rotate => {
             let at = effective_now(family, now);
             next.generation = family.generation.checked_add(1)?;
-            next.previous_rotated_at = Some(at);
             next.last_used_at = at;
+            next.previous_rotated_at = Some(at);
             if let Some(claims) = new_claims {
                 next.claims = claims.to_owned();
+                // A privilege change ends grace for every earlier generation: the token
+                // it retired (which another tab or a thief may hold) must not be handed
+                // the new claims, so presenting it afterwards is reuse.
+                next.previous_rotated_at = None;
             }
         }
         Decision::Refuse(refusal) if refusal.revokes() => next.revoked_at = Some(now),
@@ -324,13 +328,15 @@ mod tests {
         let f = family();
         let rotated = apply(&f, Decision::Rotate, Some("{\"a\":1}"), at(2100)).unwrap();
         assert_eq!(rotated.generation, 6);
-        assert_eq!(rotated.previous_rotated_at, Some(at(2100)));
+        // New claims: no grace for the token this rotation retired.
+        assert_eq!(rotated.previous_rotated_at, None);
         assert_eq!(rotated.last_used_at, at(2100));
         assert_eq!(rotated.claims, "{\"a\":1}");
         assert_eq!(rotated.secret, f.secret);
         // A clock behind the last use moves nothing backwards.
         let behind = apply(&f, Decision::Rotate, None, at(1500)).unwrap();
         assert_eq!(behind.last_used_at, at(2000));
+        assert_eq!(behind.previous_rotated_at, Some(at(2000)));
         assert_eq!(behind.claims, "{}");
         assert_eq!(apply(&f, Decision::Grace, None, at(2001)), None);
         for refusal in [Refusal::Unknown, Refusal::Revoked, Refusal::Expired] {

@@ -37,15 +37,20 @@ if pgen ~= gen then
 end
 gen = gen + 1
 local claims = f[2]
-if ARGV[3] ~= '' then claims = ARGV[3] end
+-- A privilege change ends grace for every earlier generation (as `family::apply`).
+local prev = eff
+if ARGV[3] ~= '' then
+  claims = ARGV[3]
+  prev = ''
+end
 -- Numbers go to Redis as integers (HSET arguments and replies alike).
 local deadline = math.min(expires, eff + idle)
 local kept = tonumber(f[13]) or 0
 if deadline > kept then
   kept = math.min(expires, deadline + @SLACK@)
-  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', eff, 'last', eff, 'claims', claims, 'ttl', kept)
+  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'last', eff, 'claims', claims, 'ttl', kept)
   redis.call('PEXPIRE', KEYS[1], math.max(kept - now, 1))
 else
-  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', eff, 'last', eff, 'claims', claims)
+  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'last', eff, 'claims', claims)
 end
-return {'rotated', f[1], claims, f[3], f[4], eff, f[6], gen, f[8], f[9], eff, f[11], '', kept}
+return {'rotated', f[1], claims, f[3], f[4], eff, f[6], gen, f[8], f[9], prev, f[11], '', kept}
