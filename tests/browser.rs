@@ -261,3 +261,75 @@ async fn two_tabs_refresh_at_the_same_moment() {
         .unwrap();
     assert_eq!((families, revoked), (1, 0), "one family, not revoked");
 }
+
+/// Serves, on a port of its own, a page that frames `target` and a harmless page of its
+/// own origin (the control: a frame that is allowed to load does load).
+fn framing_site(target: &str) -> String {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let page = format!(
+        "<!doctype html><iframe src=\"{target}/\"></iframe><iframe src=\"/inner\"></iframe>"
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(20) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let inner = String::from_utf8_lossy(&buf[..n]).starts_with("GET /inner");
+            let body = if inner {
+                "<!doctype html><p id=\"inner\">inner</p>".to_owned()
+            } else {
+                page.clone()
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// A page on another port of the same host (same-site, so `SameSite` cookies would go
+/// with it) frames the app to overlay its buttons: the browser refuses to render the
+/// app in the frame, while a frame that may load does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_site_cannot_frame_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start("memory:", &[]);
+    let framer = framing_site(&app.url);
+    let driver = Driver::start();
+    let c = driver.browser(&dir.path().join("profile")).await;
+    c.goto(&framer).await.unwrap();
+
+    // The control frame loads.
+    let start = Instant::now();
+    loop {
+        c.enter_frame(1).await.unwrap();
+        let found = c.find(Locator::Id("inner")).await.is_ok();
+        c.enter_parent_frame().await.unwrap();
+        if found {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the control frame never loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The app's frame, given as long again, never shows the app's login form.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        c.enter_frame(0).await.unwrap();
+        let form = c.find(Locator::Id("username")).await;
+        c.enter_parent_frame().await.unwrap();
+        assert!(
+            form.is_err(),
+            "the app rendered inside another site's frame"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    c.close().await.unwrap();
+}

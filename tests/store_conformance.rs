@@ -558,6 +558,37 @@ suite! { $
         );
     }
 
+    async fn tokens_without_session_are_refused_online(store) {
+        let clock = Clock::new();
+        let store = Arc::new(store);
+        let strict = sessions(store.clone(), RefreshPolicy::default(), &clock);
+        let now = clock.now();
+        // Signed with the session key, but no session vouches for it: no logout could
+        // end it, so the online check refuses it unless told otherwise.
+        let token = tok::sign(
+            strict.keys().signing_key(),
+            &tok::Claims::default()
+                .with_subject("alice")
+                .with_id("j-1")
+                .expires_after(now, Duration::from_secs(60)),
+        )
+        .unwrap();
+        let v = Validation::new();
+        assert_eq!(
+            kind(strict.verify_access::<Map<String, Value>>(&token, &v).await),
+            ErrorKind::MissingClaim
+        );
+        let lenient = sessions(store, RefreshPolicy::default(), &clock)
+            .accepting_tokens_without_session();
+        assert!(lenient.verify_access::<Map<String, Value>>(&token, &v).await.is_ok());
+        // Its jti still revokes it.
+        lenient.revoke_access(&token, &v).await.unwrap();
+        assert_eq!(
+            kind(lenient.verify_access::<Map<String, Value>>(&token, &v).await),
+            ErrorKind::Revoked
+        );
+    }
+
     async fn revocation(store) {
         let clock = Clock::new();
         let s = sessions(store, RefreshPolicy::default(), &clock);

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRef, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -27,12 +28,15 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tok::refresh::{RefreshPolicy, Sessions};
-use tok::web::{Bearer, OnlineBearer, WebError, WebSessions, session_router};
+use tok::web::{Bearer, OnlineBearer, PAGE_POLICY, WebError, WebSessions, harden, session_router};
 use tok::{HmacKey, KeySet};
 
-/// The page: a login form and the session buttons; its script keeps the access token in
+/// The page: a login form and the session buttons; its script (a file of its own, so that
+/// the content security policy can refuse every inline script) keeps the access token in
 /// memory only.
 const PAGE: &str = include_str!("index.html");
+const SCRIPT: &str = include_str!("app.js");
+const STYLE: &str = include_str!("app.css");
 
 #[derive(Parser)]
 struct Args {
@@ -51,6 +55,12 @@ struct Args {
     /// Grace window for concurrent refreshes (0s allowed).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
     grace: Duration,
+    /// How long a session may go unused before it ends.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "7days")]
+    idle_timeout: Duration,
+    /// The absolute lifetime of a session, however active.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30days")]
+    lifetime: Duration,
     /// Origins allowed to send cookie-authenticated requests (default: http://LISTEN).
     #[arg(long)]
     origin: Vec<String>,
@@ -92,8 +102,17 @@ struct Login {
 }
 
 async fn login(State(app): State<App>, headers: HeaderMap, body: Json<Login>) -> Response {
-    // The application's own authentication; tok starts the session after it.
-    if body.password != "demo" || body.username.is_empty() || body.username.len() > 64 {
+    // The application's own authentication; tok starts the session after it. A name
+    // that is blank, too long or has control characters is not a user name.
+    let name = body.username.as_str();
+    if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "bad-username"})),
+        )
+            .into_response();
+    }
+    if body.password != "demo" {
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": "bad-credentials"})),
@@ -135,6 +154,16 @@ async fn promote(
     app.web
         .change_privileges(&headers, &Role { role: "admin" })
         .await
+}
+
+/// Every answer of the app gets the hardening headers (the session routes keep their
+/// stricter policy).
+async fn hardened(mut response: Response) -> Response {
+    harden(
+        response.headers_mut(),
+        HeaderValue::from_static(PAGE_POLICY),
+    );
+    response
 }
 
 fn default_dir() -> Result<PathBuf, String> {
@@ -196,6 +225,8 @@ async fn run(args: Args) -> Result<(), String> {
     let store = tok::store::open(&url).await.map_err(|e| e.to_string())?;
     let policy = RefreshPolicy::default()
         .with_access_ttl(args.access_ttl)
+        .with_idle_timeout(args.idle_timeout)
+        .with_family_lifetime(args.lifetime)
         .with_grace(args.grace)
         .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -214,6 +245,14 @@ async fn run(args: Args) -> Result<(), String> {
     let app = App { web: Arc::new(web) };
     let router = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
+        .route(
+            "/app.js",
+            get(|| async { ([(CONTENT_TYPE, "text/javascript")], SCRIPT) }),
+        )
+        .route(
+            "/app.css",
+            get(|| async { ([(CONTENT_TYPE, "text/css")], STYLE) }),
+        )
         .route("/login", post(login))
         .route(
             "/api/me",
@@ -225,6 +264,7 @@ async fn run(args: Args) -> Result<(), String> {
         )
         .route("/api/promote", post(promote))
         .nest("/session", session_router())
+        .layer(axum::middleware::map_response(hardened))
         .with_state(app);
     println!("listening on http://{addr}");
     axum::serve(listener, router)

@@ -38,6 +38,7 @@ pub struct Sessions<S> {
     refresh_keys: Arc<RefreshKeys>,
     policy: RefreshPolicy,
     clock: Clock,
+    sessionless: bool,
 }
 
 impl<S: Store> Sessions<S> {
@@ -50,7 +51,18 @@ impl<S: Store> Sessions<S> {
             keys,
             policy,
             clock: Arc::new(NumericDate::now),
+            sessionless: false,
         }
+    }
+
+    /// Lets [`verify_access`](Self::verify_access) accept tokens without `sid`, which no
+    /// logout can end (only a `jti` denylist entry, or their `exp`). Off by default: an
+    /// online check exists to make revocation work, so by default it refuses a token
+    /// signed with the session key that no session vouches for (one minted by
+    /// `tok::sign` or another service sharing the key).
+    pub fn accepting_tokens_without_session(mut self) -> Self {
+        self.sessionless = true;
+        self
     }
 
     /// Uses `clock` instead of the system clock (tests, replays). Every store call gets
@@ -382,8 +394,12 @@ impl<S: Store> Sessions<S> {
     /// `exp` is refused here whatever leeway `validation` allows, since its denylist entry
     /// may be gone: an online check never accepts a denylisted token.
     ///
+    /// A token without `sid` is refused unless
+    /// [`accepting_tokens_without_session`](Self::accepting_tokens_without_session).
+    ///
     /// # Errors
-    /// The verification error, [`Expired`](ErrorKind::Expired) past the retention,
+    /// The verification error, [`MissingClaim`](ErrorKind::MissingClaim) without `sid`,
+    /// [`Expired`](ErrorKind::Expired) past the retention,
     /// [`Revoked`](ErrorKind::Revoked) for a denylisted token or a revoked or expired
     /// family, [`Store`](ErrorKind::Store).
     pub async fn verify_access<T: serde::de::DeserializeOwned>(
@@ -396,6 +412,13 @@ impl<S: Store> Sessions<S> {
             crate::jws::verify_at::<Map<String, Value>>(&self.keys, access_token, validation, now)?;
         let claims = verified.claims;
         let sid = session_id(&claims.custom)?;
+        if sid.is_none() && !self.sessionless {
+            return Err(Error::new(
+                ErrorKind::MissingClaim,
+                "the token has no sid: no logout can end it, so an online check refuses it \
+                 (Sessions::accepting_tokens_without_session allows it)",
+            ));
+        }
         check_online(&self.store, claims.exp, sid, claims.jti.as_deref(), now).await?;
         let custom = T::deserialize(Value::Object(claims.custom))
             .map_err(|e| Error::malformed(format!("claims: {e}")))?;

@@ -141,17 +141,27 @@ pub fn clear_cookie(name: &str, options: &CookieOptions) -> Result<String, Error
 /// # Ok::<(), tok::Error>(())
 /// ```
 ///
+/// Pairs that cannot be `full_name` are skipped whatever their shape: a nameless cookie
+/// (which browsers send as its bare value, with no `=`) or any pair of another
+/// application's is none of tok's business, and must not break tok's routes.
+///
+/// ```
+/// let value = tok::web::cookie::read(["planted; =x; __Host-refresh=abc.0.def"], "__Host-refresh")?;
+/// assert_eq!(value.as_deref(), Some("abc.0.def"));
+/// # Ok::<(), tok::Error>(())
+/// ```
+///
 /// # Errors
-/// [`Malformed`](crate::error::ErrorKind::Malformed) when a header is not a cookie list, or the
-/// cookie is sent twice (a planted duplicate must not be resolved by guessing).
+/// [`Malformed`](crate::error::ErrorKind::Malformed) when the cookie is sent twice (a
+/// planted duplicate must not be resolved by guessing).
 pub fn read<'a>(
     header_values: impl IntoIterator<Item = &'a str>,
     full_name: &str,
 ) -> Result<Option<String>, Error> {
     let mut found = None;
     for header in header_values {
-        for cookie in Cookie::split_parse(header) {
-            let cookie = cookie.map_err(|e| Error::malformed(format!("Cookie header: {e}")))?;
+        // A pair that does not parse has no name (or no `=`), so it is not `full_name`.
+        for cookie in Cookie::split_parse(header).flatten() {
             if cookie.name() == full_name {
                 if found.is_some() {
                     return Err(Error::malformed(format!(
@@ -231,5 +241,20 @@ mod tests {
         assert!(read(["__Host-refresh=a", "__Host-refresh=a"], name).is_err());
         // Only the exact name: the unprefixed cookie a subdomain could plant is not it.
         assert_eq!(read(["refresh=planted"], name).unwrap(), None);
+        // Nameless and empty-named pairs of other applications are skipped, in any place.
+        for header in [
+            "nameless; __Host-refresh=t.0.x",
+            "__Host-refresh=t.0.x; nameless",
+            "=v; __Host-refresh=t.0.x;;",
+            "a=1;  ; __Host-refresh=t.0.x",
+        ] {
+            assert_eq!(
+                read([header], name).unwrap().as_deref(),
+                Some("t.0.x"),
+                "{header}"
+            );
+        }
+        assert_eq!(read(["nameless", "=x"], name).unwrap(), None);
+        assert!(read(["nameless; __Host-refresh=a", "__Host-refresh=b; x"], name).is_err());
     }
 }

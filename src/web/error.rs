@@ -19,7 +19,7 @@ pub enum WebError {
         realm: String,
     },
     /// A malformed request (two `Authorization` headers, a Bearer credential that is not
-    /// one `b64token`, an unreadable `Cookie` header): 400 `invalid_request`.
+    /// one `b64token`, a session cookie sent twice): 400 `invalid_request`.
     InvalidRequest {
         /// The protection space named in the challenge.
         realm: String,
@@ -38,6 +38,9 @@ pub enum WebError {
     Csrf,
     /// No refresh cookie: 401 `{"error":"no-session"}`.
     NoSession,
+    /// The refresh cookie is of another session than the caller's access token (`sid`),
+    /// on a route that needs both from one holder: 403 `{"error":"not-session-holder"}`.
+    NotSessionHolder,
     /// The refresh cookie was refused (reused, revoked, expired, unknown, fingerprint
     /// mismatch, malformed): 401 with tok's code, and both session cookies cleared.
     Session {
@@ -67,6 +70,7 @@ impl WebError {
             Self::InvalidToken { error, .. } | Self::Session { error, .. } => error.code(),
             Self::Csrf => "csrf",
             Self::NoSession => "no-session",
+            Self::NotSessionHolder => "not-session-holder",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal(error) => error.code(),
         }
@@ -125,6 +129,7 @@ impl IntoResponse for WebError {
             }
             Self::Csrf => json_error(StatusCode::FORBIDDEN, &code),
             Self::NoSession => json_error(StatusCode::UNAUTHORIZED, &code),
+            Self::NotSessionHolder => json_error(StatusCode::FORBIDDEN, &code),
             Self::Session { clear, .. } => {
                 let mut r = json_error(StatusCode::UNAUTHORIZED, &code);
                 for value in clear {

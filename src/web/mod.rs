@@ -46,6 +46,7 @@ mod bearer;
 pub mod cookie;
 mod csrf;
 mod error;
+mod headers;
 mod router;
 
 use std::time::Duration;
@@ -66,6 +67,7 @@ use crate::web::cookie::CookieOptions;
 
 pub use bearer::{Bearer, OnlineBearer};
 pub use error::WebError;
+pub use headers::{API_POLICY, PAGE_POLICY, harden};
 pub use router::{session_router, session_router_for};
 
 /// A fingerprint cookie's value as the bytes a family is bound to.
@@ -215,30 +217,25 @@ impl<St: Store> WebSessions<St> {
             .map_err(|e| self.invalid_token(e))
     }
 
-    fn cookie_values(headers: &HeaderMap) -> impl Iterator<Item = &str> {
-        headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-    }
-
+    /// The value of tok's cookie `name`. Bytes outside visible ASCII belong to other
+    /// applications' cookies (tok's are ASCII), so they are read lossily rather than
+    /// refused: a neighbour's cookie must not break login, refresh or logout. A
+    /// replacement character inside tok's own cookie makes its value malformed, and it is
+    /// refused where the value is checked.
     fn read_cookie(&self, headers: &HeaderMap, name: &str) -> Result<Option<String>, WebError> {
-        if headers
+        let values: Vec<_> = headers
             .get_all(axum::http::header::COOKIE)
             .iter()
-            .any(|v| v.to_str().is_err())
-        {
-            return Err(self.bad_cookie());
-        }
-        cookie::read(Self::cookie_values(headers), &self.cookies.full_name(name))
-            .map_err(|_| self.bad_cookie())
-    }
-
-    fn bad_cookie(&self) -> WebError {
-        WebError::InvalidRequest {
+            .map(|v| String::from_utf8_lossy(v.as_bytes()))
+            .collect();
+        cookie::read(
+            values.iter().map(AsRef::as_ref),
+            &self.cookies.full_name(name),
+        )
+        .map_err(|_| WebError::InvalidRequest {
             realm: self.realm.clone(),
-            reason: "the Cookie header cannot be read",
-        }
+            reason: "a session cookie is sent more than once",
+        })
     }
 
     fn fingerprint_of(&self, headers: &HeaderMap) -> Result<Option<String>, WebError> {
@@ -263,7 +260,9 @@ impl<St: Store> WebSessions<St> {
     }
 
     /// The token response: RFC 6749 §5.1 JSON without the refresh token, which goes in
-    /// its cookie (and the fingerprint in its own, when a new one was drawn).
+    /// its cookie, and the fingerprint in its own with the same `Max-Age`: a browser that
+    /// dropped the fingerprint while keeping the refresh cookie would present a
+    /// mismatch, which revokes the session.
     fn token_response(&self, pair: &TokenPair, fingerprint: Option<&str>) -> Response {
         let body = serde_json::json!({
             "access_token": pair.access_token,
@@ -364,7 +363,7 @@ impl<St: Store> WebSessions<St> {
             Some(claims) => self.sessions.rotate_with_claims(&token, fp, claims).await,
         }
         .map_err(|e| self.session_error(e))?;
-        Ok(self.token_response(&pair, None))
+        Ok(self.token_response(&pair, fingerprint.as_deref()))
     }
 
     /// `POST /logout`: ends the session of the refresh cookie (when a family minted it)
@@ -384,16 +383,35 @@ impl<St: Store> WebSessions<St> {
     }
 
     /// Ends every session of `subject` (logout everywhere) and clears this client's
-    /// cookies: 200 `{"revoked": N}`.
+    /// cookies: 200 `{"revoked": N}`. An act of the session holder, not of whoever holds
+    /// an access token: the request must also carry the refresh cookie (and fingerprint)
+    /// of the live session `session_id` (the caller's verified access token's `sid`),
+    /// which is rotated to prove it, with every rule of a refresh (a retired cookie is
+    /// reuse). A leaked access token alone ends nothing.
     ///
     /// # Errors
-    /// CSRF, outage.
+    /// CSRF; [`WebError::NoSession`] without a refresh cookie;
+    /// [`WebError::NotSessionHolder`] when the cookie is of another session; a refused
+    /// session (cookies cleared); outage (nothing revoked, nothing cleared).
     pub async fn logout_everywhere(
         &self,
         headers: &HeaderMap,
         subject: &str,
+        session_id: &str,
     ) -> Result<Response, WebError> {
         csrf::check(headers, &self.origins)?;
+        let Some(token) = self.read_cookie(headers, REFRESH_COOKIE)? else {
+            return Err(WebError::NoSession);
+        };
+        // The family id is the token's first segment; the rotation below checks the rest.
+        if token.split('.').next() != Some(session_id) {
+            return Err(WebError::NotSessionHolder);
+        }
+        let fingerprint = self.fingerprint_of(headers)?;
+        self.sessions
+            .rotate(&token, fingerprint.as_ref().map(as_bytes))
+            .await
+            .map_err(|e| self.session_error(e))?;
         let revoked = self
             .sessions
             .revoke_subject(subject)

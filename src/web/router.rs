@@ -5,20 +5,24 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{FromRef, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use axum::routing::post;
 
 use crate::error::{Error, ErrorKind};
 use crate::store::{AnyStore, Store};
-use crate::web::{OnlineBearer, WebError, WebSessions};
+use crate::web::{API_POLICY, OnlineBearer, WebError, WebSessions, harden};
 
 /// The session routes for [`WebSessions`] over any shipped store ([`AnyStore`]).
 ///
 /// - `POST /refresh`: rotates the refresh cookie; 200 token response, new cookie.
 /// - `POST /logout`: ends the cookie's session; 204, cookies cleared.
-/// - `POST /logout-all`: with a valid bearer token (checked online), ends every session
-///   of its subject; 200 `{"revoked": N}`, cookies cleared.
+/// - `POST /logout-all`: with a valid bearer token (checked online) *and* the refresh
+///   cookie of that token's session, ends every session of its subject; 200
+///   `{"revoked": N}`, cookies cleared.
+///
+/// Every answer carries the headers of [`harden`](crate::web::harden) with a policy that
+/// loads nothing (`default-src 'none'`): these routes answer JSON only.
 pub fn session_router<S>() -> Router<S>
 where
     Arc<WebSessions>: FromRef<S>,
@@ -38,6 +42,12 @@ where
         .route("/refresh", post(refresh::<St>))
         .route("/logout", post(logout::<St>))
         .route("/logout-all", post(logout_all::<St>))
+        .layer(axum::middleware::map_response(json_only))
+}
+
+async fn json_only(mut response: Response) -> Response {
+    harden(response.headers_mut(), HeaderValue::from_static(API_POLICY));
+    response
 }
 
 async fn refresh<St: Store>(
@@ -56,14 +66,17 @@ async fn logout<St: Store>(
 
 async fn logout_all<St: Store + 'static>(
     State(web): State<Arc<WebSessions<St>>>,
-    user: OnlineBearer<serde_json::Value, St>,
+    user: OnlineBearer<serde_json::Map<String, serde_json::Value>, St>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    let Some(subject) = user.claims.sub.as_deref() else {
-        return Err(WebError::InvalidToken {
-            realm: web.realm().to_owned(),
-            error: Error::new(ErrorKind::MissingClaim, "the token has no sub"),
-        });
+    let missing = |claim: &str| WebError::InvalidToken {
+        realm: web.realm().to_owned(),
+        error: Error::new(ErrorKind::MissingClaim, format!("the token has no {claim}")),
     };
-    web.logout_everywhere(&headers, subject).await
+    let subject = user.claims.sub.as_deref().ok_or_else(|| missing("sub"))?;
+    let sid = crate::refresh::session_id(&user.claims.custom)
+        .ok()
+        .flatten()
+        .ok_or_else(|| missing("sid"))?;
+    web.logout_everywhere(&headers, subject, sid).await
 }

@@ -50,12 +50,15 @@ impl Drop for App {
 }
 
 /// A browser stand-in: an HTTP client that keeps cookies as a browser would for this
-/// host (set by `Set-Cookie`, removed by `Max-Age=0`), and an access token in memory.
+/// host (set by `Set-Cookie`, dropped when their `Max-Age` runs out), and an access
+/// token in memory.
 #[derive(Clone)]
 pub struct Client {
     pub http: reqwest::Client,
     pub jar: CookieJar,
     pub access: Option<String>,
+    /// When each cookie with a `Max-Age` expires.
+    expiries: std::collections::HashMap<String, std::time::Instant>,
 }
 
 /// One answer: status, headers, and the body as JSON (or `Null`).
@@ -99,6 +102,7 @@ impl Client {
                 .unwrap(),
             jar: CookieJar::new(),
             access: None,
+            expiries: Default::default(),
         }
     }
 
@@ -112,9 +116,30 @@ impl Client {
         for cookie in answer.set_cookies() {
             if cookie.max_age() == Some(cookie::time::Duration::ZERO) {
                 self.jar.force_remove(cookie.name());
+                self.expiries.remove(cookie.name());
             } else {
+                if let Some(age) = cookie.max_age() {
+                    let age = Duration::from_secs(age.whole_seconds().max(0) as u64);
+                    self.expiries
+                        .insert(cookie.name().to_owned(), std::time::Instant::now() + age);
+                }
                 self.jar.add_original(cookie);
             }
+        }
+    }
+
+    /// Drops the cookies whose `Max-Age` has run out, as a browser does.
+    fn expire(&mut self) {
+        let now = std::time::Instant::now();
+        let gone: Vec<String> = self
+            .expiries
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            self.jar.force_remove(name.clone());
+            self.expiries.remove(&name);
         }
     }
 
@@ -162,6 +187,7 @@ impl Client {
         extra: &[(&str, &str)],
         body: Option<serde_json::Value>,
     ) -> Answer {
+        self.expire();
         let bearer = self.access.as_ref().map(|a| format!("Bearer {a}"));
         let mut headers: Vec<(&str, &str)> = extra.to_vec();
         if let Some(b) = &bearer

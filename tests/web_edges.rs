@@ -1,0 +1,220 @@
+//! The web layer at its edges, over real sockets with a real HTTP client: cookie
+//! lifetimes kept together, other applications' cookies, who may log out everywhere, and
+//! the headers that stop framing.
+#![cfg(all(feature = "axum", feature = "cli"))]
+
+mod common;
+
+use std::time::Duration;
+
+use common::web::{Answer, App, Client};
+use reqwest::header::{AUTHORIZATION, COOKIE, HeaderValue};
+
+const REFRESH: &str = "__Host-refresh";
+const FINGERPRINT: &str = "__Host-fingerprint";
+
+fn max_age(answer: &Answer, name: &str) -> Option<i64> {
+    answer
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.name() == name)
+        .and_then(|c| c.max_age())
+        .map(|age| age.whole_seconds())
+}
+
+/// Every token response sets both cookies with one `Max-Age`; a browser that honours
+/// `Max-Age` stays logged in for as long as it keeps refreshing inside the idle timeout.
+#[tokio::test]
+async fn refresh_and_fingerprint_cookies_live_together() {
+    let app = App::start(
+        "memory:",
+        &[
+            "--idle-timeout",
+            "2s",
+            "--lifetime",
+            "1h",
+            "--access-ttl",
+            "1s",
+        ],
+    );
+    let mut alice = Client::new();
+    let login = alice.login(&app.url, "alice").await;
+    assert_eq!(login.status, 200, "{login:?}");
+    assert_eq!(max_age(&login, REFRESH), Some(2));
+    assert_eq!(max_age(&login, FINGERPRINT), Some(2));
+    for round in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let refreshed = alice.refresh(&app.url).await;
+        assert_eq!(
+            (refreshed.status, refreshed.error()),
+            (200, ""),
+            "round {round}: the fingerprint cookie must not run out before the refresh cookie"
+        );
+        assert_eq!(
+            max_age(&refreshed, FINGERPRINT),
+            max_age(&refreshed, REFRESH),
+            "round {round}"
+        );
+    }
+    assert_eq!(alice.me(&app.url).await.status, 200);
+}
+
+/// Sends `POST path` with exactly this `Cookie` header (bytes a client library would
+/// not build itself) and the client's access token, if any.
+async fn post_with_cookie(client: &Client, url: &str, cookie: &[u8]) -> Answer {
+    let mut request = client
+        .http
+        .post(url)
+        .header(COOKIE, HeaderValue::from_bytes(cookie).unwrap());
+    if let Some(access) = &client.access {
+        request = request.header(AUTHORIZATION, format!("Bearer {access}"));
+    }
+    let response = request.send().await.unwrap();
+    Answer {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        json: response.json().await.unwrap_or(serde_json::Value::Null),
+    }
+}
+
+fn jar_header(client: &Client) -> String {
+    client
+        .jar
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A nameless cookie (sent as a bare value), an empty name or another application's
+/// non-ASCII cookie beside tok's: refresh and logout work, and logout really ends the
+/// session.
+#[tokio::test]
+async fn other_applications_cookies_break_nothing() {
+    let app = App::start("memory:", &[]);
+    for neighbour in [
+        b"planted".as_slice(),
+        b"=bare",
+        b"theme=\xc3\xa9t\xc3\xa9",
+        b"a",
+    ] {
+        let mut alice = Client::new();
+        alice.login(&app.url, "alice").await;
+        let with_neighbour = |client: &Client| {
+            let mut header = neighbour.to_vec();
+            header.extend_from_slice(b"; ");
+            header.extend_from_slice(jar_header(client).as_bytes());
+            header
+        };
+        let shown = String::from_utf8_lossy(neighbour).into_owned();
+        let refreshed = post_with_cookie(
+            &alice,
+            &format!("{}/session/refresh", app.url),
+            &with_neighbour(&alice),
+        )
+        .await;
+        assert_eq!(refreshed.status, 200, "{shown}: {refreshed:?}");
+        alice.apply(&refreshed);
+        alice.access = refreshed.json["access_token"].as_str().map(str::to_owned);
+        let before = alice.clone();
+
+        let out = post_with_cookie(
+            &alice,
+            &format!("{}/session/logout", app.url),
+            &with_neighbour(&alice),
+        )
+        .await;
+        assert_eq!(out.status, 204, "{shown}: {out:?}");
+        // The session is over for the access token and the refresh cookie alike.
+        let mut before = before;
+        assert_eq!(before.me(&app.url).await.status, 401, "{shown}");
+        assert_eq!(before.refresh(&app.url).await.error(), "revoked", "{shown}");
+    }
+    // tok's own cookie twice is still refused: a planted duplicate is never guessed at.
+    let mut bob = Client::new();
+    bob.login(&app.url, "bob").await;
+    let twice = format!("{}; {REFRESH}=x.0.y", jar_header(&bob));
+    let refused = post_with_cookie(
+        &bob,
+        &format!("{}/session/refresh", app.url),
+        twice.as_bytes(),
+    )
+    .await;
+    assert_eq!(refused.status, 400);
+}
+
+/// Logout everywhere is the session holder's act: a leaked access token alone, or with
+/// the refresh cookie of another session, ends nothing.
+#[tokio::test]
+async fn logout_everywhere_needs_the_sessions_own_cookie() {
+    let app = App::start("memory:", &[]);
+    let mut laptop = Client::new();
+    let mut phone = Client::new();
+    laptop.login(&app.url, "alice").await;
+    phone.login(&app.url, "alice").await;
+    let url = format!("{}/session/logout-all", app.url);
+
+    // The laptop's access token, leaked, without any cookie.
+    let mut thief = Client::new();
+    thief.access = laptop.access.clone();
+    let no_cookie = thief.send("POST", &url, &[], None).await;
+    assert_eq!((no_cookie.status, no_cookie.error()), (401, "no-session"));
+    // The laptop's access token with the phone's cookies: not one holder.
+    let mut mixed = phone.clone();
+    mixed.access = laptop.access.clone();
+    let crossed = mixed.send("POST", &url, &[], None).await;
+    assert_eq!(
+        (crossed.status, crossed.error()),
+        (403, "not-session-holder")
+    );
+    assert_eq!(laptop.me(&app.url).await.status, 200, "nothing was ended");
+    assert_eq!(
+        phone.refresh(&app.url).await.status,
+        200,
+        "nothing was ended"
+    );
+
+    // The holder, with the session's access token and cookies, ends both.
+    let all = laptop.send("POST", &url, &[], None).await;
+    assert_eq!(
+        (all.status, &all.json["revoked"]),
+        (200, &serde_json::json!(2))
+    );
+    assert_eq!(phone.me(&app.url).await.status, 401);
+}
+
+/// The page and the session routes send the headers that stop framing and sniffing.
+#[tokio::test]
+async fn responses_refuse_framing() {
+    let app = App::start("memory:", &[]);
+    let http = reqwest::Client::new();
+    for (path, post, policy) in [
+        ("/", false, "default-src 'self'"),
+        ("/app.js", false, "default-src 'self'"),
+        ("/session/refresh", true, "default-src 'none'"),
+        ("/session/logout", true, "default-src 'none'"),
+    ] {
+        let url = format!("{}{path}", app.url);
+        let response = if post {
+            http.post(&url)
+        } else {
+            http.get(&url)
+        }
+        .send()
+        .await
+        .unwrap();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        let csp = header("content-security-policy");
+        assert!(csp.starts_with(policy), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+    }
+}
