@@ -176,6 +176,7 @@ impl SqliteStore {
         let (writer_conn, first) = blocking(move || {
             prepare_file(&opened)?;
             let writer_conn = open_connection(&opened, durability)?;
+            init_schema(&writer_conn, &opened)?;
             Ok((writer_conn, open_connection(&opened, durability)?))
         })
         .await?;
@@ -288,8 +289,28 @@ fn check_shareable(path: &Path) -> Result<(), Error> {
 /// process already has open on the same file (a second store on one file), and another
 /// process could then take the database for unused and rebuild its WAL index under them.
 /// `create_new` opens only a file that did not exist, which no connection can hold.
+///
+/// A symbolic link in place of the file (or of its `-wal` or `-shm`) is refused: through
+/// a dangling one, `create_new` fails as "exists" and SQLite would then create the
+/// target, and its `-wal` and `-shm`, with the umask's mode (often world-readable).
 fn prepare_file(path: &Path) -> Result<(), Error> {
     let io = |what: &str, e: std::io::Error| Error::store(&format!("{what} {}", path.display()), e);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let candidate = Path::new(&name);
+        if std::fs::symlink_metadata(candidate).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "{} is a symbolic link; a store opens only a real file (through a link, \
+                     SQLite could create files that other users can read): name the file \
+                     itself",
+                    candidate.display()
+                ),
+            ));
+        }
+    }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
@@ -310,9 +331,12 @@ fn prepare_file(path: &Path) -> Result<(), Error> {
     }
 }
 
+/// Opens a connection with the store's settings. It takes no lock: read connections are
+/// opened while another process may hold the write lock, and must not wait for it (only
+/// the writer's connection creates or checks the schema, in [`init_schema`]).
 fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Error> {
     let fail = |e: rusqlite::Error| Error::store(&format!("opening {}", path.display()), e);
-    let mut conn = Connection::open(path).map_err(fail)?;
+    let conn = Connection::open(path).map_err(fail)?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
     // Room for every statement the store runs (data and transaction control), so none
     // is evicted and parsed again on the hot path.
@@ -322,12 +346,20 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Er
         Durability::Normal => "NORMAL",
         Durability::OffForBenchmarks => "OFF",
     };
+    conn.pragma_update(None, "synchronous", sync)
+        .map_err(fail)?;
+    Ok(conn)
+}
+
+/// Switches the file to WAL and creates or checks the schema, on the writer's connection
+/// only.
+fn init_schema(conn: &Connection, path: &Path) -> Result<(), Error> {
+    let fail = |e: rusqlite::Error| Error::store(&format!("opening {}", path.display()), e);
     // Several processes may open a new file at once; switching to WAL and creating the
     // schema can meet SQLITE_BUSY outside the busy timeout, and both are safe to repeat.
     let version: i64 = retry_busy(|| {
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", sync)?;
-        migrate(&mut conn)
+        migrate(conn)
     })
     .map_err(fail)?;
     if version != SCHEMA_VERSION {
@@ -341,13 +373,13 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Er
             ),
         ));
     }
-    Ok(conn)
+    Ok(())
 }
 
 /// Creates the schema in a new file; returns the version of the file's schema. An
 /// existing schema is never altered, so an old file is refused rather than half-migrated.
-fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+fn migrate(conn: &Connection) -> rusqlite::Result<i64> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let exists: bool = tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tok_schema')",
         [],
@@ -609,6 +641,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.db");
         prepare_file(&path).unwrap();
+        init_schema(&open_connection(&path, Durability::Full).unwrap(), &path).unwrap();
         for (durability, level) in [(Durability::Full, 2), (Durability::Normal, 1)] {
             let conn = open_connection(&path, durability).unwrap();
             let sync: i64 = conn
@@ -632,7 +665,8 @@ mod tests {
         )
         .unwrap();
         drop(conn);
-        let err = open_connection(&path, Durability::Full).unwrap_err();
+        let conn = open_connection(&path, Durability::Full).unwrap();
+        let err = init_schema(&conn, &path).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Store);
         assert!(err.detail().contains("schema version 1"), "{err}");
         assert!(err.detail().contains("only version 2"), "{err}");

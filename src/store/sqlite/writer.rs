@@ -186,6 +186,9 @@ pub(super) trait Pending: Send {
     fn finish(self: Box<Self>, batch: Result<(), &rusqlite::Error>);
     /// When the caller queued it.
     fn sent(&self) -> Instant;
+    /// Whether the caller has stopped waiting (its future was dropped: a timeout, a
+    /// client that hung up).
+    fn abandoned(&self) -> bool;
 }
 
 /// One typed request and the channel its caller waits on.
@@ -235,6 +238,10 @@ where
 
     fn sent(&self) -> Instant {
         self.sent
+    }
+
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
     }
 }
 
@@ -323,6 +330,14 @@ fn commit(conn: &Connection, mut batch: Vec<Box<dyn Pending>>) {
         for request in batch {
             request.finish(Err(&e));
         }
+        return;
+    }
+    // The write lock may have taken long to get (another process held it). A caller
+    // that gave up meanwhile must not have its request applied: a rotation nobody
+    // receives retires the client's only token, which would then be reuse.
+    batch.retain(|request| !request.abandoned());
+    if batch.is_empty() {
+        let _ = control(conn, "ROLLBACK");
         return;
     }
     // A lone request needs no savepoint: if it fails, the whole transaction is its own
