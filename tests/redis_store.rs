@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -246,38 +245,7 @@ async fn store_errors_are_clear_when_redis_is_unreachable() {
 /// revocation work unchanged because each family's keys share one hash tag.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster() {
-    let nodes: Vec<RedisServer> = (0..3)
-        .map(|_| {
-            RedisServer::start_with(&["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
-        })
-        .collect();
-    let addrs: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("127.0.0.1:{}", n.port))
-        .collect();
-    let out = Command::new("redis-cli")
-        .args(["--cluster", "create"])
-        .args(&addrs)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let start = std::time::Instant::now();
-    while !nodes[0]
-        .cli(&["CLUSTER", "INFO"])
-        .contains("cluster_state:ok")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "cluster never became ok"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let url = format!("redis+cluster://{}", addrs.join(","));
+    let (nodes, url) = common::redis_server::start_cluster();
     let s = Sessions::new(
         RedisStore::open(&url).await.unwrap(),
         keys(),

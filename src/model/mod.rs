@@ -6,11 +6,13 @@
 //! - [`family`]: the family record and every rule a store applies (rotation, grace,
 //!   lifetimes, logout), written once;
 //! - [`store`]: the [`Store`](store::Store) trait, with its requests and outcomes;
-//! - [`resolve`]: a whole rotation or logout as a store's atomic step runs it.
+//! - [`resolve`]: a whole rotation or logout as a store's atomic step runs it;
+//! - [`cache`]: the online-check cache a store keeps current.
 //!
 //! The public paths are `tok::refresh::{family, token}` and `tok::store` (the trait and
 //! `resolve_*`).
 
+pub mod cache;
 pub mod family;
 pub mod resolve;
 pub mod store;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::model::cache::{OnlineCache, OnlineState};
 use crate::model::family::{FamilyRecord, Logout, Refusal};
 use crate::model::token::{PresentedToken, TokenHash};
 use crate::numeric_date::NumericDate;
@@ -164,6 +165,40 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.
     fn purge_expired(&self, now: NumericDate) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// What an online check needs to know of a token: whether its `jti` is denylisted
+    /// and its session family (`sid`). A backend that can answers in one round trip; the
+    /// default asks [`is_jti_denied`](Self::is_jti_denied) and [`family`](Self::family).
+    ///
+    /// # Errors
+    /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.
+    fn online_state(
+        &self,
+        sid: Option<&str>,
+        jti: Option<&str>,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<OnlineState, Error>> + Send {
+        async move {
+            let jti_denied = match jti {
+                Some(jti) => self.is_jti_denied(jti, now).await?,
+                None => false,
+            };
+            let family = match sid {
+                Some(sid) => self.family(sid).await?,
+                None => None,
+            };
+            Ok(OnlineState { jti_denied, family })
+        }
+    }
+
+    /// The cache of online-check answers this store keeps current (see
+    /// [`OnlineCache`]), if it keeps one. A store returns one only if it invalidates it
+    /// on every write of its own that ends a family or denylists a `jti`, and on every
+    /// such write of other processes it can learn of; the default, `None`, sends every
+    /// check to the store.
+    fn online_cache(&self) -> Option<&OnlineCache> {
+        None
+    }
 }
 
 /// The end of a denylist entry for a token expiring at `exp`.
@@ -238,5 +273,18 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 
     fn purge_expired(&self, now: NumericDate) -> impl Future<Output = Result<u64, Error>> + Send {
         (**self).purge_expired(now)
+    }
+
+    fn online_state(
+        &self,
+        sid: Option<&str>,
+        jti: Option<&str>,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<OnlineState, Error>> + Send {
+        (**self).online_state(sid, jti, now)
+    }
+
+    fn online_cache(&self) -> Option<&OnlineCache> {
+        (**self).online_cache()
     }
 }

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind};
+use crate::model::cache::{OnlineCache, Verdict};
 use crate::model::store::{Store, deny_until};
 use crate::numeric_date::NumericDate;
 
@@ -31,7 +32,9 @@ pub fn session_id(claims: &Map<String, Value>) -> Result<Option<&str>, Error> {
 
 /// The online part of verification for a token whose signature and claims already
 /// checked out: not too far past `exp` for the denylist to vouch for it, `jti` not
-/// denylisted, session family `sid` (if any) live.
+/// denylisted, session family `sid` (if any) live. Answered from the store's
+/// [`OnlineCache`] when it has the answer (no round trip), else with one
+/// [`online_state`](Store::online_state) read, whose answer is then cached.
 ///
 /// # Errors
 /// [`Expired`](ErrorKind::Expired), [`Revoked`](ErrorKind::Revoked),
@@ -52,24 +55,32 @@ pub async fn check_online(
         )
         .at(exp));
     }
-    if let Some(jti) = jti
-        && store.is_jti_denied(jti, now).await?
-    {
-        return Err(Error::new(
+    let cache = store.online_cache();
+    let verdict = match cache.and_then(|c| c.verdict(sid, jti, now)) {
+        Some(cached) => cached,
+        None => {
+            let ticket = cache.map(OnlineCache::ticket);
+            let state = store.online_state(sid, jti, now).await?;
+            // A jti's answer is cached until its denylist entry would end, which needs
+            // the token's exp; without one, nothing is cached.
+            if let (Some(cache), Some(ticket)) = (cache, ticket)
+                && (jti.is_none() || exp.is_some())
+            {
+                let until = exp.map_or(now, deny_until);
+                cache.fill(ticket, sid, jti, until, &state);
+            }
+            state.verdict(sid, now)
+        }
+    };
+    match verdict {
+        Verdict::Accepted => Ok(()),
+        Verdict::Denied => Err(Error::new(
             ErrorKind::Revoked,
             "the access token was revoked",
-        ));
+        )),
+        Verdict::Ended => Err(Error::new(
+            ErrorKind::Revoked,
+            "the session of this access token has ended",
+        )),
     }
-    if let Some(sid) = sid {
-        match store.family(sid).await? {
-            Some(family) if family.is_live(now) => {}
-            Some(_) | None => {
-                return Err(Error::new(
-                    ErrorKind::Revoked,
-                    "the session of this access token has ended",
-                ));
-            }
-        }
-    }
-    Ok(())
 }

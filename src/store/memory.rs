@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::Error;
+use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache, OnlineState};
 use crate::model::family::{FamilyRecord, Logout};
 use crate::model::resolve::{resolve_logout, resolve_rotation};
 use crate::model::store::{
@@ -34,15 +35,35 @@ struct State {
 /// assert_eq!(sessions.store().len(), 1);
 /// # Ok(()) }
 /// ```
-#[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Online-check answers, so that checks do not take the store's one lock.
+    cache: Option<OnlineCache>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store, with an online-check cache of [`DEFAULT_CACHE_CAPACITY`].
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            state: Mutex::default(),
+            cache: Some(OnlineCache::new(DEFAULT_CACHE_CAPACITY)),
+        }
+    }
+
+    /// Without an online-check cache: every check takes the store's lock.
+    pub fn without_online_cache(mut self) -> Self {
+        self.cache = None;
+        self
+    }
+
+    fn tell(&self, change: impl FnOnce() -> Change) {
+        OnlineCache::tell(self.cache.as_ref(), change);
     }
 
     /// How many families the store holds (live or not).
@@ -115,6 +136,11 @@ impl Store for MemoryStore {
             // The map keeps its own copy; the answer keeps the other.
             state.families.insert(next.family_id.clone(), next.clone());
         }
+        if let RotationOutcome::Refused(refusal) = resolved.outcome
+            && refusal.revokes()
+        {
+            self.tell(|| Change::Family(r.presented.family_id().to_owned()));
+        }
         Ok(resolved.outcome)
     }
 
@@ -123,16 +149,19 @@ impl Store for MemoryStore {
         let (revokes, outcome) = resolve_logout(state.families.get(r.presented.family_id()), r);
         if revokes && let Some(f) = state.families.get_mut(r.presented.family_id()) {
             revoke(f, r.now);
+            self.tell(|| Change::Family(r.presented.family_id().to_owned()));
         }
         Ok(outcome)
     }
 
     async fn revoke_family(&self, family_id: &str, now: NumericDate) -> Result<bool, Error> {
         let mut state = self.lock();
-        Ok(state
+        let revoked = state
             .families
             .get_mut(family_id)
-            .is_some_and(|f| revoke(f, now)))
+            .is_some_and(|f| revoke(f, now));
+        self.tell(|| Change::Family(family_id.to_owned()));
+        Ok(revoked)
     }
 
     async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, Error> {
@@ -148,6 +177,7 @@ impl Store for MemoryStore {
                 count += 1;
             }
         }
+        self.tell(|| Change::Subject(subject.to_owned()));
         Ok(count)
     }
 
@@ -156,6 +186,7 @@ impl Store for MemoryStore {
         let until = deny_until(exp);
         let entry = state.denylist.entry(jti.to_owned()).or_insert(until);
         *entry = (*entry).max(until);
+        self.tell(|| Change::Jti(jti.to_owned()));
         Ok(())
     }
 
@@ -169,6 +200,26 @@ impl Store for MemoryStore {
 
     async fn family(&self, family_id: &str) -> Result<Option<FamilyRecord>, Error> {
         Ok(self.lock().families.get(family_id).cloned())
+    }
+
+    fn online_cache(&self) -> Option<&OnlineCache> {
+        self.cache.as_ref()
+    }
+
+    async fn online_state(
+        &self,
+        sid: Option<&str>,
+        jti: Option<&str>,
+        now: NumericDate,
+    ) -> Result<OnlineState, Error> {
+        // Both under one lock: one consistent view.
+        let state = self.lock();
+        Ok(OnlineState {
+            jti_denied: jti
+                .and_then(|jti| state.denylist.get(jti))
+                .is_some_and(|&until| now < until),
+            family: sid.and_then(|sid| state.families.get(sid)).cloned(),
+        })
     }
 
     async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {

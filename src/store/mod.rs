@@ -27,6 +27,7 @@ pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+pub use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache, OnlineState};
 pub use crate::model::resolve::{Resolved, resolve_logout, resolve_rotation};
 pub use crate::model::store::{
     Created, DENYLIST_RETENTION, LogoutRequest, RotationOutcome, RotationRequest, Store,

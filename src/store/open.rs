@@ -2,6 +2,7 @@
 //! This sits on top of the backends; nothing in them imports it.
 
 use crate::error::{Error, ErrorKind};
+use crate::model::cache::{OnlineCache, OnlineState};
 use crate::model::family::{FamilyRecord, Logout};
 use crate::model::store::{Created, LogoutRequest, RotationOutcome, RotationRequest, Store};
 use crate::numeric_date::NumericDate;
@@ -142,6 +143,37 @@ impl Store for AnyStore {
     }
     async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {
         dispatch!(self, s => s.purge_expired(now))
+    }
+    async fn online_state(
+        &self,
+        sid: Option<&str>,
+        jti: Option<&str>,
+        now: NumericDate,
+    ) -> Result<OnlineState, Error> {
+        dispatch!(self, s => s.online_state(sid, jti, now))
+    }
+    fn online_cache(&self) -> Option<&OnlineCache> {
+        match self {
+            AnyStore::Memory(s) => s.online_cache(),
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(s) => s.online_cache(),
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(s) => s.online_cache(),
+        }
+    }
+}
+
+impl AnyStore {
+    /// The same store without its online-check cache: every online check then reads
+    /// the store (for comparison runs, or a deployment that wants no in-process state).
+    pub fn without_online_cache(self) -> Self {
+        match self {
+            AnyStore::Memory(s) => AnyStore::Memory(s.without_online_cache()),
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(s) => AnyStore::Sqlite(s.without_online_cache()),
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(s) => AnyStore::Redis(s.without_online_cache()),
+        }
     }
 }
 

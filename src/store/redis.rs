@@ -12,10 +12,15 @@
 //! - `tok:{FAMILY}:f` — hash: the family record (subject, claims, times, generation, key
 //!   id, nonce, fingerprint hash, revocation), of constant size however often it rotates;
 //! - `tok:s:SHA256(subject)` — set of the subject's family ids (for logout everywhere);
-//! - `tok:d:SHA256(jti)` — the denylisted token's `exp` in milliseconds.
+//! - `tok:d:SHA256(jti)` — the denylisted token's `exp` in milliseconds;
+//! - channel `tok:changes` — what each revocation announces to other processes' online
+//!   caches: `f:FAMILY` or `j:JTI` (see `changes`).
+
+mod changes;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -23,6 +28,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{FromRedisValue, RedisResult, Script, ScriptInvocation, Value};
 
 use crate::error::{Error, ErrorKind};
+use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache, OnlineState};
 use crate::model::family::{FamilyRecord, Logout, Refusal};
 use crate::model::store::{
     Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until,
@@ -66,6 +72,10 @@ pub struct RedisStore {
     prefix: String,
     scripts: &'static Scripts,
     secrets: std::sync::Arc<std::sync::Mutex<HashMap<String, FamilySecret>>>,
+    /// The channel revocations are announced on.
+    channel: String,
+    /// Online-check answers, kept current by this store's writes and its subscription.
+    cache: Option<Arc<OnlineCache>>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -224,8 +234,13 @@ impl RedisStore {
     /// # Errors
     /// As [`open`](Self::open).
     pub async fn open_with(url: &str, options: RedisOptions) -> Result<Self, Error> {
+        let followed: Vec<redis::Client>;
         let conn = if let Some(nodes) = url.strip_prefix("redis+cluster://") {
             let nodes: Vec<String> = nodes.split(',').map(|n| format!("redis://{n}")).collect();
+            followed = nodes
+                .iter()
+                .filter_map(|n| redis::Client::open(n.as_str()).ok())
+                .collect();
             let client = redis::cluster::ClusterClient::builder(nodes)
                 .connection_timeout(options.timeout)
                 .response_timeout(options.timeout)
@@ -240,6 +255,7 @@ impl RedisStore {
             )
         } else {
             let client = redis::Client::open(url).map_err(|e| redis_error("Redis URL", e))?;
+            followed = vec![client.clone()];
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(options.timeout))
                 .set_response_timeout(Some(options.timeout))
@@ -251,12 +267,42 @@ impl RedisStore {
                     .map_err(|e| connect_error(url, e))?,
             )
         };
+        let channel = format!("{}:changes", options.prefix);
+        // Deaf until subscribed: nothing is served from memory before the first message
+        // could arrive.
+        let cache = Arc::new(OnlineCache::new(DEFAULT_CACHE_CAPACITY));
+        cache.set_serving(false);
+        let (subscribed, confirmed) = tokio::sync::oneshot::channel();
+        tokio::spawn(changes::follow(
+            followed,
+            channel.clone(),
+            Arc::downgrade(&cache),
+            subscribed,
+        ));
+        // The store works without its cache meanwhile; the follower keeps trying.
+        let _ = tokio::time::timeout(options.timeout, confirmed).await;
         Ok(Self {
             conn,
             prefix: options.prefix,
             scripts: scripts(),
             secrets: Default::default(),
+            channel,
+            cache: Some(cache),
         })
+    }
+
+    /// Without an online-check cache: every online check reads Redis (one round trip).
+    pub fn without_online_cache(mut self) -> Self {
+        self.cache = None;
+        self
+    }
+
+    fn tell(&self, change: impl FnOnce() -> Change) {
+        OnlineCache::tell(self.cache.as_deref(), change);
+    }
+
+    fn announce(&self, family_id: &str) -> String {
+        changes::message(&Change::Family(family_id.to_owned()))
     }
 
     fn family_key(&self, family_id: &str) -> String {
@@ -501,17 +547,20 @@ impl RedisStore {
         now: NumericDate,
         tombstone_ms: u64,
     ) -> Result<bool, Error> {
-        let n: i64 = self
+        let n: Result<i64, Error> = self
             .run(
                 "revoking a family",
                 self.scripts
                     .revoke
                     .key(self.family_key(family_id))
                     .arg(ms(now))
-                    .arg(tombstone_ms),
+                    .arg(tombstone_ms)
+                    .arg(&self.channel)
+                    .arg(self.announce(family_id)),
             )
-            .await?;
-        Ok(n == 1)
+            .await;
+        self.tell(|| Change::Family(family_id.to_owned()));
+        Ok(n? == 1)
     }
 }
 
@@ -573,9 +622,12 @@ impl Store for RedisStore {
                     .arg(r.fingerprint.as_ref().map(|h| hex(h)).unwrap_or_default())
                     .arg(r.new_claims.as_deref().unwrap_or_default())
                     .arg(ms(r.now))
-                    .arg(r.grace.as_millis() as u64),
+                    .arg(r.grace.as_millis() as u64)
+                    .arg(&self.channel)
+                    .arg(self.announce(family_id)),
             )
-            .await?;
+            .await
+            .inspect_err(|_| self.tell(|| Change::Family(family_id.to_owned())))?;
         let mut reply = reply.into_iter();
         let mut next_string = || reply.next().and_then(|v| String::from_redis_value(v).ok());
         match next_string().as_deref() {
@@ -591,8 +643,14 @@ impl Store for RedisStore {
                 Some("unknown") => Refusal::Unknown,
                 Some("revoked") => Refusal::Revoked,
                 Some("expired") => Refusal::Expired,
-                Some("fingerprint") => Refusal::FingerprintMismatch,
-                Some("reuse") => Refusal::Reused,
+                Some("fingerprint") => {
+                    self.tell(|| Change::Family(family_id.to_owned()));
+                    Refusal::FingerprintMismatch
+                }
+                Some("reuse") => {
+                    self.tell(|| Change::Family(family_id.to_owned()));
+                    Refusal::Reused
+                }
                 _ => return Err(corrupt("a refusal reason")),
             })),
             _ => Err(corrupt("the rotation reply")),
@@ -603,7 +661,7 @@ impl Store for RedisStore {
         if !self.minted(&r.presented).await? {
             return Ok(Logout::Unknown);
         }
-        let reply: String = self
+        let reply: Result<String, Error> = self
             .run(
                 "logging out",
                 self.scripts
@@ -611,10 +669,13 @@ impl Store for RedisStore {
                     .key(self.family_key(r.presented.family_id()))
                     .arg(r.presented.generation())
                     .arg(ms(r.now))
-                    .arg(r.grace.as_millis() as u64),
+                    .arg(r.grace.as_millis() as u64)
+                    .arg(&self.channel)
+                    .arg(self.announce(r.presented.family_id())),
             )
-            .await?;
-        match reply.as_str() {
+            .await;
+        self.tell(|| Change::Family(r.presented.family_id().to_owned()));
+        match reply?.as_str() {
             "revoked" => Ok(Logout::Revoked),
             "ended" => Ok(Logout::AlreadyEnded),
             "reused" => Ok(Logout::Reused),
@@ -643,21 +704,26 @@ impl Store for RedisStore {
                 count += 1;
             }
         }
+        self.tell(|| Change::Subject(subject.to_owned()));
         Ok(count)
     }
 
     async fn deny_jti(&self, jti: &str, exp: NumericDate, now: NumericDate) -> Result<(), Error> {
         let until = deny_until(exp);
-        self.run::<i64>(
-            "denylisting a jti",
-            self.scripts
-                .deny
-                .key(self.deny_key(jti))
-                .arg(ms(until))
-                .arg(ms(now.min(until))),
-        )
-        .await?;
-        Ok(())
+        let denied = self
+            .run::<i64>(
+                "denylisting a jti",
+                self.scripts
+                    .deny
+                    .key(self.deny_key(jti))
+                    .arg(ms(until))
+                    .arg(ms(now.min(until)))
+                    .arg(&self.channel)
+                    .arg(changes::message(&Change::Jti(jti.to_owned()))),
+            )
+            .await;
+        self.tell(|| Change::Jti(jti.to_owned()));
+        denied.map(drop)
     }
 
     async fn is_jti_denied(&self, jti: &str, now: NumericDate) -> Result<bool, Error> {
@@ -683,6 +749,60 @@ impl Store for RedisStore {
             return Ok(None);
         }
         family_from(family_id, values).map(Some)
+    }
+
+    fn online_cache(&self) -> Option<&OnlineCache> {
+        self.cache.as_deref()
+    }
+
+    /// The denylist entry and the family, in one round trip: one pipeline on a single
+    /// node; on Redis Cluster (where the two keys live in different slots) two reads
+    /// sent at once.
+    async fn online_state(
+        &self,
+        sid: Option<&str>,
+        jti: Option<&str>,
+        now: NumericDate,
+    ) -> Result<OnlineState, Error> {
+        let deny = jti.map(|jti| {
+            let mut cmd = redis::cmd("GET");
+            cmd.arg(self.deny_key(jti));
+            cmd
+        });
+        let family = sid.map(|sid| {
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(self.family_key(sid)).arg(&FIELDS[..]);
+            cmd
+        });
+        let what = "reading a session's state";
+        let (until, values): (Option<u64>, Vec<Value>) = match (&self.conn, deny, family) {
+            (_, None, None) => (None, Vec::new()),
+            (_, Some(deny), None) => (self.query(what, &deny).await?, Vec::new()),
+            (_, None, Some(family)) => (None, self.query(what, &family).await?),
+            (Conn::Single(c), Some(deny), Some(family)) => {
+                let mut pipe = redis::pipe();
+                pipe.add_command(deny).add_command(family);
+                pipe.query_async(&mut c.clone())
+                    .await
+                    .map_err(|e| redis_error(what, e))?
+            }
+            (Conn::Cluster(_), Some(deny), Some(family)) => {
+                let (until, values) =
+                    futures_util::future::join(self.query(what, &deny), self.query(what, &family))
+                        .await;
+                (until?, values?)
+            }
+        };
+        let family = match (sid, values.first()) {
+            (Some(sid), Some(first)) if !matches!(first, Value::Nil) => {
+                Some(family_from(sid, values)?)
+            }
+            _ => None,
+        };
+        Ok(OnlineState {
+            jti_denied: until.is_some_and(|u| ms(now) < u),
+            family,
+        })
     }
 
     /// Redis expires families and denylist entries by TTL on its own; this also removes

@@ -146,3 +146,41 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+/// Three local nodes joined into a Redis Cluster (no replicas), once every slot is
+/// served; returns them with the `redis+cluster://` URL naming all three.
+pub fn start_cluster() -> (Vec<RedisServer>, String) {
+    let nodes: Vec<RedisServer> = (0..3)
+        .map(|_| {
+            RedisServer::start_with(&["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+        })
+        .collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let start = Instant::now();
+    while !nodes[0]
+        .cli(&["CLUSTER", "INFO"])
+        .contains("cluster_state:ok")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "cluster never became ok"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let url = format!("redis+cluster://{}", addrs.join(","));
+    (nodes, url)
+}

@@ -2,7 +2,8 @@
 -- rule, in the same order. The caller has already checked the token's tag against the
 -- family's key id and nonce (immutable for the family's life).
 -- KEYS[1]: the family. ARGV: presented generation, fingerprint hash (hex, '' if none),
--- new claims ('' to keep), now (ms), grace (ms).
+-- new claims ('' to keep), now (ms), grace (ms), change channel, change message.
+-- A refusal that revokes publishes the change message, for other processes' caches.
 -- Returns {'rotated', FIELDS...}, {'grace', FIELDS...} or {'refused', reason}.
 local f = redis.call('HMGET', KEYS[1], @FIELDS@)
 -- 1 sub, 2 claims, 3 created, 4 expires, 5 last, 6 idle, 7 gen, 8 kid, 9 nonce,
@@ -21,12 +22,14 @@ if eff >= math.min(expires, last + idle) then return {'refused', 'expired'} end
 -- Both sides are SHA-256 digests of the fingerprint, so comparing them leaks nothing usable.
 if f[11] ~= '' and f[11] ~= ARGV[2] then
   redis.call('HSET', KEYS[1], 'revoked', ARGV[4])
+  redis.call('PUBLISH', ARGV[6], ARGV[7])
   return {'refused', 'fingerprint'}
 end
 if pgen ~= gen then
   local in_grace = pgen + 1 == gen and f[10] ~= '' and eff < tonumber(f[10]) + tonumber(ARGV[5])
   if not in_grace then
     redis.call('HSET', KEYS[1], 'revoked', ARGV[4])
+    redis.call('PUBLISH', ARGV[6], ARGV[7])
     return {'refused', 'reuse'}
   end
   -- A privilege change rotates on from the live generation; a plain refresh gets the

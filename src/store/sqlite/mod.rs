@@ -7,6 +7,7 @@
 //! process share durable transactions (group commit, see `writer`); reads use a small pool
 //! of connections. The schema is created and versioned by the store.
 
+mod changes;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::error::{Error, ErrorKind};
+use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache, OnlineState};
 use crate::model::family::{FamilyRecord, Logout};
 use crate::model::resolve::{resolve_logout, resolve_rotation};
 use crate::model::store::{
@@ -25,8 +27,9 @@ use crate::model::token::FamilySecret;
 use crate::numeric_date::NumericDate;
 
 /// The schema version this code writes and reads. Version 1 kept one row per refresh
-/// token ever minted; version 2 derives tokens and keeps one row per family.
-const SCHEMA_VERSION: i64 = 2;
+/// token ever minted; version 2 derives tokens and keeps one row per family; version 3
+/// adds the change log (`changes`), which a version-2 file gains when opened.
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE tok_schema (version INTEGER NOT NULL);
@@ -70,6 +73,9 @@ pub enum Durability {
 /// to queue at SQLite's own write lock rather than at a single connection.
 pub const DEFAULT_POOL_SIZE: usize = 8;
 
+/// How often a store looks for other processes' revocations in the file's change log.
+pub use changes::POLL as CHANGE_POLL;
+
 /// Families and denylist in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -78,6 +84,8 @@ pub struct SqliteStore {
     pool: Arc<Pool>,
     /// The one writer thread (which ends when every clone is dropped).
     writer: writer::Writer,
+    /// Online-check answers, kept current by this store's writes and its change watcher.
+    cache: Option<Arc<OnlineCache>>,
 }
 
 /// Connections for reads, opened on demand up to `max`, handed out one caller at a time.
@@ -182,7 +190,11 @@ impl SqliteStore {
         .await?;
         let writer = writer::Writer::start(writer_conn)
             .map_err(|e| Error::store("starting the SQLite writer", e))?;
+        let cache = Arc::new(OnlineCache::new(DEFAULT_CACHE_CAPACITY));
+        let (watched, weak) = (path.clone(), Arc::downgrade(&cache));
+        blocking(move || changes::watch(&watched, weak)).await?;
         Ok(Self {
+            cache: Some(cache),
             pool: Arc::new(Pool {
                 path: path.clone(),
                 durability,
@@ -201,6 +213,18 @@ impl SqliteStore {
     /// The file this store lives in.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Without an online-check cache: every online check reads the file. (The cache
+    /// answers from memory, and learns of other processes' revocations within
+    /// [`CHANGE_POLL`] plus the time to read them.)
+    pub fn without_online_cache(mut self) -> Self {
+        self.cache = None;
+        self
+    }
+
+    fn tell(&self, change: impl FnOnce() -> Change) {
+        OnlineCache::tell(self.cache.as_deref(), change);
     }
 
     /// Runs the read `f` with a pooled connection on the blocking thread pool.
@@ -377,7 +401,8 @@ fn init_schema(conn: &Connection, path: &Path) -> Result<(), Error> {
 }
 
 /// Creates the schema in a new file; returns the version of the file's schema. An
-/// existing schema is never altered, so an old file is refused rather than half-migrated.
+/// existing schema is altered only by adding what a newer version adds (version 2 to 3),
+/// in one transaction; an older file is refused rather than half-migrated.
 fn migrate(conn: &Connection) -> rusqlite::Result<i64> {
     let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let exists: bool = tx.query_row(
@@ -387,12 +412,19 @@ fn migrate(conn: &Connection) -> rusqlite::Result<i64> {
     )?;
     if !exists {
         tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(changes::SCHEMA)?;
         tx.execute(
             "INSERT INTO tok_schema (version) VALUES (?1)",
             [SCHEMA_VERSION],
         )?;
     }
-    let version = tx.query_row("SELECT version FROM tok_schema", [], |r| r.get(0))?;
+    let mut version: i64 = tx.query_row("SELECT version FROM tok_schema", [], |r| r.get(0))?;
+    if version == 2 {
+        // The one upgrade: a table added, nothing existing touched, in this transaction.
+        tx.execute_batch(changes::SCHEMA)?;
+        tx.execute("UPDATE tok_schema SET version = ?1", [SCHEMA_VERSION])?;
+        version = SCHEMA_VERSION;
+    }
     tx.commit()?;
     Ok(version)
 }
@@ -497,12 +529,16 @@ fn write_family(
 }
 
 /// Marks family `id` revoked at `now` unless it already is; returns whether it was live.
+/// A revocation goes in the change log in the same transaction.
 fn revoke(conn: &Connection, id: &str, now: NumericDate) -> rusqlite::Result<bool> {
     let changed = conn
         .prepare_cached(
             "UPDATE tok_families SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
         )?
         .execute(params![id, ms(now)])?;
+    if changed == 1 {
+        changes::record(conn, &Change::Family(id.to_owned()))?;
+    }
     Ok(changed == 1)
 }
 
@@ -536,64 +572,92 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, Error> {
-        let r = r.clone();
-        self.write("rotating a refresh token", move |conn: &Connection| {
-            let family = read_family(conn, r.presented.family_id())?;
-            let resolved = resolve_rotation(family.as_ref(), &r);
-            if let (Some(before), Some(next)) = (&family, resolved.to_write()) {
-                write_family(conn, before, next)?;
-            }
-            Ok(resolved.outcome)
-        })
-        .await
+    async fn rotate(&self, request: &RotationRequest) -> Result<RotationOutcome, Error> {
+        let r = request.clone();
+        let outcome = self
+            .write("rotating a refresh token", move |conn: &Connection| {
+                let family = read_family(conn, r.presented.family_id())?;
+                let resolved = resolve_rotation(family.as_ref(), &r);
+                if let (Some(before), Some(next)) = (&family, resolved.to_write()) {
+                    write_family(conn, before, next)?;
+                    if next.revoked_at.is_some() {
+                        changes::record(conn, &Change::Family(next.family_id.clone()))?;
+                    }
+                }
+                Ok(resolved.outcome)
+            })
+            .await;
+        if !matches!(
+            outcome,
+            Ok(RotationOutcome::Rotated(_) | RotationOutcome::Grace(_))
+        ) {
+            self.tell(|| Change::Family(request.presented.family_id().to_owned()));
+        }
+        outcome
     }
 
     async fn logout(&self, r: &LogoutRequest) -> Result<Logout, Error> {
+        let id = r.presented.family_id().to_owned();
         let r = r.clone();
-        self.write("logging out", move |conn: &Connection| {
-            let family = read_family(conn, r.presented.family_id())?;
-            let (revokes, outcome) = resolve_logout(family.as_ref(), &r);
-            if revokes {
-                revoke(conn, r.presented.family_id(), r.now)?;
-            }
-            Ok(outcome)
-        })
-        .await
+        let outcome = self
+            .write("logging out", move |conn: &Connection| {
+                let family = read_family(conn, r.presented.family_id())?;
+                let (revokes, outcome) = resolve_logout(family.as_ref(), &r);
+                if revokes {
+                    revoke(conn, r.presented.family_id(), r.now)?;
+                }
+                Ok(outcome)
+            })
+            .await;
+        self.tell(|| Change::Family(id));
+        outcome
     }
 
     async fn revoke_family(&self, family_id: &str, now: NumericDate) -> Result<bool, Error> {
         let id = family_id.to_owned();
-        self.write("revoking a family", move |conn: &Connection| {
-            revoke(conn, &id, now)
-        })
-        .await
+        let revoked = self
+            .write("revoking a family", move |conn: &Connection| {
+                revoke(conn, &id, now)
+            })
+            .await;
+        self.tell(|| Change::Family(family_id.to_owned()));
+        revoked
     }
 
     async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, Error> {
-        let subject = subject.to_owned();
-        self.write("revoking a subject", move |conn: &Connection| {
-            let n = conn.execute(
-                "UPDATE tok_families SET revoked_ms = ?2 WHERE subject = ?1 AND revoked_ms IS NULL",
-                params![subject, ms(now)],
-            )?;
-            Ok(n as u64)
-        })
-        .await
+        let owned = subject.to_owned();
+        let count = self
+            .write("revoking a subject", move |conn: &Connection| {
+                let n = conn.execute(
+                    "UPDATE tok_families SET revoked_ms = ?2 WHERE subject = ?1 AND revoked_ms IS NULL",
+                    params![owned, ms(now)],
+                )?;
+                if n > 0 {
+                    changes::record(conn, &Change::Subject(owned))?;
+                }
+                Ok(n as u64)
+            })
+            .await;
+        self.tell(|| Change::Subject(subject.to_owned()));
+        count
     }
 
     async fn deny_jti(&self, jti: &str, exp: NumericDate, _now: NumericDate) -> Result<(), Error> {
-        let jti = jti.to_owned();
+        let owned = jti.to_owned();
         let until = ms(deny_until(exp));
-        self.write("denylisting a jti", move |conn: &Connection| {
-            conn.execute(
-                "INSERT INTO tok_denylist (jti, until_ms) VALUES (?1, ?2)
-                 ON CONFLICT (jti) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
-                params![jti, until],
-            )?;
-            Ok(())
-        })
-        .await
+        let denied = self
+            .write("denylisting a jti", move |conn: &Connection| {
+                conn.execute(
+                    "INSERT INTO tok_denylist (jti, until_ms) VALUES (?1, ?2)
+                     ON CONFLICT (jti) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
+                    params![owned, until],
+                )?;
+                changes::record(conn, &Change::Jti(owned))?;
+                Ok(())
+            })
+            .await;
+        self.tell(|| Change::Jti(jti.to_owned()));
+        denied
     }
 
     async fn is_jti_denied(&self, jti: &str, now: NumericDate) -> Result<bool, Error> {
@@ -611,6 +675,36 @@ impl Store for SqliteStore {
         let id = family_id.to_owned();
         self.with("reading a family", move |conn| read_family(conn, &id))
             .await
+    }
+
+    fn online_cache(&self) -> Option<&OnlineCache> {
+        self.cache.as_deref()
+    }
+
+    async fn online_state(
+        &self,
+        sid: Option<&str>,
+        jti: Option<&str>,
+        now: NumericDate,
+    ) -> Result<OnlineState, Error> {
+        let (sid, jti) = (sid.map(str::to_owned), jti.map(str::to_owned));
+        // Both reads in one hop to the blocking pool, on one connection.
+        self.with("reading a session's state", move |conn| {
+            let jti_denied = match &jti {
+                Some(jti) => conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM tok_denylist WHERE jti = ?1 AND until_ms > ?2)",
+                    )?
+                    .query_row(params![jti, ms(now)], |r| r.get::<_, bool>(0))?,
+                None => false,
+            };
+            let family = match &sid {
+                Some(sid) => read_family(conn, sid)?,
+                None => None,
+            };
+            Ok(OnlineState { jti_denied, family })
+        })
+        .await
     }
 
     async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {
@@ -669,7 +763,34 @@ mod tests {
         let err = init_schema(&conn, &path).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Store);
         assert!(err.detail().contains("schema version 1"), "{err}");
-        assert!(err.detail().contains("only version 2"), "{err}");
+        assert!(err.detail().contains("only version 3"), "{err}");
+    }
+
+    /// A version-2 file (before the change log) gains the log and opens, its families
+    /// intact; nothing else about it changes.
+    #[test]
+    fn a_version_2_file_gains_the_change_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tok_schema VALUES (2);
+             INSERT INTO tok_denylist VALUES ('j', 5);",
+        )
+        .unwrap();
+        drop(conn);
+        let conn = open_connection(&path, Durability::Full).unwrap();
+        init_schema(&conn, &path).unwrap();
+        let (version, denied, log): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT version FROM tok_schema), (SELECT count(*) FROM tok_denylist),
+                        (SELECT count(*) FROM tok_changes)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((version, denied, log), (3, 1, 0));
     }
 
     #[test]

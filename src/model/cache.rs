@@ -1,0 +1,499 @@
+//! A bounded, in-process cache of online-check answers, kept current by the store it
+//! belongs to: what makes revocable tokens cost almost nothing per request.
+//!
+//! An online check asks two questions: is this `jti` denylisted, and is this session
+//! (`sid`) live. Both answers change only by a few writes: a family ends (logout, an
+//! operator's revoke, reuse, a fingerprint mismatch), all of a subject's families end, a
+//! `jti` is denylisted. A store that keeps a cache [invalidates](OnlineCache::invalidate)
+//! it on each such write of its own before the write returns, and on each such write of
+//! another process as soon as its change feed (a change log, a Pub/Sub channel) reports
+//! it. Rotations need no invalidation: they only move a family's end later, and a cached
+//! answer expires at the end it saw.
+//!
+//! Two rules keep the cache from ever serving what the store would refuse:
+//! - **No stale fill.** An answer read from the store is cached only if no invalidation
+//!   happened between the moment before the read and the moment after the insert (each
+//!   invalidation bumps a counter first; a fill that sees it moved takes its entry out
+//!   again).
+//! - **No answer while deaf.** When the change feed is lost (a dropped connection, a
+//!   replaced file), the store marks the cache not [serving](OnlineCache::set_serving):
+//!   everything is dropped and every check goes to the store until the feed is back.
+//!
+//! Memory is bounded by the capacity given (per kind of entry), with S3-FIFO eviction;
+//! entries never outlive what they describe (a live family's entry ends where the family
+//! would, a `jti` entry where its denylist entry would).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use quick_cache::sync::Cache;
+
+use crate::model::family::FamilyRecord;
+use crate::numeric_date::NumericDate;
+
+/// The default capacity of a store's cache: about this many session families, and as
+/// many `jti`s (a few MiB at most).
+pub const DEFAULT_CACHE_CAPACITY: usize = 65_536;
+
+/// What another process (or this one) changed, as far as online checks care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The family with this id ended (or changed in a way a check must see).
+    Family(String),
+    /// Every family of this subject ended.
+    Subject(String),
+    /// This `jti` was denylisted.
+    Jti(String),
+    /// Anything may have changed (a feed that lost messages): drop every entry.
+    Everything,
+}
+
+/// What a store read for one online check, in one round trip where it can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnlineState {
+    /// Whether the token's `jti` is on the denylist (false when the token has none).
+    pub jti_denied: bool,
+    /// The session family the token's `sid` names (`None` without `sid`, or when the
+    /// store has no such family).
+    pub family: Option<FamilyRecord>,
+}
+
+/// What the cache knows of a session family.
+#[derive(Clone)]
+struct FamilyEntry {
+    /// For dropping a subject's entries at once.
+    subject: Arc<str>,
+    /// Live before this instant; `None`: ended for good (revoked, expired or absent:
+    /// none of these can come back).
+    live_until: Option<NumericDate>,
+}
+
+/// What the cache knows of a `jti`, until `until` (its denylist entry's end).
+#[derive(Clone, Copy)]
+struct JtiEntry {
+    denied: bool,
+    until: NumericDate,
+}
+
+/// The answer to an online check, from the cache or from a store's [`OnlineState`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Not denylisted, and the session (if any) is live.
+    Accepted,
+    /// The `jti` is denylisted.
+    Denied,
+    /// The session has ended (or never existed).
+    Ended,
+}
+
+/// A snapshot of the invalidation counter, taken before a store read (see the module
+/// docs: no stale fill).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket(u64);
+
+/// A bounded cache of online-check answers (see the module docs). One per store
+/// instance; the store's clones share it.
+pub struct OnlineCache {
+    families: Cache<String, FamilyEntry>,
+    jtis: Cache<String, JtiEntry>,
+    /// Bumped before every invalidation takes effect.
+    changes: AtomicU64,
+    /// Whether the store's change feed is connected.
+    serving: AtomicBool,
+}
+
+impl std::fmt::Debug for OnlineCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Entries name sessions and subjects: counts only.
+        f.debug_struct("OnlineCache")
+            .field("families", &self.families.len())
+            .field("jtis", &self.jtis.len())
+            .field("serving", &self.is_serving())
+            .finish()
+    }
+}
+
+/// Whether a family's stored state makes it live, and until when: the instant before
+/// which [`FamilyRecord::is_live`] holds, or `None` if it never will again.
+fn live_until(family: &FamilyRecord) -> Option<NumericDate> {
+    let end = family.usable_until();
+    // `is_live(now)` is `max(now, last_used) < end` with no revocation: `now < end`
+    // once `last_used < end`, never otherwise.
+    (family.revoked_at.is_none() && family.last_used_at < end).then_some(end)
+}
+
+impl OnlineCache {
+    /// A cache of at most about `capacity` families and as many `jti`s, serving from
+    /// the start (a store whose feed must connect first calls
+    /// [`set_serving(false)`](Self::set_serving) before handing it out).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            families: Cache::new(capacity),
+            jtis: Cache::new(capacity),
+            changes: AtomicU64::new(0),
+            serving: AtomicBool::new(true),
+        }
+    }
+
+    /// Applies a change: the entries it concerns are dropped before this returns.
+    pub fn invalidate(&self, change: &Change) {
+        // The counter moves first, so a fill that read the store before this change
+        // and inserts after it sees the move and takes its entry out.
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        match change {
+            Change::Family(id) => {
+                self.families.remove(id.as_str());
+            }
+            Change::Subject(subject) => {
+                self.families
+                    .retain(|_, entry| entry.subject.as_ref() != subject.as_str());
+            }
+            Change::Jti(jti) => {
+                self.jtis.remove(jti.as_str());
+            }
+            Change::Everything => {
+                self.families.clear();
+                self.jtis.clear();
+            }
+        }
+    }
+
+    /// Marks the store's change feed connected (`true`) or lost (`false`). Either way
+    /// every entry is dropped: answers cached before a loss may have missed changes, and
+    /// answers filled while deaf are not trusted after.
+    pub fn set_serving(&self, serving: bool) {
+        if !serving {
+            self.serving.store(false, Ordering::SeqCst);
+        }
+        self.invalidate(&Change::Everything);
+        if serving {
+            self.serving.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether the cache answers checks (its store's change feed is connected).
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::SeqCst)
+    }
+
+    /// Applies `change` to `cache`, if the store keeps one: what every store write that
+    /// may end a family or denylist a `jti` calls before it returns.
+    pub fn tell(cache: Option<&Self>, change: impl FnOnce() -> Change) {
+        if let Some(cache) = cache {
+            cache.invalidate(&change());
+        }
+    }
+
+    /// How many families and `jti`s it holds.
+    pub fn len(&self) -> (usize, usize) {
+        (self.families.len(), self.jtis.len())
+    }
+
+    /// The cached verdict for a token, if both of its questions are answered here.
+    pub(crate) fn verdict(
+        &self,
+        sid: Option<&str>,
+        jti: Option<&str>,
+        now: NumericDate,
+    ) -> Option<Verdict> {
+        if !self.is_serving() {
+            return None;
+        }
+        if let Some(jti) = jti {
+            let entry = self.jtis.get(jti).filter(|e| now < e.until)?;
+            if entry.denied {
+                return Some(Verdict::Denied);
+            }
+        }
+        if let Some(sid) = sid {
+            let entry = self.families.get(sid)?;
+            match entry.live_until {
+                None => return Some(Verdict::Ended),
+                Some(end) if now < end => {}
+                // Past the end it saw: a rotation may have moved it; ask the store.
+                Some(_) => return None,
+            }
+        }
+        Some(Verdict::Accepted)
+    }
+
+    /// A snapshot of the invalidation counter, to take before reading the store.
+    pub(crate) fn ticket(&self) -> Ticket {
+        Ticket(self.changes.load(Ordering::SeqCst))
+    }
+
+    /// Caches what the store answered for a token expiring at `deny_until` (its denylist
+    /// entry's end), unless an invalidation happened since `ticket`.
+    pub(crate) fn fill(
+        &self,
+        ticket: Ticket,
+        sid: Option<&str>,
+        jti: Option<&str>,
+        deny_until: NumericDate,
+        state: &OnlineState,
+    ) {
+        if !self.is_serving() {
+            return;
+        }
+        if let Some(jti) = jti {
+            let entry = JtiEntry {
+                denied: state.jti_denied,
+                until: deny_until,
+            };
+            self.jtis.insert(jti.to_owned(), entry);
+        }
+        if let Some(sid) = sid {
+            let entry = FamilyEntry {
+                subject: state
+                    .family
+                    .as_ref()
+                    .map_or_else(|| Arc::from(""), |f| Arc::from(f.subject.as_str())),
+                live_until: state.family.as_ref().and_then(live_until),
+            };
+            self.families.insert(sid.to_owned(), entry);
+        }
+        // Inserted first, checked after: an invalidation between the store read and
+        // here has moved the counter, and may have run before the insert.
+        if self.changes.load(Ordering::SeqCst) != ticket.0 || !self.is_serving() {
+            if let Some(jti) = jti {
+                self.jtis.remove(jti);
+            }
+            if let Some(sid) = sid {
+                self.families.remove(sid);
+            }
+        }
+    }
+}
+
+impl OnlineState {
+    /// The verdict this state gives at `now`.
+    pub(crate) fn verdict(&self, sid: Option<&str>, now: NumericDate) -> Verdict {
+        if self.jti_denied {
+            Verdict::Denied
+        } else if sid.is_some() && !self.family.as_ref().is_some_and(|f| f.is_live(now)) {
+            Verdict::Ended
+        } else {
+            Verdict::Accepted
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::token::FamilySecret;
+
+    fn at(s: u64) -> NumericDate {
+        NumericDate::from_secs(s).unwrap()
+    }
+
+    fn family(id: &str, subject: &str) -> FamilyRecord {
+        FamilyRecord {
+            family_id: id.into(),
+            subject: subject.into(),
+            claims: "{}".into(),
+            created_at: at(1000),
+            expires_at: at(5000),
+            last_used_at: at(1000),
+            idle_timeout: Duration::from_secs(2000),
+            generation: 0,
+            secret: FamilySecret {
+                key_id: "k".into(),
+                nonce: [0; 32],
+            },
+            previous_rotated_at: None,
+            fingerprint: None,
+            revoked_at: None,
+        }
+    }
+
+    fn live(id: &str, subject: &str) -> OnlineState {
+        OnlineState {
+            jti_denied: false,
+            family: Some(family(id, subject)),
+        }
+    }
+
+    fn filled(cache: &OnlineCache, sid: &str, jti: &str, state: &OnlineState) {
+        let ticket = cache.ticket();
+        cache.fill(ticket, Some(sid), Some(jti), at(4000), state);
+    }
+
+    #[test]
+    fn answers_until_the_family_would_end() {
+        let cache = OnlineCache::new(100);
+        assert_eq!(cache.verdict(Some("f"), Some("j"), at(1500)), None);
+        filled(&cache, "f", "j", &live("f", "alice"));
+        assert_eq!(
+            cache.verdict(Some("f"), Some("j"), at(1500)),
+            Some(Verdict::Accepted)
+        );
+        // Idle end at 3000: from then on the store is asked (a rotation may have moved it).
+        assert_eq!(
+            cache.verdict(Some("f"), Some("j"), at(2999)),
+            Some(Verdict::Accepted)
+        );
+        assert_eq!(cache.verdict(Some("f"), Some("j"), at(3000)), None);
+        // The jti's entry ends with its denylist entry.
+        assert_eq!(
+            cache.verdict(None, Some("j"), at(3999)),
+            Some(Verdict::Accepted)
+        );
+        assert_eq!(cache.verdict(None, Some("j"), at(4000)), None);
+        // Another token of the session: its jti is not known yet.
+        assert_eq!(cache.verdict(Some("f"), Some("other"), at(1500)), None);
+        assert_eq!(
+            cache.verdict(Some("f"), None, at(1500)),
+            Some(Verdict::Accepted)
+        );
+        assert_eq!(cache.verdict(None, None, at(1500)), Some(Verdict::Accepted));
+    }
+
+    #[test]
+    fn ended_and_denied_answers_are_kept() {
+        let cache = OnlineCache::new(100);
+        let mut revoked = family("r", "alice");
+        revoked.revoked_at = Some(at(1200));
+        let gone = OnlineState {
+            jti_denied: false,
+            family: Some(revoked),
+        };
+        filled(&cache, "r", "j1", &gone);
+        assert_eq!(
+            cache.verdict(Some("r"), Some("j1"), at(1300)),
+            Some(Verdict::Ended)
+        );
+        let absent = OnlineState {
+            jti_denied: false,
+            family: None,
+        };
+        filled(&cache, "x", "j2", &absent);
+        assert_eq!(
+            cache.verdict(Some("x"), Some("j2"), at(1300)),
+            Some(Verdict::Ended)
+        );
+        let denied = OnlineState {
+            jti_denied: true,
+            family: Some(family("f", "alice")),
+        };
+        filled(&cache, "f", "j3", &denied);
+        assert_eq!(
+            cache.verdict(Some("f"), Some("j3"), at(1300)),
+            Some(Verdict::Denied)
+        );
+        // A family whose last use is at its end is not live whatever the clock says.
+        let mut stale = family("s", "alice");
+        stale.last_used_at = at(5000);
+        assert_eq!(live_until(&stale), None);
+        assert_eq!(live_until(&family("f", "a")), Some(at(3000)));
+    }
+
+    #[test]
+    fn invalidations_drop_what_they_name() {
+        let cache = OnlineCache::new(100);
+        filled(&cache, "a1", "j1", &live("a1", "alice"));
+        filled(&cache, "a2", "j2", &live("a2", "alice"));
+        filled(&cache, "b1", "j3", &live("b1", "bob"));
+        let now = at(1500);
+        cache.invalidate(&Change::Family("a1".into()));
+        assert_eq!(cache.verdict(Some("a1"), Some("j1"), now), None);
+        assert!(cache.verdict(Some("a2"), Some("j2"), now).is_some());
+        cache.invalidate(&Change::Subject("alice".into()));
+        assert_eq!(cache.verdict(Some("a2"), Some("j2"), now), None);
+        assert!(cache.verdict(Some("b1"), Some("j3"), now).is_some());
+        cache.invalidate(&Change::Jti("j3".into()));
+        assert_eq!(cache.verdict(Some("b1"), Some("j3"), now), None);
+        assert_eq!(
+            cache.verdict(Some("b1"), None, now),
+            Some(Verdict::Accepted)
+        );
+        cache.invalidate(&Change::Everything);
+        assert_eq!(cache.len(), (0, 0));
+    }
+
+    /// An answer read before an invalidation is never cached after it.
+    #[test]
+    fn a_fill_older_than_an_invalidation_is_dropped() {
+        let cache = OnlineCache::new(100);
+        let ticket = cache.ticket();
+        // The store said "live"; then the family was revoked and the change arrived;
+        // then the fill comes in.
+        cache.invalidate(&Change::Family("f".into()));
+        cache.fill(ticket, Some("f"), Some("j"), at(4000), &live("f", "alice"));
+        assert_eq!(cache.verdict(Some("f"), Some("j"), at(1500)), None);
+        assert_eq!(cache.len(), (0, 0));
+        // Any invalidation counts, not only one naming this family.
+        let ticket = cache.ticket();
+        cache.invalidate(&Change::Jti("other".into()));
+        cache.fill(ticket, Some("f"), Some("j"), at(4000), &live("f", "alice"));
+        assert_eq!(cache.len(), (0, 0));
+        // A fresh ticket fills.
+        filled(&cache, "f", "j", &live("f", "alice"));
+        assert_eq!(cache.len(), (1, 1));
+    }
+
+    #[test]
+    fn nothing_is_served_or_filled_while_deaf() {
+        let cache = OnlineCache::new(100);
+        filled(&cache, "f", "j", &live("f", "alice"));
+        cache.set_serving(false);
+        assert!(!cache.is_serving());
+        assert_eq!(cache.len(), (0, 0), "a lost feed drops everything");
+        assert_eq!(cache.verdict(Some("f"), Some("j"), at(1500)), None);
+        filled(&cache, "f", "j", &live("f", "alice"));
+        assert_eq!(cache.len(), (0, 0));
+        // A fill begun while deaf and finished after the feed is back is not kept.
+        let ticket = cache.ticket();
+        cache.set_serving(true);
+        cache.fill(ticket, Some("f"), Some("j"), at(4000), &live("f", "alice"));
+        assert_eq!(cache.len(), (0, 0));
+        filled(&cache, "f", "j", &live("f", "alice"));
+        assert_eq!(
+            cache.verdict(Some("f"), Some("j"), at(1500)),
+            Some(Verdict::Accepted)
+        );
+        assert!(format!("{cache:?}").contains("serving: true"));
+        assert!(!format!("{cache:?}").contains("alice"));
+    }
+
+    #[test]
+    fn bounded() {
+        let cache = OnlineCache::new(64);
+        for i in 0..10_000 {
+            filled(&cache, &format!("f{i}"), &format!("j{i}"), &live("x", "s"));
+        }
+        let (families, jtis) = cache.len();
+        assert!(families <= 128 && jtis <= 128, "{families} {jtis}");
+    }
+
+    #[test]
+    fn tell_reaches_a_cache_and_skips_none() {
+        let cache = OnlineCache::new(10);
+        filled(&cache, "f", "j", &live("f", "alice"));
+        OnlineCache::tell(None, || unreachable!("no cache, nothing to build"));
+        OnlineCache::tell(Some(&cache), || Change::Family("f".into()));
+        assert_eq!(cache.verdict(Some("f"), None, at(1500)), None);
+        let state = live("f", "a");
+        assert_eq!(state.verdict(Some("f"), at(1500)), Verdict::Accepted);
+        assert_eq!(state.verdict(Some("f"), at(3000)), Verdict::Ended);
+        assert_eq!(
+            OnlineState {
+                jti_denied: false,
+                family: None
+            }
+            .verdict(Some("f"), at(1)),
+            Verdict::Ended
+        );
+        assert_eq!(
+            OnlineState {
+                jti_denied: false,
+                family: None
+            }
+            .verdict(None, at(1)),
+            Verdict::Accepted
+        );
+    }
+}

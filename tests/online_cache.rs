@@ -1,0 +1,391 @@
+//! Online checks served from memory, kept current by the store: a cached check reads
+//! nothing; every revocation is refused by the instance that made it before the call
+//! returns, and by every other instance on the same store within a bound; a lost change
+//! feed never lets a revoked session through. Real SQLite files and real Redis servers
+//! (single node and Cluster); a second store instance on the same file or server stands
+//! for another process (the web load-balancer tests use real separate processes).
+#![cfg(all(feature = "sqlite", feature = "redis"))]
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::redis_server::RedisServer;
+use serde_json::{Map, Value};
+use tok::refresh::family::{FamilyRecord, Logout};
+use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
+use tok::store::{
+    AnyStore, Created, LogoutRequest, OnlineCache, OnlineState, RotationOutcome, RotationRequest,
+    Store,
+};
+use tok::{ErrorKind, HmacKey, KeySet, NumericDate, Validation};
+
+fn keys() -> KeySet {
+    KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap())
+}
+
+/// How long another instance may take, at most, to see a revocation: generous, so a
+/// slow machine passes and a broken invalidation path (which never delivers) fails.
+const BOUND: Duration = Duration::from_secs(5);
+
+/// A store that counts the online reads that reach it.
+struct Counting<S> {
+    inner: S,
+    reads: AtomicUsize,
+}
+
+impl<S: Store> Store for Counting<S> {
+    async fn create_family(
+        &self,
+        f: &FamilyRecord,
+        now: NumericDate,
+    ) -> Result<Created, tok::Error> {
+        self.inner.create_family(f, now).await
+    }
+    async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, tok::Error> {
+        self.inner.rotate(r).await
+    }
+    async fn logout(&self, r: &LogoutRequest) -> Result<Logout, tok::Error> {
+        self.inner.logout(r).await
+    }
+    async fn revoke_family(&self, id: &str, now: NumericDate) -> Result<bool, tok::Error> {
+        self.inner.revoke_family(id, now).await
+    }
+    async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, tok::Error> {
+        self.inner.revoke_subject(subject, now).await
+    }
+    async fn deny_jti(
+        &self,
+        jti: &str,
+        exp: NumericDate,
+        now: NumericDate,
+    ) -> Result<(), tok::Error> {
+        self.inner.deny_jti(jti, exp, now).await
+    }
+    async fn is_jti_denied(&self, jti: &str, now: NumericDate) -> Result<bool, tok::Error> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.is_jti_denied(jti, now).await
+    }
+    async fn family(&self, id: &str) -> Result<Option<FamilyRecord>, tok::Error> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.family(id).await
+    }
+    async fn purge_expired(&self, now: NumericDate) -> Result<u64, tok::Error> {
+        self.inner.purge_expired(now).await
+    }
+    async fn online_state(
+        &self,
+        sid: Option<&str>,
+        jti: Option<&str>,
+        now: NumericDate,
+    ) -> Result<OnlineState, tok::Error> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.online_state(sid, jti, now).await
+    }
+    fn online_cache(&self) -> Option<&OnlineCache> {
+        self.inner.online_cache()
+    }
+}
+
+async fn check<S: Store>(s: &Sessions<S>, pair: &TokenPair) -> Result<(), ErrorKind> {
+    s.verify_access::<Map<String, Value>>(&pair.access_token, &Validation::new())
+        .await
+        .map(|_| ())
+        .map_err(|e| e.kind())
+}
+
+/// Each store URL, opened twice: two instances that share nothing but the store.
+struct Shared {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    _servers: Vec<RedisServer>,
+}
+
+impl Shared {
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("tok.db").display());
+        Self {
+            url,
+            _dir: Some(dir),
+            _servers: Vec::new(),
+        }
+    }
+
+    fn redis() -> Self {
+        let server = RedisServer::start();
+        Self {
+            url: server.url(),
+            _dir: None,
+            _servers: vec![server],
+        }
+    }
+
+    fn cluster() -> Self {
+        let (nodes, url) = common::redis_server::start_cluster();
+        Self {
+            url,
+            _dir: None,
+            _servers: nodes,
+        }
+    }
+
+    async fn open(&self) -> AnyStore {
+        tok::store::open(&self.url).await.unwrap()
+    }
+}
+
+/// A cached check reads nothing; a revocation through the same store is refused at
+/// once; without the cache every check reads the store.
+async fn cached_checks_read_nothing(store: AnyStore) {
+    let cached = store.online_cache().is_some();
+    let s = Sessions::new(
+        Counting {
+            inner: store,
+            reads: AtomicUsize::new(0),
+        },
+        keys(),
+        RefreshPolicy::default(),
+    );
+    let pair = s.issue("alice", &Map::new(), None).await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(check(&s, &pair).await, Ok(()));
+    }
+    let reads = s.store().reads.load(Ordering::SeqCst);
+    if cached {
+        assert_eq!(
+            reads, 1,
+            "one read fills the cache; the other checks read nothing"
+        );
+    } else {
+        assert_eq!(reads, 5);
+    }
+    // Each revocation, made here, is refused before the call returns.
+    s.revoke_access(&pair.access_token, &Validation::new())
+        .await
+        .unwrap();
+    assert_eq!(check(&s, &pair).await, Err(ErrorKind::Revoked));
+    let other = s.issue("alice", &Map::new(), None).await.unwrap();
+    assert_eq!(check(&s, &other).await, Ok(()));
+    assert!(s.revoke_refresh(&other.refresh_token).await.unwrap());
+    assert_eq!(check(&s, &other).await, Err(ErrorKind::Revoked));
+    let third = s.issue("alice", &Map::new(), None).await.unwrap();
+    assert_eq!(check(&s, &third).await, Ok(()));
+    assert_eq!(
+        s.revoke_subject("alice").await.unwrap(),
+        2,
+        "the first session lost only its access token"
+    );
+    assert_eq!(check(&s, &third).await, Err(ErrorKind::Revoked));
+    let fourth = s.issue("bob", &Map::new(), None).await.unwrap();
+    let next = s.rotate(&fourth.refresh_token, None).await.unwrap();
+    assert_eq!(check(&s, &next).await, Ok(()));
+    // Reuse of the retired token revokes the family: refused at once.
+    assert_eq!(
+        s.rotate(&fourth.refresh_token, None)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::RefreshReused
+    );
+    assert_eq!(check(&s, &next).await, Err(ErrorKind::Revoked));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_checks_on_every_backend_and_without_cache() {
+    let sqlite = Shared::sqlite();
+    let redis = Shared::redis();
+    for store in [
+        tok::store::open("memory:").await.unwrap(),
+        sqlite.open().await,
+        redis.open().await,
+    ] {
+        cached_checks_read_nothing(store).await;
+    }
+    for store in [
+        tok::store::open("memory:").await.unwrap(),
+        sqlite.open().await,
+        redis.open().await,
+    ] {
+        let store = store.without_online_cache();
+        assert!(store.online_cache().is_none());
+        cached_checks_read_nothing(store).await;
+    }
+}
+
+/// Waits until `s` refuses `pair`; panics past [`BOUND`].
+async fn refused_within<S: Store>(s: &Sessions<S>, pair: &TokenPair, what: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        match check(s, pair).await {
+            Err(ErrorKind::Revoked) => return start.elapsed(),
+            Ok(()) => {}
+            Err(other) => panic!("{what}: {other:?}"),
+        }
+        assert!(
+            start.elapsed() < BOUND,
+            "{what}: still accepted after {BOUND:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Every kind of revocation made through one instance reaches another instance's cache.
+async fn revocations_reach_other_instances(shared: &Shared) {
+    let here = Sessions::new(shared.open().await, keys(), RefreshPolicy::default());
+    let there = Sessions::new(shared.open().await, keys(), RefreshPolicy::default());
+    assert!(there.store().online_cache().is_some());
+    let fresh = || async { here.issue("carol", &Map::new(), None).await.unwrap() };
+    let warm = |pair: TokenPair| {
+        let there = &there;
+        async move {
+            // Cached "live" there, twice over.
+            assert_eq!(check(there, &pair).await, Ok(()));
+            assert_eq!(check(there, &pair).await, Ok(()));
+            pair
+        }
+    };
+
+    let a = warm(fresh().await).await;
+    here.revoke_access(&a.access_token, &Validation::new())
+        .await
+        .unwrap();
+    refused_within(&there, &a, "a denylisted jti").await;
+
+    let b = warm(fresh().await).await;
+    here.revoke_refresh(&b.refresh_token).await.unwrap();
+    refused_within(&there, &b, "a logout").await;
+
+    let c = warm(fresh().await).await;
+    here.revoke_family(&c.family_id).await.unwrap();
+    refused_within(&there, &c, "an operator's revoke").await;
+
+    let d = warm(fresh().await).await;
+    let d1 = here.rotate(&d.refresh_token, None).await.unwrap();
+    let d1 = warm(d1).await;
+    assert_eq!(
+        here.rotate(&d.refresh_token, None)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::RefreshReused
+    );
+    refused_within(&there, &d1, "reuse detection").await;
+
+    let e = warm(fresh().await).await;
+    let f = warm(fresh().await).await;
+    here.revoke_subject("carol").await.unwrap();
+    refused_within(&there, &e, "logout everywhere").await;
+    refused_within(&there, &f, "logout everywhere").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_reach_another_instance_on_sqlite() {
+    revocations_reach_other_instances(&Shared::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_reach_another_instance_on_redis() {
+    revocations_reach_other_instances(&Shared::redis()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_reach_another_instance_on_redis_cluster() {
+    revocations_reach_other_instances(&Shared::cluster()).await;
+}
+
+/// Redis is killed and restarted between a revocation and the next check, many times:
+/// the message announcing the revocation may be lost with the connection, but the other
+/// instance never accepts the revoked session (it answers from the store, or fails).
+async fn a_lost_feed_never_serves_a_revocation(servers: &mut [RedisServer], url: &str) {
+    let here = Sessions::new(
+        tok::store::open(&format!("{url}?timeout_ms=500"))
+            .await
+            .unwrap(),
+        keys(),
+        RefreshPolicy::default(),
+    );
+    let there = Sessions::new(
+        tok::store::open(&format!("{url}?timeout_ms=500"))
+            .await
+            .unwrap(),
+        keys(),
+        RefreshPolicy::default(),
+    );
+    for round in 0..3 {
+        let pair = loop {
+            if let Ok(pair) = here.issue("dave", &Map::new(), None).await {
+                break pair;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // Cached "live" on the other instance (once its subscription is back).
+        let start = Instant::now();
+        while there
+            .store()
+            .online_cache()
+            .is_some_and(|c| !c.is_serving())
+        {
+            assert!(
+                start.elapsed() < BOUND,
+                "round {round}: never subscribed again"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(check(&there, &pair).await, Ok(()), "round {round}");
+        for server in servers.iter_mut() {
+            server.kill();
+            server.restart();
+        }
+        // Revoked as soon as the store takes writes again: the other instance may not
+        // have subscribed again yet, so the announcement can be lost.
+        let start = Instant::now();
+        while here.revoke_family(&pair.family_id).await.is_err() {
+            assert!(
+                start.elapsed() < BOUND,
+                "round {round}: the store never came back"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for _ in 0..20 {
+            match check(&there, &pair).await {
+                Err(ErrorKind::Revoked | ErrorKind::Store) => {}
+                other => panic!("round {round}: a revoked session was answered {other:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarts_never_serve_a_revocation() {
+    let mut server = RedisServer::start();
+    let url = server.url();
+    a_lost_feed_never_serves_a_revocation(std::slice::from_mut(&mut server), &url).await;
+}
+
+/// The SQLite change log: another instance learns of a revocation even when the log was
+/// trimmed past it (it drops everything), and a file replaced under the store stops its
+/// cache for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_cache_stops_when_the_file_is_replaced() {
+    let shared = Shared::sqlite();
+    let there = Sessions::new(shared.open().await, keys(), RefreshPolicy::default());
+    let pair = there.issue("erin", &Map::new(), None).await.unwrap();
+    assert_eq!(check(&there, &pair).await, Ok(()));
+    let cache = there.store().online_cache().unwrap();
+    assert!(cache.is_serving());
+    let path = shared.url.strip_prefix("sqlite:").unwrap();
+    let copy = format!("{path}.copy");
+    std::fs::copy(path, &copy).unwrap();
+    std::fs::rename(&copy, path).unwrap();
+    let start = Instant::now();
+    while cache.is_serving() {
+        assert!(
+            start.elapsed() < BOUND,
+            "the cache kept serving a replaced file"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
