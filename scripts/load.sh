@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A load run of `GET /api/me` on the example web app with wrk (Debian's package), on
-# loopback: requests/s with the caller checked online (SQLite, then Redis), offline, and
-# not at all (the ceiling). Client and server share this machine's cores, so compare the
-# rows with each other, not with another machine.
+# loopback: requests/s with the caller checked online (SQLite, then Redis; with the
+# online-check cache, then without it), offline, and not at all (the ceiling). Client and
+# server share this machine's cores, so compare the rows with each other, not with
+# another machine. Ends with one summary line per backend:
+# `online sqlite: N req/s, R.RRx offline`.
 #
 # Usage: scripts/load.sh [SECONDS] [CONNECTIONS]
 set -euo pipefail
@@ -24,9 +26,11 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly yes \
 pids+=($!)
 until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
 
+declare -A rate
 run() {
   local name=$1 check=$2 store=$3
-  "$bin" --listen 127.0.0.1:0 --store "$store" --check "$check" --access-ttl 1h \
+  shift 3
+  "$bin" --listen 127.0.0.1:0 --store "$store" --check "$check" --access-ttl 1h "$@" \
     > "$work/$name.out" 2>&1 &
   pids+=($!)
   until grep -q '^listening on' "$work/$name.out"; do sleep 0.05; done
@@ -38,7 +42,8 @@ run() {
   local rps
   rps=$(wrk -t1 -c"$connections" -d"${seconds}s" -H "Authorization: Bearer $token" \
     "$url/api/me" | awk '/Requests\/sec/ {print $2}')
-  printf '%-28s %10.0f requests/s\n' "$name" "$rps"
+  printf '%-36s %10.0f requests/s\n' "$name" "$rps"
+  rate[$name]=$rps
 }
 
 echo "GET /api/me, wrk -t1 -c$connections -d${seconds}s, $(nproc) cores shared by client and server"
@@ -46,3 +51,12 @@ run "no auth (ceiling)" none "sqlite:$work/none.db"
 run "offline (signature, claims)" offline "sqlite:$work/offline.db"
 run "online, SQLite" online "sqlite:$work/online.db"
 run "online, Redis (AOF always)" online "redis://127.0.0.1:$redis_port"
+run "online, SQLite, no cache" online "sqlite:$work/uncached.db" --no-online-cache
+run "online, Redis, no cache" online "redis://127.0.0.1:$redis_port" --no-online-cache
+offline=${rate["offline (signature, claims)"]}
+summary() {
+  awk -v n="$2" -v o="$offline" -v b="$1" 'BEGIN {printf "%s: %.0f req/s, %.2fx offline\n", b, n, n / o}'
+}
+summary "online sqlite" "${rate["online, SQLite"]}"
+summary "online redis" "${rate["online, Redis (AOF always)"]}"
+awk -v n="$offline" -v c="${rate["no auth (ceiling)"]}" 'BEGIN {printf "offline: %.0f req/s, %.2fx no auth\n", n, n / c}'

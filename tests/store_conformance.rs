@@ -737,3 +737,29 @@ conformance!(redis, async {
         .unwrap();
     (store, server)
 });
+
+// The same cases with each store's online-check cache turned off, so that both paths of
+// every online check are proven.
+conformance!(memory_uncached, async {
+    (tok::store::MemoryStore::new().without_online_cache(), ())
+});
+
+#[cfg(feature = "sqlite")]
+conformance!(sqlite_uncached, async {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tok::store::SqliteStore::open(dir.path().join("tok.db"))
+        .await
+        .unwrap()
+        .without_online_cache();
+    (store, dir)
+});
+
+#[cfg(feature = "redis")]
+conformance!(redis_uncached, async {
+    let server = common::redis_server::RedisServer::start();
+    let store = tok::store::RedisStore::open(&format!("{}?prefix=conf", server.url()))
+        .await
+        .unwrap()
+        .without_online_cache();
+    (store, server)
+});

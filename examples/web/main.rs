@@ -69,6 +69,10 @@ struct Args {
     /// at all: the ceiling a load run compares with).
     #[arg(long, value_enum, default_value = "online")]
     check: Check,
+    /// Online checks always read the store, without the in-memory cache the store keeps
+    /// current (for comparison runs).
+    #[arg(long)]
+    no_online_cache: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -222,7 +226,10 @@ async fn run(args: Args) -> Result<(), String> {
         Some(url) => url.clone(),
         None => format!("sqlite:{}", default_dir()?.join("tok.db").display()),
     };
-    let store = tok::store::open(&url).await.map_err(|e| e.to_string())?;
+    let mut store = tok::store::open(&url).await.map_err(|e| e.to_string())?;
+    if args.no_online_cache {
+        store = store.without_online_cache();
+    }
     let policy = RefreshPolicy::default()
         .with_access_ttl(args.access_ttl)
         .with_idle_timeout(args.idle_timeout)

@@ -1,0 +1,199 @@
+//! What an online check costs beside offline verification: `Sessions::verify_access`
+//! (signature and claims, then the denylist and the session) against `tok::verify` alone
+//! (signature and claims) of the same session token, per backend: in memory, SQLite and
+//! Redis (AOF `appendfsync always`), each with its online-check cache (the default) and
+//! without it. Criterion reports each; then an interleaved pass (all take turns in every
+//! round) prints the median ratios and one summary line.
+//!
+//! Run: `cargo bench --manifest-path benches/peers/Cargo.toml --bench online`
+
+use std::hint::black_box;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use serde_json::{Map, Value};
+use tok::refresh::{RefreshPolicy, Sessions};
+use tok::store::AnyStore;
+use tok::{HmacKey, KeySet, Validation};
+
+struct Redis {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir_in(".").unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// One backend, its sessions, and a session's access token.
+struct Case {
+    name: String,
+    sessions: Sessions<AnyStore>,
+    token: String,
+}
+
+async fn case(name: &str, store: AnyStore, keys: &KeySet) -> Case {
+    let sessions = Sessions::new(store, keys.clone(), RefreshPolicy::default());
+    let pair = sessions
+        .issue("user-42", &serde_json::json!({"role": "user"}), None)
+        .await
+        .unwrap();
+    Case {
+        name: name.to_owned(),
+        sessions,
+        token: pair.access_token,
+    }
+}
+
+/// Mean time of one online check over `n` calls.
+async fn online(case: &Case, validation: &Validation, n: u32) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        let v = case
+            .sessions
+            .verify_access::<Map<String, Value>>(black_box(&case.token), validation)
+            .await
+            .unwrap();
+        black_box(v);
+    }
+    start.elapsed() / n
+}
+
+/// Mean time of one offline verification over `n` calls.
+fn offline(case: &Case, validation: &Validation, n: u32) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        let v = tok::verify::<Map<String, Value>>(
+            case.sessions.keys(),
+            black_box(&case.token),
+            validation,
+        )
+        .unwrap();
+        black_box(v);
+    }
+    start.elapsed() / n
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let redis = Redis::start();
+    let dir = tempfile::tempdir_in(".").unwrap();
+    let keys = KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap());
+    let validation = Validation::new();
+    let cases: Vec<Case> = rt.block_on(async {
+        let sqlite = |n: &str| format!("sqlite:{}", dir.path().join(n).display());
+        let open = |url: String| async move { tok::store::open(&url).await.unwrap() };
+        vec![
+            case("memory", open("memory:".into()).await, &keys).await,
+            case("sqlite", open(sqlite("a.db")).await, &keys).await,
+            case("redis", open(redis.url.clone()).await, &keys).await,
+            case(
+                "memory, no cache",
+                open("memory:".into()).await.without_online_cache(),
+                &keys,
+            )
+            .await,
+            case(
+                "sqlite, no cache",
+                open(sqlite("b.db")).await.without_online_cache(),
+                &keys,
+            )
+            .await,
+            case(
+                "redis, no cache",
+                open(redis.url.clone()).await.without_online_cache(),
+                &keys,
+            )
+            .await,
+        ]
+    });
+
+    let mut c = Criterion::default().configure_from_args();
+    c.bench_function("offline: tok::verify", |b| {
+        b.iter_custom(|iters| offline(&cases[0], &validation, iters as u32) * iters as u32)
+    });
+    for case in &cases {
+        c.bench_function(&format!("online: verify_access, {}", case.name), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(online(case, &validation, iters as u32)) * iters as u32
+            })
+        });
+    }
+
+    let rounds: usize = std::env::var("TOK_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(21);
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); cases.len() + 1];
+    for _ in 0..rounds {
+        let base = offline(&cases[0], &validation, 20_000).as_nanos() as f64;
+        times[0].push(base);
+        for (i, case) in cases.iter().enumerate() {
+            let n = if case.name.contains("no cache") { 2_000 } else { 20_000 };
+            let t = rt.block_on(online(case, &validation, n)).as_nanos() as f64;
+            times[i + 1].push(t);
+            ratios[i].push(base / t);
+        }
+    }
+    println!("interleaved, median of {rounds} rounds (ns per check; offline/online rate ratio)");
+    println!("  {:<20} {:>9.0} ns", "offline", median(times[0].clone()));
+    let mut summary = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let r = median(ratios[i].clone());
+        println!(
+            "  online, {:<12} {:>9.0} ns  {r:.2}x offline",
+            case.name,
+            median(times[i + 1].clone())
+        );
+        if !case.name.contains("no cache") {
+            summary.push(format!("{} {r:.2}x", case.name));
+        }
+    }
+    println!("online check vs offline: {}", summary.join(", "));
+}

@@ -1,0 +1,156 @@
+//! How long another process keeps accepting a session revoked here: thousands of rounds
+//! between two processes on one store. In each round this process issues a session and
+//! hands its access token to the other (a child running this same program), which checks
+//! it until its online-check cache holds it, then keeps checking; this process revokes
+//! the session (logout by family), and the child reports when its check first refused.
+//! The figure is the time from the revoking call's return to that refusal (0 when the
+//! child refused before the call returned), as p50, p99 and max.
+//!
+//! Run: `cargo run --release --manifest-path benches/peers/Cargo.toml --example immediacy
+//! -- [sqlite|redis|both] [ROUNDS]`
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+use tok::refresh::{RefreshPolicy, Sessions};
+use tok::{HmacKey, KeySet, Validation};
+
+fn keys() -> KeySet {
+    KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap())
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// The other process: for each token read on stdin, says `ready` once the token is
+/// accepted (and so cached), then checks it until refused and answers the instant.
+async fn child(url: &str) {
+    let sessions = Sessions::new(
+        tok::store::open(url).await.unwrap(),
+        keys(),
+        RefreshPolicy::default(),
+    );
+    let validation = Validation::new();
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let token = line.unwrap();
+        let check = || sessions.verify_access::<Map<String, Value>>(&token, &validation);
+        check().await.unwrap();
+        check().await.unwrap();
+        writeln!(out, "ready").unwrap();
+        out.flush().unwrap();
+        loop {
+            if check().await.is_err() {
+                break;
+            }
+            // Yield the core briefly: this machine has two, and the parent needs one.
+            tokio::time::sleep(Duration::from_micros(50)).await;
+        }
+        writeln!(out, "{}", now_ns()).unwrap();
+        out.flush().unwrap();
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn measure(name: &str, url: &str, rounds: usize) {
+    let sessions = Sessions::new(
+        tok::store::open(url).await.unwrap(),
+        keys(),
+        RefreshPolicy::default(),
+    );
+    let mut other = Command::new(std::env::current_exe().unwrap())
+        .args(["--child", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_child = other.stdin.take().unwrap();
+    let mut from_child = BufReader::new(other.stdout.take().unwrap());
+    let mut line = String::new();
+    let mut delays = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let pair = sessions
+            .issue("user", &serde_json::json!({}), None)
+            .await
+            .unwrap();
+        writeln!(to_child, "{}", pair.access_token).unwrap();
+        line.clear();
+        from_child.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        sessions.revoke_family(&pair.family_id).await.unwrap();
+        let revoked = now_ns();
+        line.clear();
+        from_child.read_line(&mut line).unwrap();
+        let refused: u128 = line.trim().parse().unwrap();
+        delays.push(refused.saturating_sub(revoked) as f64 / 1e6);
+    }
+    drop(to_child);
+    other.wait().unwrap();
+    delays.sort_by(f64::total_cmp);
+    println!(
+        "immediacy {name}: {rounds} revocations, another process refused after p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&delays, 0.5),
+        percentile(&delays, 0.99),
+        delays[delays.len() - 1]
+    );
+}
+
+struct Redis(std::process::Child, String, tempfile::TempDir);
+
+impl Redis {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self(child, format!("redis://127.0.0.1:{port}"), dir)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--child") {
+        child(&args[2]).await;
+        return;
+    }
+    let which = args.get(1).map_or("both", String::as_str).to_owned();
+    let rounds: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(2000);
+    if which == "sqlite" || which == "both" {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("tok.db").display());
+        measure("sqlite", &url, rounds).await;
+    }
+    if which == "redis" || which == "both" {
+        let redis = Redis::start();
+        measure("redis", &redis.1, rounds).await;
+    }
+}
