@@ -17,6 +17,9 @@
 //!   caches: `f:FAMILY` or `j:JTI` (see `changes`).
 
 mod changes;
+mod codec;
+mod options;
+mod scripts;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -25,7 +28,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{FromRedisValue, RedisResult, Script, ScriptInvocation, Value};
+use redis::{FromRedisValue, RedisResult, ScriptInvocation, Value};
 
 use crate::error::{Error, ErrorKind};
 use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache, OnlineState};
@@ -35,29 +38,12 @@ use crate::model::store::{
 };
 use crate::model::token::{self, FamilySecret, PresentedToken};
 use crate::numeric_date::NumericDate;
-
-/// The default key prefix.
-pub const DEFAULT_PREFIX: &str = "tok";
-/// The default bound on connecting and on each reply.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Connection settings beyond the URL.
-#[derive(Debug, Clone)]
-pub struct RedisOptions {
-    /// Key prefix (namespace).
-    pub prefix: String,
-    /// Bound on connecting and on each reply.
-    pub timeout: Duration,
-}
-
-impl Default for RedisOptions {
-    fn default() -> Self {
-        Self {
-            prefix: DEFAULT_PREFIX.into(),
-            timeout: DEFAULT_TIMEOUT,
-        }
-    }
-}
+use codec::{
+    FIELDS, FORMAT_VERSION, connect_error, corrupt, family_from, hex, ms, redis_error, unhex,
+};
+use options::parse_options;
+pub use options::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisOptions};
+use scripts::{Scripts, TTL_SLACK_MS, scripts};
 
 #[derive(Clone)]
 enum Conn {
@@ -91,49 +77,6 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-struct Scripts {
-    create: Script,
-    rotate: Script,
-    logout: Script,
-    revoke: Script,
-    track_subject: Script,
-    deny: Script,
-    purge_family: Script,
-    purge_deny: Script,
-}
-
-fn scripts() -> &'static Scripts {
-    static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
-    SCRIPTS.get_or_init(|| Scripts {
-        create: script(include_str!("redis/create.lua")),
-        rotate: script(include_str!("redis/rotate.lua")),
-        logout: script(include_str!("redis/logout.lua")),
-        revoke: script(include_str!("redis/revoke.lua")),
-        track_subject: script(include_str!("redis/track_subject.lua")),
-        deny: script(include_str!("redis/deny.lua")),
-        purge_family: script(include_str!("redis/purge_family.lua")),
-        purge_deny: script(include_str!("redis/purge_deny.lua")),
-    })
-}
-
-/// The format of the family hashes this code writes (field `v`). Keys of another
-/// format are refused, never decided on.
-const FORMAT_VERSION: &str = "2";
-
-/// The family fields the scripts return and `family` reads, in this order: HMGET of a
-/// fixed list is cheaper than HGETALL. `ttl` is the time (ms) until which the key is
-/// kept: at least the family's deadline.
-const FIELDS: [&str; 13] = [
-    "sub", "claims", "created", "expires", "last", "idle", "gen", "kid", "nonce", "prev", "fp",
-    "revoked", "ttl",
-];
-
-/// How far past the family's deadline its key is kept, so that a run of rotations renews
-/// the TTL once per this period instead of on every rotation (a PEXPIRE per rotation was
-/// a tenth of the script's server time). Dead families are refused by the deadline check
-/// in any case, and `purge_expired` removes them at once.
-const TTL_SLACK_MS: u64 = 3_600_000;
-
 /// How long a tombstone left by `revoke_subject` for a family not created yet is kept:
 /// far longer than the two round trips between indexing a family and creating it.
 const TOMBSTONE_MS: u64 = 600_000;
@@ -142,73 +85,6 @@ const TOMBSTONE_MS: u64 = 600_000;
 /// that a rotation needs one round trip instead of two. Only families that exist are
 /// remembered, and the map is emptied when full, so it stays bounded.
 const SECRET_CACHE: usize = 65_536;
-
-/// A script with `@FIELDS@` replaced by the quoted field list, `@SLACK@` by
-/// [`TTL_SLACK_MS`] and `@VERSION@` by [`FORMAT_VERSION`]: literals, so the server builds
-/// no table to call HMGET.
-fn script(source: &str) -> Script {
-    let names: Vec<String> = FIELDS.iter().map(|f| format!("'{f}'")).collect();
-    Script::new(
-        &source
-            .replace("@FIELDS@", &names.join(", "))
-            .replace("@SLACK@", &TTL_SLACK_MS.to_string())
-            .replace("@VERSION@", FORMAT_VERSION),
-    )
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    out
-}
-
-fn unhex(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
-fn redis_error(what: &str, e: redis::RedisError) -> Error {
-    Error::store(what, e)
-}
-
-/// A connection error, said in one line: a server that answers but not in Redis's
-/// protocol (an HTTP server on that port, say) is named as such.
-fn connect_error(url: &str, e: redis::RedisError) -> Error {
-    if matches!(
-        e.kind(),
-        redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType
-    ) {
-        let redacted = crate::store::redact_url(url);
-        let host = redacted
-            .split_once("://")
-            .map_or(redacted.as_str(), |(_, rest)| rest);
-        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-        let host = host.split(['/', '?']).next().unwrap_or(host);
-        return Error::new(
-            ErrorKind::Store,
-            format!("not a Redis server at {host}: it answered in another protocol"),
-        )
-        .with_source(e);
-    }
-    redis_error("connecting to Redis", e)
-}
-
-fn corrupt(what: &str) -> Error {
-    Error::new(
-        ErrorKind::Store,
-        format!("unexpected data in Redis: {what}"),
-    )
-}
 
 impl RedisStore {
     /// Connects to the Redis a URL names: `redis://[user:pass@]host:port[/db]` for one
@@ -383,105 +259,6 @@ impl RedisStore {
             cursor = next;
         }
     }
-}
-
-/// Splits `prefix=` and `timeout_ms=` off a URL's query string.
-fn parse_options(url: &str) -> Result<(String, RedisOptions), Error> {
-    let mut options = RedisOptions::default();
-    let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_owned(), options));
-    };
-    let mut rest = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("prefix", p))
-                if !p.is_empty()
-                    && p.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) =>
-            {
-                options.prefix = p.to_owned();
-            }
-            Some(("timeout_ms", t)) => {
-                let ms: u64 = t.parse().map_err(|_| {
-                    Error::new(ErrorKind::Store, format!("timeout_ms={t} is not a number"))
-                })?;
-                options.timeout = Duration::from_millis(ms.max(1));
-            }
-            Some(("prefix", p)) => {
-                return Err(Error::new(
-                    ErrorKind::Store,
-                    format!("prefix {p:?} must be letters, digits, - _ . :"),
-                ));
-            }
-            _ => rest.push(pair),
-        }
-    }
-    let base = if rest.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", rest.join("&"))
-    };
-    Ok((base, options))
-}
-
-fn ms(t: NumericDate) -> u64 {
-    t.as_millis()
-}
-
-fn date(s: &str) -> Result<NumericDate, Error> {
-    s.parse::<u64>()
-        .ok()
-        .and_then(|m| NumericDate::from_millis(m).ok())
-        .ok_or_else(|| corrupt("a time"))
-}
-
-/// Rebuilds a family from the values of [`FIELDS`], in that order.
-fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyRecord, Error> {
-    let values: Vec<String> = values
-        .into_iter()
-        .map(|v| String::from_redis_value(v).map_err(|_| corrupt("a family field")))
-        .collect::<Result<_, _>>()?;
-    let [
-        sub,
-        claims,
-        created,
-        expires,
-        last,
-        idle,
-        generation,
-        kid,
-        nonce,
-        prev,
-        fp,
-        revoked,
-        _kept,
-    ] = <[String; FIELDS.len()]>::try_from(values).map_err(|_| corrupt("the family's fields"))?;
-    let optional_date = |v: &str| -> Result<Option<NumericDate>, Error> {
-        match v {
-            "" => Ok(None),
-            v => date(v).map(Some),
-        }
-    };
-    Ok(FamilyRecord {
-        family_id: family_id.to_owned(),
-        subject: sub,
-        claims,
-        created_at: date(&created)?,
-        expires_at: date(&expires)?,
-        last_used_at: date(&last)?,
-        idle_timeout: Duration::from_millis(idle.parse().map_err(|_| corrupt("idle"))?),
-        generation: generation.parse().map_err(|_| corrupt("gen"))?,
-        secret: FamilySecret {
-            key_id: kid,
-            nonce: unhex(&nonce).ok_or_else(|| corrupt("nonce"))?,
-        },
-        previous_rotated_at: optional_date(&prev)?,
-        fingerprint: match fp.as_str() {
-            "" => None,
-            v => Some(unhex(v).ok_or_else(|| corrupt("fp"))?),
-        },
-        revoked_at: optional_date(&revoked)?,
-    })
 }
 
 impl RedisStore {
@@ -836,48 +613,5 @@ impl Store for RedisStore {
                 .await?;
         }
         Ok(removed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn options_come_off_the_url() {
-        let (base, o) = parse_options("redis://h:1/0?prefix=app1&timeout_ms=250").unwrap();
-        assert_eq!(
-            (base.as_str(), o.prefix.as_str(), o.timeout),
-            ("redis://h:1/0", "app1", Duration::from_millis(250))
-        );
-        let (base, o) = parse_options("redis://h:1?protocol=resp3").unwrap();
-        assert_eq!(
-            (base.as_str(), o.prefix.as_str()),
-            ("redis://h:1?protocol=resp3", DEFAULT_PREFIX)
-        );
-        assert!(parse_options("redis://h?prefix=a{b}").is_err());
-        assert!(parse_options("redis://h?timeout_ms=soon").is_err());
-    }
-
-    #[test]
-    fn hex_round_trip_and_keys_carry_no_secret() {
-        let h = token::hash(b"x");
-        assert_eq!(unhex(&hex(&h)), Some(h));
-        assert_eq!(unhex("zz"), None);
-        // The scripts compile into distinct SHA1s (so EVALSHA never runs the wrong one).
-        let s = scripts();
-        let all = [
-            &s.create,
-            &s.rotate,
-            &s.logout,
-            &s.revoke,
-            &s.track_subject,
-            &s.deny,
-            &s.purge_family,
-            &s.purge_deny,
-        ];
-        let shas: std::collections::HashSet<_> =
-            all.iter().map(|s| s.get_hash().to_owned()).collect();
-        assert_eq!(shas.len(), 8);
     }
 }

@@ -1,0 +1,148 @@
+//! How a family is written to and read from a Redis hash, and how Redis errors are said.
+
+use std::time::Duration;
+
+use redis::{FromRedisValue, Value};
+
+use crate::error::{Error, ErrorKind};
+use crate::model::family::FamilyRecord;
+use crate::model::token::FamilySecret;
+use crate::numeric_date::NumericDate;
+
+/// The format of the family hashes this code writes (field `v`). Keys of another
+/// format are refused, never decided on.
+pub(super) const FORMAT_VERSION: &str = "2";
+
+/// The family fields the scripts return and `family` reads, in this order: HMGET of a
+/// fixed list is cheaper than HGETALL. `ttl` is the time (ms) until which the key is
+/// kept: at least the family's deadline.
+pub(super) const FIELDS: [&str; 13] = [
+    "sub", "claims", "created", "expires", "last", "idle", "gen", "kid", "nonce", "prev", "fp",
+    "revoked", "ttl",
+];
+
+pub(super) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
+pub(super) fn unhex(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+pub(super) fn redis_error(what: &str, e: redis::RedisError) -> Error {
+    Error::store(what, e)
+}
+
+/// A connection error, said in one line: a server that answers but not in Redis's
+/// protocol (an HTTP server on that port, say) is named as such.
+pub(super) fn connect_error(url: &str, e: redis::RedisError) -> Error {
+    if matches!(
+        e.kind(),
+        redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType
+    ) {
+        let redacted = crate::store::redact_url(url);
+        let host = redacted
+            .split_once("://")
+            .map_or(redacted.as_str(), |(_, rest)| rest);
+        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+        let host = host.split(['/', '?']).next().unwrap_or(host);
+        return Error::new(
+            ErrorKind::Store,
+            format!("not a Redis server at {host}: it answered in another protocol"),
+        )
+        .with_source(e);
+    }
+    redis_error("connecting to Redis", e)
+}
+
+pub(super) fn corrupt(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Store,
+        format!("unexpected data in Redis: {what}"),
+    )
+}
+
+pub(super) fn ms(t: NumericDate) -> u64 {
+    t.as_millis()
+}
+
+pub(super) fn date(s: &str) -> Result<NumericDate, Error> {
+    s.parse::<u64>()
+        .ok()
+        .and_then(|m| NumericDate::from_millis(m).ok())
+        .ok_or_else(|| corrupt("a time"))
+}
+
+/// Rebuilds a family from the values of [`FIELDS`], in that order.
+pub(super) fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyRecord, Error> {
+    let values: Vec<String> = values
+        .into_iter()
+        .map(|v| String::from_redis_value(v).map_err(|_| corrupt("a family field")))
+        .collect::<Result<_, _>>()?;
+    let [
+        sub,
+        claims,
+        created,
+        expires,
+        last,
+        idle,
+        generation,
+        kid,
+        nonce,
+        prev,
+        fp,
+        revoked,
+        _kept,
+    ] = <[String; FIELDS.len()]>::try_from(values).map_err(|_| corrupt("the family's fields"))?;
+    let optional_date = |v: &str| -> Result<Option<NumericDate>, Error> {
+        match v {
+            "" => Ok(None),
+            v => date(v).map(Some),
+        }
+    };
+    Ok(FamilyRecord {
+        family_id: family_id.to_owned(),
+        subject: sub,
+        claims,
+        created_at: date(&created)?,
+        expires_at: date(&expires)?,
+        last_used_at: date(&last)?,
+        idle_timeout: Duration::from_millis(idle.parse().map_err(|_| corrupt("idle"))?),
+        generation: generation.parse().map_err(|_| corrupt("gen"))?,
+        secret: FamilySecret {
+            key_id: kid,
+            nonce: unhex(&nonce).ok_or_else(|| corrupt("nonce"))?,
+        },
+        previous_rotated_at: optional_date(&prev)?,
+        fingerprint: match fp.as_str() {
+            "" => None,
+            v => Some(unhex(v).ok_or_else(|| corrupt("fp"))?),
+        },
+        revoked_at: optional_date(&revoked)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let h = crate::model::token::hash(b"x");
+        assert_eq!(unhex(&hex(&h)), Some(h));
+        assert_eq!(unhex("zz"), None);
+    }
+}

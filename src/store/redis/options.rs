@@ -1,0 +1,88 @@
+//! What a Redis store URL may say beyond the server: `prefix=` and `timeout_ms=`.
+
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind};
+
+/// The default key prefix.
+pub const DEFAULT_PREFIX: &str = "tok";
+/// The default bound on connecting and on each reply.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// Key prefix (namespace).
+    pub prefix: String,
+    /// Bound on connecting and on each reply.
+    pub timeout: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_PREFIX.into(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// Splits `prefix=` and `timeout_ms=` off a URL's query string.
+pub(super) fn parse_options(url: &str) -> Result<(String, RedisOptions), Error> {
+    let mut options = RedisOptions::default();
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), options));
+    };
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("prefix", p))
+                if !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) =>
+            {
+                options.prefix = p.to_owned();
+            }
+            Some(("timeout_ms", t)) => {
+                let ms: u64 = t.parse().map_err(|_| {
+                    Error::new(ErrorKind::Store, format!("timeout_ms={t} is not a number"))
+                })?;
+                options.timeout = Duration::from_millis(ms.max(1));
+            }
+            Some(("prefix", p)) => {
+                return Err(Error::new(
+                    ErrorKind::Store,
+                    format!("prefix {p:?} must be letters, digits, - _ . :"),
+                ));
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let base = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((base, options))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_come_off_the_url() {
+        let (base, o) = parse_options("redis://h:1/0?prefix=app1&timeout_ms=250").unwrap();
+        assert_eq!(
+            (base.as_str(), o.prefix.as_str(), o.timeout),
+            ("redis://h:1/0", "app1", Duration::from_millis(250))
+        );
+        let (base, o) = parse_options("redis://h:1?protocol=resp3").unwrap();
+        assert_eq!(
+            (base.as_str(), o.prefix.as_str()),
+            ("redis://h:1?protocol=resp3", DEFAULT_PREFIX)
+        );
+        assert!(parse_options("redis://h?prefix=a{b}").is_err());
+        assert!(parse_options("redis://h?timeout_ms=soon").is_err());
+    }
+}
