@@ -1,0 +1,124 @@
+//! A family as a row of `tok_families`, and the statements that read and write it.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::model::cache::Change;
+use crate::model::family::FamilyRecord;
+use crate::model::token::FamilySecret;
+use crate::numeric_date::NumericDate;
+use crate::store::sqlite::changes;
+
+pub(super) fn ms(t: NumericDate) -> i64 {
+    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub(super) fn date(ms: i64) -> rusqlite::Result<NumericDate> {
+    u64::try_from(ms)
+        .ok()
+        .and_then(|m| NumericDate::from_millis(m).ok())
+        .ok_or_else(|| rusqlite::Error::IntegralValueOutOfRange(0, ms))
+}
+
+pub(super) fn blob32(blob: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
+    let len = blob.len();
+    blob.try_into().map_err(|_| {
+        rusqlite::Error::InvalidColumnType(
+            0,
+            format!("a 32-byte value of {len} bytes"),
+            rusqlite::types::Type::Blob,
+        )
+    })
+}
+
+pub(super) fn family_from_row(row: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
+    Ok(FamilyRecord {
+        family_id: row.get(0)?,
+        subject: row.get(1)?,
+        claims: row.get(2)?,
+        created_at: date(row.get(3)?)?,
+        expires_at: date(row.get(4)?)?,
+        last_used_at: date(row.get(5)?)?,
+        idle_timeout: Duration::from_millis(u64::try_from(row.get::<_, i64>(6)?).unwrap_or(0)),
+        generation: u64::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
+        secret: FamilySecret {
+            key_id: row.get(8)?,
+            nonce: blob32(row.get(9)?)?,
+        },
+        previous_rotated_at: row.get::<_, Option<i64>>(10)?.map(date).transpose()?,
+        fingerprint: row.get::<_, Option<Vec<u8>>>(11)?.map(blob32).transpose()?,
+        revoked_at: row.get::<_, Option<i64>>(12)?.map(date).transpose()?,
+    })
+}
+
+pub(super) fn read_family(conn: &Connection, id: &str) -> rusqlite::Result<Option<FamilyRecord>> {
+    // Cached statements: compiling SQL on every rotation would lengthen the time the
+    // write lock is held, which is what bounds throughput under concurrency.
+    conn.prepare_cached(SELECT_FAMILY)?
+        .query_row([id], family_from_row)
+        .optional()
+}
+
+pub(super) const SELECT_FAMILY: &str = "SELECT id, subject, claims, created_ms, expires_ms, last_used_ms, idle_ms, \
+     generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms FROM tok_families WHERE id = ?1";
+
+pub(super) const INSERT_FAMILY: &str = "INSERT INTO tok_families (id, subject, claims, created_ms, expires_ms, \
+     last_used_ms, idle_ms, generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+pub(super) fn gen_i64(g: u64) -> i64 {
+    i64::try_from(g).unwrap_or(i64::MAX)
+}
+
+/// Whether `e` is a primary-key or unique constraint violation (by SQLite's extended
+/// code, not by message text).
+pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+/// Persists a rotation's outcome. The guard on the generation is redundant under
+/// IMMEDIATE and kept so that the update can never apply to a state other than the one
+/// decided on.
+pub(super) fn write_family(
+    tx: &Connection,
+    before: &FamilyRecord,
+    next: &FamilyRecord,
+) -> rusqlite::Result<()> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE tok_families SET claims = ?2, last_used_ms = ?3, generation = ?4,
+                 prev_rotated_ms = ?5, revoked_ms = ?6
+             WHERE id = ?1 AND generation = ?7",
+        )?
+        .execute(params![
+            next.family_id,
+            next.claims,
+            ms(next.last_used_at),
+            gen_i64(next.generation),
+            next.previous_rotated_at.map(ms),
+            next.revoked_at.map(ms),
+            gen_i64(before.generation),
+        ])?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(rusqlite::Error::StatementChangedRows(changed))
+    }
+}
+
+/// Marks family `id` revoked at `now` unless it already is; returns whether it was live.
+/// A revocation goes in the change log in the same transaction.
+pub(super) fn revoke(conn: &Connection, id: &str, now: NumericDate) -> rusqlite::Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE tok_families SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+        )?
+        .execute(params![id, ms(now)])?;
+    if changed == 1 {
+        changes::record(conn, &Change::Family(id.to_owned()))?;
+    }
+    Ok(changed == 1)
+}
