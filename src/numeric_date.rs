@@ -8,7 +8,7 @@
 //!
 //! Fractions are kept to the millisecond: a JSON double near today's timestamps resolves
 //! about a quarter of a microsecond, and near the year 9999 only some 30 µs, so finer
-//! fractions could not survive a sign/verify round trip (found by fuzzing). Milliseconds
+//! fractions could not survive a sign/verify round trip. Milliseconds
 //! round-trip exactly across the whole range.
 
 use std::fmt;

@@ -6,18 +6,18 @@
 //! fsync whatever the concurrency. Here the writer takes every request waiting when it
 //! starts a batch (a lone request waits for nothing), runs each in its own `SAVEPOINT`
 //! inside one `BEGIN IMMEDIATE … COMMIT`, and answers each caller only after `COMMIT`
-//! returned: a rotation reported is on disk, as before. A request that fails rolls back
+//! returned: a rotation reported is on disk. A request that fails rolls back
 //! its own savepoint only; if `COMMIT` fails, every request of the batch gets the error
 //! and none was applied. `BEGIN IMMEDIATE` takes SQLite's write lock before anything is
 //! read, so other processes on the same file stay correct.
 //!
 //! Handing a request to a sleeping thread, and its answer back to a sleeping task, costs
-//! a wake-up each way: 16–45 µs for the round trip on the 2-core VMs tok is benchmarked on
-//! (`benches/peers --example handoff`), where the transaction itself takes ~8 µs without
-//! fsync. So while requests stream in ([`came_straight_back`]), neither side sleeps at
-//! once: the writer looks for the next request for a moment after each batch ([`SPIN`]),
-//! and a lone caller whose batches are quick polls for its answer ([`poll_budget`]),
-//! yielding to the runtime's other tasks meanwhile. Sparse requests sleep as before.
+//! a wake-up each way, which can take longer than the transaction itself when it need not
+//! wait for the disk (figures in `benches/README.md`). So while requests stream in
+//! ([`came_straight_back`]), neither side sleeps at once: the writer looks for the next
+//! request for a moment after each batch ([`SPIN`]), and a lone caller whose batches are
+//! quick polls for its answer ([`poll_budget`]), yielding to the runtime's other tasks
+//! meanwhile. Sparse requests sleep at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -30,7 +30,7 @@ use crate::error::{Error, ErrorKind};
 
 /// How long the writer looks for the next request before it sleeps, and how much longer
 /// than the last batch took a lone caller polls: longer than the round trip it saves
-/// (~45 µs), short enough to burn next to nothing when no answer comes.
+/// (a wake-up each way), short enough to burn next to nothing when no answer comes.
 const SPIN: Duration = Duration::from_micros(50);
 
 /// A lone caller polls for its answer only while batches take less than this (see
@@ -134,7 +134,7 @@ impl Writer {
                     Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
                         // The OS thread's yield first: if this worker shares a core with
                         // the writer, polling without it keeps the writer off the core
-                        // until the poll gives up (measured: 75 µs a rotation, not 13).
+                        // until the poll gives up.
                         std::thread::yield_now();
                         tokio::task::yield_now().await;
                     }
@@ -150,19 +150,11 @@ impl Writer {
 ///
 /// Only after a batch of one request: a shared batch means concurrency, where the
 /// wake-ups are shared and polling would take the CPU the others need. Only while
-/// requests stream (see
-/// [`came_straight_back`]): a sparse rotation would pay the poll's CPU for a gain no one
-/// sees (`benches/peers --example cpucost`, a rotation every 2 ms: polling on every lone
-/// rotation cost 418 µs of CPU a rotation against 169 µs sleeping; gated on streaming,
-/// 137–273 µs, as before any polling, 143–247 µs). Streaming, polling costs CPU for
-/// throughput: 146–156 µs of CPU a rotation at 9,400–10,000/s, against 83 µs at 6,700–6,900/s.
-/// Only when the last batch took less than [`POLL_LIMIT`], and then for that long and
-/// [`SPIN`] more: an answer expected that soon is worth a core's time (a sleeping caller
-/// adds a wake-up, ~20 µs, to every rotation: 0.77–0.87× the floor with one client
-/// streaming on `synchronous=FULL`, against 0.93–1.05× polling), while a slow disk's
-/// commit would only burn it. InnoDB answers the same question for its redo-log flush the
-/// same way: user threads spin on the flush only while the average flush takes under
-/// 400 µs (`innodb_log_wait_for_flush_spin_hwm`).
+/// requests stream (see [`came_straight_back`]): a sparse rotation would pay the poll's
+/// CPU for a gain no one sees. Only when the last batch took less than [`POLL_LIMIT`],
+/// and then for that long and [`SPIN`] more: an answer expected that soon is worth a
+/// core's time, while a slow disk's commit would only burn it (the rule InnoDB applies to
+/// its redo-log flush). What each choice measured is in `benches/README.md`.
 fn poll_budget(len: usize, took: Duration, streaming: bool) -> Duration {
     if len <= 1 && streaming && took < POLL_LIMIT {
         took + SPIN
@@ -293,9 +285,8 @@ fn next(queue: &mpsc::Receiver<Box<dyn Pending>>, streaming: bool) -> Option<Box
 /// `first` and every request already waiting, up to [`MAX_BATCH`]; while fewer than the
 /// `last` batch held, also those arriving within `patience` ([`SPIN`]). Without that wait, the
 /// callers of one batch come back one by one, the first starts a batch alone, and the
-/// rest form the next: two alternating half-batches, each paying a whole commit (with 8
-/// clients on `synchronous=FULL`, 3.6× the one-transaction-per-rotation floor against
-/// the 8× a full batch allows). A lone client (`last` = 1) waits for nothing.
+/// rest form the next: two alternating half-batches, each paying a whole commit. A lone
+/// client (`last` = 1) waits for nothing.
 fn gather(
     first: Box<dyn Pending>,
     queue: &mpsc::Receiver<Box<dyn Pending>>,
