@@ -47,6 +47,20 @@ impl RedisServer {
         server
     }
 
+    /// A server whose extra arguments depend on its own port (e.g. cluster announce
+    /// settings).
+    pub fn start_with_port_hook(extra: impl FnOnce(u16) -> Vec<String>) -> Self {
+        let port = free_port();
+        let mut server = Self {
+            child: None,
+            port,
+            dir: tempfile::tempdir().unwrap(),
+            extra: extra(port),
+        };
+        server.restart();
+        server
+    }
+
     /// Starts (again) on the same port and directory.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
@@ -155,6 +169,17 @@ pub fn start_cluster() -> (Vec<RedisServer>, String) {
             RedisServer::start_with(&["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
         })
         .collect();
+    join_cluster(&nodes);
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let url = format!("redis+cluster://{}", addrs.join(","));
+    (nodes, url)
+}
+
+/// Joins `nodes` into one cluster (no replicas) and waits until every slot is served.
+pub fn join_cluster(nodes: &[RedisServer]) {
     let addrs: Vec<String> = nodes
         .iter()
         .map(|n| format!("127.0.0.1:{}", n.port))
@@ -181,6 +206,4 @@ pub fn start_cluster() -> (Vec<RedisServer>, String) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let url = format!("redis+cluster://{}", addrs.join(","));
-    (nodes, url)
 }

@@ -86,6 +86,12 @@ const TOMBSTONE_MS: u64 = 600_000;
 /// remembered, and the map is emptied when full, so it stays bounded.
 const SECRET_CACHE: usize = 65_536;
 
+/// A random id for one script call, so that the same call sent again after a lost reply
+/// is recognised as a repeat (see `rotate.lua`, `create.lua`).
+fn request_id() -> Result<String, Error> {
+    crate::random::token(16)
+}
+
 impl RedisStore {
     /// Connects to the Redis a URL names: `redis://[user:pass@]host:port[/db]` for one
     /// node, `redis+cluster://host:port,host:port,...` for Redis Cluster. The query
@@ -374,7 +380,8 @@ impl Store for RedisStore {
                     .arg(&f.secret.key_id)
                     .arg(hex(&f.secret.nonce))
                     .arg(f.fingerprint.as_ref().map(|h| hex(h)).unwrap_or_default())
-                    .arg(ms(now)),
+                    .arg(ms(now))
+                    .arg(request_id()?),
             )
             .await?;
         Ok(if created == 1 {
@@ -401,7 +408,8 @@ impl Store for RedisStore {
                     .arg(ms(r.now))
                     .arg(r.grace.as_millis() as u64)
                     .arg(&self.channel)
-                    .arg(self.announce(family_id)),
+                    .arg(self.announce(family_id))
+                    .arg(request_id()?),
             )
             .await
             .inspect_err(|_| self.tell(|| Change::Family(family_id.to_owned())))?;

@@ -2,7 +2,11 @@
 -- rule, in the same order. The caller has already checked the token's tag against the
 -- family's key id and nonce (immutable for the family's life).
 -- KEYS[1]: the family. ARGV: presented generation, fingerprint hash (hex, '' if none),
--- new claims ('' to keep), now (ms), grace (ms), change channel, change message.
+-- new claims ('' to keep), now (ms), grace (ms), change channel, change message,
+-- request id (random, per call).
+-- A call sent again by a client that lost the reply (a dropped connection; the cluster
+-- client retries) finds its own request id on the family, one generation on, and gets
+-- the answer the first run gave instead of being judged reuse.
 -- A refusal that revokes publishes the change message, for other processes' caches.
 -- Returns {'rotated', FIELDS...}, {'grace', FIELDS...} or {'refused', reason}.
 local f = redis.call('HMGET', KEYS[1], @FIELDS@)
@@ -26,6 +30,9 @@ if f[11] ~= '' and f[11] ~= ARGV[2] then
   return {'refused', 'fingerprint'}
 end
 if pgen ~= gen then
+  if pgen + 1 == gen and redis.call('HGET', KEYS[1], 'rq') == ARGV[8] then
+    return {'rotated', f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], '', f[13]}
+  end
   local in_grace = pgen + 1 == gen and f[10] ~= '' and eff < tonumber(f[10]) + tonumber(ARGV[5])
   if not in_grace then
     redis.call('HSET', KEYS[1], 'revoked', ARGV[4])
@@ -51,9 +58,9 @@ local deadline = math.min(expires, eff + idle)
 local kept = tonumber(f[13]) or 0
 if deadline > kept then
   kept = math.min(expires, deadline + @SLACK@)
-  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'last', eff, 'claims', claims, 'ttl', kept)
+  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'last', eff, 'claims', claims, 'ttl', kept, 'rq', ARGV[8])
   redis.call('PEXPIRE', KEYS[1], math.max(kept - now, 1))
 else
-  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'last', eff, 'claims', claims)
+  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'last', eff, 'claims', claims, 'rq', ARGV[8])
 end
 return {'rotated', f[1], claims, f[3], f[4], eff, f[6], gen, f[8], f[9], prev, f[11], '', kept}
