@@ -474,19 +474,35 @@ impl Store for RedisStore {
     }
 
     async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, Error> {
-        let ids: Vec<String> = self
-            .query(
-                "reading a subject's sessions",
-                redis::cmd("SMEMBERS").arg(self.subject_key(subject)),
-            )
-            .await?;
-        let mut count = 0;
         // Each family is revoked atomically in its own slot. A family is indexed before
         // it is created: one found here but not yet created gets a tombstone, and its
-        // creation stores it revoked.
-        for id in ids {
-            if self.revoke_with_tombstone(&id, now, TOMBSTONE_MS).await? {
-                count += 1;
+        // creation stores it revoked. Logins may index new families while this runs, so
+        // the index is read again after each pass until a pass finds nothing new: a
+        // family whose creation returned before this returns was indexed before the
+        // last read.
+        let mut seen = std::collections::HashSet::new();
+        let mut count = 0;
+        loop {
+            let ids: Vec<String> = self
+                .query(
+                    "reading a subject's sessions",
+                    redis::cmd("SMEMBERS").arg(self.subject_key(subject)),
+                )
+                .await?;
+            let new: Vec<String> = ids
+                .into_iter()
+                .filter(|id| seen.insert(id.clone()))
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            let revoked = futures_util::future::join_all(
+                new.iter()
+                    .map(|id| self.revoke_with_tombstone(id, now, TOMBSTONE_MS)),
+            )
+            .await;
+            for one in revoked {
+                count += u64::from(one?);
             }
         }
         self.tell(|| Change::Subject(subject.to_owned()));
