@@ -352,6 +352,37 @@ fn canonical_segment(s: &str) -> bool {
     tok::base64url::decode(s.as_bytes()).is_ok_and(|b| tok::base64url::encode(&b) == s)
 }
 
+/// Arbitrary bytes as `Cookie` request headers (one per line, read as the web layer reads
+/// them: lossily, so other applications' bytes cannot break it): never a panic, and tok's
+/// cookie is found exactly when one pair carries its name (its value as sent, trimmed),
+/// refused when two do, and absent otherwise, whatever else the headers hold (nameless
+/// pairs, empty names, stray `;`).
+#[cfg(feature = "axum")]
+pub fn cookie_header(data: &[u8]) {
+    const NAME: &str = "__Host-refresh";
+    let text = String::from_utf8_lossy(data);
+    let headers: Vec<&str> = text.split('\n').collect();
+    let got = tok::web::cookie::read(headers.iter().copied(), NAME);
+    let ours: Vec<&str> = headers
+        .iter()
+        .flat_map(|h| h.split(';'))
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(name, _)| name.trim() == NAME)
+        .map(|(_, value)| value.trim())
+        .collect();
+    match ours.as_slice() {
+        [] => assert_eq!(got.expect("no cookie of ours is no error"), None),
+        [value] => assert_eq!(
+            got.expect("one cookie of ours is read").as_deref(),
+            Some(*value)
+        ),
+        _ => assert!(
+            got.is_err(),
+            "a duplicate of tok's cookie was resolved: {got:?}"
+        ),
+    }
+}
+
 /// Runs the check of the target named `target` (for corpus replay).
 pub fn run(target: &str, data: &[u8]) {
     match target {
@@ -363,6 +394,8 @@ pub fn run(target: &str, data: &[u8]) {
         "roundtrip" => roundtrip(data),
         #[cfg(feature = "refresh")]
         "refresh_token" => refresh_token(data),
+        #[cfg(feature = "axum")]
+        "cookie_header" => cookie_header(data),
         other => panic!("no fuzz target named {other}"),
     }
 }
@@ -377,4 +410,6 @@ pub const TARGETS: &[&str] = &[
     "roundtrip",
     #[cfg(feature = "refresh")]
     "refresh_token",
+    #[cfg(feature = "axum")]
+    "cookie_header",
 ];

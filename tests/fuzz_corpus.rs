@@ -182,6 +182,30 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     ] {
         seeds.push(("refresh_token", slug(name), token.into_bytes()));
     }
+    let live = format!("__Host-refresh={family}.0.{tag}");
+    for (name, header) in [
+        ("one cookie", live.clone()),
+        ("nameless cookie first", format!("planted; {live}")),
+        ("nameless cookie last", format!("{live}; planted")),
+        ("empty name", format!("=bare; {live}")),
+        ("stray semicolons", format!(";;{live};;")),
+        (
+            "other apps",
+            format!("theme=dark; a=\"b\"; {live}; lang=en"),
+        ),
+        ("duplicate", format!("{live}; __Host-refresh=x")),
+        (
+            "duplicate across headers",
+            format!("{live}\n__Host-refresh=x"),
+        ),
+        ("unprefixed", format!("refresh={family}.0.{tag}")),
+        ("quoted", "__Host-refresh=\"abc\"".to_owned()),
+        ("spaces", "  __Host-refresh  =  abc  ".to_owned()),
+        ("no cookie", "a=1; b=2".to_owned()),
+        ("empty", String::new()),
+    ] {
+        seeds.push(("cookie_header", slug(name), header.into_bytes()));
+    }
     seeds
 }
 
