@@ -124,3 +124,36 @@ async fn symlinked_store_paths_are_refused() {
         assert_eq!(mode, 0o600, "{}", file.display());
     }
 }
+
+/// When the last handle of a store is dropped, every connection it opened (the writer's,
+/// the readers', the change watcher's) is closed before the drop returns: SQLite has then
+/// checkpointed and removed the WAL, and the file can be read, copied or moved at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_store_closes_every_connection_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tok.db");
+    for round in 0..10 {
+        let store = SqliteStore::open(&path).await.unwrap();
+        let clone = store.clone();
+        let sessions = Sessions::new(store, keys(), RefreshPolicy::default());
+        let pair = sessions
+            .issue("alice", &serde_json::json!({}), None)
+            .await
+            .unwrap();
+        sessions.rotate(&pair.refresh_token, None).await.unwrap();
+        drop(sessions);
+        assert!(
+            dir.path().join("tok.db-wal").exists(),
+            "round {round}: still open"
+        );
+        drop(clone);
+        for suffix in ["-wal", "-shm"] {
+            let file = dir.path().join(format!("tok.db{suffix}"));
+            assert!(
+                !file.exists(),
+                "round {round}: {} is still there",
+                file.display()
+            );
+        }
+    }
+}

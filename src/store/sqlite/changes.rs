@@ -144,7 +144,10 @@ impl Watcher {
 /// Starts the watcher of the store at `path` for `cache`: a thread that ends when the
 /// cache is dropped (the last clone of the store is gone). Connects before returning, so
 /// the cache serves only once the watcher is in place.
-pub(super) fn watch(path: &Path, cache: Weak<OnlineCache>) -> Result<(), Error> {
+pub(super) fn watch(
+    path: &Path,
+    cache: Weak<OnlineCache>,
+) -> Result<std::thread::JoinHandle<()>, Error> {
     let fail = |e: rusqlite::Error| Error::store("watching the SQLite change log", e);
     let file = identity(path).map_err(|e| Error::store("watching the SQLite change log", e))?;
     let mut watcher = Watcher {
@@ -158,8 +161,7 @@ pub(super) fn watch(path: &Path, cache: Weak<OnlineCache>) -> Result<(), Error> 
     std::thread::Builder::new()
         .name("tok-sqlite-changes".into())
         .spawn(move || run(watcher, &cache))
-        .map_err(|e| Error::store("starting the SQLite change watcher", e))?;
-    Ok(())
+        .map_err(|e| Error::store("starting the SQLite change watcher", e))
 }
 
 fn run(mut watcher: Watcher, cache: &Weak<OnlineCache>) {

@@ -13,6 +13,8 @@ mod pool;
 mod rows;
 mod writer;
 
+pub use writer::WriterStopped;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -61,6 +63,9 @@ pub struct SqliteStore {
     writer: writer::Writer,
     /// Online-check answers, kept current by this store's writes and its change watcher.
     cache: Option<Arc<OnlineCache>>,
+    /// The change watcher, joined when the last handle goes (after `cache`, whose drop
+    /// ends it).
+    _watcher: Arc<writer::Joined>,
 }
 
 impl SqliteStore {
@@ -119,9 +124,10 @@ impl SqliteStore {
             .map_err(|e| Error::store("starting the SQLite writer", e))?;
         let cache = Arc::new(OnlineCache::new(DEFAULT_CACHE_CAPACITY));
         let (watched, weak) = (path.clone(), Arc::downgrade(&cache));
-        blocking(move || changes::watch(&watched, weak)).await?;
+        let watcher = blocking(move || changes::watch(&watched, weak)).await?;
         Ok(Self {
             cache: Some(cache),
+            _watcher: writer::Joined::new(watcher),
             pool: Arc::new(Pool::new(path.clone(), durability, connections, first)),
             writer,
             path,

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 
 /// How long the writer looks for the next request before it sleeps, and how much longer
 /// than the last batch took a lone caller polls: longer than the round trip it saves
@@ -37,11 +37,63 @@ const SPIN: Duration = Duration::from_micros(50);
 /// [`poll_budget`]).
 const POLL_LIMIT: Duration = Duration::from_micros(400);
 
-/// The store's handle on its writer thread: the queue, and what the writer last measured.
+/// How many requests may wait for the writer: past this, callers wait to queue (without
+/// blocking their runtime) rather than piling up memory behind a slow disk.
+const QUEUE: usize = 4096;
+
+/// The writer thread has stopped (its store is being dropped, or it panicked): the
+/// [`source`](std::error::Error::source) of the store error a request then gets, so a
+/// caller can tell it from a failed statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterStopped;
+
+impl std::fmt::Display for WriterStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the SQLite writer thread has stopped")
+    }
+}
+
+impl std::error::Error for WriterStopped {}
+
+/// A thread the store waits for when its last handle is dropped, so that every
+/// connection is closed by the time the drop returns (SQLite checkpoints and removes the
+/// WAL when the last one closes; a thread closing on its own time would race a caller
+/// that reads or moves the file next).
+pub(super) struct Joined(std::sync::Mutex<Option<std::thread::JoinHandle<()>>>);
+
+impl std::fmt::Debug for Joined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Joined")
+    }
+}
+
+impl Joined {
+    pub(super) fn new(thread: std::thread::JoinHandle<()>) -> Arc<Self> {
+        Arc::new(Self(std::sync::Mutex::new(Some(thread))))
+    }
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        let thread = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // A thread never drops its own store, so this never joins itself.
+        if let Some(thread) = thread
+            && thread.thread().id() != std::thread::current().id()
+        {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The store's handle on its writer thread: the queue, what the writer last measured, and
+/// the thread itself. Fields drop in order: the queue first, so that when the last handle
+/// goes the thread sees the queue closed and ends, and is then joined.
 #[derive(Clone)]
 pub(super) struct Writer {
-    queue: mpsc::Sender<Box<dyn Pending>>,
+    queue: mpsc::SyncSender<Box<dyn Pending>>,
     pace: Arc<Pace>,
+    /// Held for its drop: the last handle joins the thread.
+    _thread: Arc<Joined>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -92,13 +144,17 @@ impl Drop for InFlight<'_> {
 impl Writer {
     /// Starts the writer thread on `conn`; it ends when every handle is dropped.
     pub(super) fn start(conn: Connection) -> std::io::Result<Self> {
-        let (queue, jobs) = mpsc::channel();
+        let (queue, jobs) = mpsc::sync_channel(QUEUE);
         let pace = Arc::new(Pace::default());
         let measured = Arc::clone(&pace);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("tok-sqlite-writer".into())
             .spawn(move || run(conn, jobs, &measured))?;
-        Ok(Self { queue, pace })
+        Ok(Self {
+            queue,
+            pace,
+            _thread: Joined::new(thread),
+        })
     }
 
     /// Queues `work` and waits for its outcome, which comes once its batch committed.
@@ -107,22 +163,29 @@ impl Writer {
         R: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
     {
-        let stopped = || {
-            Error::new(
-                ErrorKind::Store,
-                format!("{what}: the SQLite writer stopped"),
-            )
-        };
+        let stopped = || Error::store(what, WriterStopped);
         let (reply, mut answer) = tokio::sync::oneshot::channel();
         let (_in_flight, alone) = InFlight::enter(&self.pace.in_flight);
-        let request = Request {
+        let mut request: Box<dyn Pending> = Box::new(Request {
             what,
             sent: Instant::now(),
+            span: tracing::Span::current(),
             work: Some(work),
             result: None,
             reply,
-        };
-        self.queue.send(Box::new(request)).map_err(|_| stopped())?;
+        });
+        loop {
+            match self.queue.try_send(request) {
+                Ok(()) => break,
+                Err(mpsc::TrySendError::Disconnected(_)) => return Err(stopped()),
+                // Full: the writer is behind; wait for room without blocking the runtime.
+                Err(mpsc::TrySendError::Full(back)) => {
+                    request = back;
+                    tokio::task::yield_now().await;
+                    std::thread::yield_now();
+                }
+            }
+        }
         if let Some(budget) = self.pace.poll_for(alone) {
             let start = Instant::now();
             while start.elapsed() < budget {
@@ -188,6 +251,8 @@ pub(super) struct Request<R, F> {
     pub(super) what: &'static str,
     /// When the caller queued it.
     pub(super) sent: Instant,
+    /// The caller's span, entered while the request runs, so its events land in it.
+    pub(super) span: tracing::Span,
     pub(super) work: Option<F>,
     pub(super) result: Option<rusqlite::Result<R>>,
     pub(super) reply: tokio::sync::oneshot::Sender<Result<R, Error>>,
@@ -199,6 +264,7 @@ where
     F: FnOnce(&Connection) -> rusqlite::Result<R> + Send,
 {
     fn run(&mut self, conn: &Connection) -> bool {
+        let _entered = self.span.enter();
         let result = match self.work.take() {
             Some(work) => work(conn),
             None => Err(rusqlite::Error::InvalidQuery),
@@ -394,6 +460,7 @@ mod tests {
         let request: Box<dyn Pending> = Box::new(Request {
             what: "test",
             sent: Instant::now(),
+            span: tracing::Span::none(),
             work: Some(work),
             result: None,
             reply,
