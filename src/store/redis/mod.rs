@@ -118,7 +118,7 @@ impl RedisStore {
     pub async fn open_with(url: &str, options: RedisOptions) -> Result<Self, Error> {
         let followed: Vec<redis::Client>;
         let conn = if let Some(nodes) = url.strip_prefix("redis+cluster://") {
-            let nodes: Vec<String> = nodes.split(',').map(|n| format!("redis://{n}")).collect();
+            let nodes = options::cluster_nodes(nodes);
             followed = nodes
                 .iter()
                 .filter_map(|n| redis::Client::open(n.as_str()).ok())

@@ -66,9 +66,37 @@ pub(super) fn parse_options(url: &str) -> Result<(String, RedisOptions), Error> 
     Ok((base, options))
 }
 
+/// The seed nodes of a `redis+cluster://` URL (what follows the scheme) as `redis://`
+/// URLs, each with the URL's credentials: `user:pass@h1:p1,h2:p2` names two nodes that
+/// both take `user:pass` (a password may hold `@` or `,`; the last `@` ends it).
+pub(super) fn cluster_nodes(rest: &str) -> Vec<String> {
+    let (credentials, hosts) = match rest.rfind('@') {
+        Some(at) => rest.split_at(at + 1),
+        None => ("", rest),
+    };
+    hosts
+        .split(',')
+        .map(|host| format!("redis://{credentials}{host}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_credentials_apply_to_every_seed() {
+        assert_eq!(
+            cluster_nodes("u:p@h1:1,h2:2"),
+            ["redis://u:p@h1:1", "redis://u:p@h2:2"]
+        );
+        assert_eq!(
+            cluster_nodes(":a,b@c@h1:1,h2:2"),
+            ["redis://:a,b@c@h1:1", "redis://:a,b@c@h2:2"]
+        );
+        assert_eq!(cluster_nodes("h1:1,h2:2"), ["redis://h1:1", "redis://h2:2"]);
+        assert_eq!(cluster_nodes("h1:1"), ["redis://h1:1"]);
+    }
 
     #[test]
     fn options_come_off_the_url() {

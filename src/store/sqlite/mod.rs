@@ -84,7 +84,7 @@ impl SqliteStore {
     /// ```
     ///
     /// # Errors
-    /// [`Store`](ErrorKind::Store) when the file cannot be opened or carries a newer
+    /// [`Store`](crate::ErrorKind::Store) when the file cannot be opened or carries a newer
     /// schema.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         Self::open_with(path, Durability::Full).await
