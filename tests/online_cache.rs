@@ -276,6 +276,12 @@ async fn revocations_reach_other_instances(shared: &Shared) {
     );
     refused_within(&there, &d1, "reuse detection").await;
 
+    let g = warm(fresh().await).await;
+    here.rotate_with_claims(&g.refresh_token, None, &serde_json::json!({"role": "user"}))
+        .await
+        .unwrap();
+    refused_within(&there, &g, "a privilege change").await;
+
     let e = warm(fresh().await).await;
     let f = warm(fresh().await).await;
     here.revoke_subject("carol").await.unwrap();

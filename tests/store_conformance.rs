@@ -558,6 +558,35 @@ suite! { $
         );
     }
 
+    async fn privilege_change_outdates_older_access_tokens(store) {
+        let clock = Clock::new();
+        let s = sessions(store, RefreshPolicy::default(), &clock);
+        let t0 = s.issue("alice", &claims(json!({"role": "admin"})), None).await.unwrap();
+        let t1 = s.rotate(&t0.refresh_token, None).await.unwrap();
+        // A plain rotation changes no claims: older tokens still hold.
+        assert_eq!(access_state(&s, &t0).await, Ok(()));
+        assert_eq!(access_state(&s, &t1).await, Ok(()));
+        // A demotion: every access token minted before it is refused at once.
+        let t2 = s
+            .rotate_with_claims(&t1.refresh_token, None, &claims(json!({"role": "user"})))
+            .await
+            .unwrap();
+        assert_eq!(access_state(&s, &t0).await, Err(ErrorKind::Revoked));
+        assert_eq!(access_state(&s, &t1).await, Err(ErrorKind::Revoked));
+        assert_eq!(access_state(&s, &t2).await, Ok(()));
+        let t3 = s.rotate(&t2.refresh_token, None).await.unwrap();
+        assert_eq!(access_state(&s, &t2).await, Ok(()));
+        assert_eq!(access_state(&s, &t3).await, Ok(()));
+        assert_eq!(
+            s.store().family(&t3.family_id).await.unwrap().unwrap().claims_generation,
+            2
+        );
+        assert_eq!(
+            kind(s.issue("x", &claims(json!({"sgen": 9})), None).await),
+            ErrorKind::Malformed
+        );
+    }
+
     async fn tokens_without_session_are_refused_online(store) {
         let clock = Clock::new();
         let store = Arc::new(store);

@@ -66,6 +66,8 @@ struct FamilyEntry {
     /// Live before this instant; `None`: ended for good (revoked, expired or absent:
     /// none of these can come back).
     live_until: Option<NumericDate>,
+    /// Tokens minted before this generation carry claims that no longer hold.
+    claims_generation: u64,
 }
 
 /// What the cache knows of a `jti`, until `until` (its denylist entry's end).
@@ -84,6 +86,8 @@ pub(crate) enum Verdict {
     Denied,
     /// The session has ended (or never existed).
     Ended,
+    /// The session lives, but its claims changed after this token was minted.
+    Outdated,
 }
 
 /// A snapshot of the invalidation counter, taken before a store read (see the module
@@ -194,6 +198,7 @@ impl OnlineCache {
     pub(crate) fn verdict(
         &self,
         sid: Option<&str>,
+        minted_at: u64,
         jti: Option<&str>,
         now: NumericDate,
     ) -> Option<Verdict> {
@@ -210,6 +215,9 @@ impl OnlineCache {
             let entry = self.families.get(sid)?;
             match entry.live_until {
                 None => return Some(Verdict::Ended),
+                Some(_) if minted_at < entry.claims_generation => {
+                    return Some(Verdict::Outdated);
+                }
                 Some(end) if now < end => {}
                 // Past the end it saw: a rotation may have moved it; ask the store.
                 Some(_) => return None,
@@ -250,6 +258,7 @@ impl OnlineCache {
                     .as_ref()
                     .map_or_else(|| Arc::from(""), |f| Arc::from(f.subject.as_str())),
                 live_until: state.family.as_ref().and_then(live_until),
+                claims_generation: state.family.as_ref().map_or(0, |f| f.claims_generation),
             };
             self.families.insert(sid.to_owned(), entry);
         }
@@ -268,13 +277,17 @@ impl OnlineCache {
 
 impl OnlineState {
     /// The verdict this state gives at `now`.
-    pub(crate) fn verdict(&self, sid: Option<&str>, now: NumericDate) -> Verdict {
+    pub(crate) fn verdict(&self, sid: Option<&str>, minted_at: u64, now: NumericDate) -> Verdict {
         if self.jti_denied {
-            Verdict::Denied
-        } else if sid.is_some() && !self.family.as_ref().is_some_and(|f| f.is_live(now)) {
-            Verdict::Ended
-        } else {
-            Verdict::Accepted
+            return Verdict::Denied;
+        }
+        if sid.is_none() {
+            return Verdict::Accepted;
+        }
+        match &self.family {
+            Some(f) if f.is_live(now) && minted_at < f.claims_generation => Verdict::Outdated,
+            Some(f) if f.is_live(now) => Verdict::Accepted,
+            _ => Verdict::Ended,
         }
     }
 }
@@ -306,6 +319,7 @@ mod tests {
             },
             previous_rotated_at: None,
             fingerprint: None,
+            claims_generation: 0,
             revoked_at: None,
         }
     }
@@ -325,31 +339,34 @@ mod tests {
     #[test]
     fn answers_until_the_family_would_end() {
         let cache = OnlineCache::new(100);
-        assert_eq!(cache.verdict(Some("f"), Some("j"), at(1500)), None);
+        assert_eq!(cache.verdict(Some("f"), 0, Some("j"), at(1500)), None);
         filled(&cache, "f", "j", &live("f", "alice"));
         assert_eq!(
-            cache.verdict(Some("f"), Some("j"), at(1500)),
+            cache.verdict(Some("f"), 0, Some("j"), at(1500)),
             Some(Verdict::Accepted)
         );
         // Idle end at 3000: from then on the store is asked (a rotation may have moved it).
         assert_eq!(
-            cache.verdict(Some("f"), Some("j"), at(2999)),
+            cache.verdict(Some("f"), 0, Some("j"), at(2999)),
             Some(Verdict::Accepted)
         );
-        assert_eq!(cache.verdict(Some("f"), Some("j"), at(3000)), None);
+        assert_eq!(cache.verdict(Some("f"), 0, Some("j"), at(3000)), None);
         // The jti's entry ends with its denylist entry.
         assert_eq!(
-            cache.verdict(None, Some("j"), at(3999)),
+            cache.verdict(None, 0, Some("j"), at(3999)),
             Some(Verdict::Accepted)
         );
-        assert_eq!(cache.verdict(None, Some("j"), at(4000)), None);
+        assert_eq!(cache.verdict(None, 0, Some("j"), at(4000)), None);
         // Another token of the session: its jti is not known yet.
-        assert_eq!(cache.verdict(Some("f"), Some("other"), at(1500)), None);
+        assert_eq!(cache.verdict(Some("f"), 0, Some("other"), at(1500)), None);
         assert_eq!(
-            cache.verdict(Some("f"), None, at(1500)),
+            cache.verdict(Some("f"), 0, None, at(1500)),
             Some(Verdict::Accepted)
         );
-        assert_eq!(cache.verdict(None, None, at(1500)), Some(Verdict::Accepted));
+        assert_eq!(
+            cache.verdict(None, 0, None, at(1500)),
+            Some(Verdict::Accepted)
+        );
     }
 
     #[test]
@@ -363,7 +380,7 @@ mod tests {
         };
         filled(&cache, "r", "j1", &gone);
         assert_eq!(
-            cache.verdict(Some("r"), Some("j1"), at(1300)),
+            cache.verdict(Some("r"), 0, Some("j1"), at(1300)),
             Some(Verdict::Ended)
         );
         let absent = OnlineState {
@@ -372,7 +389,7 @@ mod tests {
         };
         filled(&cache, "x", "j2", &absent);
         assert_eq!(
-            cache.verdict(Some("x"), Some("j2"), at(1300)),
+            cache.verdict(Some("x"), 0, Some("j2"), at(1300)),
             Some(Verdict::Ended)
         );
         let denied = OnlineState {
@@ -381,7 +398,7 @@ mod tests {
         };
         filled(&cache, "f", "j3", &denied);
         assert_eq!(
-            cache.verdict(Some("f"), Some("j3"), at(1300)),
+            cache.verdict(Some("f"), 0, Some("j3"), at(1300)),
             Some(Verdict::Denied)
         );
         // A family whose last use is at its end is not live whatever the clock says.
@@ -399,15 +416,15 @@ mod tests {
         filled(&cache, "b1", "j3", &live("b1", "bob"));
         let now = at(1500);
         cache.invalidate(&Change::Family("a1".into()));
-        assert_eq!(cache.verdict(Some("a1"), Some("j1"), now), None);
-        assert!(cache.verdict(Some("a2"), Some("j2"), now).is_some());
+        assert_eq!(cache.verdict(Some("a1"), 0, Some("j1"), now), None);
+        assert!(cache.verdict(Some("a2"), 0, Some("j2"), now).is_some());
         cache.invalidate(&Change::Subject("alice".into()));
-        assert_eq!(cache.verdict(Some("a2"), Some("j2"), now), None);
-        assert!(cache.verdict(Some("b1"), Some("j3"), now).is_some());
+        assert_eq!(cache.verdict(Some("a2"), 0, Some("j2"), now), None);
+        assert!(cache.verdict(Some("b1"), 0, Some("j3"), now).is_some());
         cache.invalidate(&Change::Jti("j3".into()));
-        assert_eq!(cache.verdict(Some("b1"), Some("j3"), now), None);
+        assert_eq!(cache.verdict(Some("b1"), 0, Some("j3"), now), None);
         assert_eq!(
-            cache.verdict(Some("b1"), None, now),
+            cache.verdict(Some("b1"), 0, None, now),
             Some(Verdict::Accepted)
         );
         cache.invalidate(&Change::Everything);
@@ -423,7 +440,7 @@ mod tests {
         // then the fill comes in.
         cache.invalidate(&Change::Family("f".into()));
         cache.fill(ticket, Some("f"), Some("j"), at(4000), &live("f", "alice"));
-        assert_eq!(cache.verdict(Some("f"), Some("j"), at(1500)), None);
+        assert_eq!(cache.verdict(Some("f"), 0, Some("j"), at(1500)), None);
         assert_eq!(cache.len(), (0, 0));
         // Any invalidation counts, not only one naming this family.
         let ticket = cache.ticket();
@@ -442,7 +459,7 @@ mod tests {
         cache.set_serving(false);
         assert!(!cache.is_serving());
         assert_eq!(cache.len(), (0, 0), "a lost feed drops everything");
-        assert_eq!(cache.verdict(Some("f"), Some("j"), at(1500)), None);
+        assert_eq!(cache.verdict(Some("f"), 0, Some("j"), at(1500)), None);
         filled(&cache, "f", "j", &live("f", "alice"));
         assert_eq!(cache.len(), (0, 0));
         // A fill begun while deaf and finished after the feed is back is not kept.
@@ -452,11 +469,36 @@ mod tests {
         assert_eq!(cache.len(), (0, 0));
         filled(&cache, "f", "j", &live("f", "alice"));
         assert_eq!(
-            cache.verdict(Some("f"), Some("j"), at(1500)),
+            cache.verdict(Some("f"), 0, Some("j"), at(1500)),
             Some(Verdict::Accepted)
         );
         assert!(format!("{cache:?}").contains("serving: true"));
         assert!(!format!("{cache:?}").contains("alice"));
+    }
+
+    /// After a privilege change, tokens minted before it are outdated; those minted at or
+    /// after it are not.
+    #[test]
+    fn tokens_older_than_the_claims_are_outdated() {
+        let cache = OnlineCache::new(10);
+        let mut changed = family("f", "alice");
+        changed.generation = 4;
+        changed.claims_generation = 3;
+        let state = OnlineState {
+            jti_denied: false,
+            family: Some(changed),
+        };
+        assert_eq!(state.verdict(Some("f"), 2, at(1500)), Verdict::Outdated);
+        assert_eq!(state.verdict(Some("f"), 3, at(1500)), Verdict::Accepted);
+        filled(&cache, "f", "j", &state);
+        assert_eq!(
+            cache.verdict(Some("f"), 2, Some("j"), at(1500)),
+            Some(Verdict::Outdated)
+        );
+        assert_eq!(
+            cache.verdict(Some("f"), 4, Some("j"), at(1500)),
+            Some(Verdict::Accepted)
+        );
     }
 
     #[test]
@@ -475,16 +517,16 @@ mod tests {
         filled(&cache, "f", "j", &live("f", "alice"));
         OnlineCache::tell(None, || unreachable!("no cache, nothing to build"));
         OnlineCache::tell(Some(&cache), || Change::Family("f".into()));
-        assert_eq!(cache.verdict(Some("f"), None, at(1500)), None);
+        assert_eq!(cache.verdict(Some("f"), 0, None, at(1500)), None);
         let state = live("f", "a");
-        assert_eq!(state.verdict(Some("f"), at(1500)), Verdict::Accepted);
-        assert_eq!(state.verdict(Some("f"), at(3000)), Verdict::Ended);
+        assert_eq!(state.verdict(Some("f"), 0, at(1500)), Verdict::Accepted);
+        assert_eq!(state.verdict(Some("f"), 0, at(3000)), Verdict::Ended);
         assert_eq!(
             OnlineState {
                 jti_denied: false,
                 family: None
             }
-            .verdict(Some("f"), at(1)),
+            .verdict(Some("f"), 0, at(1)),
             Verdict::Ended
         );
         assert_eq!(
@@ -492,7 +534,7 @@ mod tests {
                 jti_denied: false,
                 family: None
             }
-            .verdict(None, at(1)),
+            .verdict(None, 0, at(1)),
             Verdict::Accepted
         );
     }

@@ -39,6 +39,10 @@ pub struct FamilyRecord {
     pub previous_rotated_at: Option<NumericDate>,
     /// The hash of the client fingerprint the family is bound to, if any.
     pub fingerprint: Option<TokenHash>,
+    /// The generation whose rotation set the current claims (0: the family's first):
+    /// access tokens minted before it carry claims that no longer hold, and online
+    /// checks refuse them.
+    pub claims_generation: u64,
     /// When the family was revoked, if it was.
     pub revoked_at: Option<NumericDate>,
 }
@@ -178,6 +182,7 @@ pub fn apply(
                 // it retired (which another tab or a thief may hold) must not be handed
                 // the new claims, so presenting it afterwards is reuse.
                 next.previous_rotated_at = None;
+                next.claims_generation = next.generation;
             }
         }
         Decision::Refuse(refusal) if refusal.revokes() => next.revoked_at = Some(now),
@@ -245,6 +250,7 @@ mod tests {
             },
             previous_rotated_at: Some(at(2000)),
             fingerprint: None,
+            claims_generation: 0,
             revoked_at: None,
         }
     }
@@ -332,11 +338,16 @@ mod tests {
         assert_eq!(rotated.previous_rotated_at, None);
         assert_eq!(rotated.last_used_at, at(2100));
         assert_eq!(rotated.claims, "{\"a\":1}");
+        assert_eq!(rotated.claims_generation, 6);
         assert_eq!(rotated.secret, f.secret);
         // A clock behind the last use moves nothing backwards.
         let behind = apply(&f, Decision::Rotate, None, at(1500)).unwrap();
         assert_eq!(behind.last_used_at, at(2000));
         assert_eq!(behind.previous_rotated_at, Some(at(2000)));
+        assert_eq!(
+            behind.claims_generation, 0,
+            "a plain rotation keeps the claims"
+        );
         assert_eq!(behind.claims, "{}");
         assert_eq!(apply(&f, Decision::Grace, None, at(2001)), None);
         for refusal in [Refusal::Unknown, Refusal::Revoked, Refusal::Expired] {

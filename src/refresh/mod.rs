@@ -39,7 +39,7 @@ mod policy;
 mod sessions;
 
 pub use crate::model::{family, token};
-pub use online::{SESSION_CLAIM, check_online, session_id};
+pub use online::{GENERATION_CLAIM, SESSION_CLAIM, check_online, minted_at, session_id};
 
 pub use pair::TokenPair;
 pub use policy::{MAX_GRACE, RefreshPolicy};

@@ -11,6 +11,30 @@ use crate::numeric_date::NumericDate;
 /// The claim that carries the family id in access tokens.
 pub const SESSION_CLAIM: &str = "sid";
 
+/// The claim that carries the family's generation at the moment an access token was
+/// minted: an online check refuses the token once the family's claims changed after it.
+pub const GENERATION_CLAIM: &str = "sgen";
+
+/// The family generation an access token was minted at (`sgen`); 0 for a token without
+/// one (minted before tok wrote it), which is then outdated by any privilege change.
+///
+/// ```
+/// let claims = serde_json::json!({"sid": "abc", "sgen": 3});
+/// assert_eq!(tok::refresh::minted_at(claims.as_object().unwrap())?, 3);
+/// # Ok::<(), tok::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Malformed`](ErrorKind::Malformed) when `sgen` is there but not a whole number.
+pub fn minted_at(claims: &Map<String, Value>) -> Result<u64, Error> {
+    match claims.get(GENERATION_CLAIM) {
+        None => Ok(0),
+        Some(value) => value
+            .as_u64()
+            .ok_or_else(|| Error::malformed("claim \"sgen\" is not a whole number")),
+    }
+}
+
 /// The session (family) id an access token carries in `sid`, if any.
 ///
 /// ```
@@ -32,7 +56,8 @@ pub fn session_id(claims: &Map<String, Value>) -> Result<Option<&str>, Error> {
 
 /// The online part of verification for a token whose signature and claims already
 /// checked out: not too far past `exp` for the denylist to vouch for it, `jti` not
-/// denylisted, session family `sid` (if any) live. Answered from the store's
+/// denylisted, session family `sid` (if any) live, and its claims not changed since the
+/// token was minted at generation `minted_at` (its `sgen`, see [`minted_at`]). Answered from the store's
 /// [`OnlineCache`] when it has the answer (no round trip), else with one
 /// [`online_state`](Store::online_state) read, whose answer is then cached.
 ///
@@ -43,6 +68,7 @@ pub async fn check_online(
     store: &impl Store,
     exp: Option<NumericDate>,
     sid: Option<&str>,
+    minted_at: u64,
     jti: Option<&str>,
     now: NumericDate,
 ) -> Result<(), Error> {
@@ -56,7 +82,7 @@ pub async fn check_online(
         .at(exp));
     }
     let cache = store.online_cache();
-    let verdict = match cache.and_then(|c| c.verdict(sid, jti, now)) {
+    let verdict = match cache.and_then(|c| c.verdict(sid, minted_at, jti, now)) {
         Some(cached) => cached,
         None => {
             let ticket = cache.map(OnlineCache::ticket);
@@ -69,7 +95,7 @@ pub async fn check_online(
                 let until = exp.map_or(now, deny_until);
                 cache.fill(ticket, sid, jti, until, &state);
             }
-            state.verdict(sid, now)
+            state.verdict(sid, minted_at, now)
         }
     };
     match verdict {
@@ -81,6 +107,12 @@ pub async fn check_online(
         Verdict::Ended => Err(Error::new(
             ErrorKind::Revoked,
             "the session of this access token has ended",
+        )),
+        // Refused as revoked: the token's claims were revoked; its session can mint one
+        // with the current claims (a refresh).
+        Verdict::Outdated => Err(Error::new(
+            ErrorKind::Revoked,
+            "the session's claims changed after this access token was minted; refresh it",
         )),
     }
 }

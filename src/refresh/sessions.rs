@@ -14,7 +14,9 @@ use crate::model::family::{FamilyRecord, Logout, Refusal};
 use crate::model::store::{Created, LogoutRequest, RotationOutcome, RotationRequest, Store};
 use crate::model::token::{self, PresentedToken, RefreshKeys};
 use crate::numeric_date::NumericDate;
-use crate::refresh::online::{SESSION_CLAIM, check_online, session_id};
+use crate::refresh::online::{
+    GENERATION_CLAIM, SESSION_CLAIM, check_online, minted_at, session_id,
+};
 use crate::refresh::pair::TokenPair;
 use crate::refresh::policy::RefreshPolicy;
 use crate::validation::Validation;
@@ -139,6 +141,7 @@ impl<S: Store> Sessions<S> {
                 secret: self.refresh_keys.new_family_secret()?,
                 previous_rotated_at: None,
                 fingerprint: fingerprint.map(token::hash),
+                claims_generation: 0,
                 revoked_at: None,
             };
             match self.store.create_family(&record, now).await? {
@@ -251,6 +254,7 @@ impl<S: Store> Sessions<S> {
             .with_source(e)
         })?;
         custom.insert(SESSION_CLAIM.into(), record.family_id.as_str().into());
+        custom.insert(GENERATION_CLAIM.into(), record.generation.into());
         let mut claims = Claims::new(custom)
             .with_subject(record.subject.as_str())
             .issued_at(now)
@@ -419,7 +423,16 @@ impl<S: Store> Sessions<S> {
                  (Sessions::accepting_tokens_without_session allows it)",
             ));
         }
-        check_online(&self.store, claims.exp, sid, claims.jti.as_deref(), now).await?;
+        let minted = minted_at(&claims.custom)?;
+        check_online(
+            &self.store,
+            claims.exp,
+            sid,
+            minted,
+            claims.jti.as_deref(),
+            now,
+        )
+        .await?;
         let custom = T::deserialize(Value::Object(claims.custom))
             .map_err(|e| Error::malformed(format!("claims: {e}")))?;
         Ok(Verified {
@@ -471,7 +484,7 @@ fn claims_json(claims: &impl Serialize) -> Result<String, Error> {
     };
     if let Some(name) = map
         .keys()
-        .find(|k| REGISTERED.contains(&k.as_str()) || *k == SESSION_CLAIM)
+        .find(|k| REGISTERED.contains(&k.as_str()) || *k == SESSION_CLAIM || *k == GENERATION_CLAIM)
     {
         let instead = match name.as_str() {
             "sub" => "the subject argument",
@@ -480,6 +493,7 @@ fn claims_json(claims: &impl Serialize) -> Result<String, Error> {
             "aud" => "RefreshPolicy::with_audience",
             "jti" => "nothing: each access token gets a random jti",
             "sid" => "nothing: it is the session (family) id",
+            "sgen" => "nothing: it is the session's generation when the token was minted",
             _ => "nothing: tok sets it",
         };
         return Err(Error::malformed(format!(

@@ -136,9 +136,9 @@ impl Store for MemoryStore {
             // The map keeps its own copy; the answer keeps the other.
             state.families.insert(next.family_id.clone(), next.clone());
         }
-        if let RotationOutcome::Refused(refusal) = resolved.outcome
-            && refusal.revokes()
-        {
+        let revoked =
+            matches!(resolved.outcome, RotationOutcome::Refused(refusal) if refusal.revokes());
+        if revoked || r.new_claims.is_some() {
             self.tell(|| Change::Family(r.presented.family_id().to_owned()));
         }
         Ok(resolved.outcome)

@@ -116,6 +116,7 @@ fn online(
     now: NumericDate,
 ) -> Result<(), tok::Error> {
     let sid = tok::refresh::session_id(&claims.custom)?;
+    let minted_at = tok::refresh::minted_at(&claims.custom)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -124,7 +125,15 @@ fn online(
         })?;
     runtime.block_on(async {
         let store = tok::store::open(url).await?;
-        tok::refresh::check_online(&store, claims.exp, sid, claims.jti.as_deref(), now).await
+        tok::refresh::check_online(
+            &store,
+            claims.exp,
+            sid,
+            minted_at,
+            claims.jti.as_deref(),
+            now,
+        )
+        .await
     })
 }
 

@@ -15,10 +15,11 @@ pub(super) const FORMAT_VERSION: &str = "2";
 
 /// The family fields the scripts return and `family` reads, in this order: HMGET of a
 /// fixed list is cheaper than HGETALL. `ttl` is the time (ms) until which the key is
-/// kept: at least the family's deadline.
-pub(super) const FIELDS: [&str; 13] = [
+/// kept: at least the family's deadline. `cgen`, the generation of the last claims
+/// change, is absent from families written before it existed (read as 0).
+pub(super) const FIELDS: [&str; 14] = [
     "sub", "claims", "created", "expires", "last", "idle", "gen", "kid", "nonce", "prev", "fp",
-    "revoked", "ttl",
+    "revoked", "ttl", "cgen",
 ];
 
 pub(super) fn hex(bytes: &[u8]) -> String {
@@ -88,9 +89,15 @@ pub(super) fn date(s: &str) -> Result<NumericDate, Error> {
 
 /// Rebuilds a family from the values of [`FIELDS`], in that order.
 pub(super) fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyRecord, Error> {
+    let last = values.len().saturating_sub(1);
     let values: Vec<String> = values
         .into_iter()
-        .map(|v| String::from_redis_value(v).map_err(|_| corrupt("a family field")))
+        .enumerate()
+        .map(|(i, v)| match v {
+            // `cgen` is missing on families older than it: no claims change yet.
+            Value::Nil if i == last => Ok("0".to_owned()),
+            v => String::from_redis_value(v).map_err(|_| corrupt("a family field")),
+        })
         .collect::<Result<_, _>>()?;
     let [
         sub,
@@ -106,6 +113,7 @@ pub(super) fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyR
         fp,
         revoked,
         _kept,
+        claims_generation,
     ] = <[String; FIELDS.len()]>::try_from(values).map_err(|_| corrupt("the family's fields"))?;
     let optional_date = |v: &str| -> Result<Option<NumericDate>, Error> {
         match v {
@@ -132,6 +140,7 @@ pub(super) fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyR
             v => Some(unhex(v).ok_or_else(|| corrupt("fp"))?),
         },
         revoked_at: optional_date(&revoked)?,
+        claims_generation: claims_generation.parse().map_err(|_| corrupt("cgen"))?,
     })
 }
 

@@ -18,6 +18,6 @@ local keep = math.min(expires, tonumber(ARGV[5]) + tonumber(ARGV[6]) + @SLACK@)
 redis.call('HSET', KEYS[1], 'v', '@VERSION@', 'sub', ARGV[1], 'claims', ARGV[2],
   'created', ARGV[3], 'expires', ARGV[4], 'last', ARGV[5], 'idle', ARGV[6], 'gen', ARGV[7],
   'kid', ARGV[8], 'nonce', ARGV[9], 'prev', '', 'fp', ARGV[10], 'revoked', revoked,
-  'ttl', keep, 'rq', ARGV[12])
+  'ttl', keep, 'rq', ARGV[12], 'cgen', '0')
 redis.call('PEXPIRE', KEYS[1], math.max(keep - tonumber(ARGV[11]), 1))
 return 1

@@ -413,6 +413,10 @@ impl Store for RedisStore {
             )
             .await
             .inspect_err(|_| self.tell(|| Change::Family(family_id.to_owned())))?;
+        if r.new_claims.is_some() {
+            // A privilege change: access tokens minted before it are outdated.
+            self.tell(|| Change::Family(family_id.to_owned()));
+        }
         let mut reply = reply.into_iter();
         let mut next_string = || reply.next().and_then(|v| String::from_redis_value(v).ok());
         match next_string().as_deref() {

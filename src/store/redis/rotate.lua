@@ -11,8 +11,9 @@
 -- Returns {'rotated', FIELDS...}, {'grace', FIELDS...} or {'refused', reason}.
 local f = redis.call('HMGET', KEYS[1], @FIELDS@)
 -- 1 sub, 2 claims, 3 created, 4 expires, 5 last, 6 idle, 7 gen, 8 kid, 9 nonce,
--- 10 prev, 11 fp, 12 revoked, 13 ttl
+-- 10 prev, 11 fp, 12 revoked, 13 ttl, 14 cgen (absent on families older than it: 0)
 if not f[1] then return {'refused', 'unknown'} end
+local cgen = f[14] or '0'
 local pgen = tonumber(ARGV[1])
 local gen = tonumber(f[7])
 if pgen > gen then return {'refused', 'unknown'} end
@@ -31,7 +32,7 @@ if f[11] ~= '' and f[11] ~= ARGV[2] then
 end
 if pgen ~= gen then
   if pgen + 1 == gen and redis.call('HGET', KEYS[1], 'rq') == ARGV[8] then
-    return {'rotated', f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], '', f[13]}
+    return {'rotated', f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], '', f[13], cgen}
   end
   local in_grace = pgen + 1 == gen and f[10] ~= '' and eff < tonumber(f[10]) + tonumber(ARGV[5])
   if not in_grace then
@@ -42,25 +43,28 @@ if pgen ~= gen then
   -- A privilege change rotates on from the live generation; a plain refresh gets the
   -- live token again and changes nothing.
   if ARGV[3] == '' then
-    return {'grace', f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13]}
+    return {'grace', f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13], cgen}
   end
 end
 gen = gen + 1
 local claims = f[2]
--- A privilege change ends grace for every earlier generation (as `family::apply`).
+-- A privilege change ends grace for every earlier generation and makes access tokens
+-- minted before it outdated (as `family::apply`); other processes' caches are told.
 local prev = eff
 if ARGV[3] ~= '' then
   claims = ARGV[3]
   prev = ''
+  cgen = gen
+  redis.call('PUBLISH', ARGV[6], ARGV[7])
 end
 -- Numbers go to Redis as integers (HSET arguments and replies alike).
 local deadline = math.min(expires, eff + idle)
 local kept = tonumber(f[13]) or 0
 if deadline > kept then
   kept = math.min(expires, deadline + @SLACK@)
-  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'last', eff, 'claims', claims, 'ttl', kept, 'rq', ARGV[8])
+  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'last', eff, 'claims', claims, 'ttl', kept, 'rq', ARGV[8], 'cgen', cgen)
   redis.call('PEXPIRE', KEYS[1], math.max(kept - now, 1))
 else
-  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'last', eff, 'claims', claims, 'rq', ARGV[8])
+  redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'last', eff, 'claims', claims, 'rq', ARGV[8], 'cgen', cgen)
 end
-return {'rotated', f[1], claims, f[3], f[4], eff, f[6], gen, f[8], f[9], prev, f[11], '', kept}
+return {'rotated', f[1], claims, f[3], f[4], eff, f[6], gen, f[8], f[9], prev, f[11], '', kept, cgen}

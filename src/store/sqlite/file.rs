@@ -16,6 +16,16 @@ use crate::store::sqlite::pool::retry_busy;
 /// adds the change log (`changes`), which a version-2 file gains when opened.
 pub(super) const SCHEMA_VERSION: i64 = 3;
 
+/// What version 3 adds to version 2: the change log, and the generation of each
+/// family's last claims change (0 for families that never changed claims).
+fn upgrade_3() -> String {
+    format!(
+        "{}\nALTER TABLE tok_families ADD COLUMN claims_gen INTEGER NOT NULL DEFAULT 0;",
+        changes::SCHEMA
+    )
+}
+
+/// Version 2's schema; a new file gets it and then [`upgrade_3`].
 pub(super) const SCHEMA: &str = "
 CREATE TABLE tok_schema (version INTEGER NOT NULL);
 CREATE TABLE tok_families (
@@ -165,7 +175,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<i64> {
     )?;
     if !exists {
         tx.execute_batch(SCHEMA)?;
-        tx.execute_batch(changes::SCHEMA)?;
+        tx.execute_batch(&upgrade_3())?;
         tx.execute(
             "INSERT INTO tok_schema (version) VALUES (?1)",
             [SCHEMA_VERSION],
@@ -173,8 +183,9 @@ fn migrate(conn: &Connection) -> rusqlite::Result<i64> {
     }
     let mut version: i64 = tx.query_row("SELECT version FROM tok_schema", [], |r| r.get(0))?;
     if version == 2 {
-        // The one upgrade: a table added, nothing existing touched, in this transaction.
-        tx.execute_batch(changes::SCHEMA)?;
+        // The one upgrade: a table and a column with a default added, nothing existing
+        // changed, in this transaction.
+        tx.execute_batch(&upgrade_3())?;
         tx.execute("UPDATE tok_schema SET version = ?1", [SCHEMA_VERSION])?;
         version = SCHEMA_VERSION;
     }

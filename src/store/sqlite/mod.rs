@@ -198,6 +198,7 @@ impl Store for SqliteStore {
                 f.previous_rotated_at.map(ms),
                 f.fingerprint.as_ref().map(|h| &h[..]),
                 f.revoked_at.map(ms),
+                gen_i64(f.claims_generation),
             ]);
             // An id that collided is reported so the caller draws a new one; never
             // overwritten.
@@ -218,17 +219,18 @@ impl Store for SqliteStore {
                 let resolved = resolve_rotation(family.as_ref(), &r);
                 if let (Some(before), Some(next)) = (&family, resolved.to_write()) {
                     write_family(conn, before, next)?;
-                    if next.revoked_at.is_some() {
-                        changes::record(conn, &Change::Family(next.family_id.clone()))?;
-                    }
                 }
                 Ok(resolved.outcome)
             })
             .await;
-        if !matches!(
-            outcome,
-            Ok(RotationOutcome::Rotated(_) | RotationOutcome::Grace(_))
-        ) {
+        // A refusal may have revoked, a privilege change changed the claims: either way
+        // cached answers about this family go.
+        if request.new_claims.is_some()
+            || !matches!(
+                outcome,
+                Ok(RotationOutcome::Rotated(_) | RotationOutcome::Grace(_))
+            )
+        {
             self.tell(|| Change::Family(request.presented.family_id().to_owned()));
         }
         outcome

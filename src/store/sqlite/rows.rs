@@ -49,6 +49,7 @@ pub(super) fn family_from_row(row: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
         previous_rotated_at: row.get::<_, Option<i64>>(10)?.map(date).transpose()?,
         fingerprint: row.get::<_, Option<Vec<u8>>>(11)?.map(blob32).transpose()?,
         revoked_at: row.get::<_, Option<i64>>(12)?.map(date).transpose()?,
+        claims_generation: u64::try_from(row.get::<_, i64>(13)?).unwrap_or(0),
     })
 }
 
@@ -61,11 +62,12 @@ pub(super) fn read_family(conn: &Connection, id: &str) -> rusqlite::Result<Optio
 }
 
 pub(super) const SELECT_FAMILY: &str = "SELECT id, subject, claims, created_ms, expires_ms, last_used_ms, idle_ms, \
-     generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms FROM tok_families WHERE id = ?1";
+     generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, claims_gen \
+     FROM tok_families WHERE id = ?1";
 
 pub(super) const INSERT_FAMILY: &str = "INSERT INTO tok_families (id, subject, claims, created_ms, expires_ms, \
-     last_used_ms, idle_ms, generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+     last_used_ms, idle_ms, generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, \
+     claims_gen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 pub(super) fn gen_i64(g: u64) -> i64 {
     i64::try_from(g).unwrap_or(i64::MAX)
@@ -90,7 +92,7 @@ pub(super) fn write_family(
     let changed = tx
         .prepare_cached(
             "UPDATE tok_families SET claims = ?2, last_used_ms = ?3, generation = ?4,
-                 prev_rotated_ms = ?5, revoked_ms = ?6
+                 prev_rotated_ms = ?5, revoked_ms = ?6, claims_gen = ?8
              WHERE id = ?1 AND generation = ?7",
         )?
         .execute(params![
@@ -101,7 +103,13 @@ pub(super) fn write_family(
             next.previous_rotated_at.map(ms),
             next.revoked_at.map(ms),
             gen_i64(before.generation),
+            gen_i64(next.claims_generation),
         ])?;
+    // A family that ended, or whose claims changed, is announced to other processes'
+    // online-check caches in this transaction.
+    if next.revoked_at.is_some() || next.claims_generation != before.claims_generation {
+        changes::record(tx, &Change::Family(next.family_id.clone()))?;
+    }
     if changed == 1 {
         Ok(())
     } else {
