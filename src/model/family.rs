@@ -97,6 +97,18 @@ impl Refusal {
     pub fn revokes(self) -> bool {
         matches!(self, Self::Reused | Self::FingerprintMismatch)
     }
+
+    /// The stable code of the error this refusal becomes (as
+    /// [`ErrorKind::code`](crate::ErrorKind::code)).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Unknown => "refresh-unknown",
+            Self::Revoked => "revoked",
+            Self::Expired => "refresh-expired",
+            Self::Reused => "refresh-reused",
+            Self::FingerprintMismatch => "fingerprint-mismatch",
+        }
+    }
 }
 
 /// What to do with a token the family minted.
@@ -361,6 +373,21 @@ mod tests {
         let mut last = family();
         last.generation = u64::MAX;
         assert_eq!(apply(&last, Decision::Rotate, None, at(2001)), None);
+    }
+
+    /// A refusal's code is the code of the error kind it becomes.
+    #[test]
+    fn refusal_codes_are_the_error_codes() {
+        use crate::error::ErrorKind;
+        for (refusal, kind) in [
+            (Refusal::Unknown, ErrorKind::RefreshUnknown),
+            (Refusal::Revoked, ErrorKind::Revoked),
+            (Refusal::Expired, ErrorKind::RefreshExpired),
+            (Refusal::Reused, ErrorKind::RefreshReused),
+            (Refusal::FingerprintMismatch, ErrorKind::FingerprintMismatch),
+        ] {
+            assert_eq!(refusal.code(), kind.code());
+        }
     }
 
     #[test]

@@ -33,9 +33,11 @@
 //! # }
 //! ```
 
+mod claims;
 mod online;
 mod pair;
 mod policy;
+mod refusal;
 mod sessions;
 
 pub use crate::model::{family, token};

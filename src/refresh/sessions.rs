@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use serde::Serialize;
 
-use crate::claims::{Claims, REGISTERED};
+use crate::claims::Claims;
 use crate::error::{Error, ErrorKind};
 use crate::jws::Verified;
 use crate::keyset::KeySet;
@@ -14,11 +14,13 @@ use crate::model::family::{FamilyRecord, Logout, Refusal};
 use crate::model::store::{Created, LogoutRequest, RotationOutcome, RotationRequest, Store};
 use crate::model::token::{self, PresentedToken, RefreshKeys};
 use crate::numeric_date::NumericDate;
+use crate::refresh::claims::claims_json;
 use crate::refresh::online::{
     GENERATION_CLAIM, SESSION_CLAIM, check_online, minted_at, session_id,
 };
 use crate::refresh::pair::TokenPair;
 use crate::refresh::policy::RefreshPolicy;
+use crate::refresh::refusal::refusal_error;
 use crate::validation::Validation;
 
 /// A client fingerprint: any bytes (a cookie's value, a string, a byte array), of which
@@ -119,6 +121,10 @@ impl<S: Store> Sessions<S> {
     /// [`Malformed`](ErrorKind::Malformed) when `claims` do not serialize to a JSON object
     /// or use a registered name or `sid` (the message says which setting to use instead);
     /// [`Store`](ErrorKind::Store) when the store fails (no token is returned then).
+    #[tracing::instrument(
+        name = "issue", target = "tok::refresh", skip_all,
+        fields(subject = %subject, bound = fingerprint.is_some(), family, outcome),
+    )]
     pub async fn issue(
         &self,
         subject: &str,
@@ -146,7 +152,9 @@ impl<S: Store> Sessions<S> {
             };
             match self.store.create_family(&record, now).await? {
                 Created::Stored => {
-                    tracing::info!(target: "tok::refresh", event = "issue", family = %record.family_id, subject = %record.subject, bound = record.fingerprint.is_some());
+                    let span = tracing::Span::current();
+                    span.record("family", record.family_id.as_str());
+                    span.record("outcome", "issued");
                     return self.pair(&record, now);
                 }
                 Created::IdTaken => {
@@ -212,6 +220,10 @@ impl<S: Store> Sessions<S> {
             .await
     }
 
+    #[tracing::instrument(
+        name = "rotate", target = "tok::refresh", skip_all,
+        fields(family, privilege_change = new_claims.is_some(), generation, outcome),
+    )]
     async fn rotate_inner(
         &self,
         refresh_token: &str,
@@ -227,13 +239,21 @@ impl<S: Store> Sessions<S> {
             grace: self.policy.grace,
         };
         let family = request.presented.family_id();
-        match self.store.rotate(&request).await? {
-            RotationOutcome::Rotated(record) => {
-                tracing::info!(target: "tok::refresh", event = "rotate", family, generation = record.generation, subject = %record.subject);
-                self.pair(&record, now)
-            }
-            RotationOutcome::Grace(record) => {
-                tracing::info!(target: "tok::refresh", event = "grace", family, generation = record.generation, subject = %record.subject);
+        let span = tracing::Span::current();
+        span.record("family", family);
+        let outcome = self.store.rotate(&request).await;
+        span.record(
+            "outcome",
+            match &outcome {
+                Ok(RotationOutcome::Rotated(_)) => "rotated",
+                Ok(RotationOutcome::Grace(_)) => "grace",
+                Ok(RotationOutcome::Refused(r)) => r.code(),
+                Err(_) => "store-error",
+            },
+        );
+        match outcome? {
+            RotationOutcome::Rotated(record) | RotationOutcome::Grace(record) => {
+                span.record("generation", record.generation);
                 self.pair(&record, now)
             }
             RotationOutcome::Refused(refusal) => Err(refusal_error(refusal, family)),
@@ -296,6 +316,12 @@ impl<S: Store> Sessions<S> {
     /// changed); [`RefreshReused`](ErrorKind::RefreshReused) for a retired token (the
     /// family is revoked all the same); [`Malformed`](ErrorKind::Malformed) for a string
     /// that is not a refresh token; [`Store`](ErrorKind::Store).
+    #[tracing::instrument(
+        name = "logout",
+        target = "tok::refresh",
+        skip_all,
+        fields(family, outcome)
+    )]
     pub async fn revoke_refresh(&self, refresh_token: &str) -> Result<bool, Error> {
         let request = LogoutRequest {
             presented: self.parse(refresh_token)?,
@@ -303,11 +329,20 @@ impl<S: Store> Sessions<S> {
             grace: self.policy.grace,
         };
         let family = request.presented.family_id();
-        match self.store.logout(&request).await? {
-            Logout::Revoked => {
-                tracing::info!(target: "tok::refresh", event = "revoke", family);
-                Ok(true)
-            }
+        let span = tracing::Span::current();
+        span.record("family", family);
+        let outcome = self.store.logout(&request).await?;
+        span.record(
+            "outcome",
+            match outcome {
+                Logout::Revoked => "revoked",
+                Logout::AlreadyEnded => "already-ended",
+                Logout::Reused => "reused",
+                Logout::Unknown => "unknown",
+            },
+        );
+        match outcome {
+            Logout::Revoked => Ok(true),
             Logout::AlreadyEnded => Ok(false),
             Logout::Reused => Err(refusal_error(Refusal::Reused, family)),
             Logout::Unknown => Err(refusal_error(Refusal::Unknown, family)),
@@ -321,9 +356,13 @@ impl<S: Store> Sessions<S> {
     ///
     /// # Errors
     /// [`Store`](ErrorKind::Store).
+    #[tracing::instrument(
+        name = "revoke_family", target = "tok::refresh", skip_all,
+        fields(family = family_id, revoked),
+    )]
     pub async fn revoke_family(&self, family_id: &str) -> Result<bool, Error> {
         let revoked = self.store.revoke_family(family_id, self.now()).await?;
-        tracing::info!(target: "tok::refresh", event = "revoke", family = family_id, revoked);
+        tracing::Span::current().record("revoked", revoked);
         Ok(revoked)
     }
 
@@ -343,9 +382,13 @@ impl<S: Store> Sessions<S> {
     ///
     /// # Errors
     /// [`Store`](ErrorKind::Store).
+    #[tracing::instrument(
+        name = "revoke_subject", target = "tok::refresh", skip_all,
+        fields(subject = subject, families),
+    )]
     pub async fn revoke_subject(&self, subject: &str) -> Result<u64, Error> {
         let count = self.store.revoke_subject(subject, self.now()).await?;
-        tracing::info!(target: "tok::refresh", event = "revoke_subject", subject, families = count);
+        tracing::Span::current().record("families", count);
         Ok(count)
     }
 
@@ -355,6 +398,7 @@ impl<S: Store> Sessions<S> {
     /// # Errors
     /// The verification error, [`MissingClaim`](ErrorKind::MissingClaim) without `jti` or
     /// `exp`, [`Store`](ErrorKind::Store).
+    #[tracing::instrument(name = "revoke_access", target = "tok::refresh", skip_all, fields(jti))]
     pub async fn revoke_access(
         &self,
         access_token: &str,
@@ -371,8 +415,8 @@ impl<S: Store> Sessions<S> {
             .claims
             .exp
             .ok_or_else(|| Error::new(ErrorKind::MissingClaim, "token has no exp"))?;
+        tracing::Span::current().record("jti", jti.as_str());
         self.store.deny_jti(&jti, exp, now).await?;
-        tracing::info!(target: "tok::refresh", event = "revoke_access", jti = %jti);
         Ok(())
     }
 
@@ -449,57 +493,4 @@ impl<S: Store> Sessions<S> {
             },
         })
     }
-}
-
-fn refusal_error(refusal: Refusal, family: &str) -> Error {
-    match refusal {
-        Refusal::Reused => {
-            tracing::warn!(target: "tok::refresh", event = "reuse_detected", family, "a retired refresh token was presented; family revoked");
-            Error::new(
-                ErrorKind::RefreshReused,
-                "refresh token was already used; its session is now revoked",
-            )
-        }
-        Refusal::FingerprintMismatch => {
-            tracing::warn!(target: "tok::refresh", event = "fingerprint_mismatch", family, "family revoked");
-            Error::new(
-                ErrorKind::FingerprintMismatch,
-                "client fingerprint does not match; the session is now revoked",
-            )
-        }
-        Refusal::Revoked => Error::new(ErrorKind::Revoked, "the session was revoked"),
-        Refusal::Expired => Error::new(ErrorKind::RefreshExpired, "the session has expired"),
-        Refusal::Unknown => Error::new(ErrorKind::RefreshUnknown, "refresh token is not known"),
-    }
-}
-
-/// The access claims as stored: a JSON object without the names tok sets itself.
-fn claims_json(claims: &impl Serialize) -> Result<String, Error> {
-    let value = serde_json::to_value(claims)
-        .map_err(|e| Error::malformed(format!("access claims: {e}")).with_source(e))?;
-    let Value::Object(map) = value else {
-        return Err(Error::malformed(
-            "access claims must serialize to a JSON object (a struct or a map)",
-        ));
-    };
-    if let Some(name) = map
-        .keys()
-        .find(|k| REGISTERED.contains(&k.as_str()) || *k == SESSION_CLAIM || *k == GENERATION_CLAIM)
-    {
-        let instead = match name.as_str() {
-            "sub" => "the subject argument",
-            "exp" | "iat" => "RefreshPolicy::with_access_ttl",
-            "iss" => "RefreshPolicy::with_issuer",
-            "aud" => "RefreshPolicy::with_audience",
-            "jti" => "nothing: each access token gets a random jti",
-            "sid" => "nothing: it is the session (family) id",
-            "sgen" => "nothing: it is the session's generation when the token was minted",
-            _ => "nothing: tok sets it",
-        };
-        return Err(Error::malformed(format!(
-            "access claims may not set {name:?}: tok sets it on every access token; \
-             remove the field from your claims type (set it with {instead})"
-        )));
-    }
-    Ok(Value::Object(map).to_string())
 }

@@ -1,0 +1,143 @@
+//! [`WebSessions`]: sessions as an HTTP service uses them, its settings, and how a
+//! failure becomes a [`WebError`].
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, ErrorKind};
+use crate::jws::Verified;
+use crate::keyset::KeySet;
+use crate::refresh::{RefreshPolicy, Sessions};
+use crate::store::{AnyStore, Store};
+use crate::validation::Validation;
+use crate::web::cookie::CookieOptions;
+use crate::web::{DEFAULT_GRACE, RETRY_AFTER, WebError};
+
+/// [`Sessions`] as an HTTP service uses them: the validation bearer tokens must pass, the
+/// realm, the origins allowed to send cookie-authenticated requests, and whether sessions
+/// are bound to a fingerprint cookie.
+pub struct WebSessions<St = AnyStore> {
+    pub(super) sessions: Sessions<St>,
+    pub(super) validation: Validation,
+    pub(super) realm: String,
+    pub(super) origins: Vec<String>,
+    pub(super) fingerprint: bool,
+    pub(super) cookies: CookieOptions,
+}
+
+impl<St: Store> WebSessions<St> {
+    /// Web sessions over `store`, with [`DEFAULT_GRACE`] and otherwise the default
+    /// [`RefreshPolicy`], the default [`Validation`], realm `tok`, no allowed origin yet
+    /// (requests carrying `Origin` without `Sec-Fetch-Site` are refused until one is
+    /// added), and fingerprint cookies on.
+    ///
+    /// # Errors
+    /// Never in practice: [`DEFAULT_GRACE`] is within the maximum.
+    pub fn new(store: St, keys: KeySet) -> Self {
+        let policy = RefreshPolicy::default()
+            .with_grace(DEFAULT_GRACE)
+            .unwrap_or_default();
+        Self::from_sessions(Sessions::new(store, keys, policy))
+    }
+
+    /// Web sessions over configured [`Sessions`] (any policy; a grace of 0 is allowed).
+    pub fn from_sessions(sessions: Sessions<St>) -> Self {
+        Self {
+            sessions,
+            validation: Validation::new(),
+            realm: "tok".into(),
+            origins: Vec::new(),
+            fingerprint: true,
+            cookies: CookieOptions::default(),
+        }
+    }
+
+    /// The validation bearer tokens must pass (default [`Validation::new`]).
+    pub fn with_validation(mut self, validation: Validation) -> Self {
+        self.validation = validation;
+        self
+    }
+
+    /// Allows cookie-authenticated requests whose `Origin` is `origin` (exactly
+    /// `scheme://host[:port]`) when the browser sends no `Sec-Fetch-Site`. Repeatable.
+    pub fn with_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origins.push(origin.into());
+        self
+    }
+
+    /// The realm of `WWW-Authenticate` challenges (default `tok`). Characters a quoted
+    /// string cannot carry are dropped.
+    pub fn with_realm(mut self, realm: &str) -> Self {
+        self.realm = realm
+            .chars()
+            .filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\')
+            .collect();
+        self
+    }
+
+    /// Does not bind sessions to a fingerprint cookie.
+    pub fn without_fingerprint(mut self) -> Self {
+        self.fingerprint = false;
+        self
+    }
+
+    /// The sessions underneath.
+    pub fn sessions(&self) -> &Sessions<St> {
+        &self.sessions
+    }
+
+    pub(crate) fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    pub(super) fn invalid_token(&self, error: Error) -> WebError {
+        match error.kind() {
+            ErrorKind::Store => self.outage(error),
+            _ => WebError::InvalidToken {
+                realm: self.realm.clone(),
+                error,
+            },
+        }
+    }
+
+    pub(super) fn outage(&self, error: Error) -> WebError {
+        WebError::Unavailable {
+            error,
+            retry_after: RETRY_AFTER,
+        }
+    }
+
+    /// A refused session: the cookies go, except when the store is down.
+    pub(super) fn session_error(&self, error: Error) -> WebError {
+        match error.kind() {
+            ErrorKind::Store => self.outage(error),
+            ErrorKind::Random => WebError::Internal(error),
+            _ => WebError::Session {
+                error,
+                clear: self.clearing_cookies(),
+            },
+        }
+    }
+
+    pub(crate) async fn verify_offline<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<Verified<T>, WebError> {
+        crate::jws::verify_at(
+            self.sessions.keys(),
+            token,
+            &self.validation,
+            self.sessions.now(),
+        )
+        .map_err(|e| self.invalid_token(e))
+    }
+
+    pub(crate) async fn verify_online<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<Verified<T>, WebError> {
+        self.sessions
+            .verify_access(token, &self.validation)
+            .await
+            .map_err(|e| self.invalid_token(e))
+    }
+}

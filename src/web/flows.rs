@@ -1,0 +1,157 @@
+//! The session flows of the web layer: login, refresh, privilege change, logout and
+//! logout everywhere, each with its CSRF check and cookie rules.
+
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde::Serialize;
+
+use crate::error::ErrorKind;
+use crate::refresh::Fingerprint;
+use crate::store::Store;
+use crate::web::{REFRESH_COOKIE, WebError, WebSessions, csrf};
+
+/// A fingerprint cookie's value as the bytes a family is bound to.
+fn as_bytes(value: &String) -> Fingerprint<'_> {
+    value
+}
+
+impl<St: Store> WebSessions<St> {
+    /// Starts a session for a user the application has authenticated, and answers with
+    /// the token response and the session cookies. A refresh cookie that came with the
+    /// request is revoked if a family minted it (a new family every login, so a cookie
+    /// planted before login is worth nothing after it).
+    ///
+    /// # Errors
+    /// [`WebError::Csrf`] for a cross-site request, [`WebError::Unavailable`] when the
+    /// store is down, [`WebError::InvalidRequest`] for an unreadable `Cookie` header.
+    pub async fn login(
+        &self,
+        headers: &HeaderMap,
+        subject: &str,
+        claims: &impl Serialize,
+    ) -> Result<Response, WebError> {
+        csrf::check(headers, &self.origins)?;
+        if let Some(old) = self.read_cookie(headers, REFRESH_COOKIE)? {
+            match self.sessions.revoke_refresh(&old).await {
+                Err(e) if e.kind() == ErrorKind::Store => return Err(self.outage(e)),
+                // Unknown, malformed, already ended or reused: nothing left to end.
+                _ => {}
+            }
+        }
+        let fingerprint = if self.fingerprint {
+            Some(crate::random::token(32).map_err(WebError::Internal)?)
+        } else {
+            None
+        };
+        let pair = self
+            .sessions
+            .issue(subject, claims, fingerprint.as_ref().map(as_bytes))
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorKind::Store => self.outage(e),
+                _ => WebError::Internal(e),
+            })?;
+        Ok(self.token_response(&pair, fingerprint.as_deref()))
+    }
+
+    /// `POST /refresh`: rotates the refresh cookie.
+    ///
+    /// # Errors
+    /// See [`WebError`]: CSRF, no session, a refused session (cookies cleared), outage.
+    pub async fn refresh(&self, headers: &HeaderMap) -> Result<Response, WebError> {
+        self.rotate(headers, None::<&()>).await
+    }
+
+    /// Rotates the refresh cookie with new access claims (a privilege change: the old
+    /// refresh token cannot outlive it). Call it from a handler that has authenticated
+    /// the request (e.g. with [`OnlineBearer`](crate::web::OnlineBearer)) and decided the change.
+    ///
+    /// # Errors
+    /// As [`refresh`](Self::refresh), plus a refused session for claims tok sets.
+    pub async fn change_privileges(
+        &self,
+        headers: &HeaderMap,
+        claims: &impl Serialize,
+    ) -> Result<Response, WebError> {
+        self.rotate(headers, Some(claims)).await
+    }
+
+    async fn rotate(
+        &self,
+        headers: &HeaderMap,
+        claims: Option<&impl Serialize>,
+    ) -> Result<Response, WebError> {
+        csrf::check(headers, &self.origins)?;
+        let Some(token) = self.read_cookie(headers, REFRESH_COOKIE)? else {
+            return Err(WebError::NoSession);
+        };
+        let fingerprint = self.fingerprint_of(headers)?;
+        let fp = fingerprint.as_ref().map(as_bytes);
+        let pair = match claims {
+            None => self.sessions.rotate(&token, fp).await,
+            Some(claims) => self.sessions.rotate_with_claims(&token, fp, claims).await,
+        }
+        .map_err(|e| self.session_error(e))?;
+        Ok(self.token_response(&pair, fingerprint.as_deref()))
+    }
+
+    /// `POST /logout`: ends the session of the refresh cookie (when a family minted it)
+    /// and clears the cookies: 204.
+    ///
+    /// # Errors
+    /// CSRF, an unreadable `Cookie` header, outage (then nothing is cleared).
+    pub async fn logout(&self, headers: &HeaderMap) -> Result<Response, WebError> {
+        csrf::check(headers, &self.origins)?;
+        if let Some(token) = self.read_cookie(headers, REFRESH_COOKIE)? {
+            match self.sessions.revoke_refresh(&token).await {
+                Err(e) if e.kind() == ErrorKind::Store => return Err(self.outage(e)),
+                _ => {}
+            }
+        }
+        Ok(self.cleared(StatusCode::NO_CONTENT, String::new()))
+    }
+
+    /// Ends every session of `subject` (logout everywhere) and clears this client's
+    /// cookies: 200 `{"revoked": N}`. An act of the session holder, not of whoever holds
+    /// an access token: the request must also carry the refresh cookie (and fingerprint)
+    /// of the live session `session_id` (the caller's verified access token's `sid`),
+    /// which is rotated to prove it, with every rule of a refresh (a retired cookie is
+    /// reuse). A leaked access token alone ends nothing.
+    ///
+    /// # Errors
+    /// CSRF; [`WebError::NoSession`] without a refresh cookie;
+    /// [`WebError::NotSessionHolder`] when the cookie is of another session; a refused
+    /// session (cookies cleared); outage (nothing revoked, nothing cleared).
+    pub async fn logout_everywhere(
+        &self,
+        headers: &HeaderMap,
+        subject: &str,
+        session_id: &str,
+    ) -> Result<Response, WebError> {
+        csrf::check(headers, &self.origins)?;
+        let Some(token) = self.read_cookie(headers, REFRESH_COOKIE)? else {
+            return Err(WebError::NoSession);
+        };
+        // The family id is the token's first segment; the rotation below checks the rest.
+        if token.split('.').next() != Some(session_id) {
+            return Err(WebError::NotSessionHolder);
+        }
+        let fingerprint = self.fingerprint_of(headers)?;
+        self.sessions
+            .rotate(&token, fingerprint.as_ref().map(as_bytes))
+            .await
+            .map_err(|e| self.session_error(e))?;
+        let revoked = self
+            .sessions
+            .revoke_subject(subject)
+            .await
+            .map_err(|e| self.outage(e))?;
+        let body = serde_json::json!({ "revoked": revoked }).to_string();
+        let mut response = self.cleared(StatusCode::OK, body);
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(response)
+    }
+}

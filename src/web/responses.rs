@@ -1,0 +1,103 @@
+//! What the session routes read and write: tok's cookies in a request, and the token
+//! and cleared-cookie responses.
+
+use std::time::Duration;
+
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::refresh::TokenPair;
+use crate::store::Store;
+use crate::web::{FINGERPRINT_COOKIE, REFRESH_COOKIE, WebError, WebSessions, cookie};
+
+impl<St: Store> WebSessions<St> {
+    /// The value of tok's cookie `name`. Bytes outside visible ASCII belong to other
+    /// applications' cookies (tok's are ASCII), so they are read lossily rather than
+    /// refused: a neighbour's cookie must not break login, refresh or logout. A
+    /// replacement character inside tok's own cookie makes its value malformed, and it is
+    /// refused where the value is checked.
+    pub(super) fn read_cookie(
+        &self,
+        headers: &HeaderMap,
+        name: &str,
+    ) -> Result<Option<String>, WebError> {
+        let values: Vec<_> = headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()))
+            .collect();
+        cookie::read(
+            values.iter().map(AsRef::as_ref),
+            &self.cookies.full_name(name),
+        )
+        .map_err(|_| WebError::InvalidRequest {
+            realm: self.realm.clone(),
+            reason: "a session cookie is sent more than once",
+        })
+    }
+
+    pub(super) fn fingerprint_of(&self, headers: &HeaderMap) -> Result<Option<String>, WebError> {
+        if self.fingerprint {
+            self.read_cookie(headers, FINGERPRINT_COOKIE)
+        } else {
+            Ok(None)
+        }
+    }
+
+    pub(super) fn set_cookie(
+        &self,
+        name: &str,
+        value: &str,
+        max_age: Duration,
+    ) -> Option<HeaderValue> {
+        cookie::set_cookie(name, value, max_age, &self.cookies)
+            .ok()
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+    }
+
+    pub(super) fn clearing_cookies(&self) -> Vec<HeaderValue> {
+        [REFRESH_COOKIE, FINGERPRINT_COOKIE]
+            .iter()
+            .filter_map(|name| self.set_cookie(name, "", Duration::ZERO))
+            .collect()
+    }
+
+    /// The token response: RFC 6749 §5.1 JSON without the refresh token, which goes in
+    /// its cookie, and the fingerprint in its own with the same `Max-Age`: a browser that
+    /// dropped the fingerprint while keeping the refresh cookie would present a
+    /// mismatch, which revokes the session.
+    pub(super) fn token_response(&self, pair: &TokenPair, fingerprint: Option<&str>) -> Response {
+        let body = serde_json::json!({
+            "access_token": pair.access_token,
+            "token_type": pair.token_type,
+            "expires_in": pair.expires_in,
+        })
+        .to_string();
+        let mut response = (StatusCode::OK, body).into_response();
+        let lifetime = Duration::from_secs(pair.refresh_expires_in);
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(v) = self.set_cookie(REFRESH_COOKIE, &pair.refresh_token, lifetime) {
+            headers.append(SET_COOKIE, v);
+        }
+        if let Some(fp) = fingerprint
+            && let Some(v) = self.set_cookie(FINGERPRINT_COOKIE, fp, lifetime)
+        {
+            headers.append(SET_COOKIE, v);
+        }
+        response
+    }
+
+    pub(super) fn cleared(&self, status: StatusCode, body: String) -> Response {
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        for value in self.clearing_cookies() {
+            headers.append(SET_COOKIE, value);
+        }
+        response
+    }
+}
