@@ -8,6 +8,7 @@ mod keygen;
 mod keys;
 mod output;
 mod refresh;
+mod revoke;
 mod sign;
 mod store;
 mod verify;
@@ -45,7 +46,7 @@ enum Command {
     /// Sessions: issue, rotate and revoke refresh tokens kept in a store.
     Refresh(refresh::RefreshArgs),
     /// Revoke one access token (by its jti) until it expires.
-    Revoke(refresh::RevokeAccessArgs),
+    Revoke(revoke::RevokeAccessArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -57,7 +58,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Refresh(args) => refresh::run(args),
-        Command::Revoke(args) => refresh::run_revoke_access(args),
+        Command::Revoke(args) => revoke::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value};
+use tok::NumericDate;
 use tok::refresh::{RefreshPolicy, Sessions};
 use tok::store::Store;
-use tok::{NumericDate, Validation};
 use zeroize::Zeroizing;
 
 use super::clock::parse_duration;
@@ -170,21 +170,6 @@ struct PurgeArgs {
     store: StoreArgs,
 }
 
-/// `tok revoke`: denylists one access token by `jti` until its `exp`.
-#[derive(Args, Debug)]
-#[command(
-    after_help = "Example:\n  tok revoke --key key.json \"$ACCESS_TOKEN\"\n\n\
-    The token must verify with the key; its jti is refused by `tok verify --store` until it expires."
-)]
-pub struct RevokeAccessArgs {
-    #[command(flatten)]
-    key: KeyArgs,
-    #[command(flatten)]
-    store: StoreArgs,
-    /// The access token; read from stdin when absent or `-`.
-    token: Option<std::ffi::OsString>,
-}
-
 /// Refresh tokens are short; this caps what is read from stdin.
 const REFRESH_CAP: usize = 256;
 
@@ -306,20 +291,4 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
             Ok(())
         }),
     }
-}
-
-pub fn run_revoke_access(args: &RevokeAccessArgs) -> Result<(), Failure> {
-    let keys = args.key.load()?;
-    let token = input::token(args.token.as_deref(), tok::DEFAULT_MAX_TOKEN_LEN)?;
-    block_on(async {
-        let sessions = Sessions::new(args.store.open().await?, keys, RefreshPolicy::default());
-        // Revoking needs proof the token is genuine, not that it is meant for us.
-        let validation = Validation::new().allow_unchecked_audience();
-        sessions
-            .revoke_access(&token, &validation)
-            .await
-            .map_err(|e| failure(&e))?;
-        eprintln!("tok: access token revoked until it expires");
-        Ok(())
-    })
 }
