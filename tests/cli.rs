@@ -747,7 +747,15 @@ fn cli_says_what_went_wrong() {
     let out = env
         .tok()
         .args([
-            "refresh", "issue", "--key", "key.json", "--sub", "a", "--store", "memory:", "--claim",
+            "refresh",
+            "issue",
+            "--key",
+            "key.json",
+            "--sub",
+            "a",
+            "--store",
+            "sqlite:t.db",
+            "--claim",
             "sid=x",
         ])
         .output()

@@ -95,9 +95,36 @@ fn refresh_commands_from_the_shell() {
     let out = env.run(&["verify", "--store", &env.store(), &a1]);
     assert_eq!(out.status.code(), Some(1));
     assert!(err(&out).starts_with("tok: rejected: revoked: "));
-    // Offline, the signature alone still verifies: revocation needs --store.
+    // TOK_STORE is in force for verify as for every command: revoked.
     let out = env.run(&["verify", &a1]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err(&out).starts_with("tok: rejected: revoked: "));
+    // Offline, on request, the signature alone still verifies.
+    let out = env.run(&["verify", "--offline", &a1]);
     assert_eq!(out.status.code(), Some(0));
+    let out = env
+        .tok()
+        .env_remove("TOK_STORE")
+        .args(["verify", &a1])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    // memory: is refused by every command: each tok is a process of its own.
+    for args in [
+        &["verify", "--store", "memory:", &a1][..],
+        &["refresh", "issue", "--store", "MEMORY:", "--sub", "a"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", err(&out));
+        assert!(err(&out).contains("sqlite:PATH"), "{}", err(&out));
+    }
+    let out = env
+        .tok()
+        .env("TOK_STORE", "memory:")
+        .args(["refresh", "issue", "--sub", "a"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 
     // Access-token revocation by jti.
     let bob = env.issue("bob");

@@ -23,7 +23,7 @@ use super::store::{StoreArgs, block_on, failure};
     jq -r .refresh_token pair.json | tok refresh revoke --key key.json\n  \
     tok refresh revoke --subject alice\n\n\
     Refresh tokens are read from standard input: an argument shows in `ps` and shell history.\n\
-    Store: --store URL or TOK_STORE (memory:, sqlite:PATH, redis://HOST:PORT, \
+    Store: --store URL or TOK_STORE (sqlite:PATH, redis://HOST:PORT, \
     redis+cluster://HOST:PORT,...).")]
 pub struct RefreshArgs {
     #[command(subcommand)]

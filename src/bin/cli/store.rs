@@ -11,7 +11,7 @@ use super::output::Failure;
 /// Store options for every command that keeps state.
 #[derive(Args, Debug)]
 pub struct StoreArgs {
-    /// Store URL: memory:, sqlite:PATH, redis://[user:pass@]HOST:PORT[/DB] or
+    /// Store URL: sqlite:PATH, redis://[user:pass@]HOST:PORT[/DB] or
     /// redis+cluster://HOST:PORT,HOST:PORT (default: $TOK_STORE, else
     /// sqlite:$XDG_DATA_HOME/tok/tok.db or sqlite:~/.local/share/tok/tok.db).
     #[arg(long, value_name = "URL")]
@@ -21,13 +21,8 @@ pub struct StoreArgs {
 impl StoreArgs {
     /// The URL in force.
     pub fn url(&self) -> Result<String, Failure> {
-        if let Some(url) = &self.store {
-            return Ok(url.clone());
-        }
-        if let Some(url) = std::env::var_os("TOK_STORE") {
-            return url
-                .into_string()
-                .map_err(|_| Failure::io("TOK_STORE is not UTF-8"));
+        if let Some(url) = configured(self.store.as_deref())? {
+            return Ok(url);
         }
         let base = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
             Some(dir) => PathBuf::from(dir),
@@ -47,6 +42,28 @@ impl StoreArgs {
         let url = self.url()?;
         tok::store::open(&url).await.map_err(|e| failure(&e))
     }
+}
+
+/// The store a command was given: `--store URL`, else `TOK_STORE`, if either. `memory:`
+/// is refused: every `tok` command is a process of its own, so a session issued in one
+/// would be unknown to the next.
+pub fn configured(flag: Option<&str>) -> Result<Option<String>, Failure> {
+    let url = match flag {
+        Some(url) => url.to_owned(),
+        None => match std::env::var_os("TOK_STORE") {
+            Some(url) => url
+                .into_string()
+                .map_err(|_| Failure::io("TOK_STORE is not UTF-8"))?,
+            None => return Ok(None),
+        },
+    };
+    if url.trim().eq_ignore_ascii_case("memory:") {
+        return Err(Failure::usage(
+            "memory: keeps sessions inside one process, and every tok command is a new \
+             process: use sqlite:PATH or redis://HOST:PORT",
+        ));
+    }
+    Ok(Some(url))
 }
 
 fn create_private_dir(dir: &std::path::Path) -> Result<(), Failure> {

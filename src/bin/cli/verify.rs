@@ -51,9 +51,14 @@ pub struct VerifyArgs {
     /// Print a JSON object with the verdict, header and claims (or error).
     #[arg(long)]
     json: bool,
-    /// Also check online: the jti denylist and the session (sid) in this store URL.
-    #[arg(long, value_name = "URL")]
+    /// Also check online: the jti denylist and the session (sid) in this store URL
+    /// (default: $TOK_STORE when set, as for every command that uses a store).
+    #[arg(long, value_name = "URL", conflicts_with = "offline")]
     store: Option<String>,
+    /// Check the signature and claims only, even when TOK_STORE is set: a revoked
+    /// session's token then still verifies.
+    #[arg(long)]
+    offline: bool,
     /// The token; read from stdin when absent or `-`.
     token: Option<std::ffi::OsString>,
 }
@@ -63,9 +68,14 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
     let validation = validation(args);
     let token = input::token(args.token.as_deref(), validation.max_token_len())?;
     let now = args.at.unwrap_or_else(NumericDate::now);
+    let store = if args.offline {
+        None
+    } else {
+        super::store::configured(args.store.as_deref())?
+    };
     let result =
         tok::verify_at::<Map<String, Value>>(&keys, &token, &validation, now).and_then(|v| {
-            match &args.store {
+            match &store {
                 Some(url) => online(url, &v.claims, now).map(|()| v),
                 None => Ok(v),
             }
