@@ -8,14 +8,30 @@ use tok::store::RedisStore;
 use tok::{HmacKey, KeySet};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), tok::Error> {
+async fn main() -> std::process::ExitCode {
     let url = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+    match run(&url).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sessions_redis: {e}");
+            if e.kind() == tok::ErrorKind::Store {
+                eprintln!(
+                    "hint: is redis-server running at {}? (`redis-server --port 6379`)",
+                    tok::store::redact_url(&url)
+                );
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(url: &str) -> Result<(), tok::Error> {
     let keys = KeySet::new(HmacKey::generate()?);
     // A grace window absorbs a rotation whose reply was lost on the network.
     let policy = RefreshPolicy::default().with_grace(std::time::Duration::from_secs(5))?;
-    let sessions = Sessions::new(RedisStore::open(&url).await?, keys, policy);
+    let sessions = Sessions::new(RedisStore::open(url).await?, keys, policy);
 
     let laptop = sessions
         .issue("alice", &serde_json::json!({}), None)

@@ -1,7 +1,7 @@
 //! Sessions on the embedded SQLite store: issue, rotate, catch a replayed token, log out.
 //!
-//! `cargo run --example sessions_sqlite --features sqlite [-- PATH]` (default: a
-//! temporary file).
+//! `cargo run --example sessions_sqlite --features sqlite [-- PATH]` (default: a file in a
+//! temporary folder, removed at the end).
 
 use tok::refresh::{RefreshPolicy, Sessions};
 use tok::store::SqliteStore;
@@ -13,14 +13,31 @@ struct Access {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), tok::Error> {
-    let path = match std::env::args().nth(1) {
-        Some(path) => std::path::PathBuf::from(path),
-        None => std::env::temp_dir().join(format!("tok-example-{}.db", std::process::id())),
+async fn main() -> std::process::ExitCode {
+    // Kept until the end of main, then removed with everything in it.
+    let temporary = tempfile::tempdir();
+    let path = match (std::env::args().nth(1), &temporary) {
+        (Some(path), _) => std::path::PathBuf::from(path),
+        (None, Ok(dir)) => dir.path().join("tok.db"),
+        (None, Err(e)) => {
+            eprintln!("sessions_sqlite: no temporary folder: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
     };
+    match run(&path).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The error's own sentence (Display), not its Debug form.
+            eprintln!("sessions_sqlite: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(path: &std::path::Path) -> Result<(), tok::Error> {
     let keys = KeySet::new(HmacKey::generate()?);
     let sessions = Sessions::new(
-        SqliteStore::open(&path).await?,
+        SqliteStore::open(path).await?,
         keys,
         RefreshPolicy::default(),
     );

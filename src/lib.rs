@@ -14,6 +14,18 @@
 //! - With feature `refresh`: rotating refresh tokens with reuse detection, revocation and
 //!   shared stores ([`refresh`], [`store`]; `sqlite` adds the SQLite backend).
 //!
+//! Where things live, from the bottom up (each layer imports only those below it):
+//! - the JWT core, in this folder's files: encoding, keys, header, claims, validation,
+//!   sign/verify, errors;
+//! - `model/`: the session model with no I/O — the refresh-token format, the family record
+//!   and every rule a store applies (a new rule goes here), the `Store` trait, and the
+//!   online-check cache stores keep current;
+//! - `store/`: the backends (a new store goes here, a folder once it has more than one
+//!   concern) and [`store::open`], which picks one by URL;
+//! - `refresh/`: [`refresh::Sessions`] and the online check, what an application calls;
+//! - `web/` (feature `axum`): extractors, the session router and its flows (a new route
+//!   goes here); `bin/cli/`: the `tok` command, one file per command.
+//!
 //! ```
 //! use std::time::Duration;
 //! use tok::{Claims, HmacKey, NumericDate, Validation};

@@ -109,6 +109,20 @@ fn refresh_commands_from_the_shell() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
+    // A token no family of this store minted: the message says where tok looked.
+    let other = Env::new();
+    let out = other.stdin(&["refresh", "rotate"], r2.clone());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err(&out).contains(&format!("looked in {}", other.store()))
+            && err(&out).contains("another key"),
+        "{}",
+        err(&out)
+    );
+    // A missing key file is named as the key file.
+    let out = env.run(&["refresh", "rotate", "--key", "nope.json"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(err(&out).contains("key file nope.json"), "{}", err(&out));
     // memory: is refused by every command: each tok is a process of its own.
     for args in [
         &["verify", "--store", "memory:", &a1][..],

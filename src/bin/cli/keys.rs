@@ -26,7 +26,7 @@ impl KeyArgs {
     /// Loads the key set from whichever source was given (or `TOK_KEY`).
     pub fn load(&self) -> Result<KeySet, Failure> {
         if let Some(path) = &self.key {
-            let text = input::small_file(path)?;
+            let text = input::small_file(path).map_err(|f| f.context("key file"))?;
             // A key file holds JSON only (its --help says so): a raw secret in a file is
             // refused, since a file that lost its JSON would otherwise become a key.
             if !text.trim_start().starts_with('{') {

@@ -23,6 +23,15 @@ impl Failure {
         Self::Io(msg.into())
     }
 
+    /// The same failure, its message prefixed with what was being read (`key file`).
+    pub fn context(self, what: &str) -> Self {
+        match self {
+            Self::Usage(m) => Self::Usage(format!("{what} {m}")),
+            Self::Io(m) => Self::Io(format!("{what} {m}")),
+            rejected => rejected,
+        }
+    }
+
     /// A key problem from the library: always exit 3, with the library's words.
     pub fn key(e: &tok::Error) -> Self {
         Self::Io(format!("key: {}", e.detail()))

@@ -198,6 +198,26 @@ fn bytes(f: &Vec<u8>) -> tok::refresh::Fingerprint<'_> {
     f
 }
 
+/// A `refresh-unknown` says where tok looked and the two usual causes.
+fn unknown_where(failure: Failure, store: &StoreArgs) -> Failure {
+    match failure {
+        Failure::Rejected { code, detail } if code == "refresh-unknown" => {
+            let url = store
+                .url()
+                .map(|u| tok::store::redact_url(&u))
+                .unwrap_or_default();
+            Failure::Rejected {
+                code,
+                detail: format!(
+                    "{detail} (looked in {url}: was it issued with another store, or another \
+                     key?)"
+                ),
+            }
+        }
+        other => other,
+    }
+}
+
 fn print_pair(pair: &tok::refresh::TokenPair) -> Result<(), Failure> {
     let json = Zeroizing::new(serde_json::to_string(pair).map_err(|e| Failure::io(e.to_string()))?);
     println!("{}", json.as_str());
@@ -239,7 +259,7 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
                     Some(c) => sessions.rotate_with_claims(&token, fp, &c).await,
                     None => sessions.rotate(&token, fp).await,
                 }
-                .map_err(|e| failure(&e))?;
+                .map_err(|e| unknown_where(failure(&e), &a.store))?;
                 print_pair(&pair)
             })
         }
