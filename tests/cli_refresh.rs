@@ -162,14 +162,29 @@ fn refresh_commands_from_the_shell() {
     let carol = env.issue("carol");
     let out = env.stdin(&["refresh", "revoke"], field(&carol, "refresh_token"));
     assert_eq!(out.status.code(), Some(0), "{}", err(&out));
-    assert!(err(&out).contains("revoked 1 live session(s)"));
+    assert_eq!(
+        err(&out).trim(),
+        "tok: ended 1 live session (the token's session)"
+    );
     let out = env.run(&["refresh", "rotate", &field(&carol, "refresh_token")]);
     assert!(err(&out).starts_with("tok: rejected: revoked: "));
     env.issue("dave");
     env.issue("dave");
     let out = env.run(&["refresh", "revoke", "--subject", "dave"]);
-    assert!(err(&out).contains("revoked 2 live session(s)"));
-    assert_eq!(env.run(&["refresh", "purge"]).status.code(), Some(0));
+    assert_eq!(
+        err(&out).trim(),
+        "tok: ended 2 live sessions of subject \"dave\""
+    );
+    let out = env.run(&["refresh", "revoke", "--subject", "dave"]);
+    assert_eq!(
+        err(&out).trim(),
+        "tok: ended no live session of subject \"dave\""
+    );
+    let out = env.run(&["refresh", "purge"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        err(&out).starts_with("tok: purged ") && err(&out).trim_end().ends_with("expired records")
+    );
 
     // Bad input: malformed token (1), unknown token (1), unusable store (3), unknown store
     // scheme (2), bad grace (2), no token at all (2).

@@ -12,6 +12,23 @@ fn keys() -> KeySet {
     KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap())
 }
 
+/// A store in a fresh folder (`tok.db`), its sessions, and one live session.
+async fn one_session() -> (
+    tempfile::TempDir,
+    SqliteStore,
+    Sessions<SqliteStore>,
+    tok::refresh::TokenPair,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("tok.db")).await.unwrap();
+    let sessions = Sessions::new(store.clone(), keys(), RefreshPolicy::default());
+    let pair = sessions
+        .issue("alice", &serde_json::json!({}), None)
+        .await
+        .unwrap();
+    (dir, store, sessions, pair)
+}
+
 /// Another process's connection, holding SQLite's write lock until dropped or committed.
 fn hold_write_lock(path: &std::path::Path) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(path).unwrap();
@@ -23,14 +40,8 @@ fn hold_write_lock(path: &std::path::Path) -> rusqlite::Connection {
 /// they need new pooled connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_do_not_wait_for_another_writer() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, store, sessions, pair) = one_session().await;
     let path = dir.path().join("tok.db");
-    let store = SqliteStore::open(&path).await.unwrap();
-    let sessions = Sessions::new(store.clone(), keys(), RefreshPolicy::default());
-    let pair = sessions
-        .issue("alice", &serde_json::json!({}), None)
-        .await
-        .unwrap();
     let lock = hold_write_lock(&path);
     // Eight reads at once: the pool opens new connections for them. The busy timeout is
     // 10 s; a read that waited for the lock would take that long.
@@ -56,14 +67,8 @@ async fn reads_do_not_wait_for_another_writer() {
 /// applied once the lock frees: the client's only token stays the live one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_that_gave_up_is_not_rotated() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, store, sessions, pair) = one_session().await;
     let path = dir.path().join("tok.db");
-    let store = SqliteStore::open(&path).await.unwrap();
-    let sessions = Sessions::new(store.clone(), keys(), RefreshPolicy::default());
-    let pair = sessions
-        .issue("alice", &serde_json::json!({}), None)
-        .await
-        .unwrap();
 
     let lock = hold_write_lock(&path);
     let gave_up = tokio::time::timeout(

@@ -8,55 +8,17 @@
 //! Run: `cargo bench --manifest-path benches/peers/Cargo.toml --bench online`
 
 use std::hint::black_box;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+
+#[path = "common/redis_server.rs"]
+mod redis_server;
+use redis_server::Server;
 use serde_json::{Map, Value};
 use tok::refresh::{RefreshPolicy, Sessions};
 use tok::store::AnyStore;
 use tok::{HmacKey, KeySet, Validation};
-
-struct Redis {
-    child: std::process::Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Redis {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir_in(".").unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Self {
-            child,
-            url: format!("redis://127.0.0.1:{port}"),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
 
 /// One backend, its sessions, and a session's access token.
 struct Case {
@@ -121,7 +83,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let redis = Redis::start();
+    let redis = Server::start(&["--appendonly", "yes", "--appendfsync", "always"]);
     let dir = tempfile::tempdir_in(".").unwrap();
     let keys = KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap());
     let validation = Validation::new();

@@ -7,8 +7,6 @@
 //!
 //! Run: `cargo bench --manifest-path benches/peers/Cargo.toml --bench redis`
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +16,7 @@ use tok::{HmacKey, KeySet};
 
 #[path = "common/mod.rs"]
 mod common;
+use common::redis_server::Server;
 use common::rotation::{median, tok_rate, total};
 use common::window::Window;
 
@@ -76,53 +75,6 @@ async fn server_us_per_call(
         .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("usec_per_call=")))
         .and_then(|v| v.parse().ok())
         .unwrap_or(f64::NAN)
-}
-
-struct Server {
-    child: std::process::Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(persistence: &[&str]) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir_in(".").unwrap();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(persistence)
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Self {
-            child,
-            url: format!("redis://127.0.0.1:{port}"),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -11,11 +11,14 @@
 //! -- [sqlite|redis|both] [ROUNDS]`
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
+
+#[path = "../benches/common/redis_server.rs"]
+mod redis_server;
+use redis_server::Server;
 use tok::refresh::{RefreshPolicy, Sessions};
 use tok::{HmacKey, KeySet, Validation};
 
@@ -106,39 +109,6 @@ async fn measure(name: &str, url: &str, rounds: usize) {
     );
 }
 
-/// A `redis-server` (AOF `appendfsync always`) and the folder it keeps its file in.
-struct Redis(std::process::Child, String, #[allow(dead_code)] tempfile::TempDir);
-
-impl Redis {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Self(child, format!("redis://127.0.0.1:{port}"), dir)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -154,7 +124,7 @@ async fn main() {
         measure("sqlite", &url, rounds).await;
     }
     if which == "redis" || which == "both" {
-        let redis = Redis::start();
-        measure("redis", &redis.1, rounds).await;
+        let redis = Server::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+        measure("redis", &redis.url, rounds).await;
     }
 }

@@ -198,6 +198,15 @@ fn bytes(f: &Vec<u8>) -> tok::refresh::Fingerprint<'_> {
     f
 }
 
+/// "no live session", "1 live session", "2 live sessions".
+fn sessions(count: u64) -> String {
+    match count {
+        0 => "no live session".to_owned(),
+        1 => "1 live session".to_owned(),
+        n => format!("{n} live sessions"),
+    }
+}
+
 /// A `refresh-unknown` says where tok looked and the two usual causes.
 fn unknown_where(failure: Failure, store: &StoreArgs) -> Failure {
     match failure {
@@ -278,24 +287,24 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
                 let now = NumericDate::now();
                 let (what, count) = match (&a.subject, &a.family, keys, token) {
                     (Some(subject), _, _, _) => (
-                        format!("subject {subject:?}"),
+                        format!(" of subject {subject:?}"),
                         store.revoke_subject(subject, now).await,
                     ),
                     (None, Some(family), _, _) => (
-                        format!("session {family}"),
+                        format!(" (session {family})"),
                         store.revoke_family(family, now).await.map(u64::from),
                     ),
                     (None, None, Some(keys), Some(token)) => {
                         let sessions = Sessions::new(store, keys, policy);
                         (
-                            "that token's family".to_owned(),
+                            " (the token's session)".to_owned(),
                             sessions.revoke_refresh(&token).await.map(u64::from),
                         )
                     }
                     _ => unreachable!("by_token loaded both the key and the token"),
                 };
                 let count = count.map_err(|e| failure(&e))?;
-                eprintln!("tok: revoked {count} live session(s) of {what}");
+                eprintln!("tok: ended {}{what}", sessions(count));
                 Ok(())
             })
         }
@@ -307,7 +316,8 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
                 .purge_expired(NumericDate::now())
                 .await
                 .map_err(|e| failure(&e))?;
-            eprintln!("tok: purged {removed} expired record(s)");
+            let records = if removed == 1 { "record" } else { "records" };
+            eprintln!("tok: purged {removed} expired {records}");
             Ok(())
         }),
     }
