@@ -40,7 +40,7 @@ fn hold_write_lock(path: &std::path::Path) -> rusqlite::Connection {
 /// they need new pooled connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_do_not_wait_for_another_writer() {
-    let (dir, store, sessions, pair) = one_session().await;
+    let (dir, store, _sessions, pair) = one_session().await;
     let path = dir.path().join("tok.db");
     let lock = hold_write_lock(&path);
     // Eight reads at once: the pool opens new connections for them. The busy timeout is
