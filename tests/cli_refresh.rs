@@ -109,6 +109,50 @@ fn refresh_commands_from_the_shell() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
+    // A devices page from the shell: list a subject's sessions, end one of them.
+    let laptop = env.issue("erin");
+    let phone = env.issue("erin");
+    let out = env.run(&["refresh", "list", "--subject", "erin"]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let listed: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = listed.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    let (laptop_id, phone_id) = (
+        field(&laptop, "access_token"),
+        field(&phone, "access_token"),
+    );
+    let sid = |access: &str| -> String {
+        let claims = tok::insecure::decode_unverified(access, 8192)
+            .unwrap()
+            .claims;
+        claims["sid"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(ids, [sid(&laptop_id), sid(&phone_id)]);
+    let end = |subject: &str, id: &str| {
+        env.run(&["refresh", "end", "--subject", subject, "--session", id])
+    };
+    assert_eq!(
+        end("alice", &sid(&phone_id)).status.code(),
+        Some(1),
+        "another subject"
+    );
+    assert_eq!(end("erin", &sid(&phone_id)).status.code(), Some(0));
+    assert_eq!(
+        end("erin", &sid(&phone_id)).status.code(),
+        Some(1),
+        "already ended"
+    );
+    let out = env.run(&["verify", &phone_id]);
+    assert!(
+        err(&out).starts_with("tok: rejected: revoked: "),
+        "{}",
+        err(&out)
+    );
+    let out = env.run(&["refresh", "list", "--subject", "erin"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+
     // A token no family of this store minted: the message says where tok looked.
     let other = Env::new();
     let out = other.stdin(&["refresh", "rotate"], r2.clone());

@@ -587,6 +587,63 @@ suite! { $
         );
     }
 
+    async fn devices_are_listed_and_ended_one_by_one(store) {
+        let clock = Clock::new();
+        let policy = RefreshPolicy::default().with_idle_timeout(Duration::from_secs(86400));
+        let s = sessions(store, policy, &clock);
+        let ids = |list: &[tok::refresh::SessionInfo]| -> Vec<String> {
+            list.iter().map(|i| i.id.clone()).collect()
+        };
+        let laptop = s.issue("alice", &Map::new(), None).await.unwrap();
+        clock.advance_ms(10);
+        let phone = s.issue("alice", &Map::new(), None).await.unwrap();
+        clock.advance_ms(10);
+        let tablet = s.issue("alice", &Map::new(), None).await.unwrap();
+        let bob = s.issue("bob", &Map::new(), None).await.unwrap();
+        // Rotating keeps a session listed once, with its last use.
+        clock.advance_ms(10);
+        let laptop2 = s.rotate(&laptop.refresh_token, None).await.unwrap();
+        let listed = s.list("alice").await.unwrap();
+        assert_eq!(
+            ids(&listed),
+            [
+                laptop.family_id.as_str(),
+                phone.family_id.as_str(),
+                tablet.family_id.as_str()
+            ]
+        );
+        assert_eq!(listed[0].last_used_at, clock.now());
+        assert!(listed[0].idle_expires_at <= listed[0].expires_at);
+        // Another subject's id, an unknown id: nothing changes.
+        assert!(!s.end("bob", &phone.family_id).await.unwrap());
+        assert!(!s.end("alice", &bob.family_id).await.unwrap());
+        assert!(!s.end("alice", "AAAAAAAAAAAAAAAAAAAAAA").await.unwrap());
+        assert_eq!(access_state(&s, &phone).await, Ok(()));
+        assert_eq!(access_state(&s, &bob).await, Ok(()));
+        // The laptop ends the phone: refused at once, no longer listed, ended once.
+        assert!(s.end("alice", &phone.family_id).await.unwrap());
+        assert_eq!(access_state(&s, &phone).await, Err(ErrorKind::Revoked));
+        assert_eq!(
+            kind(s.rotate(&phone.refresh_token, None).await),
+            ErrorKind::Revoked
+        );
+        assert!(!s.end("alice", &phone.family_id).await.unwrap());
+        assert_eq!(access_state(&s, &laptop2).await, Ok(()));
+        // A session killed by reuse is not listed either.
+        let tablet2 = s.rotate(&tablet.refresh_token, None).await.unwrap();
+        let _ = s.rotate(&tablet.refresh_token, None).await.unwrap_err();
+        assert_eq!(access_state(&s, &tablet2).await, Err(ErrorKind::Revoked));
+        assert_eq!(
+            ids(&s.list("alice").await.unwrap()),
+            [laptop.family_id.as_str()]
+        );
+        assert_eq!(ids(&s.list("bob").await.unwrap()), [bob.family_id.as_str()]);
+        assert!(s.list("nobody").await.unwrap().is_empty());
+        // Past the idle timeout, nothing is listed.
+        clock.advance_ms(DAY + 1);
+        assert!(s.list("alice").await.unwrap().is_empty());
+    }
+
     async fn tokens_without_session_are_refused_online(store) {
         let clock = Clock::new();
         let store = Arc::new(store);

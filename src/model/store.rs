@@ -15,6 +15,10 @@ use crate::model::family::{FamilyRecord, Logout, Refusal};
 use crate::model::token::{PresentedToken, TokenHash};
 use crate::numeric_date::NumericDate;
 
+/// The most sessions [`Store::sessions_of`] lists for one subject: a devices page shows
+/// far fewer, and a subject with more is listed oldest first up to this bound.
+pub const MAX_LISTED: usize = 1000;
+
 /// How long past its `exp` a denylisted access token's entry is kept. Online
 /// verification refuses any token this far past its `exp`, whatever leeway the caller
 /// allows, so a denylisted token can never outlive its entry (see
@@ -166,6 +170,50 @@ pub trait Store: Send + Sync {
     /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.
     fn purge_expired(&self, now: NumericDate) -> impl Future<Output = Result<u64, Error>> + Send;
 
+    /// The live families of `subject` at `now`, oldest first, at most [`MAX_LISTED`]
+    /// (a devices page; an operator's view). The default answers
+    /// [`Config`](crate::error::ErrorKind::Config): a store lists only if it keeps a
+    /// subject index it can read.
+    ///
+    /// # Errors
+    /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.
+    fn sessions_of(
+        &self,
+        subject: &str,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<Vec<FamilyRecord>, Error>> + Send {
+        let _ = (subject, now);
+        async {
+            Err(Error::new(
+                crate::error::ErrorKind::Config,
+                "this store cannot list a subject's sessions",
+            ))
+        }
+    }
+
+    /// Ends family `family_id` if, and only if, it belongs to `subject`: a user ending one
+    /// of their own sessions from a devices page. Returns whether a live family ended;
+    /// another subject's id changes nothing. The default reads the family and revokes it
+    /// by id, which is safe because a family's subject never changes.
+    ///
+    /// # Errors
+    /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.
+    fn end_session(
+        &self,
+        subject: &str,
+        family_id: &str,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        async move {
+            match self.family(family_id).await? {
+                Some(family) if family.subject == subject => {
+                    self.revoke_family(family_id, now).await
+                }
+                _ => Ok(false),
+            }
+        }
+    }
+
     /// What an online check needs to know of a token: whether its `jti` is denylisted
     /// and its session family (`sid`). A backend that can answers in one round trip; the
     /// default asks [`is_jti_denied`](Self::is_jti_denied) and [`family`](Self::family).
@@ -286,5 +334,22 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 
     fn online_cache(&self) -> Option<&OnlineCache> {
         (**self).online_cache()
+    }
+
+    fn sessions_of(
+        &self,
+        subject: &str,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<Vec<FamilyRecord>, Error>> + Send {
+        (**self).sessions_of(subject, now)
+    }
+
+    fn end_session(
+        &self,
+        subject: &str,
+        family_id: &str,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).end_session(subject, family_id, now)
     }
 }

@@ -34,6 +34,7 @@
 //! ```
 
 mod claims;
+mod devices;
 mod online;
 mod pair;
 mod policy;
@@ -43,6 +44,7 @@ mod sessions;
 pub use crate::model::{family, token};
 pub use online::{GENERATION_CLAIM, SESSION_CLAIM, check_online, minted_at, session_id};
 
+pub use devices::SessionInfo;
 pub use pair::TokenPair;
 pub use policy::{MAX_GRACE, RefreshPolicy};
 pub use sessions::{Clock, Fingerprint, Sessions};

@@ -152,6 +152,21 @@ impl Store for AnyStore {
     ) -> Result<OnlineState, Error> {
         dispatch!(self, s => s.online_state(sid, jti, now))
     }
+    async fn sessions_of(
+        &self,
+        subject: &str,
+        now: NumericDate,
+    ) -> Result<Vec<FamilyRecord>, Error> {
+        dispatch!(self, s => s.sessions_of(subject, now))
+    }
+    async fn end_session(
+        &self,
+        subject: &str,
+        family_id: &str,
+        now: NumericDate,
+    ) -> Result<bool, Error> {
+        dispatch!(self, s => s.end_session(subject, family_id, now))
+    }
     fn online_cache(&self) -> Option<&OnlineCache> {
         match self {
             AnyStore::Memory(s) => s.online_cache(),

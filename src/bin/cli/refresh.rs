@@ -56,6 +56,35 @@ enum RefreshCommand {
     /// Delete expired sessions and denylist entries.
     #[command(after_help = "Example:\n  tok refresh purge --store sqlite:/var/lib/tok.db")]
     Purge(PurgeArgs),
+    /// List a subject's live sessions, oldest first: one JSON object per line (id,
+    /// created_at, last_used_at, expires_at, idle_expires_at, as NumericDates).
+    #[command(after_help = "Example:\n  tok refresh list --subject alice")]
+    List(ListArgs),
+    /// End one session of a subject (by id, from `tok refresh list`): exit 0 when it
+    /// ended, exit 1 when the subject has no such live session (nothing changes).
+    #[command(after_help = "Example:\n  tok refresh end --subject alice --session Jq3...")]
+    End(EndArgs),
+}
+
+#[derive(Args, Debug)]
+struct ListArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Whose sessions.
+    #[arg(long)]
+    subject: String,
+}
+
+#[derive(Args, Debug)]
+struct EndArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Whose session: a session of another subject is never ended.
+    #[arg(long)]
+    subject: String,
+    /// The session id (`id` in `tok refresh list`, an access token's `sid`).
+    #[arg(long, allow_hyphen_values = true)]
+    session: String,
 }
 
 #[derive(Args, Debug)]
@@ -308,6 +337,45 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
                 Ok(())
             })
         }
+        RefreshCommand::List(a) => block_on(async {
+            let store = a.store.open().await?;
+            let listed = store
+                .sessions_of(&a.subject, NumericDate::now())
+                .await
+                .map_err(|e| failure(&e))?;
+            for family in &listed {
+                let info = tok::refresh::SessionInfo::from(family);
+                println!("{}", serde_json::to_string(&info).unwrap_or_default());
+            }
+            eprintln!(
+                "tok: {} of subject {:?}",
+                sessions(listed.len() as u64),
+                a.subject
+            );
+            Ok(())
+        }),
+        RefreshCommand::End(a) => block_on(async {
+            let store = a.store.open().await?;
+            let ended = store
+                .end_session(&a.subject, &a.session, NumericDate::now())
+                .await
+                .map_err(|e| failure(&e))?;
+            if ended {
+                eprintln!(
+                    "tok: ended session {} of subject {:?}",
+                    a.session, a.subject
+                );
+                Ok(())
+            } else {
+                Err(Failure::Rejected {
+                    code: "no-session",
+                    detail: format!(
+                        "subject {:?} has no live session {}: nothing changed",
+                        a.subject, a.session
+                    ),
+                })
+            }
+        }),
         RefreshCommand::Purge(a) => block_on(async {
             let removed = a
                 .store

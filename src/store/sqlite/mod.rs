@@ -18,14 +18,14 @@ pub use writer::WriterStopped;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Error;
 use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache, OnlineState};
 use crate::model::family::{FamilyRecord, Logout};
 use crate::model::resolve::{resolve_logout, resolve_rotation};
 use crate::model::store::{
-    Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until,
+    Created, LogoutRequest, MAX_LISTED, RotationOutcome, RotationRequest, Store, deny_until,
 };
 use crate::numeric_date::NumericDate;
 use file::{check_shareable, init_schema, open_connection, prepare_file};
@@ -319,6 +319,54 @@ impl Store for SqliteStore {
 
     fn online_cache(&self) -> Option<&OnlineCache> {
         self.cache.as_deref()
+    }
+
+    async fn sessions_of(
+        &self,
+        subject: &str,
+        now: NumericDate,
+    ) -> Result<Vec<FamilyRecord>, Error> {
+        let subject = subject.to_owned();
+        let listed = self
+            .with("listing a subject's sessions", move |conn| {
+                // Unrevoked ones by the subject index; which are live is the model's rule.
+                let mut statement = conn.prepare_cached(rows::SELECT_SUBJECT)?;
+                let families = statement
+                    .query_map(
+                        params![subject, MAX_LISTED as i64 * 2],
+                        rows::family_from_row,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(families)
+            })
+            .await?;
+        let mut live: Vec<FamilyRecord> = listed.into_iter().filter(|f| f.is_live(now)).collect();
+        live.truncate(MAX_LISTED);
+        Ok(live)
+    }
+
+    async fn end_session(
+        &self,
+        subject: &str,
+        family_id: &str,
+        now: NumericDate,
+    ) -> Result<bool, Error> {
+        let (owned_subject, id) = (subject.to_owned(), family_id.to_owned());
+        let ended = self
+            .write("ending a session", move |conn: &Connection| {
+                // The subject is checked in the same statement that revokes.
+                let owner: Option<String> = conn
+                    .prepare_cached("SELECT subject FROM tok_families WHERE id = ?1")?
+                    .query_row([&id], |r| r.get(0))
+                    .optional()?;
+                if owner.as_deref() != Some(owned_subject.as_str()) {
+                    return Ok(false);
+                }
+                revoke(conn, &id, now)
+            })
+            .await;
+        self.tell(|| Change::Family(family_id.to_owned()));
+        ended
     }
 
     async fn online_state(

@@ -65,6 +65,11 @@ pub(super) const SELECT_FAMILY: &str = "SELECT id, subject, claims, created_ms, 
      generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, claims_gen \
      FROM tok_families WHERE id = ?1";
 
+/// A subject's unrevoked families, oldest first, by the subject index.
+pub(super) const SELECT_SUBJECT: &str = "SELECT id, subject, claims, created_ms, expires_ms, last_used_ms, \
+     idle_ms, generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, claims_gen \
+     FROM tok_families WHERE subject = ?1 AND revoked_ms IS NULL ORDER BY created_ms LIMIT ?2";
+
 pub(super) const INSERT_FAMILY: &str = "INSERT INTO tok_families (id, subject, claims, created_ms, expires_ms, \
      last_used_ms, idle_ms, generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, \
      claims_gen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
