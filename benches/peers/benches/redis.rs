@@ -16,7 +16,9 @@ use tok::{HmacKey, KeySet};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::redis_server::Server;
+#[path = "common/redis_server.rs"]
+mod redis_server;
+use redis_server::Server;
 use common::rotation::{median, tok_rate, total};
 use common::window::Window;
 

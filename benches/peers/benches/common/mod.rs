@@ -1,6 +1,5 @@
 //! What the rotation benches (`refresh`, `redis`) share: the measuring window and the
 //! tok side of each measurement.
 
-pub mod redis_server;
 pub mod rotation;
 pub mod window;
