@@ -218,3 +218,74 @@ async fn responses_refuse_framing() {
         assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
     }
 }
+
+/// A devices page over HTTP: the caller lists its sessions (its own marked current) and
+/// ends another one of its own; the ended one is refused at once; a leaked access token
+/// alone ends nothing; another user's session cannot be ended.
+#[tokio::test]
+async fn devices_are_listed_and_ended_by_their_holder() {
+    let app = App::start("memory:", &[]);
+    let mut laptop = Client::new();
+    let mut phone = Client::new();
+    let mut bob = Client::new();
+    laptop.login(&app.url, "alice").await;
+    phone.login(&app.url, "alice").await;
+    bob.login(&app.url, "bob").await;
+    let list_url = format!("{}/session/sessions", app.url);
+    let end_url = format!("{}/session/end", app.url);
+
+    let listed = laptop.send("GET", &list_url, &[], None).await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let sessions = listed.json["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 2);
+    let current: Vec<bool> = sessions.iter().map(|s| s["current"] == true).collect();
+    assert_eq!(current.iter().filter(|c| **c).count(), 1);
+    let phone_id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for field in [
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "idle_expires_at",
+    ] {
+        assert!(sessions[0][field].is_number(), "{field}");
+    }
+
+    // The laptop's access token alone (no cookie) ends nothing.
+    let mut thief = Client::new();
+    thief.access = laptop.access.clone();
+    let body = serde_json::json!({"id": phone_id});
+    let refused = thief.send("POST", &end_url, &[], Some(body.clone())).await;
+    assert_eq!((refused.status, refused.error()), (401, "no-session"));
+    assert_eq!(phone.me(&app.url).await.status, 200);
+    // Bob cannot end Alice's phone: nothing changes.
+    let other = bob.send("POST", &end_url, &[], Some(body.clone())).await;
+    assert_eq!(
+        (other.status, &other.json["ended"]),
+        (200, &serde_json::json!(false))
+    );
+    assert_eq!(phone.me(&app.url).await.status, 200);
+    // Malformed bodies are a 400, never a 5xx.
+    for bad in [
+        serde_json::json!({}),
+        serde_json::json!({"id": 5}),
+        serde_json::json!([1]),
+    ] {
+        let out = laptop.send("POST", &end_url, &[], Some(bad)).await;
+        assert_eq!(out.status, 400);
+    }
+    // The laptop ends the phone: refused at once; the laptop keeps working.
+    let ended = laptop.send("POST", &end_url, &[], Some(body)).await;
+    assert_eq!(
+        (ended.status, &ended.json["ended"]),
+        (200, &serde_json::json!(true))
+    );
+    assert_eq!(phone.me(&app.url).await.status, 401);
+    assert_eq!(phone.refresh(&app.url).await.error(), "revoked");
+    assert_eq!(laptop.me(&app.url).await.status, 200);
+    assert_eq!(laptop.refresh(&app.url).await.status, 200);
+    let listed = laptop.send("GET", &list_url, &[], None).await;
+    assert_eq!(listed.json["sessions"].as_array().unwrap().len(), 1);
+}

@@ -1,9 +1,9 @@
 //! The session flows of the web layer: login, refresh, privilege change, logout and
 //! logout everywhere, each with its CSRF check and cookie rules.
 
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::error::ErrorKind;
@@ -129,19 +129,7 @@ impl<St: Store> WebSessions<St> {
         subject: &str,
         session_id: &str,
     ) -> Result<Response, WebError> {
-        csrf::check(headers, &self.origins)?;
-        let Some(token) = self.read_cookie(headers, REFRESH_COOKIE)? else {
-            return Err(WebError::NoSession);
-        };
-        // The family id is the token's first segment; the rotation below checks the rest.
-        if token.split('.').next() != Some(session_id) {
-            return Err(WebError::NotSessionHolder);
-        }
-        let fingerprint = self.fingerprint_of(headers)?;
-        self.sessions
-            .rotate(&token, fingerprint.as_ref().map(as_bytes))
-            .await
-            .map_err(|e| self.session_error(e))?;
+        self.prove_holder(headers, session_id).await?;
         let revoked = self
             .sessions
             .revoke_subject(subject)
@@ -153,5 +141,104 @@ impl<St: Store> WebSessions<St> {
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         Ok(response)
+    }
+
+    /// The caller's sessions (`subject`'s, the caller's own `session_id` marked
+    /// `current`): 200 `{"sessions": [{"id", "created_at", "last_used_at", "expires_at",
+    /// "idle_expires_at", "current"}]}`, oldest first. Needs the caller's verified access
+    /// token only: it shows, it ends nothing.
+    ///
+    /// # Errors
+    /// Outage; a store that cannot list ([`WebError::Internal`]).
+    pub async fn devices(&self, subject: &str, session_id: &str) -> Result<Response, WebError> {
+        let listed = self
+            .sessions
+            .list(subject)
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorKind::Store => self.outage(e),
+                _ => WebError::Internal(e),
+            })?;
+        let sessions: Vec<serde_json::Value> = listed
+            .iter()
+            .map(|s| {
+                let mut v = serde_json::to_value(s).unwrap_or_default();
+                v["current"] = (s.id == session_id).into();
+                v
+            })
+            .collect();
+        let mut response = (
+            StatusCode::OK,
+            serde_json::json!({ "sessions": sessions }).to_string(),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Ok(response)
+    }
+
+    /// Ends session `target` of `subject` (a devices page's "end" button): an act of the
+    /// session holder, so the request must carry the refresh cookie of the caller's own
+    /// session `session_id`, rotated to prove it (as for logout everywhere). Answers the
+    /// token response of that rotation (new access token, renewed cookies) with
+    /// `"ended": true|false`; another subject's session or an unknown id is `false` and
+    /// nothing changes. Ending the caller's own session ends it like a logout.
+    ///
+    /// # Errors
+    /// As [`logout_everywhere`](Self::logout_everywhere).
+    pub async fn end_session(
+        &self,
+        headers: &HeaderMap,
+        subject: &str,
+        session_id: &str,
+        target: &str,
+    ) -> Result<Response, WebError> {
+        let (pair, fingerprint) = self.prove_holder(headers, session_id).await?;
+        let ended = self
+            .sessions
+            .end(subject, target)
+            .await
+            .map_err(|e| self.outage(e))?;
+        if target == session_id && ended {
+            let body = serde_json::json!({ "ended": true }).to_string();
+            return Ok(self.cleared(StatusCode::OK, body));
+        }
+        let mut response = self.token_response(&pair, fingerprint.as_deref());
+        let body = serde_json::json!({
+            "access_token": pair.access_token,
+            "token_type": pair.token_type,
+            "expires_in": pair.expires_in,
+            "ended": ended,
+        })
+        .to_string();
+        *response.body_mut() = axum::body::Body::from(body);
+        Ok(response)
+    }
+
+    /// Proves the request comes from the holder of session `session_id`: its refresh
+    /// cookie (and fingerprint) must be that session's live one, which is rotated (every
+    /// rule of a refresh applies: a retired cookie is reuse). Returns the new pair and the
+    /// fingerprint cookie's value.
+    async fn prove_holder(
+        &self,
+        headers: &HeaderMap,
+        session_id: &str,
+    ) -> Result<(crate::refresh::TokenPair, Option<String>), WebError> {
+        csrf::check(headers, &self.origins)?;
+        let Some(token) = self.read_cookie(headers, REFRESH_COOKIE)? else {
+            return Err(WebError::NoSession);
+        };
+        // The family id is the token's first segment; the rotation below checks the rest.
+        if token.split('.').next() != Some(session_id) {
+            return Err(WebError::NotSessionHolder);
+        }
+        let fingerprint = self.fingerprint_of(headers)?;
+        let pair = self
+            .sessions
+            .rotate(&token, fingerprint.as_ref().map(as_bytes))
+            .await
+            .map_err(|e| self.session_error(e))?;
+        Ok((pair, fingerprint))
     }
 }

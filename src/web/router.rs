@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 
 use crate::error::{Error, ErrorKind};
 use crate::store::{AnyStore, Store};
@@ -20,6 +20,13 @@ use crate::web::{API_POLICY, OnlineBearer, WebError, WebSessions, harden};
 /// - `POST /logout-all`: with a valid bearer token (checked online) *and* the refresh
 ///   cookie of that token's session, ends every session of its subject; 200
 ///   `{"revoked": N}`, cookies cleared.
+///
+/// - `GET /sessions`: with a valid bearer token (online), the caller's subject's live
+///   sessions, the caller's own marked `current`.
+/// - `POST /end` `{"id": SESSION_ID}`: with a valid bearer token *and* the refresh cookie
+///   of that token's session (rotated to prove it), ends that session of the caller's
+///   subject (a devices page's "end" button); 200 with the rotation's token response and
+///   `"ended": true|false`.
 ///
 /// Every answer carries the headers of [`harden`](crate::web::harden) with a policy that
 /// loads nothing (`default-src 'none'`): these routes answer JSON only.
@@ -42,6 +49,8 @@ where
         .route("/refresh", post(refresh::<St>))
         .route("/logout", post(logout::<St>))
         .route("/logout-all", post(logout_all::<St>))
+        .route("/sessions", get(devices::<St>))
+        .route("/end", post(end::<St>))
         .layer(axum::middleware::map_response(json_only))
 }
 
@@ -64,11 +73,11 @@ async fn logout<St: Store>(
     web.logout(&headers).await
 }
 
-async fn logout_all<St: Store + 'static>(
-    State(web): State<Arc<WebSessions<St>>>,
-    user: OnlineBearer<serde_json::Map<String, serde_json::Value>, St>,
-    headers: HeaderMap,
-) -> Result<Response, WebError> {
+/// The caller's subject and session id, from its verified access token.
+fn caller<'a, St: Store>(
+    web: &WebSessions<St>,
+    user: &'a OnlineBearer<serde_json::Map<String, serde_json::Value>, St>,
+) -> Result<(&'a str, &'a str), WebError> {
     let missing = |claim: &str| WebError::InvalidToken {
         realm: web.realm().to_owned(),
         error: Error::new(ErrorKind::MissingClaim, format!("the token has no {claim}")),
@@ -78,5 +87,43 @@ async fn logout_all<St: Store + 'static>(
         .ok()
         .flatten()
         .ok_or_else(|| missing("sid"))?;
+    Ok((subject, sid))
+}
+
+async fn logout_all<St: Store + 'static>(
+    State(web): State<Arc<WebSessions<St>>>,
+    user: OnlineBearer<serde_json::Map<String, serde_json::Value>, St>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let (subject, sid) = caller(&web, &user)?;
     web.logout_everywhere(&headers, subject, sid).await
+}
+
+async fn devices<St: Store + 'static>(
+    State(web): State<Arc<WebSessions<St>>>,
+    user: OnlineBearer<serde_json::Map<String, serde_json::Value>, St>,
+) -> Result<Response, WebError> {
+    let (subject, sid) = caller(&web, &user)?;
+    web.devices(subject, sid).await
+}
+
+/// `POST /end`'s body.
+#[derive(serde::Deserialize)]
+struct EndBody {
+    id: String,
+}
+
+async fn end<St: Store + 'static>(
+    State(web): State<Arc<WebSessions<St>>>,
+    user: OnlineBearer<serde_json::Map<String, serde_json::Value>, St>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, WebError> {
+    let (subject, sid) = caller(&web, &user)?;
+    // A hostile body is a 400 with a code, never a panic or a 5xx.
+    let body: EndBody = serde_json::from_slice(&body).map_err(|_| WebError::InvalidRequest {
+        realm: web.realm().to_owned(),
+        reason: "the body must be {\"id\": SESSION_ID}",
+    })?;
+    web.end_session(&headers, subject, sid, &body.id).await
 }
