@@ -333,3 +333,72 @@ async fn another_site_cannot_frame_the_page() {
     }
     c.close().await.unwrap();
 }
+
+/// Two browsers logged in as one user: the first sees both sessions on its devices list,
+/// its own marked, and ends the other's; the other's next request is refused and its page
+/// says it is logged out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_browser_ends_the_other_from_its_devices_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start("memory:", &[]);
+    let driver = Driver::start();
+    let one = driver.browser(&dir.path().join("profile-1")).await;
+    let two = driver.browser(&dir.path().join("profile-2")).await;
+    log_in(&one, &app.url, "alice").await;
+    log_in(&two, &app.url, "alice").await;
+    // The first page lists both once it asks again.
+    let start = Instant::now();
+    let end_button = loop {
+        one.find(Locator::Id("whoami"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let items = one.find_all(Locator::Css("#devices li")).await.unwrap();
+        let current = one
+            .find_all(Locator::Css("#devices li.current"))
+            .await
+            .unwrap();
+        if items.len() == 2 && current.len() == 1 {
+            break one.find(Locator::Css("#devices button.end")).await.unwrap();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "devices list never showed two"
+        );
+    };
+    end_button.click().await.unwrap();
+    let start = Instant::now();
+    while one
+        .find_all(Locator::Css("#devices li"))
+        .await
+        .unwrap()
+        .len()
+        != 1
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the ended device stayed listed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The first browser is still logged in; the second learns it is not.
+    one.find(Locator::Id("whoami"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&one, "status", |t| t.starts_with("logged in as alice")).await;
+    two.find(Locator::Id("whoami"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&two, "status", |t| t == "logged out").await;
+    one.close().await.unwrap();
+    two.close().await.unwrap();
+}

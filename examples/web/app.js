@@ -41,10 +41,15 @@ async function refresh() {
 
 // A call with the access token; on 401 `expired` (or no token yet) it refreshes once
 // and retries.
-async function api(method, path) {
+async function api(method, path, body) {
   for (let attempt = 0; attempt < 2; attempt += 1) {
     const headers = access ? { Authorization: "Bearer " + access } : {};
-    const response = await fetch(path, { method, headers, credentials: "same-origin" });
+    const init = { method, headers, credentials: "same-origin" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, init);
     if (response.status === 401 && attempt === 0) {
       const body = await response.clone().json().catch(() => ({}));
       if ((body.error === "expired" || body.error === "no-credentials") && (await refresh())) continue;
@@ -53,11 +58,49 @@ async function api(method, path) {
   }
 }
 
+// The sessions of this user, this one marked; every other one has an "End" button.
+async function devices() {
+  const list = $("devices");
+  list.replaceChildren();
+  if (!access) return;
+  const response = await api("GET", "/session/sessions");
+  if (!response.ok) return;
+  const { sessions } = await response.json();
+  const when = (t) => new Date(t * 1000).toLocaleString();
+  for (const s of sessions) {
+    const item = document.createElement("li");
+    item.dataset.id = s.id;
+    item.textContent = `signed in ${when(s.created_at)}, last active ${when(s.last_used_at)} `;
+    if (s.current) {
+      item.append("(this device)");
+      item.className = "current";
+    } else {
+      const end = document.createElement("button");
+      end.type = "button";
+      end.textContent = "End";
+      end.className = "end";
+      end.addEventListener("click", async () => {
+        const ended = await api("POST", "/session/end", { id: s.id });
+        const body = await ended.json().catch(() => ({}));
+        if (ended.ok && body.access_token) setAccess(body.access_token);
+        await devices();
+      });
+      item.append(end);
+    }
+    list.append(item);
+  }
+}
+
 async function whoami() {
   const response = await api("GET", "/api/me");
   const body = await response.json().catch(() => ({}));
   show(body);
   $("status").textContent = response.ok ? `logged in as ${body.sub} (${body.role})` : "logged out";
+  if (response.ok) {
+    await devices();
+  } else {
+    $("devices").replaceChildren();
+  }
   return response.ok;
 }
 
@@ -94,6 +137,7 @@ $("logout").addEventListener("click", async () => {
   }
   access = null;
   show({});
+  $("devices").replaceChildren();
   $("status").textContent = "logged out";
 });
 $("logout-all").addEventListener("click", async () => {
@@ -104,6 +148,7 @@ $("logout-all").addEventListener("click", async () => {
     return;
   }
   access = null;
+  $("devices").replaceChildren();
   $("status").textContent = "logged out";
 });
 
