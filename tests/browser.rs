@@ -402,3 +402,32 @@ async fn one_browser_ends_the_other_from_its_devices_list() {
     one.close().await.unwrap();
     two.close().await.unwrap();
 }
+
+/// Two tabs of one browser: logging out in one reaches the other at once (no click
+/// there), and the other tab then holds no access token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_reaches_the_other_tabs_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start("memory:", &[]);
+    let driver = Driver::start();
+    let c = driver.browser(&dir.path().join("profile")).await;
+    log_in(&c, &app.url, "alice").await;
+    let first = c.window().await.unwrap();
+    let second = c.new_window(true).await.unwrap().handle;
+    c.switch_to_window(second.clone()).await.unwrap();
+    c.goto(&app.url).await.unwrap();
+    wait_text(&c, "status", |t| t.starts_with("logged in as alice")).await;
+    c.switch_to_window(first).await.unwrap();
+    c.find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&c, "status", |t| t == "logged out").await;
+    c.switch_to_window(second).await.unwrap();
+    wait_text(&c, "status", |t| t == "logged out").await;
+    let token = c.execute("return access", vec![]).await.unwrap();
+    assert!(token.is_null(), "the other tab kept {token}");
+    c.close().await.unwrap();
+}

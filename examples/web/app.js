@@ -7,14 +7,27 @@ let refreshes = 0;
 const $ = (id) => document.getElementById(id);
 const show = (value) => { $("out").textContent = JSON.stringify(value, null, 2); };
 
-// Tabs share a fresh access token, so one refresh serves them all.
 const channel = new BroadcastChannel("tok-session");
+// Tabs share a fresh access token (so one refresh serves them all), and a logout: a tab told that its browser logged out
+// forgets its token and says so at once.
 channel.onmessage = (event) => {
-  if (event.data.at > accessAt) {
+  if (event.data.logout) {
+    loggedOut();
+  } else if (event.data.at > accessAt) {
     access = event.data.access;
     accessAt = event.data.at;
   }
 };
+function loggedOut() {
+  access = null;
+  accessAt = Date.now();
+  $("devices").replaceChildren();
+  $("status").textContent = "logged out";
+}
+function announceLogout() {
+  loggedOut();
+  channel.postMessage({ logout: true });
+}
 function setAccess(token) {
   access = token;
   accessAt = Date.now();
@@ -135,10 +148,8 @@ $("logout").addEventListener("click", async () => {
     $("status").textContent = "logout failed: still logged in";
     return;
   }
-  access = null;
   show({});
-  $("devices").replaceChildren();
-  $("status").textContent = "logged out";
+  announceLogout();
 });
 $("logout-all").addEventListener("click", async () => {
   const response = await api("POST", "/session/logout-all");
@@ -147,9 +158,7 @@ $("logout-all").addEventListener("click", async () => {
     $("status").textContent = "logout failed: still logged in";
     return;
   }
-  access = null;
-  $("devices").replaceChildren();
-  $("status").textContent = "logged out";
+  announceLogout();
 });
 
 // A session that survived a reload comes back through its refresh cookie.
