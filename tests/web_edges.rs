@@ -289,3 +289,80 @@ async fn devices_are_listed_and_ended_by_their_holder() {
     let listed = laptop.send("GET", &list_url, &[], None).await;
     assert_eq!(listed.json["sessions"].as_array().unwrap().len(), 1);
 }
+
+/// An operator's view: a scripted session (two logins, two refreshes, a replayed cookie,
+/// a logout) and the counters scraped from the app's Prometheus listener show exactly
+/// those counts; no label carries a subject, a session id or a token.
+#[tokio::test]
+async fn metrics_count_a_scripted_session_and_leak_nothing() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
+    let app = App::start("memory:", &["--grace", "0s", "--metrics", &metrics]);
+    let mut alice = Client::new();
+    alice.login(&app.url, "alice").await;
+    let sid = alice.cookie(REFRESH).unwrap();
+    let sid = sid.split('.').next().unwrap().to_owned();
+    assert_eq!(alice.refresh(&app.url).await.status, 200);
+    let stolen = alice.clone();
+    assert_eq!(alice.refresh(&app.url).await.status, 200);
+    let mut thief = stolen;
+    assert_eq!(thief.refresh(&app.url).await.error(), "refresh-reused");
+    let mut bob = Client::new();
+    bob.login(&app.url, "bob").await;
+    assert_eq!(bob.me(&app.url).await.status, 200);
+    let out = bob
+        .send("POST", &format!("{}/session/logout", app.url), &[], None)
+        .await;
+    assert_eq!(out.status, 204);
+
+    let text = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    assert_eq!(value("tok_sessions_issued_total"), Some(2.0), "{text}");
+    assert_eq!(
+        value("tok_rotations_total{outcome=\"rotated\"}"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        value("tok_rotations_total{outcome=\"refresh-reused\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value("tok_logouts_total{outcome=\"revoked\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        value("tok_online_checks_total{result=\"accepted\",answered_by=\"store\"}").is_some()
+            || value("tok_online_checks_total{answered_by=\"store\",result=\"accepted\"}")
+                .is_some(),
+        "{text}"
+    );
+    for secret in [
+        "alice".to_owned(),
+        "bob".to_owned(),
+        alice.cookie(REFRESH).unwrap_or_default(),
+        alice.access.clone().unwrap_or_default(),
+    ] {
+        for line in text.lines().filter(|l| l.starts_with("tok_")) {
+            assert!(!line.contains(&secret), "{line}");
+        }
+    }
+    // Session ids (the family part of a refresh token) appear in no label either.
+    assert!(!text.contains(&sid));
+}

@@ -73,6 +73,10 @@ struct Args {
     /// current (for comparison runs).
     #[arg(long)]
     no_online_cache: bool,
+    /// Serve tok's counters in Prometheus text format on this address (a listener of its
+    /// own, so it is never exposed with the app): `GET http://ADDR/metrics`. Off by default.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -221,6 +225,12 @@ fn load_key(args: &Args) -> Result<KeySet, String> {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    if let Some(addr) = args.metrics {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|e| format!("--metrics {addr}: {e}"))?;
+    }
     let keys = load_key(&args)?;
     let url = match &args.store {
         Some(url) => url.clone(),

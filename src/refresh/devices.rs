@@ -83,6 +83,9 @@ impl<S: Store> Sessions<S> {
             .end_session(subject, session_id, self.now())
             .await?;
         tracing::Span::current().record("ended", ended);
+        if ended {
+            metrics::counter!(crate::refresh::metrics::ENDED, "by" => "subject").increment(1);
+        }
         Ok(ended)
     }
 }

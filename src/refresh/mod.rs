@@ -35,6 +35,7 @@
 
 mod claims;
 mod devices;
+mod metrics;
 mod online;
 mod pair;
 mod policy;

@@ -83,7 +83,10 @@ pub async fn check_online(
     }
     let cache = store.online_cache();
     let verdict = match cache.and_then(|c| c.verdict(sid, minted_at, jti, now)) {
-        Some(cached) => cached,
+        Some(cached) => {
+            crate::refresh::metrics::online_check(cached, true);
+            cached
+        }
         None => {
             let ticket = cache.map(OnlineCache::ticket);
             let state = store.online_state(sid, jti, now).await?;
@@ -95,7 +98,9 @@ pub async fn check_online(
                 let until = exp.map_or(now, deny_until);
                 cache.fill(ticket, sid, jti, until, &state);
             }
-            state.verdict(sid, minted_at, now)
+            let verdict = state.verdict(sid, minted_at, now);
+            crate::refresh::metrics::online_check(verdict, false);
+            verdict
         }
     };
     match verdict {

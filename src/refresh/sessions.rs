@@ -155,6 +155,7 @@ impl<S: Store> Sessions<S> {
                     let span = tracing::Span::current();
                     span.record("family", record.family_id.as_str());
                     span.record("outcome", "issued");
+                    metrics::counter!(crate::refresh::metrics::ISSUED).increment(1);
                     return self.pair(&record, now);
                 }
                 Created::IdTaken => {
@@ -242,15 +243,14 @@ impl<S: Store> Sessions<S> {
         let span = tracing::Span::current();
         span.record("family", family);
         let outcome = self.store.rotate(&request).await;
-        span.record(
-            "outcome",
-            match &outcome {
-                Ok(RotationOutcome::Rotated(_)) => "rotated",
-                Ok(RotationOutcome::Grace(_)) => "grace",
-                Ok(RotationOutcome::Refused(r)) => r.code(),
-                Err(_) => "store-error",
-            },
-        );
+        let code = match &outcome {
+            Ok(RotationOutcome::Rotated(_)) => "rotated",
+            Ok(RotationOutcome::Grace(_)) => "grace",
+            Ok(RotationOutcome::Refused(r)) => r.code(),
+            Err(_) => "store-error",
+        };
+        span.record("outcome", code);
+        metrics::counter!(crate::refresh::metrics::ROTATIONS, "outcome" => code).increment(1);
         match outcome? {
             RotationOutcome::Rotated(record) | RotationOutcome::Grace(record) => {
                 span.record("generation", record.generation);
@@ -332,15 +332,14 @@ impl<S: Store> Sessions<S> {
         let span = tracing::Span::current();
         span.record("family", family);
         let outcome = self.store.logout(&request).await?;
-        span.record(
-            "outcome",
-            match outcome {
-                Logout::Revoked => "revoked",
-                Logout::AlreadyEnded => "already-ended",
-                Logout::Reused => "reused",
-                Logout::Unknown => "unknown",
-            },
-        );
+        let code = match outcome {
+            Logout::Revoked => "revoked",
+            Logout::AlreadyEnded => "already-ended",
+            Logout::Reused => "reused",
+            Logout::Unknown => "unknown",
+        };
+        span.record("outcome", code);
+        metrics::counter!(crate::refresh::metrics::LOGOUTS, "outcome" => code).increment(1);
         match outcome {
             Logout::Revoked => Ok(true),
             Logout::AlreadyEnded => Ok(false),
@@ -363,6 +362,9 @@ impl<S: Store> Sessions<S> {
     pub async fn revoke_family(&self, family_id: &str) -> Result<bool, Error> {
         let revoked = self.store.revoke_family(family_id, self.now()).await?;
         tracing::Span::current().record("revoked", revoked);
+        if revoked {
+            metrics::counter!(crate::refresh::metrics::ENDED, "by" => "operator").increment(1);
+        }
         Ok(revoked)
     }
 
@@ -389,6 +391,7 @@ impl<S: Store> Sessions<S> {
     pub async fn revoke_subject(&self, subject: &str) -> Result<u64, Error> {
         let count = self.store.revoke_subject(subject, self.now()).await?;
         tracing::Span::current().record("families", count);
+        metrics::counter!(crate::refresh::metrics::SUBJECT_LOGOUTS).increment(1);
         Ok(count)
     }
 
