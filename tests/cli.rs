@@ -802,3 +802,17 @@ fn cli_says_what_went_wrong() {
     );
     assert!(!err.contains("S3cret"));
 }
+
+/// A negative duration is named as such, not read as another flag.
+#[test]
+fn negative_ttl_says_durations_are_positive() {
+    let out = Command::cargo_bin("tok")
+        .unwrap()
+        .env("TOK_KEY", "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc")
+        .args(["sign", "--sub", "a", "--ttl", "-5m"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("durations are positive"), "{err}");
+}

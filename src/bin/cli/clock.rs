@@ -8,6 +8,12 @@ use super::output::Failure;
 
 /// Parses a humantime duration (`90s`, `15m`, `2h`, `30d`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    // A minus sign would otherwise read as another flag ("unexpected argument '-5'").
+    if s.trim_start().starts_with('-') {
+        return Err(format!(
+            "{s:?} is negative: durations are positive, like 90s, 15m, 2h or 30d"
+        ));
+    }
     humantime::parse_duration(s)
         .map_err(|e| format!("{s:?} is not a duration like 90s, 15m, 2h or 30d: {e}"))
 }

@@ -34,7 +34,7 @@ pub struct SignArgs {
     #[arg(long)]
     aud: Vec<String>,
     /// Lifetime: `exp` = now + TTL (default 15m).
-    #[arg(long, value_parser = parse_duration, conflicts_with = "no_exp")]
+    #[arg(long, value_parser = parse_duration, conflicts_with = "no_exp", allow_hyphen_values = true)]
     ttl: Option<Duration>,
     /// Write no `exp` (the token never expires; verifiers reject it by default).
     #[arg(long)]
