@@ -15,6 +15,23 @@ use crate::model::family::{FamilyRecord, Logout, Refusal};
 use crate::model::token::{PresentedToken, TokenHash};
 use crate::numeric_date::NumericDate;
 
+/// What [`Store::sessions_of`] answers from the families a backend found for `subject`:
+/// the live ones of that subject, oldest first, at most [`MAX_LISTED`]. One rule for
+/// every backend.
+pub fn listed(
+    families: impl IntoIterator<Item = FamilyRecord>,
+    subject: &str,
+    now: NumericDate,
+) -> Vec<FamilyRecord> {
+    let mut live: Vec<FamilyRecord> = families
+        .into_iter()
+        .filter(|f| f.subject == subject && f.is_live(now))
+        .collect();
+    live.sort_by_key(|f| f.created_at);
+    live.truncate(MAX_LISTED);
+    live
+}
+
 /// The most sessions [`Store::sessions_of`] lists for one subject: a devices page shows
 /// far fewer, and a subject with more is listed oldest first up to this bound.
 pub const MAX_LISTED: usize = 1000;

@@ -10,7 +10,7 @@ use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache, OnlineSta
 use crate::model::family::{FamilyRecord, Logout};
 use crate::model::resolve::{resolve_logout, resolve_rotation};
 use crate::model::store::{
-    Created, LogoutRequest, MAX_LISTED, RotationOutcome, RotationRequest, Store, deny_until,
+    Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until, listed,
 };
 use crate::numeric_date::NumericDate;
 
@@ -212,18 +212,14 @@ impl Store for MemoryStore {
         now: NumericDate,
     ) -> Result<Vec<FamilyRecord>, Error> {
         let state = self.lock();
-        let mut live: Vec<FamilyRecord> = state
+        let found = state
             .subjects
             .get(subject)
             .into_iter()
             .flatten()
             .filter_map(|id| state.families.get(id))
-            .filter(|f| f.is_live(now))
-            .cloned()
-            .collect();
-        live.sort_by_key(|f| f.created_at);
-        live.truncate(MAX_LISTED);
-        Ok(live)
+            .cloned();
+        Ok(listed(found, subject, now))
     }
 
     async fn online_state(

@@ -30,7 +30,8 @@ pub mod sqlite;
 pub use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache, OnlineState};
 pub use crate::model::resolve::{Resolved, resolve_logout, resolve_rotation};
 pub use crate::model::store::{
-    Created, DENYLIST_RETENTION, LogoutRequest, MAX_LISTED, RotationOutcome, RotationRequest, Store,
+    Created, DENYLIST_RETENTION, LogoutRequest, MAX_LISTED, RotationOutcome, RotationRequest,
+    Store, listed,
 };
 pub use memory::MemoryStore;
 pub use open::{AnyStore, open, redact_url};

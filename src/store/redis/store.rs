@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::model::cache::{Change, OnlineCache, OnlineState};
 use crate::model::family::{FamilyRecord, Logout, Refusal};
 use crate::model::store::{
-    Created, LogoutRequest, MAX_LISTED, RotationOutcome, RotationRequest, Store, deny_until,
+    Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until, listed,
 };
 use crate::numeric_date::NumericDate;
 use crate::store::redis::codec::{FIELDS, corrupt, family_from, hex, ms, redis_error};
@@ -240,20 +240,11 @@ impl Store for RedisStore {
             )
             .await?;
         let read = futures_util::future::join_all(ids.iter().map(|id| self.family(id))).await;
-        let mut live = Vec::new();
+        let mut found = Vec::new();
         for family in read {
-            // Only the subject's own: an id in the index is the subject's by construction,
-            // but the record says so too.
-            if let Some(f) = family?
-                && f.subject == subject
-                && f.is_live(now)
-            {
-                live.push(f);
-            }
+            found.extend(family?);
         }
-        live.sort_by_key(|f| f.created_at);
-        live.truncate(MAX_LISTED);
-        Ok(live)
+        Ok(listed(found, subject, now))
     }
 
     /// The denylist entry and the family, in one round trip: one pipeline on a single

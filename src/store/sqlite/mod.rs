@@ -25,7 +25,7 @@ use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache, OnlineSta
 use crate::model::family::{FamilyRecord, Logout};
 use crate::model::resolve::{resolve_logout, resolve_rotation};
 use crate::model::store::{
-    Created, LogoutRequest, MAX_LISTED, RotationOutcome, RotationRequest, Store, deny_until,
+    Created, LogoutRequest, MAX_LISTED, RotationOutcome, RotationRequest, Store, deny_until, listed,
 };
 use crate::numeric_date::NumericDate;
 use file::{check_shareable, init_schema, open_connection, prepare_file};
@@ -326,8 +326,8 @@ impl Store for SqliteStore {
         subject: &str,
         now: NumericDate,
     ) -> Result<Vec<FamilyRecord>, Error> {
-        let subject = subject.to_owned();
-        let listed = self
+        let (subject_name, subject) = (subject, subject.to_owned());
+        let found = self
             .with("listing a subject's sessions", move |conn| {
                 // Unrevoked ones by the subject index; which are live is the model's rule.
                 let mut statement = conn.prepare_cached(rows::SELECT_SUBJECT)?;
@@ -340,9 +340,7 @@ impl Store for SqliteStore {
                 Ok(families)
             })
             .await?;
-        let mut live: Vec<FamilyRecord> = listed.into_iter().filter(|f| f.is_live(now)).collect();
-        live.truncate(MAX_LISTED);
-        Ok(live)
+        Ok(listed(found, subject_name, now))
     }
 
     async fn end_session(
