@@ -81,6 +81,16 @@ impl Drop for Driver {
     }
 }
 
+/// Clicks element `id`.
+async fn click(c: &Client, id: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn text(c: &Client, id: &str) -> String {
     c.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
 }
@@ -116,12 +126,7 @@ async fn log_in(c: &Client, base: &str, user: &str) {
         .send_keys("demo")
         .await
         .unwrap();
-    c.find(Locator::Id("login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "login").await;
     wait_text(c, "status", |t| {
         t.starts_with(&format!("logged in as {user}"))
     })
@@ -169,12 +174,7 @@ async fn the_page_in_chromium() {
     let before = refreshes(&one).await;
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(2200)).await;
-        one.find(Locator::Id("whoami"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&one, "whoami").await;
         wait_text(&one, "status", |s| s.starts_with("logged in as alice")).await;
     }
     let after = wait_text(&one, "refreshes", |r| {
@@ -186,19 +186,9 @@ async fn the_page_in_chromium() {
     // A second browser, the same user; "log out everywhere" in the first ends it.
     let two = driver.browser(&dir.path().join("profile-2")).await;
     log_in(&two, &app.url, "alice").await;
-    one.find(Locator::Id("logout-all"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&one, "logout-all").await;
     wait_text(&one, "status", |t| t == "logged out").await;
-    two.find(Locator::Id("whoami"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&two, "whoami").await;
     wait_text(&two, "status", |t| t == "logged out").await;
     // And a reload does not bring it back: the refresh cookie's family is revoked.
     two.goto(&app.url).await.unwrap();
@@ -349,12 +339,7 @@ async fn one_browser_ends_the_other_from_its_devices_list() {
     // The first page lists both once it asks again.
     let start = Instant::now();
     let end_button = loop {
-        one.find(Locator::Id("whoami"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&one, "whoami").await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         let items = one.find_all(Locator::Css("#devices li")).await.unwrap();
         let current = one
@@ -385,19 +370,9 @@ async fn one_browser_ends_the_other_from_its_devices_list() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The first browser is still logged in; the second learns it is not.
-    one.find(Locator::Id("whoami"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&one, "whoami").await;
     wait_text(&one, "status", |t| t.starts_with("logged in as alice")).await;
-    two.find(Locator::Id("whoami"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&two, "whoami").await;
     wait_text(&two, "status", |t| t == "logged out").await;
     one.close().await.unwrap();
     two.close().await.unwrap();
@@ -418,12 +393,7 @@ async fn a_logout_reaches_the_other_tabs_at_once() {
     c.goto(&app.url).await.unwrap();
     wait_text(&c, "status", |t| t.starts_with("logged in as alice")).await;
     c.switch_to_window(first).await.unwrap();
-    c.find(Locator::Id("logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "logout").await;
     wait_text(&c, "status", |t| t == "logged out").await;
     c.switch_to_window(second).await.unwrap();
     wait_text(&c, "status", |t| t == "logged out").await;

@@ -204,16 +204,9 @@ impl<St: Store> WebSessions<St> {
             let body = serde_json::json!({ "ended": true }).to_string();
             return Ok(self.cleared(StatusCode::OK, body));
         }
-        let mut response = self.token_response(&pair, fingerprint.as_deref());
-        let body = serde_json::json!({
-            "access_token": pair.access_token,
-            "token_type": pair.token_type,
-            "expires_in": pair.expires_in,
-            "ended": ended,
-        })
-        .to_string();
-        *response.body_mut() = axum::body::Body::from(body);
-        Ok(response)
+        let mut extra = serde_json::Map::new();
+        extra.insert("ended".into(), ended.into());
+        Ok(self.token_response_with(&pair, fingerprint.as_deref(), extra))
     }
 
     /// Proves the request comes from the holder of session `session_id`: its refresh

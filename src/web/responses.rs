@@ -68,12 +68,21 @@ impl<St: Store> WebSessions<St> {
     /// dropped the fingerprint while keeping the refresh cookie would present a
     /// mismatch, which revokes the session.
     pub(super) fn token_response(&self, pair: &TokenPair, fingerprint: Option<&str>) -> Response {
-        let body = serde_json::json!({
-            "access_token": pair.access_token,
-            "token_type": pair.token_type,
-            "expires_in": pair.expires_in,
-        })
-        .to_string();
+        self.token_response_with(pair, fingerprint, serde_json::Map::new())
+    }
+
+    /// [`token_response`](Self::token_response) with `extra` members in the JSON body
+    /// (a route's own answer beside the tokens).
+    pub(super) fn token_response_with(
+        &self,
+        pair: &TokenPair,
+        fingerprint: Option<&str>,
+        mut extra: serde_json::Map<String, serde_json::Value>,
+    ) -> Response {
+        extra.insert("access_token".into(), pair.access_token.as_str().into());
+        extra.insert("token_type".into(), pair.token_type.into());
+        extra.insert("expires_in".into(), pair.expires_in.into());
+        let body = serde_json::Value::Object(extra).to_string();
         let mut response = (StatusCode::OK, body).into_response();
         let lifetime = Duration::from_secs(pair.refresh_expires_in);
         let headers = response.headers_mut();

@@ -8,8 +8,8 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::{Error, ErrorKind};
 use crate::store::sqlite::Durability;
+use crate::store::sqlite::busy::retry_busy;
 use crate::store::sqlite::changes;
-use crate::store::sqlite::pool::retry_busy;
 
 /// The schema version this code writes and reads. Version 1 kept one row per refresh
 /// token ever minted; version 2 derives tokens and keeps one row per family; version 3

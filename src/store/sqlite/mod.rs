@@ -7,6 +7,7 @@
 //! process share durable transactions (group commit, see `writer`); reads use a small pool
 //! of connections. The schema is created and versioned by the store.
 
+mod busy;
 mod changes;
 mod file;
 mod pool;
@@ -28,8 +29,9 @@ use crate::model::store::{
     Created, LogoutRequest, MAX_LISTED, RotationOutcome, RotationRequest, Store, deny_until, listed,
 };
 use crate::numeric_date::NumericDate;
+use busy::retry_busy;
 use file::{check_shareable, init_schema, open_connection, prepare_file};
-use pool::{Pool, blocking, retry_busy};
+use pool::{Pool, blocking};
 use rows::{INSERT_FAMILY, gen_i64, is_unique_violation, ms, read_family, revoke, write_family};
 
 /// How hard a commit waits for the disk.

@@ -383,7 +383,7 @@ fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 fn commit(conn: &Connection, mut batch: Vec<Box<dyn Pending>>) {
     // Another process may hold the write lock: the busy timeout waits for it, and a BUSY
     // that SQLite returns without waiting is retried (nothing has run yet).
-    if let Err(e) = super::pool::retry_busy(|| control(conn, "BEGIN IMMEDIATE")) {
+    if let Err(e) = super::busy::retry_busy(|| control(conn, "BEGIN IMMEDIATE")) {
         for request in batch {
             request.finish(Err(&e));
         }
