@@ -824,6 +824,12 @@ conformance!(redis, async {
     (store, server)
 });
 
+#[cfg(feature = "postgres")]
+conformance!(postgres, async {
+    let url = common::postgres_server::database();
+    (tok::store::PostgresStore::open(&url).await.unwrap(), ())
+});
+
 // The same cases with each store's online-check cache turned off, so that both paths of
 // every online check are proven.
 conformance!(memory_uncached, async {
@@ -848,4 +854,11 @@ conformance!(redis_uncached, async {
         .unwrap()
         .without_online_cache();
     (store, server)
+});
+
+#[cfg(feature = "postgres")]
+conformance!(postgres_uncached, async {
+    let url = common::postgres_server::database();
+    let store = tok::store::PostgresStore::open(&url).await.unwrap();
+    (store.without_online_cache(), ())
 });

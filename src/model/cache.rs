@@ -48,6 +48,31 @@ pub enum Change {
     Everything,
 }
 
+impl Change {
+    /// The change as a message on a store's change feed (a Redis channel, a PostgreSQL
+    /// NOTIFY): `f:FAMILY`, `s:SUBJECT`, `j:JTI` or `*`. The SQL and Lua that announce
+    /// changes write the same format.
+    pub fn to_message(&self) -> String {
+        match self {
+            Change::Family(id) => format!("f:{id}"),
+            Change::Subject(subject) => format!("s:{subject}"),
+            Change::Jti(jti) => format!("j:{jti}"),
+            Change::Everything => "*".to_owned(),
+        }
+    }
+
+    /// The change a feed message announces. Anything else (a newer tok's message) is read
+    /// as the safest answer, [`Change::Everything`].
+    pub fn from_message(message: &str) -> Change {
+        match message.split_at_checked(2) {
+            Some(("f:", id)) => Change::Family(id.to_owned()),
+            Some(("s:", subject)) => Change::Subject(subject.to_owned()),
+            Some(("j:", jti)) => Change::Jti(jti.to_owned()),
+            _ => Change::Everything,
+        }
+    }
+}
+
 /// What a store read for one online check, in one round trip where it can.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnlineState {
@@ -298,6 +323,21 @@ mod tests {
 
     use super::*;
     use crate::model::token::FamilySecret;
+
+    #[test]
+    fn change_messages_round_trip() {
+        for change in [
+            Change::Family("abc".into()),
+            Change::Subject("a:b c".into()),
+            Change::Jti("j".into()),
+            Change::Everything,
+        ] {
+            assert_eq!(Change::from_message(&change.to_message()), change);
+        }
+        assert_eq!(Change::from_message("x:1"), Change::Everything);
+        assert_eq!(Change::from_message(""), Change::Everything);
+        assert_eq!(Change::from_message("f:"), Change::Family(String::new()));
+    }
 
     fn at(s: u64) -> NumericDate {
         NumericDate::from_secs(s).unwrap()

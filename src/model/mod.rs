@@ -7,7 +7,9 @@
 //!   lifetimes, logout), written once;
 //! - [`store`]: the [`Store`](store::Store) trait, with its requests and outcomes;
 //! - [`resolve`]: a whole rotation or logout as a store's atomic step runs it;
-//! - [`cache`]: the online-check cache a store keeps current.
+//! - [`cache`]: the online-check cache a store keeps current;
+//! - [`secrets`]: family secrets remembered by stores that check tags before their
+//!   server-side step.
 //!
 //! The public paths are `tok::refresh::{family, token}` and `tok::store` (the trait and
 //! `resolve_*`).
@@ -15,5 +17,6 @@
 pub mod cache;
 pub mod family;
 pub mod resolve;
+pub mod secrets;
 pub mod store;
 pub mod token;

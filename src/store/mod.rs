@@ -22,6 +22,8 @@
 
 pub mod memory;
 mod open;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "sqlite")]
@@ -35,6 +37,8 @@ pub use crate::model::store::{
 };
 pub use memory::MemoryStore;
 pub use open::{AnyStore, open, redact_url};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisStore};
 #[cfg(feature = "sqlite")]

@@ -8,6 +8,8 @@ use crate::model::store::{Created, LogoutRequest, RotationOutcome, RotationReque
 use crate::numeric_date::NumericDate;
 use crate::store::MemoryStore;
 
+#[cfg(feature = "postgres")]
+use crate::store::PostgresStore;
 #[cfg(feature = "redis")]
 use crate::store::RedisStore;
 #[cfg(feature = "sqlite")]
@@ -25,6 +27,9 @@ pub enum AnyStore {
     /// `redis://…`, `rediss://…`, `redis+cluster://…`
     #[cfg(feature = "redis")]
     Redis(RedisStore),
+    /// `postgres://…`, `postgresql://…`
+    #[cfg(feature = "postgres")]
+    Postgres(PostgresStore),
 }
 
 /// A store URL with any userinfo (`user:password@`) replaced by `***@`, for messages.
@@ -47,14 +52,17 @@ pub fn redact_url(url: &str) -> String {
 
 /// Opens the store a URL names: `memory:`, `sqlite:PATH` (feature `sqlite`),
 /// `redis://HOST:PORT`, `redis+cluster://HOST:PORT,...` (feature `redis`; see
-/// [`RedisStore::open`](crate::store::RedisStore) for `prefix=` and `timeout_ms=`).
+/// [`RedisStore::open`](crate::store::RedisStore) for `prefix=` and `timeout_ms=`),
+/// `postgres://USER@HOST/DB` (feature `postgres`; see
+/// [`PostgresStore::open`](crate::store::PostgresStore::open) for `pool_size=` and
+/// `timeout_ms=`).
 /// Scheme names are matched without regard to case.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), tok::Error> {
 /// let store = tok::store::open("memory:").await?;
-/// let err = tok::store::open("postgres://u:pw@db/x").await.unwrap_err();
+/// let err = tok::store::open("mysql://u:pw@db/x").await.unwrap_err();
 /// assert_eq!(err.kind(), tok::ErrorKind::Config);
 /// assert!(!err.detail().contains("pw"));
 /// # Ok(()) }
@@ -90,10 +98,20 @@ pub async fn open(url: &str) -> Result<AnyStore, Error> {
                 "tok was built without the redis feature",
             ));
         }
+        "postgres:" | "postgresql:" => {
+            #[cfg(feature = "postgres")]
+            return Ok(AnyStore::Postgres(PostgresStore::open(url).await?));
+            #[cfg(not(feature = "postgres"))]
+            return Err(Error::new(
+                ErrorKind::Config,
+                "tok was built without the postgres feature",
+            ));
+        }
         _ => Err(Error::new(
             ErrorKind::Config,
             format!(
-                "unknown store URL {:?}: expected memory:, sqlite:PATH or redis://HOST:PORT",
+                "unknown store URL {:?}: expected memory:, sqlite:PATH, redis://HOST:PORT \
+                 or postgres://USER@HOST/DATABASE",
                 redact_url(url)
             ),
         )),
@@ -108,6 +126,8 @@ macro_rules! dispatch {
             AnyStore::Sqlite($store) => $call.await,
             #[cfg(feature = "redis")]
             AnyStore::Redis($store) => $call.await,
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres($store) => $call.await,
         }
     };
 }
@@ -174,6 +194,8 @@ impl Store for AnyStore {
             AnyStore::Sqlite(s) => s.online_cache(),
             #[cfg(feature = "redis")]
             AnyStore::Redis(s) => s.online_cache(),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.online_cache(),
         }
     }
 }
@@ -188,6 +210,8 @@ impl AnyStore {
             AnyStore::Sqlite(s) => AnyStore::Sqlite(s.without_online_cache()),
             #[cfg(feature = "redis")]
             AnyStore::Redis(s) => AnyStore::Redis(s.without_online_cache()),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => AnyStore::Postgres(s.without_online_cache()),
         }
     }
 }
@@ -201,7 +225,14 @@ mod tests {
     #[tokio::test]
     async fn schemes_and_missing_backends() {
         assert!(matches!(open("memory:").await, Ok(AnyStore::Memory(_))));
-        for url in ["memory:x", "postgres://h/db", "", "sqlite", "redis"] {
+        for url in [
+            "memory:x",
+            "mysql://h/db",
+            "",
+            "sqlite",
+            "redis",
+            "postgres",
+        ] {
             let err = open(url).await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config, "{url}");
         }
@@ -217,6 +248,12 @@ mod tests {
             assert_eq!(err.kind(), ErrorKind::Config);
             assert!(err.detail().contains("redis feature"), "{err}");
             assert!(!err.detail().contains("pw"));
+        }
+        #[cfg(not(feature = "postgres"))]
+        for url in ["postgres://u:pw@h/db", "POSTGRESQL://h/db"] {
+            let err = open(url).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config);
+            assert!(err.detail().contains("postgres feature"), "{err}");
         }
         #[cfg(feature = "sqlite")]
         assert_eq!(
@@ -293,6 +330,18 @@ mod tests {
             ErrorKind::Store,
             "a redis URL reaches the Redis backend (which cannot connect), not a config error"
         );
+        #[cfg(feature = "postgres")]
+        {
+            let err = open("postgresql://u:pw@127.0.0.1:1/db?timeout_ms=200")
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::Store,
+                "a postgres URL reaches the PostgreSQL backend (which cannot connect): {err}"
+            );
+            assert!(!err.detail().contains("pw"), "{err}");
+        }
     }
 
     #[test]

@@ -24,25 +24,9 @@ const HEALTH: Duration = Duration::from_secs(1);
 /// The longest pause between attempts to subscribe again.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
-/// The message announcing `change`.
+/// The message announcing `change` (the model's one format, shared with PostgreSQL).
 pub(super) fn message(change: &Change) -> String {
-    match change {
-        Change::Family(id) => format!("f:{id}"),
-        Change::Subject(subject) => format!("s:{subject}"),
-        Change::Jti(jti) => format!("j:{jti}"),
-        Change::Everything => "*".to_owned(),
-    }
-}
-
-/// The change a message announces. Anything else (a newer tok's message) is read as the
-/// safest answer.
-pub(super) fn parse(message: &str) -> Change {
-    match message.split_at_checked(2) {
-        Some(("f:", id)) => Change::Family(id.to_owned()),
-        Some(("s:", subject)) => Change::Subject(subject.to_owned()),
-        Some(("j:", jti)) => Change::Jti(jti.to_owned()),
-        _ => Change::Everything,
-    }
+    change.to_message()
 }
 
 /// Follows `channel` on the first of `nodes` that answers, for `cache`, until the cache
@@ -82,7 +66,7 @@ pub(super) async fn follow(
                         return;
                     };
                     match msg.get_payload::<String>() {
-                        Ok(text) => cache.invalidate(&parse(&text)),
+                        Ok(text) => cache.invalidate(&Change::from_message(&text)),
                         Err(_) => cache.invalidate(&Change::Everything),
                     }
                 }
@@ -135,24 +119,4 @@ async fn subscribe(
         }
     }
     None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn messages_round_trip() {
-        for change in [
-            Change::Family("abc".into()),
-            Change::Subject("a:b c".into()),
-            Change::Jti("j".into()),
-            Change::Everything,
-        ] {
-            assert_eq!(parse(&message(&change)), change);
-        }
-        assert_eq!(parse("x:1"), Change::Everything);
-        assert_eq!(parse(""), Change::Everything);
-        assert_eq!(parse("f:"), Change::Family(String::new()));
-    }
 }

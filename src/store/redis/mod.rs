@@ -22,7 +22,6 @@ mod options;
 mod scripts;
 mod store;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +32,7 @@ use redis::{FromRedisValue, RedisResult, ScriptInvocation};
 
 use crate::error::{Error, ErrorKind};
 use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache};
+use crate::model::secrets::SecretCache;
 use crate::model::token::{self, FamilySecret, PresentedToken};
 use crate::numeric_date::NumericDate;
 use codec::{FORMAT_VERSION, connect_error, corrupt, hex, ms, redis_error, unhex};
@@ -52,7 +52,7 @@ pub struct RedisStore {
     conn: Conn,
     prefix: String,
     scripts: &'static Scripts,
-    secrets: std::sync::Arc<std::sync::Mutex<HashMap<String, FamilySecret>>>,
+    secrets: Arc<SecretCache>,
     /// The channel revocations are announced on.
     channel: String,
     /// Online-check answers, kept current by this store's writes and its subscription.
@@ -75,11 +75,6 @@ impl fmt::Debug for RedisStore {
 /// How long a tombstone left by `revoke_subject` for a family not created yet is kept:
 /// far longer than the two round trips between indexing a family and creating it.
 const TOMBSTONE_MS: u64 = 600_000;
-
-/// How many family secrets (key id and nonce, which never change) a store remembers, so
-/// that a rotation needs one round trip instead of two. Only families that exist are
-/// remembered, and the map is emptied when full, so it stays bounded.
-const SECRET_CACHE: usize = 65_536;
 
 /// A random id for one script call, so that the same call sent again after a lost reply
 /// is recognised as a repeat (see `rotate.lua`, `create.lua`).
@@ -266,7 +261,7 @@ impl RedisStore {
     /// The key id and nonce of a family (which never change), from the cache or one
     /// HMGET; `None` when no family has that id.
     async fn secret(&self, family_id: &str) -> Result<Option<FamilySecret>, Error> {
-        if let Some(secret) = self.cached(family_id) {
+        if let Some(secret) = self.secrets.get(family_id) {
             return Ok(Some(secret));
         }
         type Fields = (
@@ -299,17 +294,8 @@ impl RedisStore {
             key_id: kid,
             nonce: unhex(&nonce).ok_or_else(|| corrupt("nonce"))?,
         };
-        let mut cache = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= SECRET_CACHE {
-            cache.clear();
-        }
-        cache.insert(family_id.to_owned(), secret.clone());
+        self.secrets.insert(family_id, secret.clone());
         Ok(Some(secret))
-    }
-
-    fn cached(&self, family_id: &str) -> Option<FamilySecret> {
-        let cache = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
-        cache.get(family_id).cloned()
     }
 
     /// Whether the family named by `presented` minted it. The MAC is computed whether or

@@ -1,0 +1,181 @@
+//! The shared PostgreSQL store: sessions in the database a multi-host service already runs,
+//! backs up and replicates.
+//!
+//! Every decision is one statement on the server: a rotation is one call of the
+//! `tok_rotate` function (`schema.sql`), which locks the family's row, mirrors
+//! [`decide`](crate::refresh::family::decide) and [`apply`](crate::refresh::family::apply),
+//! writes and answers, in one round trip and one transaction, so that any number of hosts
+//! rotating one token get exactly one winner. The presented token's tag is checked first,
+//! in Rust, against the family's key id and nonce (which never change, so a process
+//! remembers them: see [`SecretCache`](crate::model::secrets::SecretCache)).
+//!
+//! Tables (created and versioned by the store in `tok_meta`; see `schema.sql`):
+//! `tok_families` (one row per session, constant size: no token or token hash is stored;
+//! indexed by id and subject, neither of which changes, so rotations are heap-only
+//! updates) and `tok_denylist` (access-token ids until their `exp` plus the retention).
+//! Revocations announce themselves with `NOTIFY tok_changes` in their own transaction,
+//! which keeps other processes' online-check caches current (see `changes`).
+//!
+//! Connections come from a [deadpool](deadpool_postgres) pool of tokio-postgres clients,
+//! which replaces broken connections. TLS is not built in: connect over a private network
+//! or a local TLS tunnel (`sslmode=require` is refused at connection).
+
+mod changes;
+mod options;
+mod rows;
+mod schema;
+mod store;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+use crate::error::{Error, ErrorKind};
+use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache};
+use crate::model::secrets::SecretCache;
+pub use options::{DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT, PostgresOptions};
+
+/// Families and denylist in a PostgreSQL database.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    /// How long one operation may take, from waiting for a connection to its answer.
+    timeout: Duration,
+    /// Family secrets already read (they never change).
+    secrets: Arc<SecretCache>,
+    /// Online-check answers, kept current by this store's writes and by its LISTEN
+    /// connection.
+    cache: Option<Arc<OnlineCache>>,
+    /// The server and database, for messages (no credentials).
+    target: Arc<str>,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("target", &self.target)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Opens the store at a `postgres://` (or `postgresql://`) URL, creating tok's tables
+    /// in that database if it has none. tok's own query parameters are `pool_size=N`
+    /// (connections, default [`DEFAULT_POOL_SIZE`]) and `timeout_ms=N` (the longest one
+    /// operation may take, default [`DEFAULT_TIMEOUT`]; also the server's
+    /// `statement_timeout`); the others go to the client (`application_name`,
+    /// `connect_timeout`, `options=-c search_path=…` to keep tok's tables in a schema of
+    /// their own, …).
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tok::Error> {
+    /// let store = tok::store::PostgresStore::open("postgres://tok@127.0.0.1/sessions").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Config`](ErrorKind::Config) for a malformed URL; [`Store`](ErrorKind::Store) when
+    /// the server cannot be reached or the database holds a schema of another version.
+    /// No message carries the URL's password.
+    pub async fn open(url: &str) -> Result<Self, Error> {
+        let (config, options) = options::parse(url)?;
+        Self::open_with(config, options).await
+    }
+
+    /// Opens the store with a client configuration and options of the caller's.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub async fn open_with(
+        mut config: tokio_postgres::Config,
+        options: PostgresOptions,
+    ) -> Result<Self, Error> {
+        options::apply(&mut config, &options);
+        let target = options::describe(&config);
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.timeout))
+            .create_timeout(Some(options.timeout))
+            .recycle_timeout(Some(options.timeout))
+            .build()
+            .map_err(|e| Error::new(ErrorKind::Config, format!("PostgreSQL pool: {e}")))?;
+        let mut store = Self {
+            pool,
+            timeout: options.timeout,
+            secrets: Arc::new(SecretCache::new()),
+            cache: None,
+            target: target.into(),
+        };
+        let mut client = store.client().await?;
+        store.timed(schema::ensure(&mut client)).await?;
+        drop(client);
+        // Deaf until listening: nothing is served from memory before the first
+        // notification could arrive.
+        let cache = Arc::new(OnlineCache::new(DEFAULT_CACHE_CAPACITY));
+        cache.set_serving(false);
+        let (listening, confirmed) = tokio::sync::oneshot::channel();
+        tokio::spawn(changes::follow(config, Arc::downgrade(&cache), listening));
+        // The store works without its cache meanwhile; the follower keeps trying.
+        let _ = tokio::time::timeout(options.timeout, confirmed).await;
+        store.cache = Some(cache);
+        Ok(store)
+    }
+
+    /// Without an online-check cache: every online check reads the database. (The cache
+    /// answers from memory and learns of other processes' revocations by LISTEN/NOTIFY,
+    /// as soon as they commit.)
+    pub fn without_online_cache(mut self) -> Self {
+        self.cache = None;
+        self
+    }
+
+    fn tell(&self, change: impl FnOnce() -> Change) {
+        OnlineCache::tell(self.cache.as_deref(), change);
+    }
+
+    /// A pooled connection.
+    async fn client(&self) -> Result<Object, Error> {
+        self.pool.get().await.map_err(|e| {
+            Error::new(
+                ErrorKind::Store,
+                format!("connecting to PostgreSQL at {}: {e}", self.target),
+            )
+            .with_source(e)
+        })
+    }
+
+    /// `work` within the store's timeout (a half-open connection would otherwise wait
+    /// forever; a statement the server runs too long is cut by `statement_timeout`).
+    async fn timed<T>(&self, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        match tokio::time::timeout(self.timeout + Duration::from_millis(500), work).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::new(
+                ErrorKind::Store,
+                format!(
+                    "PostgreSQL at {} did not answer within {} ms",
+                    self.target,
+                    self.timeout.as_millis()
+                ),
+            )),
+        }
+    }
+}
+
+/// A failed statement, said with what the store was doing.
+fn pg_error(what: &str, e: tokio_postgres::Error) -> Error {
+    Error::store(what, e)
+}

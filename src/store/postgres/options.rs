@@ -1,0 +1,143 @@
+//! The store's URL: tok's own query parameters taken out, the rest read by tokio-postgres.
+
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind};
+use crate::store::redact_url;
+
+/// The default number of pooled connections: enough for concurrent rotations to queue in
+/// the server's group commit rather than for a connection.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// The default longest time one operation may take.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// tok's own settings of a PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// Pooled connections (at least 1).
+    pub pool_size: usize,
+    /// The longest one operation may take, from waiting for a connection to its answer;
+    /// also the server's `statement_timeout` for the store's connections.
+    pub timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: DEFAULT_POOL_SIZE,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// The client configuration and tok's options a store URL names.
+pub(super) fn parse(url: &str) -> Result<(tokio_postgres::Config, PostgresOptions), Error> {
+    let mut options = PostgresOptions::default();
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut rest = Vec::new();
+    let number = |name: &str, value: &str| {
+        value.parse::<u64>().map_err(|_| {
+            Error::new(
+                ErrorKind::Config,
+                format!("{name}={value} is not a whole number"),
+            )
+        })
+    };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("pool_size", n)) => {
+                options.pool_size =
+                    usize::try_from(number("pool_size", n)?.max(1)).unwrap_or(DEFAULT_POOL_SIZE);
+            }
+            Some(("timeout_ms", n)) => {
+                options.timeout = Duration::from_millis(number("timeout_ms", n)?.max(1));
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let client_url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    let config = client_url.parse::<tokio_postgres::Config>().map_err(|e| {
+        // tokio-postgres's messages name the part it could not read, never the password.
+        Error::new(
+            ErrorKind::Config,
+            format!("PostgreSQL URL {}: {e}", redact_url(url)),
+        )
+    })?;
+    Ok((config, options))
+}
+
+/// Settings every store connection gets: the statement timeout, a connect timeout and an
+/// application name where the URL gave none.
+pub(super) fn apply(config: &mut tokio_postgres::Config, options: &PostgresOptions) {
+    let statement_timeout = format!("-c statement_timeout={}", options.timeout.as_millis());
+    let combined = match config.get_options() {
+        Some(given) if !given.is_empty() => format!("{given} {statement_timeout}"),
+        _ => statement_timeout,
+    };
+    config.options(combined);
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(options.timeout);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("tok");
+    }
+}
+
+/// `host:port/database`, for messages (never the user's password).
+pub(super) fn describe(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_parameters_are_taken_out() {
+        let (config, options) =
+            parse("postgres://u:secret@h:6000/db?pool_size=3&application_name=x&timeout_ms=250")
+                .unwrap();
+        assert_eq!(options.pool_size, 3);
+        assert_eq!(options.timeout, Duration::from_millis(250));
+        assert_eq!(config.get_application_name(), Some("x"));
+        assert_eq!(describe(&config), "h:6000/db");
+        let (_, defaults) = parse("postgresql://h/db").unwrap();
+        assert_eq!(defaults.pool_size, DEFAULT_POOL_SIZE);
+        assert_eq!(defaults.timeout, DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn bad_urls_are_config_errors_without_the_password() {
+        for url in [
+            "postgres://u:secret@h/db?pool_size=x",
+            "postgres://u:secret@h/db?timeout_ms=-1",
+            "postgres://u:secret@h/db?nonsense=1",
+        ] {
+            let e = parse(url).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{url}");
+            assert!(!e.detail().contains("secret"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_statement_timeout_joins_given_options() {
+        let (mut config, options) = parse("postgres://h/db?options=-c%20work_mem%3D4MB").unwrap();
+        apply(&mut config, &options);
+        assert_eq!(
+            config.get_options(),
+            Some("-c work_mem=4MB -c statement_timeout=5000")
+        );
+        assert_eq!(config.get_application_name(), Some("tok"));
+    }
+}

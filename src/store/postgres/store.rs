@@ -1,0 +1,380 @@
+//! The [`Store`] operations on PostgreSQL: each decision one function call (`schema.sql`),
+//! each read one indexed statement, each a single round trip on a pooled connection.
+
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use crate::error::Error;
+use crate::model::cache::{Change, OnlineCache, OnlineState};
+use crate::model::family::{FamilyRecord, Logout, Refusal};
+use crate::model::store::{
+    Created, LogoutRequest, MAX_LISTED, RotationOutcome, RotationRequest, Store, deny_until, listed,
+};
+use crate::model::token::{FamilySecret, PresentedToken};
+use crate::numeric_date::NumericDate;
+use crate::store::postgres::rows::{COLUMNS, corrupt, duration_ms, family_from, generation, ms};
+use crate::store::postgres::{PostgresStore, pg_error};
+
+impl PostgresStore {
+    /// Runs one statement (prepared once per connection) and returns its rows.
+    async fn rows(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, Error> {
+        self.timed(async {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(sql)
+                .await
+                .map_err(|e| pg_error(what, e))?;
+            client
+                .query(&statement, params)
+                .await
+                .map_err(|e| pg_error(what, e))
+        })
+        .await
+    }
+
+    /// [`rows`](Self::rows) for a statement that answers exactly one row.
+    async fn row(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, Error> {
+        self.rows(what, sql, params)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| corrupt("a statement answered no row"))
+    }
+
+    /// The key id and nonce of a family (which never change), remembered or read;
+    /// `None` when no family has that id.
+    async fn secret(&self, family_id: &str) -> Result<Option<FamilySecret>, Error> {
+        if let Some(secret) = self.secrets.get(family_id) {
+            return Ok(Some(secret));
+        }
+        let rows = self
+            .rows(
+                "reading a family",
+                "SELECT key_id, nonce FROM tok_families WHERE id = $1",
+                &[&family_id],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let nonce: Vec<u8> = row.get(1);
+        let secret = FamilySecret {
+            key_id: row.get(0),
+            nonce: nonce
+                .try_into()
+                .map_err(|_| corrupt("a nonce that is not 32 bytes"))?,
+        };
+        self.secrets.insert(family_id, secret.clone());
+        Ok(Some(secret))
+    }
+
+    /// Whether the family named by `presented` minted it. The MAC is computed whether or
+    /// not the family exists (see [`PresentedToken::is_minted_by`]).
+    async fn minted(&self, presented: &PresentedToken) -> Result<bool, Error> {
+        let secret = self.secret(presented.family_id()).await?;
+        Ok(presented.is_minted_by(secret.as_ref()))
+    }
+}
+
+impl Store for PostgresStore {
+    async fn create_family(&self, f: &FamilyRecord, _now: NumericDate) -> Result<Created, Error> {
+        let rows = self
+            .rows(
+                "creating a family",
+                "INSERT INTO tok_families (id, subject, claims, created_ms, expires_ms, \
+                 last_used_ms, idle_ms, generation, key_id, nonce, previous_rotated_ms, \
+                 fingerprint, revoked_ms, claims_gen) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 ON CONFLICT (id) DO NOTHING RETURNING 1",
+                &[
+                    &f.family_id,
+                    &f.subject,
+                    &f.claims,
+                    &ms(f.created_at),
+                    &ms(f.expires_at),
+                    &ms(f.last_used_at),
+                    &duration_ms(f.idle_timeout),
+                    &generation(f.generation),
+                    &f.secret.key_id,
+                    &&f.secret.nonce[..],
+                    &f.previous_rotated_at.map(ms),
+                    &f.fingerprint.as_ref().map(|h| &h[..]),
+                    &f.revoked_at.map(ms),
+                    &generation(f.claims_generation),
+                ],
+            )
+            .await?;
+        // An id that collided is reported so the caller draws a new one; never
+        // overwritten.
+        Ok(if rows.is_empty() {
+            Created::IdTaken
+        } else {
+            Created::Stored
+        })
+    }
+
+    async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, Error> {
+        if !self.minted(&r.presented).await? {
+            return Ok(RotationOutcome::Refused(Refusal::Unknown));
+        }
+        let family_id = r.presented.family_id();
+        let row = self
+            .row(
+                "rotating a refresh token",
+                "SELECT r.outcome, (r.family).* FROM tok_rotate($1, $2, $3, $4, $5, $6) AS r",
+                &[
+                    &family_id,
+                    &generation(r.presented.generation()),
+                    &r.fingerprint.as_ref().map(|h| &h[..]),
+                    &r.new_claims.as_deref(),
+                    &ms(r.now),
+                    &duration_ms(r.grace),
+                ],
+            )
+            .await
+            // The call may have revoked before its answer was lost.
+            .inspect_err(|_| self.tell(|| Change::Family(family_id.to_owned())))?;
+        if r.new_claims.is_some() {
+            // A privilege change: access tokens minted before it are outdated.
+            self.tell(|| Change::Family(family_id.to_owned()));
+        }
+        let family = || family_from(&row, 1)?.ok_or_else(|| corrupt("a rotation without family"));
+        let outcome: String = row.try_get(0).map_err(|e| pg_error("rotating", e))?;
+        Ok(match outcome.as_str() {
+            "rotated" => RotationOutcome::Rotated(Box::new(family()?)),
+            "grace" => RotationOutcome::Grace(Box::new(family()?)),
+            "unknown" => RotationOutcome::Refused(Refusal::Unknown),
+            "revoked" => RotationOutcome::Refused(Refusal::Revoked),
+            "expired" => RotationOutcome::Refused(Refusal::Expired),
+            "fingerprint" | "reuse" => {
+                self.tell(|| Change::Family(family_id.to_owned()));
+                RotationOutcome::Refused(if outcome == "reuse" {
+                    Refusal::Reused
+                } else {
+                    Refusal::FingerprintMismatch
+                })
+            }
+            _ => return Err(corrupt("the rotation's outcome")),
+        })
+    }
+
+    async fn logout(&self, r: &LogoutRequest) -> Result<Logout, Error> {
+        if !self.minted(&r.presented).await? {
+            return Ok(Logout::Unknown);
+        }
+        let family_id = r.presented.family_id();
+        let row = self
+            .row(
+                "logging out",
+                "SELECT tok_logout($1, $2, $3, $4)",
+                &[
+                    &family_id,
+                    &generation(r.presented.generation()),
+                    &ms(r.now),
+                    &duration_ms(r.grace),
+                ],
+            )
+            .await;
+        self.tell(|| Change::Family(family_id.to_owned()));
+        let outcome: String = row?.try_get(0).map_err(|e| pg_error("logging out", e))?;
+        match outcome.as_str() {
+            "revoked" => Ok(Logout::Revoked),
+            "ended" => Ok(Logout::AlreadyEnded),
+            "reused" => Ok(Logout::Reused),
+            "unknown" => Ok(Logout::Unknown),
+            _ => Err(corrupt("the logout's outcome")),
+        }
+    }
+
+    async fn revoke_family(&self, family_id: &str, now: NumericDate) -> Result<bool, Error> {
+        let row = self
+            .row(
+                "revoking a family",
+                "SELECT tok_revoke($1, NULL, $2)",
+                &[&family_id, &ms(now)],
+            )
+            .await;
+        self.tell(|| Change::Family(family_id.to_owned()));
+        Ok(row?.get(0))
+    }
+
+    async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, Error> {
+        let row = self
+            .row(
+                "revoking a subject",
+                "SELECT tok_revoke_subject($1, $2)",
+                &[&subject, &ms(now)],
+            )
+            .await;
+        self.tell(|| Change::Subject(subject.to_owned()));
+        let n: i64 = row?.get(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn deny_jti(&self, jti: &str, exp: NumericDate, _now: NumericDate) -> Result<(), Error> {
+        let denied = self
+            .rows(
+                "denylisting a jti",
+                "SELECT tok_deny($1, $2)",
+                &[&jti, &ms(deny_until(exp))],
+            )
+            .await;
+        self.tell(|| Change::Jti(jti.to_owned()));
+        denied.map(drop)
+    }
+
+    async fn is_jti_denied(&self, jti: &str, now: NumericDate) -> Result<bool, Error> {
+        let row = self
+            .row(
+                "reading the denylist",
+                "SELECT EXISTS (SELECT 1 FROM tok_denylist WHERE jti = $1 AND until_ms > $2)",
+                &[&jti, &ms(now)],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn family(&self, family_id: &str) -> Result<Option<FamilyRecord>, Error> {
+        let rows = self
+            .rows(
+                "reading a family",
+                &format!("SELECT {COLUMNS} FROM tok_families WHERE id = $1"),
+                &[&family_id],
+            )
+            .await?;
+        match rows.first() {
+            Some(row) => family_from(row, 0),
+            None => Ok(None),
+        }
+    }
+
+    fn online_cache(&self) -> Option<&OnlineCache> {
+        self.cache.as_deref()
+    }
+
+    /// The live families of `subject` by the subject index, the lifetime rule applied in
+    /// SQL (as `tok_expired`) so that the bound counts live ones only.
+    async fn sessions_of(
+        &self,
+        subject: &str,
+        now: NumericDate,
+    ) -> Result<Vec<FamilyRecord>, Error> {
+        let rows = self
+            .rows(
+                "listing a subject's sessions",
+                &format!(
+                    "SELECT {COLUMNS} FROM tok_families f WHERE subject = $1 \
+                     AND revoked_ms IS NULL AND NOT tok_expired(f, $2) \
+                     ORDER BY created_ms LIMIT $3"
+                ),
+                &[&subject, &ms(now), &(MAX_LISTED as i64)],
+            )
+            .await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in &rows {
+            found.extend(family_from(row, 0)?);
+        }
+        Ok(listed(found, subject, now))
+    }
+
+    /// The subject is checked in the statement that revokes.
+    async fn end_session(
+        &self,
+        subject: &str,
+        family_id: &str,
+        now: NumericDate,
+    ) -> Result<bool, Error> {
+        let row = self
+            .row(
+                "ending a session",
+                "SELECT tok_revoke($1, $2, $3)",
+                &[&family_id, &subject, &ms(now)],
+            )
+            .await;
+        self.tell(|| Change::Family(family_id.to_owned()));
+        Ok(row?.get(0))
+    }
+
+    /// The denylist entry and the family in one statement.
+    async fn online_state(
+        &self,
+        sid: Option<&str>,
+        jti: Option<&str>,
+        now: NumericDate,
+    ) -> Result<OnlineState, Error> {
+        let row = self
+            .row(
+                "reading a session's state",
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM tok_denylist WHERE jti = $1 AND until_ms > $2), \
+                     f.* FROM (SELECT 1) AS one \
+                     LEFT JOIN (SELECT {COLUMNS} FROM tok_families WHERE id = $3) AS f ON true"
+                ),
+                &[&jti, &ms(now), &sid],
+            )
+            .await?;
+        Ok(OnlineState {
+            jti_denied: row.get(0),
+            family: family_from(&row, 1)?,
+        })
+    }
+
+    /// Deletes in batches of [`PURGE_BATCH`], each its own short transaction, so that a
+    /// purge of millions never holds locks long; run it from a cron job or a background
+    /// task (`tok refresh purge`).
+    async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {
+        let mut removed = 0u64;
+        // Families: walk the primary key a page at a time, deleting the page's dead ones
+        // (the lifetime rule as `tok_expired`): no index on a time that every rotation
+        // changes, so rotations stay heap-only updates.
+        let mut after = String::new();
+        loop {
+            let row = self
+                .row(
+                    "purging expired families",
+                    "WITH page AS (SELECT id FROM tok_families WHERE id > $2 ORDER BY id LIMIT $3), \
+                     gone AS (DELETE FROM tok_families f USING page \
+                              WHERE f.id = page.id AND tok_expired(f, $1) RETURNING 1) \
+                     SELECT (SELECT max(id) FROM page), (SELECT count(*) FROM gone)",
+                    &[&ms(now), &after, &PURGE_BATCH],
+                )
+                .await?;
+            let gone: i64 = row.get(1);
+            removed += u64::try_from(gone).unwrap_or(0);
+            match row.get::<_, Option<String>>(0) {
+                Some(last) => after = last,
+                None => break,
+            }
+        }
+        loop {
+            let row = self
+                .row(
+                    "purging the denylist",
+                    "WITH gone AS (DELETE FROM tok_denylist WHERE jti IN \
+                     (SELECT jti FROM tok_denylist WHERE until_ms <= $1 LIMIT $2) RETURNING 1) \
+                     SELECT count(*) FROM gone",
+                    &[&ms(now), &PURGE_BATCH],
+                )
+                .await?;
+            let gone: i64 = row.get(0);
+            removed += u64::try_from(gone).unwrap_or(0);
+            if gone < PURGE_BATCH {
+                break;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// How many rows one purge statement looks at.
+const PURGE_BATCH: i64 = 1000;
