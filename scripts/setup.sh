@@ -6,6 +6,9 @@ need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 # A real Redis for the Redis store's tests (they start their own servers on free ports).
 command -v redis-server >/dev/null || need_apt+=(redis-server)
+# A real PostgreSQL for the PostgreSQL store's tests (they run initdb and their own
+# servers on free ports, as the unprivileged postgres user when run as root).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 # A real browser for the web tests: Debian's Chromium and its WebDriver.
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)

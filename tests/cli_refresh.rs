@@ -724,3 +724,72 @@ fn cli_with_redis() {
     assert_eq!(out.status.code(), Some(3), "{}", err(&out));
     assert_eq!(err(&out).lines().count(), 1);
 }
+
+/// The CLI pointed at a real PostgreSQL: a session round trip (issue, rotate, reuse,
+/// verify, list, revoke, purge), and a clear exit 3 when the server is unreachable, with
+/// the URL's password in no message.
+#[cfg(feature = "postgres")]
+#[test]
+fn cli_with_postgres() {
+    let mut server = common::postgres_server::PostgresServer::start(&[]);
+    let url = server.url("postgres");
+    let env = Env::new();
+    let out = env.run(&["refresh", "issue", "--store", &url, "--sub", "alice"]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let pair: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let refresh = field(&pair, "refresh_token");
+    let out = env.run(&["refresh", "rotate", "--store", &url, &refresh]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let rotated: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = env.run(&["verify", "--store", &url, &field(&rotated, "access_token")]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let out = env.run(&["refresh", "list", "--store", &url, "--subject", "alice"]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let sid = tok::insecure::decode_unverified(&field(&pair, "access_token"), 8192)
+        .unwrap()
+        .claims["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&sid),
+        "the session is listed"
+    );
+    let out = env.run(&["refresh", "rotate", "--store", &url, &refresh]);
+    assert!(
+        err(&out).starts_with("tok: rejected: refresh-reused: "),
+        "{}",
+        err(&out)
+    );
+    let out = env.run(&["verify", "--store", &url, &field(&rotated, "access_token")]);
+    assert!(
+        err(&out).starts_with("tok: rejected: revoked: "),
+        "{}",
+        err(&out)
+    );
+    assert_eq!(
+        server
+            .psql(
+                "postgres",
+                "SELECT count(*) FROM tok_families WHERE revoked_ms IS NOT NULL"
+            )
+            .trim(),
+        "1",
+        "the reuse revoked the family in the database"
+    );
+    let out = env.run(&["refresh", "purge", "--store", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+
+    server.kill();
+    let port = server.port;
+    let out = env.run(&[
+        "refresh",
+        "rotate",
+        "--store",
+        &format!("postgres://tok:S3cretPw@127.0.0.1:{port}/postgres?timeout_ms=300"),
+        &field(&rotated, "refresh_token"),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", err(&out));
+    assert_eq!(err(&out).lines().count(), 1, "{}", err(&out));
+    assert!(!err(&out).contains("S3cretPw"), "{}", err(&out));
+}

@@ -134,6 +134,15 @@ impl Shared {
         }
     }
 
+    #[cfg(feature = "postgres")]
+    fn postgres() -> Self {
+        Self {
+            url: common::postgres_server::database(),
+            _dir: None,
+            _servers: Vec::new(),
+        }
+    }
+
     async fn open(&self) -> AnyStore {
         tok::store::open(&self.url).await.unwrap()
     }
@@ -205,6 +214,12 @@ async fn cached_checks_on_every_backend_and_without_cache() {
         redis.open().await,
     ] {
         cached_checks_read_nothing(store).await;
+    }
+    #[cfg(feature = "postgres")]
+    {
+        let postgres = Shared::postgres();
+        cached_checks_read_nothing(postgres.open().await).await;
+        cached_checks_read_nothing(postgres.open().await.without_online_cache()).await;
     }
     for store in [
         tok::store::open("memory:").await.unwrap(),
@@ -304,10 +319,16 @@ async fn revocations_reach_another_instance_on_redis_cluster() {
     revocations_reach_other_instances(&Shared::cluster()).await;
 }
 
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_reach_another_instance_on_postgres() {
+    revocations_reach_other_instances(&Shared::postgres()).await;
+}
+
 /// Redis is killed and restarted between a revocation and the next check, many times:
 /// the message announcing the revocation may be lost with the connection, but the other
 /// instance never accepts the revoked session (it answers from the store, or fails).
-async fn a_lost_feed_never_serves_a_revocation(servers: &mut [RedisServer], url: &str) {
+async fn a_lost_feed_never_serves_a_revocation(mut kill_and_restart: impl FnMut(), url: &str) {
     let here = Sessions::new(
         tok::store::open(&format!("{url}?timeout_ms=500"))
             .await
@@ -348,10 +369,7 @@ async fn a_lost_feed_never_serves_a_revocation(servers: &mut [RedisServer], url:
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert_eq!(check(&there, &pair).await, Ok(()), "round {round}");
-        for server in servers.iter_mut() {
-            server.kill();
-            server.restart();
-        }
+        kill_and_restart();
         // Revoked as soon as the store takes writes again: the other instance may not
         // have subscribed again yet, so the announcement can be lost.
         let start = Instant::now();
@@ -375,14 +393,36 @@ async fn a_lost_feed_never_serves_a_revocation(servers: &mut [RedisServer], url:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_restarts_never_serve_a_revocation() {
     let (mut nodes, url) = common::redis_server::start_cluster();
-    a_lost_feed_never_serves_a_revocation(&mut nodes, &url).await;
+    let restart = || {
+        for node in nodes.iter_mut() {
+            node.kill();
+            node.restart();
+        }
+    };
+    a_lost_feed_never_serves_a_revocation(restart, &url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarts_never_serve_a_revocation() {
     let mut server = RedisServer::start();
     let url = server.url();
-    a_lost_feed_never_serves_a_revocation(std::slice::from_mut(&mut server), &url).await;
+    let restart = || {
+        server.kill();
+        server.restart();
+    };
+    a_lost_feed_never_serves_a_revocation(restart, &url).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarts_never_serve_a_revocation() {
+    let mut server = common::postgres_server::PostgresServer::start(&[]);
+    let url = server.url("postgres");
+    let restart = || {
+        server.kill();
+        server.restart();
+    };
+    a_lost_feed_never_serves_a_revocation(restart, &url).await;
 }
 
 /// The SQLite change log: another instance learns of a revocation even when the log was

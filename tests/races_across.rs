@@ -1,6 +1,7 @@
 //! Races that reach the database's own locking, not only tok's in-process mutex: separate
 //! store instances (separate connection pools) in one process, and separate OS processes
-//! released together, on SQLite and on Redis, with and without a grace window.
+//! released together, on SQLite, Redis and PostgreSQL, with and without a grace window;
+//! and store servers killed with rotations in flight.
 #![cfg(all(feature = "sqlite", feature = "redis"))]
 
 mod common;
@@ -152,6 +153,24 @@ async fn redis_separate_processes() {
     processes_race(&redis.url(), 4, 100, 30).await;
 }
 
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_separate_instances() {
+    let url = common::postgres_server::database();
+    instances_race(&url, 3, 150, 0).await;
+    instances_race(&url, 3, 150, 30).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_separate_processes() {
+    let url = common::postgres_server::database();
+    // The schema exists before the servers open the database.
+    drop(tok::store::open(&url).await.unwrap());
+    processes_race(&url, 4, 100, 0).await;
+    processes_race(&url, 4, 100, 30).await;
+}
+
 /// Redis is killed (SIGKILL) while 16 tasks rotate their own families, three times, and
 /// restarted. With AOF `appendfsync always` and a grace window, a client that retries the
 /// same token after a store error is never taken for a thief (a rotation whose reply was
@@ -161,8 +180,34 @@ async fn redis_separate_processes() {
 async fn redis_killed_with_rotations_in_flight() {
     let mut redis = RedisServer::start();
     let url = format!("{}?timeout_ms=500", redis.url());
+    killed_with_rotations_in_flight(&url, || {
+        redis.kill();
+        std::thread::sleep(Duration::from_millis(150));
+        redis.restart();
+    })
+    .await;
+}
+
+/// The same on PostgreSQL: the server (postmaster and backends) killed with SIGKILL mid
+/// rotation and restarted (crash recovery replays its WAL).
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_with_rotations_in_flight() {
+    let mut server = common::postgres_server::PostgresServer::start(&[]);
+    let url = format!("{}?timeout_ms=500", server.url("postgres"));
+    killed_with_rotations_in_flight(&url, || {
+        server.kill();
+        server.restart();
+    })
+    .await;
+}
+
+/// 16 tasks rotate their own families while `kill_and_restart` runs three times at uneven
+/// moments; every error they see is a store error, and afterwards each family is live
+/// with exactly its confirmed rotations.
+async fn killed_with_rotations_in_flight(url: &str, mut kill_and_restart: impl FnMut()) {
     let sessions = Arc::new(Sessions::new(
-        tok::store::open(&url).await.unwrap(),
+        tok::store::open(url).await.unwrap(),
         keys(),
         policy(60),
     ));
@@ -197,9 +242,7 @@ async fn redis_killed_with_rotations_in_flight() {
     // Kill at uneven moments, with rotations in flight.
     for pause_ms in [230u64, 410, 170] {
         tokio::time::sleep(Duration::from_millis(pause_ms)).await;
-        redis.kill();
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        redis.restart();
+        kill_and_restart();
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);

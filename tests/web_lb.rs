@@ -1,5 +1,5 @@
 //! Two app servers behind a "load balancer" (a client alternating between them, request
-//! by request), on one SQLite file and on one Redis: sessions hold across them, reuse and
+//! by request), on one SQLite file, one Redis and one PostgreSQL database: sessions hold across them, reuse and
 //! logout are seen everywhere at once, and a Redis outage logs no one out.
 #![cfg(all(feature = "axum", feature = "cli"))]
 
@@ -76,19 +76,51 @@ async fn two_servers_on_one_redis() {
     across_two_servers(&redis.url()).await;
 }
 
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn two_servers_on_one_postgres() {
+    across_two_servers(&common::postgres_server::database()).await;
+}
+
 /// Redis stops mid-run: refreshes and online checks answer 503 with `Retry-After`, no
 /// cookie is cleared, and after Redis comes back (AOF on) the same cookies work.
 #[tokio::test]
 async fn redis_outage_logs_no_one_out() {
-    let mut redis = RedisServer::start();
+    let redis = RedisServer::start();
     let store = format!("{}?timeout_ms=300", redis.url());
+    let redis = std::cell::RefCell::new(redis);
+    outage_logs_no_one_out(
+        &store,
+        || redis.borrow_mut().kill(),
+        || redis.borrow_mut().restart(),
+    )
+    .await;
+}
+
+/// The same with PostgreSQL killed (SIGKILL) and restarted.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_outage_logs_no_one_out() {
+    let server = common::postgres_server::PostgresServer::start(&[]);
+    let store = format!("{}?timeout_ms=300", server.url("postgres"));
+    let server = std::cell::RefCell::new(server);
+    outage_logs_no_one_out(
+        &store,
+        || server.borrow_mut().kill(),
+        || server.borrow_mut().restart(),
+    )
+    .await;
+}
+
+async fn outage_logs_no_one_out(store: &str, kill: impl FnOnce(), restart: impl FnOnce()) {
+    let store = store.to_owned();
     let a = App::start(&store, &[]);
     let b = App::start(&store, &[]);
     let mut alice = Client::new();
     alice.login(&a.url, "alice").await;
     assert_eq!(alice.refresh(&b.url).await.status, 200);
     let before = alice.clone();
-    redis.kill();
+    kill();
     for url in [&a.url, &b.url] {
         let r = alice.refresh(url).await;
         assert_eq!(r.status, 503, "{r:?}");
@@ -106,7 +138,7 @@ async fn redis_outage_logs_no_one_out() {
         alice.cookie("__Host-refresh"),
         before.cookie("__Host-refresh")
     );
-    redis.restart();
+    restart();
     let mut ok = false;
     for _ in 0..50 {
         if alice.refresh(&a.url).await.status == 200 {
@@ -115,6 +147,6 @@ async fn redis_outage_logs_no_one_out() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(ok, "the session did not come back after Redis did");
+    assert!(ok, "the session did not come back after the store did");
     assert_eq!(alice.me(&b.url).await.status, 200);
 }

@@ -24,7 +24,8 @@ use super::store::{StoreArgs, block_on, failure};
     tok refresh revoke --subject alice\n\n\
     Refresh tokens are read from standard input: an argument shows in `ps` and shell history.\n\
     Store: --store URL or TOK_STORE (sqlite:PATH, redis://HOST:PORT, \
-    redis+cluster://HOST:PORT,...).")]
+    redis+cluster://HOST:PORT,..., postgres://USER@HOST/DATABASE); a URL with a password \
+    belongs in TOK_STORE, not on the command line.")]
 pub struct RefreshArgs {
     #[command(subcommand)]
     command: RefreshCommand,

@@ -11,8 +11,9 @@ use super::output::Failure;
 /// Store options for every command that keeps state.
 #[derive(Args, Debug)]
 pub struct StoreArgs {
-    /// Store URL: sqlite:PATH, redis://[user:pass@]HOST:PORT[/DB] or
-    /// redis+cluster://HOST:PORT,HOST:PORT (default: $TOK_STORE, else
+    /// Store URL: sqlite:PATH, redis://[user:pass@]HOST:PORT[/DB],
+    /// redis+cluster://HOST:PORT,HOST:PORT or postgres://USER[:PASS]@HOST[:PORT]/DATABASE
+    /// (a password belongs in TOK_STORE, not on the command line) (default: $TOK_STORE, else
     /// sqlite:$XDG_DATA_HOME/tok/tok.db or sqlite:~/.local/share/tok/tok.db).
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
@@ -60,7 +61,7 @@ pub fn configured(flag: Option<&str>) -> Result<Option<String>, Failure> {
     if url.trim().eq_ignore_ascii_case("memory:") {
         return Err(Failure::usage(
             "memory: keeps sessions inside one process, and every tok command is a new \
-             process: use sqlite:PATH or redis://HOST:PORT",
+             process: use sqlite:PATH, redis://HOST:PORT or postgres://USER@HOST/DATABASE",
         ));
     }
     Ok(Some(url))
