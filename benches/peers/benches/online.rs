@@ -137,7 +137,11 @@ fn main() {
         let base = offline(&cases[0], &validation, 20_000).as_nanos() as f64;
         times[0].push(base);
         for (i, case) in cases.iter().enumerate() {
-            let n = if case.name.contains("no cache") { 2_000 } else { 20_000 };
+            let n = if case.name.contains("no cache") {
+                2_000
+            } else {
+                20_000
+            };
             let t = rt.block_on(online(case, &validation, n)).as_nanos() as f64;
             times[i + 1].push(t);
             ratios[i].push(base / t);

@@ -18,9 +18,9 @@ use tok::{HmacKey, KeySet};
 mod common;
 #[path = "common/redis_server.rs"]
 mod redis_server;
-use redis_server::Server;
 use common::rotation::{median, tok_rate, total};
 use common::window::Window;
+use redis_server::Server;
 
 const ROUND: Duration = Duration::from_millis(1500);
 

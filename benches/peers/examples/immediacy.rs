@@ -27,7 +27,10 @@ fn keys() -> KeySet {
 }
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 /// The other process: for each token read on stdin, says `ready` once the token is

@@ -78,6 +78,38 @@ impl PostgresStore {
         Ok(Some(secret))
     }
 
+    /// The common rotation, the live token of a live family, as one UPDATE that mirrors
+    /// the `Rotate` branch of [`decide`](crate::refresh::family::decide) in its WHERE and
+    /// [`apply`](crate::refresh::family::apply) in its SET (as `tok_rotate` does); `None`
+    /// when the family is in any other state, which `tok_rotate` then decides. A
+    /// concurrent rotation of the same token makes this match nothing (PostgreSQL
+    /// re-checks the WHERE on the row it waited for), so there is still one winner.
+    async fn rotate_live(&self, r: &RotationRequest) -> Result<Option<FamilyRecord>, Error> {
+        let rows = self
+            .rows(
+                "rotating a refresh token",
+                &format!(
+                    "UPDATE tok_families f SET generation = generation + 1, \
+                     last_used_ms = greatest($3, last_used_ms), \
+                     previous_rotated_ms = greatest($3, last_used_ms) \
+                     WHERE id = $1 AND generation = $2 AND generation < 9223372036854775807 \
+                     AND revoked_ms IS NULL AND NOT tok_expired(f, $3) \
+                     AND (fingerprint IS NULL OR fingerprint = $4) RETURNING {COLUMNS}"
+                ),
+                &[
+                    &r.presented.family_id(),
+                    &generation(r.presented.generation()),
+                    &ms(r.now),
+                    &r.fingerprint.as_ref().map(|h| &h[..]),
+                ],
+            )
+            .await?;
+        match rows.first() {
+            Some(row) => family_from(row, 0),
+            None => Ok(None),
+        }
+    }
+
     /// Whether the family named by `presented` minted it. The MAC is computed whether or
     /// not the family exists (see [`PresentedToken::is_minted_by`]).
     async fn minted(&self, presented: &PresentedToken) -> Result<bool, Error> {
@@ -116,11 +148,12 @@ impl Store for PostgresStore {
             .await?;
         // An id that collided is reported so the caller draws a new one; never
         // overwritten.
-        Ok(if rows.is_empty() {
-            Created::IdTaken
-        } else {
-            Created::Stored
-        })
+        if rows.is_empty() {
+            return Ok(Created::IdTaken);
+        }
+        // Its first rotation here needs no read of the secret.
+        self.secrets.insert(&f.family_id, f.secret.clone());
+        Ok(Created::Stored)
     }
 
     async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, Error> {
@@ -128,6 +161,11 @@ impl Store for PostgresStore {
             return Ok(RotationOutcome::Refused(Refusal::Unknown));
         }
         let family_id = r.presented.family_id();
+        if r.new_claims.is_none()
+            && let Some(rotated) = self.rotate_live(r).await?
+        {
+            return Ok(RotationOutcome::Rotated(Box::new(rotated)));
+        }
         let row = self
             .row(
                 "rotating a refresh token",

@@ -52,4 +52,3 @@ impl Drop for Server {
         self.child.wait().ok();
     }
 }
-
