@@ -278,6 +278,27 @@ suite! { $
         assert_eq!(kind(s.rotate(&t1.refresh_token, None).await), ErrorKind::Revoked);
     }
 
+    async fn a_clock_set_back_anchors_grace_at_the_last_use(store) {
+        // A rotation made while the clock reads earlier than the family's last use counts
+        // as made at that last use (effective_now): its grace window starts there.
+        let clock = Clock::new();
+        let policy = RefreshPolicy::default()
+            .with_grace(Duration::from_secs(60))
+            .unwrap();
+        let s = sessions(store, policy, &clock);
+        let t0 = s.issue("alice", &Map::new(), None).await.unwrap();
+        let t1 = s.rotate(&t0.refresh_token, None).await.unwrap();
+        let last_use = clock.ms();
+        clock.set_ms(last_use - 100_000);
+        let t2 = s.rotate(&t1.refresh_token, None).await.unwrap();
+        let stored = s.store().family(&t0.family_id).await.unwrap().unwrap();
+        assert_eq!(stored.last_used_at.as_millis(), last_use);
+        assert_eq!(stored.previous_rotated_at.map(|t| t.as_millis()), Some(last_use));
+        clock.set_ms(last_use + 30_000);
+        let again = s.rotate(&t1.refresh_token, None).await.unwrap();
+        assert_eq!(again.refresh_token, t2.refresh_token, "inside grace");
+    }
+
     async fn concurrent_refreshes_inside_grace_all_get_one_token(store) {
         let clock = Clock::new();
         let policy = RefreshPolicy::default()
