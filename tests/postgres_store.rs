@@ -198,6 +198,10 @@ async fn a_statement_timeout_changes_nothing() {
     let err = s.rotate(&pair.refresh_token, None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Store, "{err}");
     assert!(
+        err.detail().contains("statement timeout (57014)"),
+        "the server's reason is said: {err}"
+    );
+    assert!(
         start.elapsed() < Duration::from_millis(1500),
         "{:?}",
         start.elapsed()

@@ -43,8 +43,9 @@ struct Args {
     /// Address to listen on (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
-    /// Store URL (default: the tok CLI's default SQLite store).
-    #[arg(long)]
+    /// Store URL (default: TOK_STORE, where a URL with a password belongs, else the tok
+    /// CLI's default SQLite store).
+    #[arg(long, env = "TOK_STORE", hide_env_values = true)]
     store: Option<String>,
     /// A JWK or JWK Set file (default: TOK_KEY, else a key file beside the default store).
     #[arg(long)]

@@ -8,7 +8,8 @@
 //! ~50 µs plus a check's time, which bounds the resolution.
 //!
 //! Run: `cargo run --release --manifest-path benches/peers/Cargo.toml --example immediacy
-//! -- [sqlite|redis|both] [ROUNDS]`
+//! -- [sqlite|redis|postgres|both|all] [ROUNDS]` (`both`: SQLite and Redis; `all`: the
+//! three)
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -16,6 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
+#[path = "../../../tests/common/postgres_server.rs"]
+mod postgres_server;
 #[path = "../benches/common/redis_server.rs"]
 mod redis_server;
 use redis_server::Server;
@@ -121,13 +124,18 @@ async fn main() {
     }
     let which = args.get(1).map_or("both", String::as_str).to_owned();
     let rounds: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(2000);
-    if which == "sqlite" || which == "both" {
+    let all = which == "all";
+    if which == "sqlite" || which == "both" || all {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("tok.db").display());
         measure("sqlite", &url, rounds).await;
     }
-    if which == "redis" || which == "both" {
+    if which == "redis" || which == "both" || all {
         let redis = Server::start(&["--appendonly", "yes", "--appendfsync", "always"]);
         measure("redis", &redis.url, rounds).await;
+    }
+    if which == "postgres" || all {
+        let server = postgres_server::PostgresServer::start(&["fsync=on"]);
+        measure("postgres", &server.new_database(), rounds).await;
     }
 }

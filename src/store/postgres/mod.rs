@@ -175,7 +175,15 @@ impl PostgresStore {
     }
 }
 
-/// A failed statement, said with what the store was doing.
+/// A failed statement, said with what the store was doing and, for an error the server
+/// reported, its message and SQLSTATE (the client's own text says only "db error").
 fn pg_error(what: &str, e: tokio_postgres::Error) -> Error {
-    Error::store(what, e)
+    match e.as_db_error() {
+        Some(db) => Error::new(
+            ErrorKind::Store,
+            format!("{what}: {} ({})", db.message(), db.code().code()).replace('\n', "; "),
+        )
+        .with_source(e),
+        None => Error::store(what, e),
+    }
 }

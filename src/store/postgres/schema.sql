@@ -51,10 +51,12 @@ CREATE FUNCTION tok_announce(message text) RETURNS void LANGUAGE sql AS $$
 $$;
 
 -- Mirrors FamilyRecord::is_expired: the family has passed its absolute or idle end at
--- `now`, with "now" never earlier than its last use (effective_now).
-CREATE FUNCTION tok_expired(f tok_families, now_ms bigint) RETURNS boolean
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT greatest(now_ms, f.last_used_ms) >= least(f.expires_ms, f.last_used_ms + f.idle_ms);
+-- `now`, with "now" never earlier than its last use (effective_now). Scalar arguments, so
+-- that the planner inlines it into the statements that use it.
+CREATE FUNCTION tok_expired(now_ms bigint, last_used_ms bigint, expires_ms bigint,
+                            idle_ms bigint) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT greatest(now_ms, last_used_ms) >= least(expires_ms, last_used_ms + idle_ms);
 $$;
 
 -- Mirrors FamilyRecord::in_grace: the previous generation's grace window is open.
@@ -83,7 +85,7 @@ BEGIN
     IF f.revoked_ms IS NOT NULL THEN
         RETURN QUERY SELECT 'revoked'::text, NULL::tok_families; RETURN;
     END IF;
-    IF tok_expired(f, p_now) THEN
+    IF tok_expired(p_now, f.last_used_ms, f.expires_ms, f.idle_ms) THEN
         RETURN QUERY SELECT 'expired'::text, NULL::tok_families; RETURN;
     END IF;
     IF f.fingerprint IS NOT NULL AND p_fingerprint IS DISTINCT FROM f.fingerprint THEN
@@ -133,7 +135,7 @@ BEGIN
     IF NOT FOUND OR p_gen > f.generation THEN
         RETURN 'unknown';
     END IF;
-    IF f.revoked_ms IS NOT NULL OR tok_expired(f, p_now) THEN
+    IF f.revoked_ms IS NOT NULL OR tok_expired(p_now, f.last_used_ms, f.expires_ms, f.idle_ms) THEN
         RETURN 'ended';
     END IF;
     UPDATE tok_families SET revoked_ms = p_now WHERE id = p_id;

@@ -93,7 +93,7 @@ impl PostgresStore {
                      last_used_ms = greatest($3, last_used_ms), \
                      previous_rotated_ms = greatest($3, last_used_ms) \
                      WHERE id = $1 AND generation = $2 AND generation < 9223372036854775807 \
-                     AND revoked_ms IS NULL AND NOT tok_expired(f, $3) \
+                     AND revoked_ms IS NULL AND NOT tok_expired($3, last_used_ms, expires_ms, idle_ms) \
                      AND (fingerprint IS NULL OR fingerprint = $4) RETURNING {COLUMNS}"
                 ),
                 &[
@@ -312,7 +312,7 @@ impl Store for PostgresStore {
                 "listing a subject's sessions",
                 &format!(
                     "SELECT {COLUMNS} FROM tok_families f WHERE subject = $1 \
-                     AND revoked_ms IS NULL AND NOT tok_expired(f, $2) \
+                     AND revoked_ms IS NULL AND NOT tok_expired($2, last_used_ms, expires_ms, idle_ms) \
                      ORDER BY created_ms LIMIT $3"
                 ),
                 &[&subject, &ms(now), &(MAX_LISTED as i64)],
@@ -382,7 +382,8 @@ impl Store for PostgresStore {
                     "purging expired families",
                     "WITH page AS (SELECT id FROM tok_families WHERE id > $2 ORDER BY id LIMIT $3), \
                      gone AS (DELETE FROM tok_families f USING page \
-                              WHERE f.id = page.id AND tok_expired(f, $1) RETURNING 1) \
+                              WHERE f.id = page.id \
+                              AND tok_expired($1, f.last_used_ms, f.expires_ms, f.idle_ms) RETURNING 1) \
                      SELECT (SELECT max(id) FROM page), (SELECT count(*) FROM gone)",
                     &[&ms(now), &after, &PURGE_BATCH],
                 )
