@@ -247,9 +247,20 @@ impl Validation {
                 if !self.audiences.is_empty()
                     && !self.audiences.iter().any(|a| aud.contains(a)) =>
             {
+                // Named as the issuer is: the first few audiences, each cut short, so a
+                // hostile token cannot make the message long.
+                let named: Vec<String> = aud
+                    .iter()
+                    .take(3)
+                    .map(|a| format!("{:?}", truncate(a)))
+                    .collect();
+                let more = if aud.iter().count() > 3 { ", ..." } else { "" };
                 return Err(Error::new(
                     ErrorKind::WrongAudience,
-                    "token is not meant for an accepted audience",
+                    format!(
+                        "token's audience [{}{more}] is not an accepted one",
+                        named.join(", ")
+                    ),
                 ));
             }
             Some(_) if !self.audiences.is_empty() => {}

@@ -386,8 +386,9 @@ fn verify_json_output() {
     assert_eq!(v["header"]["kid"], "test");
     assert_eq!(v["claims"]["sub"], "alice");
 
-    let (code, out, _) = env.verify(&["--json", "--sub", "bob", &token]);
+    let (code, out, err) = env.verify(&["--json", "--sub", "bob", &token]);
     assert_eq!(code, 1);
+    assert_eq!(err, "", "--json says the verdict on stdout only");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["valid"], false);
     assert_eq!(v["error"], "wrong-subject");
@@ -401,6 +402,11 @@ fn verify_rejections_carry_their_codes() {
     assert_rejected(
         env.verify(&["--aud", "api", &env.sign(&["--aud", "web"])]),
         "wrong-audience",
+    );
+    let (_, _, wrong_aud) = env.verify(&["--aud", "api", &env.sign(&["--aud", "web"])]);
+    assert!(
+        wrong_aud.contains(r#"["web"]"#),
+        "the audience is named: {wrong_aud}"
     );
     assert_rejected(env.verify(&["--iss", "you", &plain]), "wrong-issuer");
     assert_rejected(env.verify(&["--sub", "bob", &plain]), "wrong-subject");

@@ -254,8 +254,19 @@ fn refresh_commands_from_the_shell() {
     assert!(err(&out).contains("a-file"), "{}", err(&out));
     let out = env.run(&["refresh", "rotate", "--store", "bogus:x", &r2]);
     assert_eq!(out.status.code(), Some(2), "{}", err(&out));
-    let out = env.run(&["refresh", "rotate", "--store", "postgres://x", &r2]);
+    let out = env.run(&["refresh", "rotate", "--store", "mysql://x", &r2]);
     assert_eq!(out.status.code(), Some(2), "{}", err(&out));
+    // A PostgreSQL server that is not there: a store error saying why.
+    let out = env.run(&[
+        "refresh",
+        "rotate",
+        "--store",
+        "postgres://tok@127.0.0.1:1/x?timeout_ms=500",
+        &r2,
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", err(&out));
+    assert!(err(&out).contains("127.0.0.1:1/x"), "{}", err(&out));
+    assert!(err(&out).contains("refused"), "{}", err(&out));
     let out = env.run(&["refresh", "rotate", "--grace", "10m", &r2]);
     assert_eq!(out.status.code(), Some(2));
     let out = env.stdin(&["refresh", "rotate"], "");
@@ -734,7 +745,16 @@ fn cli_with_postgres() {
     let mut server = common::postgres_server::PostgresServer::start(&[]);
     let url = server.url("postgres");
     let env = Env::new();
-    let out = env.run(&["refresh", "issue", "--store", &url, "--sub", "alice"]);
+    let out = env.run(&[
+        "refresh",
+        "issue",
+        "--store",
+        &url,
+        "--sub",
+        "alice",
+        "--label",
+        "Work laptop",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", err(&out));
     let pair: Value = serde_json::from_slice(&out.stdout).unwrap();
     let refresh = field(&pair, "refresh_token");
@@ -751,10 +771,9 @@ fn cli_with_postgres() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains(&sid),
-        "the session is listed"
-    );
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["id"], sid.as_str(), "the session is listed");
+    assert_eq!(listed["label"], "Work laptop", "with its label");
     let out = env.run(&["refresh", "rotate", "--store", &url, &refresh]);
     assert!(
         err(&out).starts_with("tok: rejected: refresh-reused: "),

@@ -422,3 +422,24 @@ fn foreign_header_spellings_verify_as_parsed() {
         ErrorKind::BadSignature
     );
 }
+
+/// A wrong audience is named, as a wrong issuer is: at most three values, each cut short,
+/// so a hostile token cannot make the message long.
+#[test]
+fn wrong_audience_names_the_tokens_audience() {
+    let v = Validation::new().with_audience("api");
+    let one = verify_with(&claims(r#"{"exp":1900000000,"aud":"web"}"#), &v).unwrap_err();
+    assert_eq!(one.kind(), ErrorKind::WrongAudience);
+    assert!(one.detail().contains(r#"["web"]"#), "{one}");
+    let long = "x".repeat(5000);
+    let many = claims(&format!(
+        r#"{{"exp":1900000000,"aud":["a","b","{long}","d","e"]}}"#
+    ));
+    let err = verify_with(&many, &v).unwrap_err();
+    assert!(err.detail().contains(r#""a", "b", "xxx"#), "{err}");
+    assert!(
+        err.detail().ends_with(", ...] is not an accepted one"),
+        "{err}"
+    );
+    assert!(err.detail().len() < 200, "{}", err.detail().len());
+}

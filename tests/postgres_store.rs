@@ -303,9 +303,9 @@ async fn purge_in_batches_removes_exactly_the_dead() {
     shared().psql(
         db,
         "INSERT INTO tok_families SELECT 'dead' || g, 's', '{}', 1000, 2000, 1000, 500, 0, 'k', \
-         decode(repeat('00', 32), 'hex'), NULL, NULL, NULL, 0 FROM generate_series(1, 2500) g; \
+         decode(repeat('00', 32), 'hex'), NULL, NULL, NULL, 0, '' FROM generate_series(1, 2500) g; \
          INSERT INTO tok_families SELECT 'live' || g, 's', '{}', 1000, 9000000000000, 1000, \
-         9000000000000, 0, 'k', decode(repeat('00', 32), 'hex'), NULL, NULL, NULL, 0 \
+         9000000000000, 0, 'k', decode(repeat('00', 32), 'hex'), NULL, NULL, NULL, 0, '' \
          FROM generate_series(1, 7) g; \
          INSERT INTO tok_denylist SELECT 'j' || g, 3000 FROM generate_series(1, 1500) g; \
          INSERT INTO tok_denylist VALUES ('kept', 9000000000000);",

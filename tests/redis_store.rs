@@ -407,6 +407,7 @@ async fn logout_everywhere_between_indexing_and_creating() {
         previous_rotated_at: None,
         fingerprint: None,
         claims_generation: 0,
+        label: String::new(),
         revoked_at: None,
     };
     assert_eq!(

@@ -608,6 +608,72 @@ suite! { $
         );
     }
 
+    async fn sessions_keep_their_label(store) {
+        let clock = Clock::new();
+        let s = sessions(store, RefreshPolicy::default(), &clock);
+        let label = "Firefox on Linux, Zürich";
+        let pair = s
+            .issue_labelled("alice", &Map::new(), None, label)
+            .await
+            .unwrap();
+        let pair = s.rotate(&pair.refresh_token, None).await.unwrap();
+        let pair = s
+            .rotate_with_claims(&pair.refresh_token, None, &json!({"role": "admin"}))
+            .await
+            .unwrap();
+        let listed = s.list("alice").await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].label, label);
+        let stored = s.store().family(&pair.family_id).await.unwrap().unwrap();
+        assert_eq!(stored.label, label, "kept through rotations and a privilege change");
+        // Unlabelled sessions list an empty label.
+        s.issue("bob", &Map::new(), None).await.unwrap();
+        assert_eq!(s.list("bob").await.unwrap()[0].label, "");
+        // Bounded, printable; a refused label stores nothing.
+        let longest = "x".repeat(tok::refresh::family::MAX_LABEL_BYTES);
+        s.issue_labelled("carol", &Map::new(), None, &longest).await.unwrap();
+        assert_eq!(
+            kind(s.issue_labelled("carol", &Map::new(), None, &format!("{longest}x")).await),
+            ErrorKind::TooLarge
+        );
+        assert_eq!(
+            kind(s.issue_labelled("carol", &Map::new(), None, "a\nb").await),
+            ErrorKind::Malformed
+        );
+        assert_eq!(s.list("carol").await.unwrap().len(), 1);
+    }
+
+    async fn ten_thousand_sessions_are_listed_within_the_cap(store) {
+        let clock = Clock::new();
+        let s = std::sync::Arc::new(sessions(store, RefreshPolicy::default(), &clock));
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let s = std::sync::Arc::clone(&s);
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..500 {
+                    s.issue("many", &Map::new(), None).await.unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        clock.advance_ms(1);
+        let newest = s.issue("many", &Map::new(), None).await.unwrap();
+        let listed = s.list("many").await.unwrap();
+        assert_eq!(listed.len(), tok::store::MAX_LISTED, "at most the cap");
+        let unique: std::collections::HashSet<&str> = listed.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(unique.len(), listed.len(), "each at most once");
+        assert!(listed.windows(2).all(|w| w[0].created_at <= w[1].created_at), "oldest first");
+        assert!(!unique.contains(newest.family_id.as_str()), "the newest is past the cap");
+        // Ending a listed one lets the next take its place; the ended one is gone.
+        let ended = listed[0].id.clone();
+        assert!(s.end("many", &ended).await.unwrap());
+        let again = s.list("many").await.unwrap();
+        assert_eq!(again.len(), tok::store::MAX_LISTED);
+        assert!(again.iter().all(|i| i.id != ended));
+    }
+
     async fn devices_are_listed_and_ended_one_by_one(store) {
         let clock = Clock::new();
         let policy = RefreshPolicy::default().with_idle_timeout(Duration::from_secs(86400));

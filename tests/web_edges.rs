@@ -229,7 +229,17 @@ async fn devices_are_listed_and_ended_by_their_holder() {
     let mut phone = Client::new();
     let mut bob = Client::new();
     laptop.login(&app.url, "alice").await;
-    phone.login(&app.url, "alice").await;
+    // The phone's browser names itself; its session is listed with that label.
+    let body = serde_json::json!({"username": "alice", "password": "demo"});
+    let login = phone
+        .send(
+            "POST",
+            &format!("{}/login", app.url),
+            &[("user-agent", "Phone\tBrowser/2.0")],
+            Some(body),
+        )
+        .await;
+    assert_eq!(login.status, 200, "{login:?}");
     bob.login(&app.url, "bob").await;
     let list_url = format!("{}/session/sessions", app.url);
     let end_url = format!("{}/session/end", app.url);
@@ -240,10 +250,12 @@ async fn devices_are_listed_and_ended_by_their_holder() {
     assert_eq!(sessions.len(), 2);
     let current: Vec<bool> = sessions.iter().map(|s| s["current"] == true).collect();
     assert_eq!(current.iter().filter(|c| **c).count(), 1);
-    let phone_id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let phone_session = sessions.iter().find(|s| s["current"] == false).unwrap();
+    assert_eq!(
+        phone_session["label"], "PhoneBrowser/2.0",
+        "the User-Agent, without control characters"
+    );
+    let phone_id = phone_session["id"].as_str().unwrap().to_owned();
     for field in [
         "created_at",
         "last_used_at",

@@ -83,7 +83,10 @@ async function devices() {
   for (const s of sessions) {
     const item = document.createElement("li");
     item.dataset.id = s.id;
-    item.textContent = `signed in ${when(s.created_at)}, last active ${when(s.last_used_at)} `;
+    const device = document.createElement("span");
+    device.className = "device";
+    device.textContent = s.label || "an unnamed device";
+    item.append(device, ` signed in ${when(s.created_at)}, last active ${when(s.last_used_at)} `);
     if (s.current) {
       item.append("(this device)");
       item.className = "current";

@@ -360,6 +360,7 @@ mod tests {
             previous_rotated_at: None,
             fingerprint: None,
             claims_generation: 0,
+            label: String::new(),
             revoked_at: None,
         }
     }

@@ -45,6 +45,40 @@ pub struct FamilyRecord {
     pub claims_generation: u64,
     /// When the family was revoked, if it was.
     pub revoked_at: Option<NumericDate>,
+    /// What the application said of the session at login, for a devices page (a device
+    /// name, a coarse location); empty when nothing. Never a secret, at most
+    /// [`MAX_LABEL_BYTES`]: see [`check_label`].
+    pub label: String,
+}
+
+/// The longest [`FamilyRecord::label`], in bytes: enough for a device name and a place,
+/// small enough that a session's storage stays constant and small.
+pub const MAX_LABEL_BYTES: usize = 200;
+
+/// Whether `label` may be stored as a session's label: at most [`MAX_LABEL_BYTES`] bytes
+/// and no control characters (a label is shown on pages and in terminals).
+///
+/// # Errors
+/// [`TooLarge`](crate::ErrorKind::TooLarge) for a longer label,
+/// [`Malformed`](crate::ErrorKind::Malformed) for one with a control character.
+pub fn check_label(label: &str) -> Result<(), crate::error::Error> {
+    use crate::error::{Error, ErrorKind};
+    if label.len() > MAX_LABEL_BYTES {
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            format!(
+                "a session label of {} bytes is longer than {MAX_LABEL_BYTES}",
+                label.len()
+            ),
+        ));
+    }
+    if label.chars().any(char::is_control) {
+        return Err(Error::new(
+            ErrorKind::Malformed,
+            "a session label may not hold control characters",
+        ));
+    }
+    Ok(())
 }
 
 impl FamilyRecord {
@@ -264,6 +298,7 @@ mod tests {
             fingerprint: None,
             claims_generation: 0,
             revoked_at: None,
+            label: String::new(),
         }
     }
 

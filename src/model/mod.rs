@@ -17,6 +17,7 @@
 pub mod cache;
 pub mod family;
 pub mod resolve;
+#[cfg(any(feature = "redis", feature = "postgres"))]
 pub mod secrets;
 pub mod store;
 pub mod token;

@@ -24,6 +24,9 @@ pub struct SessionInfo {
     pub expires_at: NumericDate,
     /// When it ends if it is not used before.
     pub idle_expires_at: NumericDate,
+    /// What the application said of it at login (a device name), empty when nothing:
+    /// see [`Sessions::issue_labelled`].
+    pub label: String,
 }
 
 impl From<&FamilyRecord> for SessionInfo {
@@ -34,6 +37,7 @@ impl From<&FamilyRecord> for SessionInfo {
             last_used_at: f.last_used_at,
             expires_at: f.expires_at,
             idle_expires_at: f.usable_until(),
+            label: f.label.clone(),
         }
     }
 }

@@ -121,16 +121,35 @@ impl<S: Store> Sessions<S> {
     /// [`Malformed`](ErrorKind::Malformed) when `claims` do not serialize to a JSON object
     /// or use a registered name or `sid` (the message says which setting to use instead);
     /// [`Store`](ErrorKind::Store) when the store fails (no token is returned then).
-    #[tracing::instrument(
-        name = "issue", target = "tok::refresh", skip_all,
-        fields(subject = %subject, bound = fingerprint.is_some(), family, outcome),
-    )]
     pub async fn issue(
         &self,
         subject: &str,
         claims: &impl Serialize,
         fingerprint: Option<Fingerprint<'_>>,
     ) -> Result<TokenPair, Error> {
+        self.issue_labelled(subject, claims, fingerprint, "").await
+    }
+
+    /// [`issue`](Self::issue), with a label the session keeps for a devices page (see
+    /// [`list`](Self::list)): a device name, a coarse location; never a secret, at most
+    /// [`MAX_LABEL_BYTES`](crate::refresh::family::MAX_LABEL_BYTES) bytes.
+    ///
+    /// # Errors
+    /// As [`issue`](Self::issue); [`TooLarge`](ErrorKind::TooLarge) or
+    /// [`Malformed`](ErrorKind::Malformed) for a label that is too long or holds a
+    /// control character.
+    #[tracing::instrument(
+        name = "issue", target = "tok::refresh", skip_all,
+        fields(subject = %subject, bound = fingerprint.is_some(), family, outcome),
+    )]
+    pub async fn issue_labelled(
+        &self,
+        subject: &str,
+        claims: &impl Serialize,
+        fingerprint: Option<Fingerprint<'_>>,
+        label: &str,
+    ) -> Result<TokenPair, Error> {
+        crate::model::family::check_label(label)?;
         let claims_json = claims_json(claims)?;
         let fingerprint = fingerprint.map(AsRef::as_ref);
         let now = self.now();
@@ -149,6 +168,7 @@ impl<S: Store> Sessions<S> {
                 fingerprint: fingerprint.map(token::hash),
                 claims_generation: 0,
                 revoked_at: None,
+                label: label.to_owned(),
             };
             match self.store.create_family(&record, now).await? {
                 Created::Stored => {

@@ -44,9 +44,10 @@ impl<St: Store> WebSessions<St> {
         } else {
             None
         };
+        let label = device_label(headers);
         let pair = self
             .sessions
-            .issue(subject, claims, fingerprint.as_ref().map(as_bytes))
+            .issue_labelled(subject, claims, fingerprint.as_ref().map(as_bytes), &label)
             .await
             .map_err(|e| match e.kind() {
                 ErrorKind::Store => self.outage(e),
@@ -233,5 +234,53 @@ impl<St: Store> WebSessions<St> {
             .await
             .map_err(|e| self.session_error(e))?;
         Ok((pair, fingerprint))
+    }
+}
+
+/// The label a web login gives its session, for the devices list: the browser's
+/// `User-Agent` as it said it (a claim of the client's, shown back to the same user, never
+/// trusted), without control characters and cut at a character boundary to fit
+/// [`MAX_LABEL_BYTES`](crate::refresh::family::MAX_LABEL_BYTES); empty without one.
+pub(crate) fn device_label(headers: &HeaderMap) -> String {
+    let agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let mut label = String::new();
+    for c in agent.chars().filter(|c| !c.is_control()) {
+        if label.len() + c.len_utf8() > crate::refresh::family::MAX_LABEL_BYTES {
+            break;
+        }
+        label.push(c);
+    }
+    label
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_labels_are_bounded_and_printable() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(device_label(&headers), "");
+        headers.insert(
+            axum::http::header::USER_AGENT,
+            HeaderValue::from_static("Mozilla/5.0 (X11; Linux x86_64) Chrome/156"),
+        );
+        assert_eq!(
+            device_label(&headers),
+            "Mozilla/5.0 (X11; Linux x86_64) Chrome/156"
+        );
+        let long = format!("a\tb{}", "é".repeat(300));
+        headers.insert(
+            axum::http::header::USER_AGENT,
+            HeaderValue::from_bytes(long.as_bytes()).unwrap(),
+        );
+        let label = device_label(&headers);
+        assert!(label.starts_with("ab"), "{label}");
+        assert!(label.len() <= crate::refresh::family::MAX_LABEL_BYTES);
+        assert!(label.len() > crate::refresh::family::MAX_LABEL_BYTES - 2);
+        crate::model::family::check_label(&label).unwrap();
     }
 }

@@ -8,6 +8,9 @@ use std::process::ExitCode;
 pub enum Failure {
     /// The token was checked and rejected (exit 1).
     Rejected { code: &'static str, detail: String },
+    /// A rejection already said on stdout in the `--json` verdict (exit 1, nothing on
+    /// stderr: one channel per mode).
+    RejectedInJson,
     /// The command line or its inputs do not make sense (exit 2).
     Usage(String),
     /// A key, file or I/O problem (exit 3).
@@ -39,7 +42,7 @@ impl Failure {
 
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
-            Self::Rejected { .. } => 1,
+            Self::Rejected { .. } | Self::RejectedInJson => 1,
             Self::Usage(_) => 2,
             Self::Io(_) => 3,
         })
@@ -53,6 +56,7 @@ impl Failure {
             }
             Self::Usage(msg) => format!("tok: {}: {msg}", paint("usage", RED)),
             Self::Io(msg) => format!("tok: {}: {msg}", paint("error", RED)),
+            Self::RejectedInJson => return,
         };
         eprintln!("{line}");
     }

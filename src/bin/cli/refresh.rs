@@ -152,6 +152,10 @@ struct IssueArgs {
     /// An access claim NAME=VALUE (JSON if it parses, else a string). Repeatable.
     #[arg(long = "claim", value_name = "NAME=VALUE")]
     claims: Vec<String>,
+    /// A label the session keeps for `tok refresh list` and devices pages (a device
+    /// name; never a secret; at most 200 bytes).
+    #[arg(long, default_value = "")]
+    label: String,
 }
 
 #[derive(Args, Debug)]
@@ -277,7 +281,7 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
             block_on(async {
                 let sessions = Sessions::new(a.store.open().await?, keys, policy);
                 let pair = sessions
-                    .issue(&a.sub, &claims, fingerprint.as_deref().map(bytes))
+                    .issue_labelled(&a.sub, &claims, fingerprint.as_deref().map(bytes), &a.label)
                     .await
                     .map_err(|e| failure(&e))?;
                 print_pair(&pair)

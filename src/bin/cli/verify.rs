@@ -48,7 +48,9 @@ pub struct VerifyArgs {
     /// Verify as of this time (RFC 3339 or Unix seconds) instead of now.
     #[arg(long, value_parser = parse_time)]
     at: Option<NumericDate>,
-    /// Print a JSON object with the verdict, header and claims (or error).
+    /// Print the verdict as one JSON object on stdout, header and claims or error code
+    /// and detail, and nothing on stderr; a problem that is not a verdict (a missing key,
+    /// an unreachable store) is still one line on stderr, exit 2 or 3, without JSON.
     #[arg(long)]
     json: bool,
     /// Also check online: the jti denylist and the session (sid) in this store URL
@@ -113,6 +115,7 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
                     "{}",
                     json!({"valid": false, "error": code, "detail": detail})
                 );
+                return Err(Failure::RejectedInJson);
             }
             Err(failure)
         }

@@ -150,9 +150,18 @@ impl PostgresStore {
     /// A pooled connection.
     async fn client(&self) -> Result<Object, Error> {
         self.pool.get().await.map_err(|e| {
+            let cause = match &e {
+                deadpool_postgres::PoolError::Backend(e) => with_causes(e),
+                deadpool_postgres::PoolError::Timeout(_) => format!(
+                    "no connection within {} ms (server unreachable, or every pooled \
+                     connection busy)",
+                    self.timeout.as_millis()
+                ),
+                other => other.to_string(),
+            };
             Error::new(
                 ErrorKind::Store,
-                format!("connecting to PostgreSQL at {}: {e}", self.target),
+                format!("connecting to PostgreSQL at {}: {cause}", self.target),
             )
             .with_source(e)
         })
@@ -184,6 +193,21 @@ fn pg_error(what: &str, e: tokio_postgres::Error) -> Error {
             format!("{what}: {} ({})", db.message(), db.code().code()).replace('\n', "; "),
         )
         .with_source(e),
-        None => Error::store(what, e),
+        None => Error::new(ErrorKind::Store, format!("{what}: {}", with_causes(&e))).with_source(e),
     }
+}
+
+/// An error with the chain of its causes (tokio-postgres says "error connecting to server"
+/// and keeps the reason, such as "Connection refused", in its source).
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        source = cause.source();
+    }
+    text.replace('\n', "; ")
 }

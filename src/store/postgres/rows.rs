@@ -12,7 +12,8 @@ use crate::numeric_date::NumericDate;
 
 /// The family's columns, in the order [`family_from`] reads them.
 pub(super) const COLUMNS: &str = "id, subject, claims, created_ms, expires_ms, last_used_ms, \
-     idle_ms, generation, key_id, nonce, previous_rotated_ms, fingerprint, revoked_ms, claims_gen";
+     idle_ms, generation, key_id, nonce, previous_rotated_ms, fingerprint, revoked_ms, claims_gen, \
+     label";
 
 /// The largest duration stored, in milliseconds: far beyond any date tok accepts, and
 /// small enough that `last_used_ms + idle_ms` in SQL can never overflow a bigint.
@@ -88,6 +89,7 @@ pub(super) fn family_from(row: &Row, at: usize) -> Result<Option<FamilyRecord>, 
             .transpose()?,
         revoked_at: opt_int(12)?.map(date).transpose()?,
         claims_generation: count(int(13)?)?,
+        label: row.try_get(at + 14).map_err(read)?,
     }))
 }
 

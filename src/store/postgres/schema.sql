@@ -29,7 +29,9 @@ CREATE TABLE tok_families (
     previous_rotated_ms bigint,
     fingerprint bytea,
     revoked_ms bigint,
-    claims_gen bigint NOT NULL
+    claims_gen bigint NOT NULL,
+    -- What the application said of the session at login (MAX_LABEL_BYTES at most).
+    label text NOT NULL
 ) WITH (fillfactor = 80);
 
 CREATE INDEX tok_families_subject ON tok_families (subject);

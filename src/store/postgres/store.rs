@@ -125,8 +125,8 @@ impl Store for PostgresStore {
                 "creating a family",
                 "INSERT INTO tok_families (id, subject, claims, created_ms, expires_ms, \
                  last_used_ms, idle_ms, generation, key_id, nonce, previous_rotated_ms, \
-                 fingerprint, revoked_ms, claims_gen) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 fingerprint, revoked_ms, claims_gen, label) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
                  ON CONFLICT (id) DO NOTHING RETURNING 1",
                 &[
                     &f.family_id,
@@ -143,6 +143,7 @@ impl Store for PostgresStore {
                     &f.fingerprint.as_ref().map(|h| &h[..]),
                     &f.revoked_at.map(ms),
                     &generation(f.claims_generation),
+                    &f.label,
                 ],
             )
             .await?;

@@ -16,10 +16,11 @@ pub(super) const FORMAT_VERSION: &str = "2";
 /// The family fields the scripts return and `family` reads, in this order: HMGET of a
 /// fixed list is cheaper than HGETALL. `ttl` is the time (ms) until which the key is
 /// kept: at least the family's deadline. `cgen`, the generation of the last claims
-/// change, is absent from families written before it existed (read as 0).
-pub(super) const FIELDS: [&str; 14] = [
+/// change, is absent from families written before it existed (read as 0), and so is
+/// `label` (read as empty).
+pub(super) const FIELDS: [&str; 15] = [
     "sub", "claims", "created", "expires", "last", "idle", "gen", "kid", "nonce", "prev", "fp",
-    "revoked", "ttl", "cgen",
+    "revoked", "ttl", "cgen", "label",
 ];
 
 pub(super) fn hex(bytes: &[u8]) -> String {
@@ -89,13 +90,14 @@ pub(super) fn date(s: &str) -> Result<NumericDate, Error> {
 
 /// Rebuilds a family from the values of [`FIELDS`], in that order.
 pub(super) fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyRecord, Error> {
-    let last = values.len().saturating_sub(1);
     let values: Vec<String> = values
         .into_iter()
         .enumerate()
         .map(|(i, v)| match v {
-            // `cgen` is missing on families older than it: no claims change yet.
-            Value::Nil if i == last => Ok("0".to_owned()),
+            // `cgen` is missing on families older than it: no claims change yet; `label`
+            // too: no label.
+            Value::Nil if FIELDS.get(i) == Some(&"cgen") => Ok("0".to_owned()),
+            Value::Nil if FIELDS.get(i) == Some(&"label") => Ok(String::new()),
             v => String::from_redis_value(v).map_err(|_| corrupt("a family field")),
         })
         .collect::<Result<_, _>>()?;
@@ -114,6 +116,7 @@ pub(super) fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyR
         revoked,
         _kept,
         claims_generation,
+        label,
     ] = <[String; FIELDS.len()]>::try_from(values).map_err(|_| corrupt("the family's fields"))?;
     let optional_date = |v: &str| -> Result<Option<NumericDate>, Error> {
         match v {
@@ -141,6 +144,7 @@ pub(super) fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyR
         },
         revoked_at: optional_date(&revoked)?,
         claims_generation: claims_generation.parse().map_err(|_| corrupt("cgen"))?,
+        label,
     })
 }
 

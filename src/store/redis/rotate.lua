@@ -11,9 +11,11 @@
 -- Returns {'rotated', FIELDS...}, {'grace', FIELDS...} or {'refused', reason}.
 local f = redis.call('HMGET', KEYS[1], @FIELDS@)
 -- 1 sub, 2 claims, 3 created, 4 expires, 5 last, 6 idle, 7 gen, 8 kid, 9 nonce,
--- 10 prev, 11 fp, 12 revoked, 13 ttl, 14 cgen (absent on families older than it: 0)
+-- 10 prev, 11 fp, 12 revoked, 13 ttl, 14 cgen (absent on families older than it: 0),
+-- 15 label (absent on families older than it: '')
 if not f[1] then return {'refused', 'unknown'} end
 local cgen = f[14] or '0'
+local label = f[15] or ''
 local pgen = tonumber(ARGV[1])
 local gen = tonumber(f[7])
 if pgen > gen then return {'refused', 'unknown'} end
@@ -32,7 +34,7 @@ if f[11] ~= '' and f[11] ~= ARGV[2] then
 end
 if pgen ~= gen then
   if pgen + 1 == gen and redis.call('HGET', KEYS[1], 'rq') == ARGV[8] then
-    return {'rotated', f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], '', f[13], cgen}
+    return {'rotated', f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], '', f[13], cgen, label}
   end
   local in_grace = pgen + 1 == gen and f[10] ~= '' and eff < tonumber(f[10]) + tonumber(ARGV[5])
   if not in_grace then
@@ -43,7 +45,7 @@ if pgen ~= gen then
   -- A privilege change rotates on from the live generation; a plain refresh gets the
   -- live token again and changes nothing.
   if ARGV[3] == '' then
-    return {'grace', f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13], cgen}
+    return {'grace', f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13], cgen, label}
   end
 end
 gen = gen + 1
@@ -67,4 +69,4 @@ if deadline > kept then
 else
   redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'last', eff, 'claims', claims, 'rq', ARGV[8], 'cgen', cgen)
 end
-return {'rotated', f[1], claims, f[3], f[4], eff, f[6], gen, f[8], f[9], prev, f[11], '', kept, cgen}
+return {'rotated', f[1], claims, f[3], f[4], eff, f[6], gen, f[8], f[9], prev, f[11], '', kept, cgen, label}

@@ -48,7 +48,8 @@ impl Store for RedisStore {
                     .arg(hex(&f.secret.nonce))
                     .arg(f.fingerprint.as_ref().map(|h| hex(h)).unwrap_or_default())
                     .arg(ms(now))
-                    .arg(request_id()?),
+                    .arg(request_id()?)
+                    .arg(&f.label),
             )
             .await?;
         Ok(if created == 1 {

@@ -13,8 +13,9 @@ use crate::store::sqlite::changes;
 
 /// The schema version this code writes and reads. Version 1 kept one row per refresh
 /// token ever minted; version 2 derives tokens and keeps one row per family; version 3
-/// adds the change log (`changes`), which a version-2 file gains when opened.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+/// adds the change log (`changes`), which a version-2 file gains when opened; version 4
+/// adds each session's label, which a version-2 or -3 file gains when opened.
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 /// What version 3 adds to version 2: the change log, and the generation of each
 /// family's last claims change (0 for families that never changed claims).
@@ -25,7 +26,11 @@ fn upgrade_3() -> String {
     )
 }
 
-/// Version 2's schema; a new file gets it and then [`upgrade_3`].
+/// What version 4 adds to version 3: the label the application gave a session at login
+/// (empty for sessions from before).
+const UPGRADE_4: &str = "ALTER TABLE tok_families ADD COLUMN label TEXT NOT NULL DEFAULT '';";
+
+/// Version 2's schema; a new file gets it and then [`upgrade_3`] and [`UPGRADE_4`].
 pub(super) const SCHEMA: &str = "
 CREATE TABLE tok_schema (version INTEGER NOT NULL);
 CREATE TABLE tok_families (
@@ -176,16 +181,21 @@ fn migrate(conn: &Connection) -> rusqlite::Result<i64> {
     if !exists {
         tx.execute_batch(SCHEMA)?;
         tx.execute_batch(&upgrade_3())?;
+        tx.execute_batch(UPGRADE_4)?;
         tx.execute(
             "INSERT INTO tok_schema (version) VALUES (?1)",
             [SCHEMA_VERSION],
         )?;
     }
     let mut version: i64 = tx.query_row("SELECT version FROM tok_schema", [], |r| r.get(0))?;
+    // The upgrades add tables and columns with defaults, change nothing existing, and
+    // run in this transaction.
     if version == 2 {
-        // The one upgrade: a table and a column with a default added, nothing existing
-        // changed, in this transaction.
         tx.execute_batch(&upgrade_3())?;
+        version = 3;
+    }
+    if version == 3 {
+        tx.execute_batch(UPGRADE_4)?;
         tx.execute("UPDATE tok_schema SET version = ?1", [SCHEMA_VERSION])?;
         version = SCHEMA_VERSION;
     }
@@ -233,34 +243,36 @@ mod tests {
         let err = init_schema(&conn, &path).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Store);
         assert!(err.detail().contains("schema version 1"), "{err}");
-        assert!(err.detail().contains("only version 3"), "{err}");
+        assert!(err.detail().contains("only version 4"), "{err}");
     }
 
-    /// A version-2 file (before the change log) gains the log and opens, its families
-    /// intact; nothing else about it changes.
+    /// A version-2 file (before the change log and labels) gains the log and the label
+    /// column and opens, its families intact; nothing else about it changes.
     #[test]
-    fn a_version_2_file_gains_the_change_log() {
+    fn a_version_2_file_gains_the_change_log_and_labels() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v2.db");
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(SCHEMA).unwrap();
         conn.execute_batch(
             "INSERT INTO tok_schema VALUES (2);
-             INSERT INTO tok_denylist VALUES ('j', 5);",
+             INSERT INTO tok_denylist VALUES ('j', 5);
+             INSERT INTO tok_families VALUES ('f', 's', '{}', 1, 2, 1, 5, 0, 'k', x'00', NULL,
+                                              NULL, NULL);",
         )
         .unwrap();
         drop(conn);
         let conn = open_connection(&path, Durability::Full).unwrap();
         init_schema(&conn, &path).unwrap();
-        let (version, denied, log): (i64, i64, i64) = conn
+        let (version, denied, log, label): (i64, i64, i64, String) = conn
             .query_row(
                 "SELECT (SELECT version FROM tok_schema), (SELECT count(*) FROM tok_denylist),
-                        (SELECT count(*) FROM tok_changes)",
+                        (SELECT count(*) FROM tok_changes), (SELECT label FROM tok_families)",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .unwrap();
-        assert_eq!((version, denied, log), (3, 1, 0));
+        assert_eq!((version, denied, log, label.as_str()), (4, 1, 0, ""));
     }
 
     #[test]

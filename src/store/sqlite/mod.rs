@@ -201,6 +201,7 @@ impl Store for SqliteStore {
                 f.fingerprint.as_ref().map(|h| &h[..]),
                 f.revoked_at.map(ms),
                 gen_i64(f.claims_generation),
+                f.label,
             ]);
             // An id that collided is reported so the caller draws a new one; never
             // overwritten.

@@ -50,6 +50,7 @@ pub(super) fn family_from_row(row: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
         fingerprint: row.get::<_, Option<Vec<u8>>>(11)?.map(blob32).transpose()?,
         revoked_at: row.get::<_, Option<i64>>(12)?.map(date).transpose()?,
         claims_generation: u64::try_from(row.get::<_, i64>(13)?).unwrap_or(0),
+        label: row.get(14)?,
     })
 }
 
@@ -62,17 +63,17 @@ pub(super) fn read_family(conn: &Connection, id: &str) -> rusqlite::Result<Optio
 }
 
 pub(super) const SELECT_FAMILY: &str = "SELECT id, subject, claims, created_ms, expires_ms, last_used_ms, idle_ms, \
-     generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, claims_gen \
+     generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, claims_gen, label \
      FROM tok_families WHERE id = ?1";
 
 /// A subject's unrevoked families, oldest first, by the subject index.
 pub(super) const SELECT_SUBJECT: &str = "SELECT id, subject, claims, created_ms, expires_ms, last_used_ms, \
-     idle_ms, generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, claims_gen \
-     FROM tok_families WHERE subject = ?1 AND revoked_ms IS NULL ORDER BY created_ms LIMIT ?2";
+     idle_ms, generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, claims_gen, \
+     label FROM tok_families WHERE subject = ?1 AND revoked_ms IS NULL ORDER BY created_ms LIMIT ?2";
 
 pub(super) const INSERT_FAMILY: &str = "INSERT INTO tok_families (id, subject, claims, created_ms, expires_ms, \
      last_used_ms, idle_ms, generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, \
-     claims_gen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+     claims_gen, label) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 pub(super) fn gen_i64(g: u64) -> i64 {
     i64::try_from(g).unwrap_or(i64::MAX)
