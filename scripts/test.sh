@@ -25,7 +25,8 @@ gate clippy cargo clippy --locked --all-targets --all-features -- -D warnings
 # All features (every store, the CLI, the examples the multi-process tests drive), then
 # the default features, then sessions without the SQLite and Redis backends, so the
 # `not(feature = ...)` branches are tested too.
-tests() { bash -c 'cargo test --locked "$@" 2>&1 | tee -a "$0"; exit "${PIPESTATUS[0]}"' "$log" "$@"; }
+# --no-fail-fast: a failing test binary does not hide the results of the others.
+tests() { bash -c 'cargo test --locked --no-fail-fast "$@" 2>&1 | tee -a "$0"; exit "${PIPESTATUS[0]}"' "$log" "$@"; }
 gate "tests (all features)" tests --all-features
 gate "tests (default features)" tests
 gate "tests (refresh without backends)" tests --features refresh

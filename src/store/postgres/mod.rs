@@ -1,13 +1,14 @@
 //! The shared PostgreSQL store: sessions in the database a multi-host service already runs,
 //! backs up and replicates.
 //!
-//! Every decision is one statement on the server: a rotation is one call of the
-//! `tok_rotate` function (`schema.sql`), which locks the family's row, mirrors
-//! [`decide`](crate::refresh::family::decide) and [`apply`](crate::refresh::family::apply),
-//! writes and answers, in one round trip and one transaction, so that any number of hosts
-//! rotating one token get exactly one winner. The presented token's tag is checked first,
+//! Every decision is one statement on the server, so that any number of hosts rotating one
+//! token get exactly one winner: the common rotation (the live token of a live family) is
+//! one `UPDATE … WHERE` the family is in that state; anything else is one call of the
+//! `tok_rotate` function (`schema.sql`), which locks the family's row, decides and writes
+//! in one transaction. Both mirror [`decide`](crate::refresh::family::decide) and
+//! [`apply`](crate::refresh::family::apply). The presented token's tag is checked first,
 //! in Rust, against the family's key id and nonce (which never change, so a process
-//! remembers them: see [`SecretCache`](crate::model::secrets::SecretCache)).
+//! remembers them in a bounded cache).
 //!
 //! Tables (created and versioned by the store in `tok_meta`; see `schema.sql`):
 //! `tok_families` (one row per session, constant size: no token or token hash is stored;

@@ -368,7 +368,7 @@ impl Store for PostgresStore {
         })
     }
 
-    /// Deletes in batches of [`PURGE_BATCH`], each its own short transaction, so that a
+    /// Deletes in batches of 1,000 rows, each its own short statement, so that a
     /// purge of millions never holds locks long; run it from a cron job or a background
     /// task (`tok refresh purge`).
     async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {
