@@ -365,6 +365,22 @@ async fn metrics_count_a_scripted_session_and_leak_nothing() {
                 .is_some(),
         "{text}"
     );
+    // Store latency: one observation per store call of the script, by backend and
+    // operation (labels in any order).
+    let observations = |operation: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| {
+                l.starts_with("tok_store_operation_seconds_count{")
+                    && l.contains("backend=\"memory\"")
+                    && l.contains(&format!("operation=\"{operation}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    assert_eq!(observations("create"), Some(2.0), "{text}");
+    assert_eq!(observations("rotate"), Some(3.0), "{text}");
+    assert_eq!(observations("logout"), Some(1.0), "{text}");
+    assert!(observations("online_state").is_some(), "{text}");
     for secret in [
         "alice".to_owned(),
         "bob".to_owned(),

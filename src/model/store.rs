@@ -256,6 +256,12 @@ pub trait Store: Send + Sync {
         }
     }
 
+    /// The backend's name for metrics (`tok_store_operation_seconds{backend}`): `memory`,
+    /// `sqlite`, `redis`, `postgres`, or, by default, `custom`. A fixed word, never a URL.
+    fn backend(&self) -> &'static str {
+        "custom"
+    }
+
     /// The cache of online-check answers this store keeps current (see
     /// [`OnlineCache`]), if it keeps one. A store returns one only if it invalidates it
     /// on every write of its own that ends a family or denylists a `jti`, and on every
@@ -351,6 +357,10 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 
     fn online_cache(&self) -> Option<&OnlineCache> {
         (**self).online_cache()
+    }
+
+    fn backend(&self) -> &'static str {
+        (**self).backend()
     }
 
     fn sessions_of(

@@ -10,6 +10,9 @@
 //! | `tok_subject_logouts_total` | | "logout everywhere" calls |
 //! | `tok_sessions_ended_total` | `by`: `operator`, `subject` | sessions ended by id (an operator, or the user's devices page) |
 //! | `tok_online_checks_total` | `result`: `accepted`, `denied`, `ended`, `outdated`; `answered_by`: `cache`, `store` | online checks that reached a verdict |
+//! | `tok_store_operation_seconds` (histogram) | `backend`: `memory`, `sqlite`, `redis`, `postgres`, `custom`; `operation`: `create`, `rotate`, `logout`, `revoke_family`, `revoke_subject`, `deny`, `online_state`, `list`, `end_session` | each store call a session flow makes, failed ones included |
+//! | `tok_sqlite_write_batch_size` (histogram) | | requests per SQLite group commit |
+//! | `tok_change_feed_losses_total` | `backend`: `redis`, `postgres` | times a store lost its change feed (its online cache stops serving until it is back) |
 //!
 //! Theft shows as `tok_rotations_total{outcome="refresh-reused"}` and
 //! `{outcome="fingerprint-mismatch"}` (each also a warn-level event with the family id).
@@ -22,6 +25,20 @@ pub(crate) const LOGOUTS: &str = "tok_logouts_total";
 pub(crate) const SUBJECT_LOGOUTS: &str = "tok_subject_logouts_total";
 pub(crate) const ENDED: &str = "tok_sessions_ended_total";
 pub(crate) const ONLINE_CHECKS: &str = "tok_online_checks_total";
+pub(crate) const STORE_SECONDS: &str = "tok_store_operation_seconds";
+
+/// Runs one store call and records how long it took, by backend and operation.
+pub(crate) async fn timed<T>(
+    backend: &'static str,
+    operation: &'static str,
+    call: impl std::future::Future<Output = T>,
+) -> T {
+    let start = std::time::Instant::now();
+    let out = call.await;
+    metrics::histogram!(STORE_SECONDS, "backend" => backend, "operation" => operation)
+        .record(start.elapsed().as_secs_f64());
+    out
+}
 
 /// Counts an online check's verdict, and whether the cache or the store gave it.
 pub(crate) fn online_check(verdict: Verdict, cached: bool) {

@@ -89,7 +89,12 @@ pub async fn check_online(
         }
         None => {
             let ticket = cache.map(OnlineCache::ticket);
-            let state = store.online_state(sid, jti, now).await?;
+            let state = crate::refresh::metrics::timed(
+                store.backend(),
+                "online_state",
+                store.online_state(sid, jti, now),
+            )
+            .await?;
             // A jti's answer is cached until its denylist entry would end, which needs
             // the token's exp; without one, nothing is cached.
             if let (Some(cache), Some(ticket)) = (cache, ticket)

@@ -170,7 +170,13 @@ impl<S: Store> Sessions<S> {
                 revoked_at: None,
                 label: label.to_owned(),
             };
-            match self.store.create_family(&record, now).await? {
+            match crate::refresh::metrics::timed(
+                self.store.backend(),
+                "create",
+                self.store.create_family(&record, now),
+            )
+            .await?
+            {
                 Created::Stored => {
                     let span = tracing::Span::current();
                     span.record("family", record.family_id.as_str());
@@ -262,7 +268,12 @@ impl<S: Store> Sessions<S> {
         let family = request.presented.family_id();
         let span = tracing::Span::current();
         span.record("family", family);
-        let outcome = self.store.rotate(&request).await;
+        let outcome = crate::refresh::metrics::timed(
+            self.store.backend(),
+            "rotate",
+            self.store.rotate(&request),
+        )
+        .await;
         let code = match &outcome {
             Ok(RotationOutcome::Rotated(_)) => "rotated",
             Ok(RotationOutcome::Grace(_)) => "grace",
@@ -351,7 +362,12 @@ impl<S: Store> Sessions<S> {
         let family = request.presented.family_id();
         let span = tracing::Span::current();
         span.record("family", family);
-        let outcome = self.store.logout(&request).await?;
+        let outcome = crate::refresh::metrics::timed(
+            self.store.backend(),
+            "logout",
+            self.store.logout(&request),
+        )
+        .await?;
         let code = match outcome {
             Logout::Revoked => "revoked",
             Logout::AlreadyEnded => "already-ended",
@@ -380,7 +396,12 @@ impl<S: Store> Sessions<S> {
         fields(family = family_id, revoked),
     )]
     pub async fn revoke_family(&self, family_id: &str) -> Result<bool, Error> {
-        let revoked = self.store.revoke_family(family_id, self.now()).await?;
+        let revoked = crate::refresh::metrics::timed(
+            self.store.backend(),
+            "revoke_family",
+            self.store.revoke_family(family_id, self.now()),
+        )
+        .await?;
         tracing::Span::current().record("revoked", revoked);
         if revoked {
             metrics::counter!(crate::refresh::metrics::ENDED, "by" => "operator").increment(1);
@@ -409,7 +430,12 @@ impl<S: Store> Sessions<S> {
         fields(subject = subject, families),
     )]
     pub async fn revoke_subject(&self, subject: &str) -> Result<u64, Error> {
-        let count = self.store.revoke_subject(subject, self.now()).await?;
+        let count = crate::refresh::metrics::timed(
+            self.store.backend(),
+            "revoke_subject",
+            self.store.revoke_subject(subject, self.now()),
+        )
+        .await?;
         tracing::Span::current().record("families", count);
         metrics::counter!(crate::refresh::metrics::SUBJECT_LOGOUTS).increment(1);
         Ok(count)
@@ -439,7 +465,12 @@ impl<S: Store> Sessions<S> {
             .exp
             .ok_or_else(|| Error::new(ErrorKind::MissingClaim, "token has no exp"))?;
         tracing::Span::current().record("jti", jti.as_str());
-        self.store.deny_jti(&jti, exp, now).await?;
+        crate::refresh::metrics::timed(
+            self.store.backend(),
+            "deny",
+            self.store.deny_jti(&jti, exp, now),
+        )
+        .await?;
         Ok(())
     }
 

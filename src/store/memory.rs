@@ -202,6 +202,10 @@ impl Store for MemoryStore {
         Ok(self.lock().families.get(family_id).cloned())
     }
 
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
     fn online_cache(&self) -> Option<&OnlineCache> {
         self.cache.as_ref()
     }

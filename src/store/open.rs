@@ -187,6 +187,17 @@ impl Store for AnyStore {
     ) -> Result<bool, Error> {
         dispatch!(self, s => s.end_session(subject, family_id, now))
     }
+    fn backend(&self) -> &'static str {
+        match self {
+            AnyStore::Memory(s) => s.backend(),
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(s) => s.backend(),
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(s) => s.backend(),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.backend(),
+        }
+    }
     fn online_cache(&self) -> Option<&OnlineCache> {
         match self {
             AnyStore::Memory(s) => s.online_cache(),

@@ -1,7 +1,10 @@
 //! What the axum extractor adds to verification: `tok::web::Bearer` (header parsing,
 //! RFC 6750 checks, then `verify`) against `tok::verify` alone, on a prebuilt request
 //! carrying the workload's token. Criterion reports each; then an interleaved pass (both
-//! take turns in every round) prints the median ratio.
+//! take turns in every round) prints the median ratio. Last, what tok's metrics cost: an
+//! online check (cached) and a rotation (memory store) with a Prometheus recorder
+//! installed against the same with none, interleaved (a recorder that switches between
+//! the two at run time, since a process installs one recorder for good).
 //!
 //! Run: `cargo bench --manifest-path benches/peers/Cargo.toml --bench web`
 
@@ -111,5 +114,137 @@ fn main() {
         median(v_ns),
         median(e_ns),
         median(ratios)
+    );
+    metrics_overhead();
+}
+
+/// The Prometheus recorder while `ON`, else none (the facade's no-op handles).
+struct Switch(metrics_exporter_prometheus::PrometheusRecorder);
+
+static ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl metrics::Recorder for Switch {
+    fn describe_counter(
+        &self,
+        k: metrics::KeyName,
+        u: Option<metrics::Unit>,
+        d: metrics::SharedString,
+    ) {
+        self.0.describe_counter(k, u, d)
+    }
+    fn describe_gauge(
+        &self,
+        k: metrics::KeyName,
+        u: Option<metrics::Unit>,
+        d: metrics::SharedString,
+    ) {
+        self.0.describe_gauge(k, u, d)
+    }
+    fn describe_histogram(
+        &self,
+        k: metrics::KeyName,
+        u: Option<metrics::Unit>,
+        d: metrics::SharedString,
+    ) {
+        self.0.describe_histogram(k, u, d)
+    }
+    fn register_counter(&self, key: &metrics::Key, m: &metrics::Metadata<'_>) -> metrics::Counter {
+        if ON.load(std::sync::atomic::Ordering::Relaxed) {
+            self.0.register_counter(key, m)
+        } else {
+            metrics::Counter::noop()
+        }
+    }
+    fn register_gauge(&self, key: &metrics::Key, m: &metrics::Metadata<'_>) -> metrics::Gauge {
+        if ON.load(std::sync::atomic::Ordering::Relaxed) {
+            self.0.register_gauge(key, m)
+        } else {
+            metrics::Gauge::noop()
+        }
+    }
+    fn register_histogram(
+        &self,
+        key: &metrics::Key,
+        m: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        if ON.load(std::sync::atomic::Ordering::Relaxed) {
+            self.0.register_histogram(key, m)
+        } else {
+            metrics::Histogram::noop()
+        }
+    }
+}
+
+/// Online checks and rotations with metrics recorded against the same with none.
+fn metrics_overhead() {
+    use serde_json::{Map, Value};
+    use tok::refresh::{RefreshPolicy, Sessions};
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    metrics::set_global_recorder(Switch(recorder)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let keys = KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap());
+    let sessions = Sessions::new(MemoryStore::new(), keys, RefreshPolicy::default());
+    let pair = rt
+        .block_on(sessions.issue("bench", &Map::<String, Value>::new(), None))
+        .unwrap();
+    let access = pair.access_token.clone();
+    let mut refresh = pair.refresh_token.to_string();
+    let validation = Validation::new();
+    const ROUNDS: usize = 21;
+    const N: u32 = 20_000;
+    let median = |mut xs: Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    let (mut check_ratio, mut rotate_ratio, mut check_ns, mut rotate_ns) =
+        (vec![], vec![], vec![], vec![]);
+    for round in 0..ROUNDS {
+        let mut times = [[0f64; 2]; 2];
+        // Alternate which setting goes first, so neither always runs on a warmer cache.
+        let order = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for on in order {
+            ON.store(on, std::sync::atomic::Ordering::Relaxed);
+            let start = Instant::now();
+            rt.block_on(async {
+                for _ in 0..N {
+                    black_box(
+                        sessions
+                            .verify_access::<Map<String, Value>>(black_box(&access), &validation)
+                            .await
+                            .unwrap(),
+                    );
+                }
+            });
+            times[0][usize::from(on)] = start.elapsed().as_nanos() as f64 / f64::from(N);
+            let start = Instant::now();
+            rt.block_on(async {
+                for _ in 0..N / 10 {
+                    refresh = sessions
+                        .rotate(&refresh, None)
+                        .await
+                        .unwrap()
+                        .refresh_token
+                        .to_string();
+                }
+            });
+            times[1][usize::from(on)] = start.elapsed().as_nanos() as f64 / f64::from(N / 10);
+        }
+        check_ratio.push(times[0][1] / times[0][0]);
+        rotate_ratio.push(times[1][1] / times[1][0]);
+        check_ns.push(times[0][0]);
+        rotate_ns.push(times[1][0]);
+    }
+    println!(
+        "metrics: an online check (cached) takes {:.3}x, a rotation (memory) {:.3}x its time with metrics recorded by Prometheus's recorder (without: {:.0} ns and {:.0} ns; median of {ROUNDS} interleaved rounds)",
+        median(check_ratio),
+        median(rotate_ratio),
+        median(check_ns),
+        median(rotate_ns)
     );
 }

@@ -79,6 +79,8 @@ pub(super) async fn follow(
         match cache.upgrade() {
             Some(cache) => {
                 tracing::warn!(target: "tok::store", "lost the PostgreSQL LISTEN connection; online checks read the store until it is back");
+                metrics::counter!("tok_change_feed_losses_total", "backend" => "postgres")
+                    .increment(1);
                 cache.set_serving(false);
             }
             None => return,

@@ -297,6 +297,10 @@ impl Store for PostgresStore {
         }
     }
 
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
     fn online_cache(&self) -> Option<&OnlineCache> {
         self.cache.as_deref()
     }

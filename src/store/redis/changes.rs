@@ -86,6 +86,8 @@ pub(super) async fn follow(
         match cache.upgrade() {
             Some(cache) => {
                 tracing::warn!(target: "tok::store", "lost the Redis change subscription; online checks read the store until it is back");
+                metrics::counter!("tok_change_feed_losses_total", "backend" => "redis")
+                    .increment(1);
                 cache.set_serving(false);
             }
             None => return,

@@ -224,6 +224,10 @@ impl Store for RedisStore {
         family_from(family_id, values).map(Some)
     }
 
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+
     fn online_cache(&self) -> Option<&OnlineCache> {
         self.cache.as_deref()
     }

@@ -320,6 +320,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
     fn online_cache(&self) -> Option<&OnlineCache> {
         self.cache.as_deref()
     }

@@ -313,6 +313,7 @@ fn run(conn: Connection, queue: mpsc::Receiver<Box<dyn Pending>>, pace: &Pace) {
         let start = Instant::now();
         let batch = gather(first, &queue, last, SPIN);
         last = batch.len();
+        metrics::histogram!("tok_sqlite_write_batch_size").record(last as f64);
         commit(&conn, batch);
         idle_since = Instant::now();
         let poll = poll_budget(last, idle_since - start, streaming);
