@@ -401,3 +401,109 @@ async fn a_logout_reaches_the_other_tabs_at_once() {
     assert!(token.is_null(), "the other tab kept {token}");
     c.close().await.unwrap();
 }
+
+/// Whether element `id` is shown.
+async fn shown(c: &Client, id: &str) -> bool {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap()
+}
+
+/// Saves what the browser shows as `name`.png: into `docs/` when `TOK_SCREENSHOTS=docs`
+/// (README shows those), else into `dir` (so that every run proves they can be taken).
+async fn screenshot(c: &Client, dir: &std::path::Path, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
+    let folder = match std::env::var("TOK_SCREENSHOTS").as_deref() {
+        Ok("docs") => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs"),
+        _ => dir.to_owned(),
+    };
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join(format!("{name}.png")), png).unwrap();
+}
+
+/// The page as a person uses it: one view signed out (the form), another signed in (who,
+/// role, when access renews, the actions, the devices); every refusal said in words, never
+/// as a code or JSON; the form checked before it is sent and cleared after a sign-in; an
+/// action that cannot apply disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_explains_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start("memory:", &[]);
+    let driver = Driver::start();
+    let c = driver.browser(&dir.path().join("profile")).await;
+    c.set_window_size(900, 900).await.unwrap();
+    c.goto(&app.url).await.unwrap();
+    wait_text(&c, "status", |t| t == "logged out").await;
+    assert!(shown(&c, "signed-out").await && !shown(&c, "signed-in").await);
+    screenshot(&c, dir.path(), "signed-out").await;
+
+    // A blank name is refused on the page, in words.
+    let fill = |id: &'static str, value: &'static str| {
+        let c = c.clone();
+        async move {
+            let field = c.find(Locator::Id(id)).await.unwrap();
+            field.clear().await.unwrap();
+            field.send_keys(value).await.unwrap();
+        }
+    };
+    fill("username", "   ").await;
+    fill("password", "demo").await;
+    click(&c, "login").await;
+    let said = wait_text(&c, "message", |t| !t.is_empty()).await;
+    assert!(said.contains("enter a username"), "{said}");
+    // A wrong password: the server's code becomes a sentence.
+    fill("username", "alice").await;
+    fill("password", "nope").await;
+    click(&c, "login").await;
+    let said = wait_text(&c, "message", |t| t.contains("don't match")).await;
+    assert!(
+        !said.contains("bad-credentials") && !said.contains('{'),
+        "{said}"
+    );
+    assert_eq!(text(&c, "status").await, "logged out");
+
+    fill("password", "demo").await;
+    click(&c, "login").await;
+    wait_text(&c, "status", |t| t == "logged in as alice (user)").await;
+    assert!(shown(&c, "signed-in").await && !shown(&c, "signed-out").await);
+    let typed = c.execute("return [document.getElementById('username').value, document.getElementById('password').value]", vec![]).await.unwrap();
+    assert_eq!(
+        typed,
+        json!(["", ""]),
+        "the form is cleared after a sign-in"
+    );
+    assert_eq!(text(&c, "who").await, "alice");
+    assert!(
+        text(&c, "renews").await.contains(':'),
+        "a time the access token renews"
+    );
+    let promote = c.find(Locator::Id("promote")).await.unwrap();
+    assert!(promote.is_enabled().await.unwrap());
+    wait_text(&c, "devices", |t| t.contains("(this device)")).await;
+    screenshot(&c, dir.path(), "signed-in").await;
+
+    // Become admin: said in words, and the button that can no longer apply is disabled.
+    click(&c, "promote").await;
+    wait_text(&c, "role", |t| t == "admin").await;
+    let said = wait_text(&c, "message", |t| t.contains("admin")).await;
+    assert!(!said.contains('{'), "{said}");
+    let start = Instant::now();
+    while promote.is_enabled().await.unwrap() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "promote stays enabled for an admin"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    click(&c, "logout").await;
+    wait_text(&c, "status", |t| t == "logged out").await;
+    let said = wait_text(&c, "message", |t| t.contains("signed out")).await;
+    assert!(!said.contains('{'), "{said}");
+    assert!(shown(&c, "signed-out").await && !shown(&c, "signed-in").await);
+    c.close().await.unwrap();
+}
