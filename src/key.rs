@@ -233,17 +233,22 @@ impl HmacKey {
             .map(|kid| serde_json::Value::from(kid).to_string())
     }
 
-    /// The HMAC-SHA256 tag of `message` under this key.
+    /// The HMAC-SHA256 tag of `message` under this key. Hidden from the documentation:
+    /// test vectors and the fuzz targets forge tokens with it, and an application has no
+    /// use for a MAC under its JWT key that is not a JWT (sign one with [`crate::sign`]).
+    #[doc(hidden)]
     pub fn mac(&self, message: &[u8]) -> [u8; 32] {
         self.mac.tag(message)
     }
 
     /// Checks `tag` against the HMAC-SHA256 of `message`, in constant time (`subtle`).
+    /// Hidden from the documentation, as [`mac`](Self::mac).
     /// Only full 32-byte tags are accepted: a truncated tag is never a valid HS256
     /// signature.
     ///
     /// # Errors
     /// [`BadSignature`](ErrorKind::BadSignature) when the tag does not match.
+    #[doc(hidden)]
     pub fn verify_mac(&self, message: &[u8], tag: &[u8]) -> Result<(), Error> {
         if self.mac.matches(message, tag) {
             Ok(())

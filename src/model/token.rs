@@ -83,7 +83,7 @@ struct RefreshKey {
 /// the one derived from the signing key; a family keeps its key for life, so removing a
 /// key from the set ends the families that use it. `Debug` shows only the key ids.
 #[derive(Clone)]
-pub struct RefreshKeys {
+pub(crate) struct RefreshKeys {
     keys: Vec<RefreshKey>,
     signer: usize,
 }
@@ -99,7 +99,7 @@ impl fmt::Debug for RefreshKeys {
 
 impl RefreshKeys {
     /// Derives the refresh keys of `set`.
-    pub fn from_key_set(set: &KeySet) -> Self {
+    pub(crate) fn from_key_set(set: &KeySet) -> Self {
         let signing = set.signing_key();
         let mut signer = 0;
         let keys = set
@@ -123,7 +123,7 @@ impl RefreshKeys {
     }
 
     /// The id of the key new families use.
-    pub fn signing_key_id(&self) -> &str {
+    pub(crate) fn signing_key_id(&self) -> &str {
         &self.keys[self.signer].id
     }
 
@@ -213,7 +213,7 @@ impl PresentedToken {
     ///
     /// # Errors
     /// [`Malformed`](ErrorKind::Malformed) for anything tok did not mint.
-    pub fn parse(token: &str, keys: Arc<RefreshKeys>) -> Result<Self, Error> {
+    pub(crate) fn parse(token: &str, keys: Arc<RefreshKeys>) -> Result<Self, Error> {
         let malformed = || Error::new(ErrorKind::Malformed, "not a tok refresh token");
         let mut parts = token.split('.');
         let (Some(family_id), Some(generation), Some(tag), None) =

@@ -218,6 +218,7 @@ impl RedisStore {
     ///
     /// # Errors
     /// [`Store`](ErrorKind::Store).
+    #[doc(hidden)]
     pub async fn clear(&self) -> Result<u64, Error> {
         let keys = self.scan(&format!("{}:*", self.prefix)).await?;
         let mut n = 0;
