@@ -256,6 +256,13 @@ pub trait Store: Send + Sync {
         }
     }
 
+    /// Whether the backend removes ended families and denylist entries by itself (key
+    /// expiry), so that [`purge_expired`](Self::purge_expired) has nothing it must do: a
+    /// capability a purge job asks before it runs. Default `false`: purge regularly.
+    fn expires_by_itself(&self) -> bool {
+        false
+    }
+
     /// The backend's name for metrics (`tok_store_operation_seconds{backend}`): `memory`,
     /// `sqlite`, `redis`, `postgres`, or, by default, `custom`. A fixed word, never a URL.
     fn backend(&self) -> &'static str {
@@ -361,6 +368,10 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 
     fn backend(&self) -> &'static str {
         (**self).backend()
+    }
+
+    fn expires_by_itself(&self) -> bool {
+        (**self).expires_by_itself()
     }
 
     fn sessions_of(

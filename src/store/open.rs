@@ -198,6 +198,17 @@ impl Store for AnyStore {
             AnyStore::Postgres(s) => s.backend(),
         }
     }
+    fn expires_by_itself(&self) -> bool {
+        match self {
+            AnyStore::Memory(s) => s.expires_by_itself(),
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(s) => s.expires_by_itself(),
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(s) => s.expires_by_itself(),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.expires_by_itself(),
+        }
+    }
     fn online_cache(&self) -> Option<&OnlineCache> {
         match self {
             AnyStore::Memory(s) => s.online_cache(),

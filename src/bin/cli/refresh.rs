@@ -382,10 +382,14 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
             }
         }),
         RefreshCommand::Purge(a) => block_on(async {
-            let removed = a
-                .store
-                .open()
-                .await?
+            let store = a.store.open().await?;
+            if store.expires_by_itself() {
+                eprintln!(
+                    "tok: this store removes ended sessions by itself (key expiry): nothing to purge"
+                );
+                return Ok(());
+            }
+            let removed = store
                 .purge_expired(NumericDate::now())
                 .await
                 .map_err(|e| failure(&e))?;

@@ -228,6 +228,13 @@ impl Store for RedisStore {
         "redis"
     }
 
+    /// On Redis Cluster only: families and denylist entries expire by their TTLs, and
+    /// `purge_expired` cannot scan the nodes (it answers 0). A single node also expires
+    /// by TTL, but its purge also removes what has ended before its TTL.
+    fn expires_by_itself(&self) -> bool {
+        matches!(self.conn, Conn::Cluster(_))
+    }
+
     fn online_cache(&self) -> Option<&OnlineCache> {
         self.cache.as_deref()
     }
