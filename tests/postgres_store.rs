@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::postgres_server::{PostgresServer, database, shared};
@@ -224,72 +223,17 @@ async fn a_statement_timeout_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_killed_mid_call_leave_nothing_half_done() {
     let url = database();
-    let sessions = Arc::new(Sessions::new(
-        PostgresStore::open(&format!("{url}?timeout_ms=1000"))
-            .await
-            .unwrap(),
-        keys(),
-        RefreshPolicy::default()
-            .with_grace(Duration::from_secs(60))
-            .unwrap(),
-    ));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for i in 0..8 {
-        let first = sessions
-            .issue(&format!("user{i}"), &Map::new(), None)
-            .await
-            .unwrap();
-        let (s, stop) = (Arc::clone(&sessions), Arc::clone(&stop));
-        tasks.push(tokio::spawn(async move {
-            let mut token = first.refresh_token.to_string();
-            let (mut confirmed, mut errors) = (0u64, 0u64);
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                match s.rotate(&token, None).await {
-                    Ok(pair) => {
-                        token = pair.refresh_token.to_string();
-                        confirmed = token.split('.').nth(1).unwrap().parse().unwrap();
-                    }
-                    Err(e) => {
-                        assert_eq!(e.kind(), ErrorKind::Store, "user{i}: {e}");
-                        errors += 1;
-                    }
-                }
-            }
-            (first.family_id, token, confirmed, errors)
-        }));
-    }
     let db = db_name(&url).to_owned();
-    for _ in 0..5 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let db = db.clone();
-        tokio::task::spawn_blocking(move || {
-            shared().psql(
-                "postgres",
-                &format!(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                     WHERE datname = '{db}' AND application_name = 'tok'"
-                ),
-            )
-        })
-        .await
-        .unwrap();
-    }
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let mut total_errors = 0;
-    for task in tasks {
-        let (family, token, confirmed, errors) = task.await.unwrap();
-        total_errors += errors;
-        let stored = sessions.store().family(&family).await.unwrap().unwrap();
-        assert!(
-            stored.revoked_at.is_none(),
-            "{family}: revoked by a false reuse"
+    common::races::rotations_survive_faults(&format!("{url}?timeout_ms=1000"), || {
+        shared().psql(
+            "postgres",
+            &format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = '{db}' AND application_name = 'tok'"
+            ),
         );
-        assert_eq!(stored.generation, confirmed, "{family}");
-        sessions.rotate(&token, None).await.unwrap();
-    }
-    assert!(total_errors > 0, "the terminations were felt");
+    })
+    .await;
 }
 
 /// Purging goes in batches and removes exactly the dead: families past their end, denylist

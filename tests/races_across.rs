@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::processes::Server;
+use common::races::rotations_survive_faults;
 use common::redis_server::RedisServer;
 use serde_json::Map;
 use tok::refresh::{RefreshPolicy, Sessions};
-use tok::store::Store;
-use tok::{ErrorKind, HmacKey, KeySet};
+use tok::{HmacKey, KeySet};
 
 fn keys() -> KeySet {
     KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap())
@@ -180,7 +180,7 @@ async fn postgres_separate_processes() {
 async fn redis_killed_with_rotations_in_flight() {
     let mut redis = RedisServer::start();
     let url = format!("{}?timeout_ms=500", redis.url());
-    killed_with_rotations_in_flight(&url, || {
+    rotations_survive_faults(&url, || {
         redis.kill();
         std::thread::sleep(Duration::from_millis(150));
         redis.restart();
@@ -195,72 +195,9 @@ async fn redis_killed_with_rotations_in_flight() {
 async fn postgres_killed_with_rotations_in_flight() {
     let mut server = common::postgres_server::PostgresServer::start(&[]);
     let url = format!("{}?timeout_ms=500", server.url("postgres"));
-    killed_with_rotations_in_flight(&url, || {
+    rotations_survive_faults(&url, || {
         server.kill();
         server.restart();
     })
     .await;
-}
-
-/// 16 tasks rotate their own families while `kill_and_restart` runs three times at uneven
-/// moments; every error they see is a store error, and afterwards each family is live
-/// with exactly its confirmed rotations.
-async fn killed_with_rotations_in_flight(url: &str, mut kill_and_restart: impl FnMut()) {
-    let sessions = Arc::new(Sessions::new(
-        tok::store::open(url).await.unwrap(),
-        keys(),
-        policy(60),
-    ));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for i in 0..16 {
-        let first = sessions
-            .issue(&format!("user{i}"), &Map::new(), None)
-            .await
-            .unwrap();
-        let (s, stop) = (Arc::clone(&sessions), Arc::clone(&stop));
-        tasks.push(tokio::spawn(async move {
-            let family = first.family_id.clone();
-            let mut token = first.refresh_token.to_string();
-            let (mut confirmed, mut store_errors) = (0u64, 0u64);
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                match s.rotate(&token, None).await {
-                    Ok(pair) => {
-                        token = pair.refresh_token.to_string();
-                        confirmed = token.split('.').nth(1).unwrap().parse().unwrap();
-                    }
-                    Err(e) => {
-                        assert_eq!(e.kind(), ErrorKind::Store, "user{i}: {e}");
-                        store_errors += 1;
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                }
-            }
-            (family, token, confirmed, store_errors)
-        }));
-    }
-    // Kill at uneven moments, with rotations in flight.
-    for pause_ms in [230u64, 410, 170] {
-        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
-        kill_and_restart();
-    }
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let mut total_errors = 0;
-    for task in tasks {
-        let (family, token, confirmed, errors) = task.await.unwrap();
-        total_errors += errors;
-        let stored = sessions.store().family(&family).await.unwrap().unwrap();
-        assert!(
-            stored.revoked_at.is_none(),
-            "{family}: revoked by a false reuse"
-        );
-        assert_eq!(
-            stored.generation, confirmed,
-            "{family}: a confirmed rotation is missing (or an unconfirmed one stored)"
-        );
-        assert!(confirmed > 3, "{family}: only {confirmed} rotations");
-        sessions.rotate(&token, None).await.unwrap();
-    }
-    assert!(total_errors > 0, "the kills were felt");
 }

@@ -57,7 +57,7 @@ const FLOOR_UPDATE: &str = "UPDATE floor SET generation = generation + 1, last_u
 async fn floor_rate(pool: &Pool, clients: usize) -> f64 {
     let mut starts = Vec::new();
     for _ in 0..clients {
-        let id = format!("{:032x}", rand_id());
+        let id = next_id();
         let c = pool.get().await.unwrap();
         c.execute(
             "INSERT INTO floor (id, generation, last_used_ms) VALUES ($1, 0, 0)",
@@ -146,16 +146,13 @@ async fn select_rate(pool: &Pool, clients: usize) -> f64 {
     window.rate(total(handles).await)
 }
 
-fn rand_id() -> u128 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    (u128::from(h.finish()) << 64) | u128::from(h.finish().rotate_left(17))
+/// A new row id for the floor (unique in this run).
+fn next_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "floor-{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
