@@ -286,3 +286,131 @@ async fn an_unreachable_server_is_a_store_error_without_the_password() {
     assert!(err.detail().contains(&format!("127.0.0.1:{port}")), "{err}");
     assert!(!format!("{err} {err:?}").contains("Pa55word"), "{err:?}");
 }
+
+/// A certificate authority and a server certificate for `localhost` only, made with the
+/// `openssl` tool in `dir`: returns (CA certificate, server certificate, server key).
+#[cfg(feature = "postgres-tls")]
+fn certificates(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=tok test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    ["ca.pem", "server.pem", "server.key"].map(|f| dir.join(f))
+}
+
+/// TLS to PostgreSQL (feature `postgres-tls`): with `sslmode=require` and the server's CA
+/// the store works and its connections are encrypted; a server whose certificate does not
+/// chain to a trusted root, or names another host, is refused: never encryption with an
+/// unknown party.
+#[cfg(feature = "postgres-tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_checks_the_servers_certificate_and_name() {
+    let server = PostgresServer::start(&[]);
+    let [ca, cert, key] = certificates(server.dir());
+    for file in [&cert, &key] {
+        server.hand_over(file);
+    }
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    // One statement per call: psql -c runs several as one transaction, which ALTER
+    // SYSTEM refuses.
+    for setting in [
+        format!("ssl_cert_file = '{}'", cert.display()),
+        format!("ssl_key_file = '{}'", key.display()),
+        "ssl = on".to_owned(),
+    ] {
+        server.psql("postgres", &format!("ALTER SYSTEM SET {setting}"));
+    }
+    server.psql("postgres", "SELECT pg_reload_conf()");
+    let port = server.port;
+    let url = |host: &str, extra: &str| {
+        format!("postgres://tok@{host}:{port}/postgres?sslmode=require&timeout_ms=2000{extra}")
+    };
+    let trusted = format!("&sslrootcert={}", ca.display());
+    let store = PostgresStore::open(&url("localhost", &trusted))
+        .await
+        .unwrap();
+    let s = Sessions::new(store, keys(), RefreshPolicy::default());
+    let pair = s.issue("alice", &Map::new(), None).await.unwrap();
+    s.rotate(&pair.refresh_token, None).await.unwrap();
+    let encrypted = server.psql(
+        "postgres",
+        "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_ssl s \
+         JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'tok'",
+    );
+    let (tls, all) = encrypted.trim().split_once('|').unwrap();
+    assert!(
+        all != "0" && tls == all,
+        "tok's connections with TLS / all: {encrypted}"
+    );
+
+    // The CA is not in the system's roots: without it the server is unknown.
+    let err = PostgresStore::open(&url("localhost", ""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Store, "{err}");
+    assert!(err.detail().contains("certificate verify failed"), "{err}");
+    // The certificate names localhost, not 127.0.0.1.
+    let err = PostgresStore::open(&url("127.0.0.1", &trusted))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Store, "{err}");
+    assert!(err.detail().contains("certificate verify failed"), "{err}");
+    // A root certificate that cannot be read is a configuration error.
+    let err = PostgresStore::open(&url("localhost", "&sslrootcert=/nonexistent/ca.pem"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+}

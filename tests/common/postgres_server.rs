@@ -232,6 +232,18 @@ impl PostgresServer {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The server's own folder (its data directory is `data/` inside), readable by it.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Makes `path` the server's own (it refuses a key file another user owns).
+    pub fn hand_over(&self, path: &Path) {
+        if is_root() {
+            std::os::unix::fs::chown(path, Some(uid_of_postgres()), None).unwrap();
+        }
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

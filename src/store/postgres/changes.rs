@@ -12,9 +12,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_postgres::{AsyncMessage, Connection, NoTls};
 
 use crate::model::cache::{Change, OnlineCache};
+use crate::store::postgres::tls::Connector;
 
 /// How long the connection may stay quiet before a ping checks it is alive, and how long
 /// connecting, LISTEN and that ping may take.
@@ -30,6 +32,7 @@ pub(super) const CHANNEL: &str = "tok_changes";
 /// first confirmed.
 pub(super) async fn follow(
     config: tokio_postgres::Config,
+    connector: Connector,
     cache: Weak<OnlineCache>,
     listening: tokio::sync::oneshot::Sender<()>,
 ) {
@@ -42,7 +45,7 @@ pub(super) async fn follow(
         if cache.strong_count() == 0 {
             return;
         }
-        let Some((client, connection)) = listen(&config, &cache).await else {
+        let Some((client, connection)) = listen(&config, &connector, &cache).await else {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
             continue;
@@ -97,31 +100,33 @@ struct Listening {
 /// Connects, starts the task that reads notifications into `cache`, and LISTENs.
 async fn listen(
     config: &tokio_postgres::Config,
+    connector: &Connector,
     cache: &Weak<OnlineCache>,
 ) -> Option<(tokio_postgres::Client, Listening)> {
-    let (client, mut connection) = tokio::time::timeout(HEALTH, config.connect(NoTls))
-        .await
-        .ok()?
-        .ok()?;
     let up = Arc::new(Mutex::new(true));
-    let (cache, driver_up) = (cache.clone(), Arc::clone(&up));
-    let driver = tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(Ok(message)) = messages.next().await {
-            if let AsyncMessage::Notification(n) = message {
-                let Some(cache) = cache.upgrade() else {
-                    return;
-                };
-                cache.invalidate(&Change::from_message(n.payload()));
-            }
+    let (client, driver) = match connector {
+        Connector::Plain => {
+            let (client, connection) = tokio::time::timeout(HEALTH, config.connect(NoTls))
+                .await
+                .ok()?
+                .ok()?;
+            (
+                client,
+                tokio::spawn(drive(connection, cache.clone(), Arc::clone(&up))),
+            )
         }
-        // The connection ended: no message can arrive any more.
-        let mut up = driver_up.lock().unwrap_or_else(|p| p.into_inner());
-        *up = false;
-        if let Some(cache) = cache.upgrade() {
-            cache.set_serving(false);
+        #[cfg(feature = "postgres-tls")]
+        Connector::Tls(tls) => {
+            let (client, connection) = tokio::time::timeout(HEALTH, config.connect(tls.clone()))
+                .await
+                .ok()?
+                .ok()?;
+            (
+                client,
+                tokio::spawn(drive(connection, cache.clone(), Arc::clone(&up))),
+            )
         }
-    });
+    };
     let listened =
         tokio::time::timeout(HEALTH, client.batch_execute(&format!("LISTEN {CHANNEL}"))).await;
     if !matches!(listened, Ok(Ok(()))) {
@@ -129,6 +134,33 @@ async fn listen(
         return None;
     }
     Some((client, Listening { driver, up }))
+}
+
+/// Reads `connection`'s notifications into `cache` until it ends; then marks it down and
+/// the cache deaf, under one lock.
+async fn drive<S, T>(
+    mut connection: Connection<S, T>,
+    cache: Weak<OnlineCache>,
+    driver_up: Arc<Mutex<bool>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+    while let Some(Ok(message)) = messages.next().await {
+        if let AsyncMessage::Notification(n) = message {
+            let Some(cache) = cache.upgrade() else {
+                return;
+            };
+            cache.invalidate(&Change::from_message(n.payload()));
+        }
+    }
+    // The connection ended: no message can arrive any more.
+    let mut up = driver_up.lock().unwrap_or_else(|p| p.into_inner());
+    *up = false;
+    if let Some(cache) = cache.upgrade() {
+        cache.set_serving(false);
+    }
 }
 
 /// Stops the cache serving when the follower ends.

@@ -18,14 +18,15 @@
 //! which keeps other processes' online-check caches current (see `changes`).
 //!
 //! Connections come from a [deadpool](deadpool_postgres) pool of tokio-postgres clients,
-//! which replaces broken connections. TLS is not built in: connect over a private network
-//! or a local TLS tunnel (`sslmode=require` is refused at connection).
+//! which replaces broken connections. TLS (feature `postgres-tls`, `sslmode=require`)
+//! always checks the server's certificate and name (see `tls`).
 
 mod changes;
 mod options;
 mod rows;
 mod schema;
 mod store;
+mod tls;
 
 use std::fmt;
 use std::future::Future;
@@ -99,13 +100,17 @@ impl PostgresStore {
     ) -> Result<Self, Error> {
         options::apply(&mut config, &options);
         let target = options::describe(&config);
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let connector = tls::connector(&config, &options)?;
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &connector {
+            tls::Connector::Plain => Manager::from_config(config.clone(), NoTls, manager_config),
+            #[cfg(feature = "postgres-tls")]
+            tls::Connector::Tls(tls) => {
+                Manager::from_config(config.clone(), tls.clone(), manager_config)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -129,7 +134,12 @@ impl PostgresStore {
         let cache = Arc::new(OnlineCache::new(DEFAULT_CACHE_CAPACITY));
         cache.set_serving(false);
         let (listening, confirmed) = tokio::sync::oneshot::channel();
-        tokio::spawn(changes::follow(config, Arc::downgrade(&cache), listening));
+        tokio::spawn(changes::follow(
+            config,
+            connector,
+            Arc::downgrade(&cache),
+            listening,
+        ));
         // The store works without its cache meanwhile; the follower keeps trying.
         let _ = tokio::time::timeout(options.timeout, confirmed).await;
         store.cache = Some(cache);

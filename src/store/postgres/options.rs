@@ -1,5 +1,6 @@
 //! The store's URL: tok's own query parameters taken out, the rest read by tokio-postgres.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
@@ -20,6 +21,10 @@ pub struct PostgresOptions {
     /// The longest one operation may take, from waiting for a connection to its answer;
     /// also the server's `statement_timeout` for the store's connections.
     pub timeout: Duration,
+    /// A PEM file of the certificate authority the server's certificate must chain to
+    /// (besides the system's roots): URL parameter `sslrootcert=PATH`. Setting it asks
+    /// for TLS (feature `postgres-tls`).
+    pub root_certificate: Option<PathBuf>,
 }
 
 impl Default for PostgresOptions {
@@ -27,6 +32,7 @@ impl Default for PostgresOptions {
         Self {
             pool_size: DEFAULT_POOL_SIZE,
             timeout: DEFAULT_TIMEOUT,
+            root_certificate: None,
         }
     }
 }
@@ -52,6 +58,10 @@ pub(super) fn parse(url: &str) -> Result<(tokio_postgres::Config, PostgresOption
             }
             Some(("timeout_ms", n)) => {
                 options.timeout = Duration::from_millis(number("timeout_ms", n)?.max(1));
+            }
+            // libpq's name, read by tok: tokio-postgres takes certificates from code.
+            Some(("sslrootcert", path)) if !path.is_empty() => {
+                options.root_certificate = Some(PathBuf::from(path));
             }
             _ => rest.push(pair),
         }
