@@ -207,3 +207,37 @@ pub fn join_cluster(nodes: &[RedisServer]) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A URL, with a prefix no other caller gets, to one three-node Redis Cluster shared by
+/// every test of this test binary and stopped when the binary exits (statics are never
+/// dropped: a watcher process stops the nodes).
+pub fn shared_cluster_prefix() -> String {
+    static CLUSTER: std::sync::OnceLock<(Vec<RedisServer>, String)> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let (_, url) = CLUSTER.get_or_init(|| {
+        let (nodes, url) = start_cluster();
+        let pids: Vec<String> = nodes
+            .iter()
+            .filter_map(|n| n.child.as_ref().map(|c| c.id().to_string()))
+            .collect();
+        let dirs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("'{}'", n.dir.path().display()))
+            .collect();
+        let parent = std::process::id();
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "while kill -0 {parent} 2>/dev/null; do sleep 0.2; done; kill {}; sleep 1; rm -rf {}",
+                pids.join(" "),
+                dirs.join(" ")
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        (nodes, url)
+    });
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("{url}?prefix=conf{n}")
+}

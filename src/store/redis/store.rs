@@ -239,7 +239,9 @@ impl Store for RedisStore {
         self.cache.as_deref()
     }
 
-    /// The subject index's families, read at once (one HMGET each, sent together).
+    /// The subject index's families (one HMGET each, sent 128 at a
+    /// time). Every one is read to find the oldest live ones: memory and time grow with
+    /// the subject's sessions, which the subject index bounds by their lifetime.
     async fn sessions_of(
         &self,
         subject: &str,
@@ -251,10 +253,14 @@ impl Store for RedisStore {
                 redis::cmd("SMEMBERS").arg(self.subject_key(subject)),
             )
             .await?;
-        let read = futures_util::future::join_all(ids.iter().map(|id| self.family(id))).await;
+        // A bounded number of reads in flight: a subject with thousands of sessions must
+        // not put thousands of requests on one connection at once.
         let mut found = Vec::new();
-        for family in read {
-            found.extend(family?);
+        for chunk in ids.chunks(LIST_READS_IN_FLIGHT) {
+            let read = futures_util::future::join_all(chunk.iter().map(|id| self.family(id))).await;
+            for family in read {
+                found.extend(family?);
+            }
         }
         Ok(listed(found, subject, now))
     }
@@ -342,3 +348,6 @@ impl Store for RedisStore {
         Ok(removed)
     }
 }
+
+/// How many family reads one listing sends at once.
+const LIST_READS_IN_FLIGHT: usize = 128;
