@@ -103,6 +103,7 @@ async fn storage_per_session_is_constant() {
         keys(),
         RefreshPolicy::default(),
     );
+    assert_eq!(s.store().backend(), "postgres", "its name in metrics");
     let mut pairs = Vec::new();
     for i in 0..20 {
         pairs.push(
