@@ -40,6 +40,7 @@ mod online;
 mod pair;
 mod policy;
 mod refusal;
+mod revoke;
 mod sessions;
 
 pub use crate::model::{family, token};
