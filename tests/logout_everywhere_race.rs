@@ -1,6 +1,6 @@
 //! "Logout everywhere" while the same user logs in, over and over, at the same time: every
 //! family whose creation returned before `revoke_subject` returned must be ended. On every
-//! backend: memory, SQLite, Redis and Redis Cluster.
+//! backend: memory, SQLite, Redis, Redis Cluster and PostgreSQL.
 #![cfg(all(feature = "sqlite", feature = "redis"))]
 
 mod common;
@@ -84,4 +84,11 @@ async fn redis() {
 async fn redis_cluster() {
     let (_nodes, url) = common::redis_server::start_cluster();
     race(tok::store::open(&url).await.unwrap(), "redis cluster").await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    let url = common::postgres_server::database();
+    race(tok::store::open(&url).await.unwrap(), "postgres").await;
 }

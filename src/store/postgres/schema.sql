@@ -44,6 +44,14 @@ CREATE TABLE tok_denylist (
 
 CREATE INDEX tok_denylist_until ON tok_denylist (until_ms);
 
+-- When each subject's families were last all revoked, on the server's clock: a creation
+-- that reached the server before that moment but commits after it stores its family
+-- revoked (see tok_create). Rows older than any creation can be are purged.
+CREATE TABLE tok_subject_revocations (
+    subject text PRIMARY KEY,
+    at timestamptz NOT NULL
+);
+
 -- Tells other processes' online-check caches what ended (see changes.rs), in the same
 -- transaction as the change: a message longer than NOTIFY carries becomes '*' (drop
 -- everything), never an error that would undo the revocation.
@@ -164,12 +172,48 @@ BEGIN
 END
 $$;
 
--- Revokes every family of a subject; answers how many were unrevoked.
+-- Stores a new family unless its id is taken; answers whether it was stored. Logout
+-- everywhere must end every family whose creation reached the server before it did
+-- (Store::revoke_subject): a creation holds the subject's lock shared until it commits, so
+-- tok_revoke_subject, which takes it exclusively, waits for creations in flight and then
+-- sees them; one that reached the server before the revocation but had to wait for its
+-- lock stores its family revoked.
+CREATE FUNCTION tok_create(p_id text, p_subject text, p_claims text, p_created bigint,
+                           p_expires bigint, p_last_used bigint, p_idle bigint,
+                           p_generation bigint, p_key_id text, p_nonce bytea,
+                           p_previous_rotated bigint, p_fingerprint bytea, p_revoked bigint,
+                           p_claims_gen bigint, p_label text)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    revoked bigint := p_revoked;
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(7630699, hashtext(p_subject)); -- 7630699: "tok"
+    IF revoked IS NULL AND EXISTS (SELECT 1 FROM tok_subject_revocations
+                                    WHERE subject = p_subject AND at >= statement_timestamp()) THEN
+        revoked := p_created;
+    END IF;
+    INSERT INTO tok_families (id, subject, claims, created_ms, expires_ms, last_used_ms,
+                              idle_ms, generation, key_id, nonce, previous_rotated_ms,
+                              fingerprint, revoked_ms, claims_gen, label)
+    VALUES (p_id, p_subject, p_claims, p_created, p_expires, p_last_used, p_idle,
+            p_generation, p_key_id, p_nonce, p_previous_rotated, p_fingerprint, revoked,
+            p_claims_gen, p_label)
+    ON CONFLICT (id) DO NOTHING;
+    RETURN FOUND;
+END
+$$;
+
+-- Revokes every family of a subject; answers how many were unrevoked. The subject's lock,
+-- taken exclusively first, waits for creations in flight (see tok_create); the UPDATE,
+-- a statement of its own, then sees every family they committed.
 CREATE FUNCTION tok_revoke_subject(p_subject text, p_now bigint)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     n bigint;
 BEGIN
+    PERFORM pg_advisory_xact_lock(7630699, hashtext(p_subject));
+    INSERT INTO tok_subject_revocations (subject, at) VALUES (p_subject, clock_timestamp())
+    ON CONFLICT (subject) DO UPDATE SET at = excluded.at;
     UPDATE tok_families SET revoked_ms = p_now WHERE subject = p_subject AND revoked_ms IS NULL;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n > 0 THEN
