@@ -415,3 +415,39 @@ async fn tls_checks_the_servers_certificate_and_name() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
 }
+
+/// A family gone from the database (purged, or deleted by hand) while this process still
+/// remembers its secret: rotating or logging out with its token is `refresh-unknown`, as
+/// for any token no stored family minted, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_gone_from_the_database_is_unknown() {
+    let url = database();
+    let s = Sessions::new(
+        PostgresStore::open(&url).await.unwrap(),
+        keys(),
+        RefreshPolicy::default(),
+    );
+    let pair = s.issue("alice", &Map::new(), None).await.unwrap();
+    let pair = s.rotate(&pair.refresh_token, None).await.unwrap();
+    shared().psql(db_name(&url), "DELETE FROM tok_families");
+    assert_eq!(
+        s.revoke_refresh(&pair.refresh_token)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::RefreshUnknown
+    );
+    assert_eq!(
+        s.rotate(&pair.refresh_token, None)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::RefreshUnknown
+    );
+    assert_eq!(
+        shared()
+            .psql(db_name(&url), "SELECT count(*) FROM tok_families")
+            .trim(),
+        "0"
+    );
+}
