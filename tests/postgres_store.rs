@@ -256,6 +256,16 @@ async fn purge_in_batches_removes_exactly_the_dead() {
          INSERT INTO tok_denylist VALUES ('kept', 9000000000000);",
     );
     let now = NumericDate::from_secs(1_800_000_000).unwrap();
+    // The denylist as the Store trait reads it (online checks use online_state instead).
+    let exp = NumericDate::from_secs(1_800_000_600).unwrap();
+    store.deny_jti("fresh", exp, now).await.unwrap();
+    assert!(store.is_jti_denied("fresh", now).await.unwrap());
+    assert!(!store.is_jti_denied("other", now).await.unwrap());
+    assert!(
+        !store.is_jti_denied("j1", now).await.unwrap(),
+        "past its retention"
+    );
+    assert!(store.is_jti_denied("kept", now).await.unwrap());
     assert_eq!(store.purge_expired(now).await.unwrap(), 2500 + 1500);
     assert_eq!(
         shared()
@@ -264,7 +274,7 @@ async fn purge_in_batches_removes_exactly_the_dead() {
                 "SELECT (SELECT count(*) FROM tok_families), (SELECT count(*) FROM tok_denylist)"
             )
             .trim(),
-        "7|1"
+        "7|2"
     );
     assert_eq!(store.purge_expired(now).await.unwrap(), 0);
 }
