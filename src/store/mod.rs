@@ -28,6 +28,7 @@ pub mod postgres;
 pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+mod url;
 
 pub use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache, OnlineState};
 pub use crate::model::resolve::{Resolved, resolve_logout, resolve_rotation};
@@ -36,10 +37,11 @@ pub use crate::model::store::{
     Store, listed,
 };
 pub use memory::MemoryStore;
-pub use open::{AnyStore, open, redact_url};
+pub use open::{AnyStore, open};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{DEFAULT_POOL_SIZE, Durability, SqliteStore};
+pub use url::redact_url;

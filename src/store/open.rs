@@ -6,14 +6,15 @@ use crate::model::cache::{OnlineCache, OnlineState};
 use crate::model::family::{FamilyRecord, Logout};
 use crate::model::store::{Created, LogoutRequest, RotationOutcome, RotationRequest, Store};
 use crate::numeric_date::NumericDate;
-use crate::store::MemoryStore;
+use crate::store::memory::MemoryStore;
+use crate::store::url::redact_url;
 
 #[cfg(feature = "postgres")]
-use crate::store::PostgresStore;
+use crate::store::postgres::PostgresStore;
 #[cfg(feature = "redis")]
-use crate::store::RedisStore;
+use crate::store::redis::RedisStore;
 #[cfg(feature = "sqlite")]
-use crate::store::SqliteStore;
+use crate::store::sqlite::SqliteStore;
 
 /// Any backend tok ships, chosen by URL with [`open`].
 #[derive(Debug)]
@@ -30,24 +31,6 @@ pub enum AnyStore {
     /// `postgres://…`, `postgresql://…`
     #[cfg(feature = "postgres")]
     Postgres(PostgresStore),
-}
-
-/// A store URL with any userinfo (`user:password@`) replaced by `***@`, for messages.
-/// Every error tok writes about a store URL goes through this.
-///
-/// ```
-/// assert_eq!(tok::store::redact_url("redis://default:S3cret@h:6379/0"), "redis://***@h:6379/0");
-/// assert_eq!(tok::store::redact_url("sqlite:/tmp/a@b.db"), "sqlite:/tmp/a@b.db");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***{}", &rest[at..]),
-        None => url.to_owned(),
-    }
 }
 
 /// Opens the store a URL names: `memory:`, `sqlite:PATH` (feature `sqlite`),
@@ -363,19 +346,6 @@ mod tests {
                 "a postgres URL reaches the PostgreSQL backend (which cannot connect): {err}"
             );
             assert!(!err.detail().contains("pw"), "{err}");
-        }
-    }
-
-    #[test]
-    fn userinfo_is_redacted() {
-        for (url, want) in [
-            ("REDIS://default:S3cretPass@h:1", "REDIS://***@h:1"),
-            ("redis://:pw@h:1/0?prefix=a", "redis://***@h:1/0?prefix=a"),
-            ("redis://h:1/0?x=a@b", "redis://h:1/0?x=a@b"),
-            ("rediss://u:p@w@h:1", "rediss://***@h:1"),
-            ("memory:", "memory:"),
-        ] {
-            assert_eq!(redact_url(url), want);
         }
     }
 }

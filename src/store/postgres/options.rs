@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
-use crate::store::redact_url;
+use crate::store::url::redact_url;
 
 /// The default number of pooled connections: enough for concurrent rotations to queue in
 /// the server's group commit rather than for a connection.

@@ -55,7 +55,7 @@ pub(super) fn connect_error(url: &str, e: redis::RedisError) -> Error {
         e.kind(),
         redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType
     ) {
-        let redacted = crate::store::redact_url(url);
+        let redacted = crate::store::url::redact_url(url);
         let host = redacted
             .split_once("://")
             .map_or(redacted.as_str(), |(_, rest)| rest);
