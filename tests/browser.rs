@@ -111,21 +111,18 @@ async fn wait_text(c: &Client, id: &str, ok: impl Fn(&str) -> bool) -> String {
     }
 }
 
+/// Replaces what field `id` holds with `value`, as typed.
+async fn fill(c: &Client, id: &str, value: &str) {
+    let field = c.find(Locator::Id(id)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
 async fn log_in(c: &Client, base: &str, user: &str) {
     c.goto(base).await.unwrap();
     wait_text(c, "status", |t| t == "logged out").await;
-    c.find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys(user)
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("demo")
-        .await
-        .unwrap();
+    fill(c, "username", user).await;
+    fill(c, "password", "demo").await;
     click(c, "login").await;
     wait_text(c, "status", |t| {
         t.starts_with(&format!("logged in as {user}"))
@@ -442,22 +439,14 @@ async fn the_page_explains_itself() {
     screenshot(&c, dir.path(), "signed-out").await;
 
     // A blank name is refused on the page, in words.
-    let fill = |id: &'static str, value: &'static str| {
-        let c = c.clone();
-        async move {
-            let field = c.find(Locator::Id(id)).await.unwrap();
-            field.clear().await.unwrap();
-            field.send_keys(value).await.unwrap();
-        }
-    };
-    fill("username", "   ").await;
-    fill("password", "demo").await;
+    fill(&c, "username", "   ").await;
+    fill(&c, "password", "demo").await;
     click(&c, "login").await;
     let said = wait_text(&c, "message", |t| !t.is_empty()).await;
     assert!(said.contains("enter a username"), "{said}");
     // A wrong password: the server's code becomes a sentence.
-    fill("username", "alice").await;
-    fill("password", "nope").await;
+    fill(&c, "username", "alice").await;
+    fill(&c, "password", "nope").await;
     click(&c, "login").await;
     let said = wait_text(&c, "message", |t| t.contains("don't match")).await;
     assert!(
@@ -466,7 +455,7 @@ async fn the_page_explains_itself() {
     );
     assert_eq!(text(&c, "status").await, "logged out");
 
-    fill("password", "demo").await;
+    fill(&c, "password", "demo").await;
     click(&c, "login").await;
     wait_text(&c, "status", |t| t == "logged in as alice (user)").await;
     assert!(shown(&c, "signed-in").await && !shown(&c, "signed-out").await);

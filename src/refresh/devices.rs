@@ -67,7 +67,7 @@ impl<S: Store> Sessions<S> {
     pub async fn list(&self, subject: &str) -> Result<Vec<SessionInfo>, Error> {
         let now = self.now();
         let families = crate::refresh::metrics::timed(
-            self.store().backend(),
+            self.store(),
             "list",
             self.store().sessions_of(subject, now),
         )
@@ -89,7 +89,7 @@ impl<S: Store> Sessions<S> {
     pub async fn end(&self, subject: &str, session_id: &str) -> Result<bool, Error> {
         let store = self.store();
         let ended = crate::refresh::metrics::timed(
-            store.backend(),
+            store,
             "end_session",
             store.end_session(subject, session_id, self.now()),
         )

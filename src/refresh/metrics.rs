@@ -27,12 +27,13 @@ pub(crate) const ENDED: &str = "tok_sessions_ended_total";
 pub(crate) const ONLINE_CHECKS: &str = "tok_online_checks_total";
 pub(crate) const STORE_SECONDS: &str = "tok_store_operation_seconds";
 
-/// Runs one store call and records how long it took, by backend and operation.
+/// Runs one call of `store` and records how long it took, by backend and operation.
 pub(crate) async fn timed<T>(
-    backend: &'static str,
+    store: &impl crate::model::store::Store,
     operation: &'static str,
     call: impl std::future::Future<Output = T>,
 ) -> T {
+    let backend = store.backend();
     let start = std::time::Instant::now();
     let out = call.await;
     metrics::histogram!(STORE_SECONDS, "backend" => backend, "operation" => operation)

@@ -90,7 +90,7 @@ pub async fn check_online(
         None => {
             let ticket = cache.map(OnlineCache::ticket);
             let state = crate::refresh::metrics::timed(
-                store.backend(),
+                store,
                 "online_state",
                 store.online_state(sid, jti, now),
             )

@@ -47,12 +47,9 @@ impl<S: Store> Sessions<S> {
         let family = request.presented.family_id();
         let span = tracing::Span::current();
         span.record("family", family);
-        let outcome = crate::refresh::metrics::timed(
-            self.store.backend(),
-            "logout",
-            self.store.logout(&request),
-        )
-        .await?;
+        let outcome =
+            crate::refresh::metrics::timed(&self.store, "logout", self.store.logout(&request))
+                .await?;
         let code = match outcome {
             Logout::Revoked => "revoked",
             Logout::AlreadyEnded => "already-ended",
@@ -82,7 +79,7 @@ impl<S: Store> Sessions<S> {
     )]
     pub async fn revoke_family(&self, family_id: &str) -> Result<bool, Error> {
         let revoked = crate::refresh::metrics::timed(
-            self.store.backend(),
+            &self.store,
             "revoke_family",
             self.store.revoke_family(family_id, self.now()),
         )
@@ -116,7 +113,7 @@ impl<S: Store> Sessions<S> {
     )]
     pub async fn revoke_subject(&self, subject: &str) -> Result<u64, Error> {
         let count = crate::refresh::metrics::timed(
-            self.store.backend(),
+            &self.store,
             "revoke_subject",
             self.store.revoke_subject(subject, self.now()),
         )
@@ -150,12 +147,8 @@ impl<S: Store> Sessions<S> {
             .exp
             .ok_or_else(|| Error::new(ErrorKind::MissingClaim, "token has no exp"))?;
         tracing::Span::current().record("jti", jti.as_str());
-        crate::refresh::metrics::timed(
-            self.store.backend(),
-            "deny",
-            self.store.deny_jti(&jti, exp, now),
-        )
-        .await?;
+        crate::refresh::metrics::timed(&self.store, "deny", self.store.deny_jti(&jti, exp, now))
+            .await?;
         Ok(())
     }
 }

@@ -171,7 +171,7 @@ impl<S: Store> Sessions<S> {
                 label: label.to_owned(),
             };
             match crate::refresh::metrics::timed(
-                self.store.backend(),
+                &self.store,
                 "create",
                 self.store.create_family(&record, now),
             )
@@ -268,12 +268,9 @@ impl<S: Store> Sessions<S> {
         let family = request.presented.family_id();
         let span = tracing::Span::current();
         span.record("family", family);
-        let outcome = crate::refresh::metrics::timed(
-            self.store.backend(),
-            "rotate",
-            self.store.rotate(&request),
-        )
-        .await;
+        let outcome =
+            crate::refresh::metrics::timed(&self.store, "rotate", self.store.rotate(&request))
+                .await;
         let code = match &outcome {
             Ok(RotationOutcome::Rotated(_)) => "rotated",
             Ok(RotationOutcome::Grace(_)) => "grace",

@@ -10,10 +10,16 @@ use crate::model::family::FamilyRecord;
 use crate::model::token::FamilySecret;
 use crate::numeric_date::NumericDate;
 
-/// The family's columns, in the order [`family_from`] reads them.
-pub(super) const COLUMNS: &str = "id, subject, claims, created_ms, expires_ms, last_used_ms, \
-     idle_ms, generation, key_id, nonce, previous_rotated_ms, fingerprint, revoked_ms, claims_gen, \
-     label";
+/// The family's columns, in the order [`family_from`] reads them: a macro, so that the
+/// statements that name them are constants (`concat!`) rather than strings built on every
+/// rotation and online check.
+macro_rules! columns {
+    () => {
+        "id, subject, claims, created_ms, expires_ms, last_used_ms, idle_ms, generation, \
+         key_id, nonce, previous_rotated_ms, fingerprint, revoked_ms, claims_gen, label"
+    };
+}
+pub(super) use columns;
 
 /// The largest duration stored, in milliseconds: far beyond any date tok accepts, and
 /// small enough that `last_used_ms + idle_ms` in SQL can never overflow a bigint.
@@ -59,7 +65,7 @@ fn count(n: i64) -> Result<u64, Error> {
     u64::try_from(n).map_err(|_| corrupt("a negative generation or duration"))
 }
 
-/// The family in `row`'s columns from `at` on (in [`COLUMNS`] order); `None` when its id
+/// The family in `row`'s columns from `at` on (in [`columns!`] order); `None` when its id
 /// is NULL (a function that answered without a family).
 pub(super) fn family_from(row: &Row, at: usize) -> Result<Option<FamilyRecord>, Error> {
     let read = |e| Error::store("reading a family row", e);

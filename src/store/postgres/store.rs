@@ -12,7 +12,7 @@ use crate::model::store::{
 };
 use crate::model::token::{FamilySecret, PresentedToken};
 use crate::numeric_date::NumericDate;
-use crate::store::postgres::rows::{COLUMNS, corrupt, duration_ms, family_from, generation, ms};
+use crate::store::postgres::rows::{columns, corrupt, duration_ms, family_from, generation, ms};
 use crate::store::postgres::{PostgresStore, pg_error};
 
 impl PostgresStore {
@@ -88,13 +88,14 @@ impl PostgresStore {
         let rows = self
             .rows(
                 "rotating a refresh token",
-                &format!(
+                concat!(
                     "UPDATE tok_families f SET generation = generation + 1, \
                      last_used_ms = greatest($3, last_used_ms), \
                      previous_rotated_ms = greatest($3, last_used_ms) \
                      WHERE id = $1 AND generation = $2 AND generation < 9223372036854775807 \
                      AND revoked_ms IS NULL AND NOT tok_expired($3, last_used_ms, expires_ms, idle_ms) \
-                     AND (fingerprint IS NULL OR fingerprint = $4) RETURNING {COLUMNS}"
+                     AND (fingerprint IS NULL OR fingerprint = $4) RETURNING ",
+                    columns!()
                 ),
                 &[
                     &r.presented.family_id(),
@@ -297,7 +298,7 @@ impl Store for PostgresStore {
         let rows = self
             .rows(
                 "reading a family",
-                &format!("SELECT {COLUMNS} FROM tok_families WHERE id = $1"),
+                concat!("SELECT ", columns!(), " FROM tok_families WHERE id = $1"),
                 &[&family_id],
             )
             .await?;
@@ -325,8 +326,10 @@ impl Store for PostgresStore {
         let rows = self
             .rows(
                 "listing a subject's sessions",
-                &format!(
-                    "SELECT {COLUMNS} FROM tok_families f WHERE subject = $1 \
+                concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM tok_families f WHERE subject = $1 \
                      AND revoked_ms IS NULL AND NOT tok_expired($2, last_used_ms, expires_ms, idle_ms) \
                      ORDER BY created_ms LIMIT $3"
                 ),
@@ -368,10 +371,11 @@ impl Store for PostgresStore {
         let row = self
             .row(
                 "reading a session's state",
-                &format!(
+                concat!(
                     "SELECT EXISTS (SELECT 1 FROM tok_denylist WHERE jti = $1 AND until_ms > $2), \
-                     f.* FROM (SELECT 1) AS one \
-                     LEFT JOIN (SELECT {COLUMNS} FROM tok_families WHERE id = $3) AS f ON true"
+                     f.* FROM (SELECT 1) AS one LEFT JOIN (SELECT ",
+                    columns!(),
+                    " FROM tok_families WHERE id = $3) AS f ON true"
                 ),
                 &[&jti, &ms(now), &sid],
             )
