@@ -118,6 +118,24 @@ async fn fill(c: &Client, id: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
+/// Opens the app in a second tab of the browser, where `user` is logged in already, and
+/// stays there; returns the first tab's handle and the second's.
+async fn second_tab(
+    c: &Client,
+    base: &str,
+    user: &str,
+) -> (fantoccini::wd::WindowHandle, fantoccini::wd::WindowHandle) {
+    let first = c.window().await.unwrap();
+    let second = c.new_window(true).await.unwrap().handle;
+    c.switch_to_window(second.clone()).await.unwrap();
+    c.goto(base).await.unwrap();
+    wait_text(c, "status", |t| {
+        t.starts_with(&format!("logged in as {user}"))
+    })
+    .await;
+    (first, second)
+}
+
 async fn log_in(c: &Client, base: &str, user: &str) {
     c.goto(base).await.unwrap();
     wait_text(c, "status", |t| t == "logged out").await;
@@ -204,11 +222,7 @@ async fn two_tabs_refresh_at_the_same_moment() {
     let driver = Driver::start();
     let c = driver.browser(&dir.path().join("profile")).await;
     log_in(&c, &app.url, "alice").await;
-    let first = c.window().await.unwrap();
-    let second = c.new_window(true).await.unwrap().handle;
-    c.switch_to_window(second.clone()).await.unwrap();
-    c.goto(&app.url).await.unwrap();
-    wait_text(&c, "status", |t| t.starts_with("logged in as alice")).await;
+    let (first, second) = second_tab(&c, &app.url, "alice").await;
 
     for round in 0..3 {
         tokio::time::sleep(Duration::from_millis(2200)).await;
@@ -384,11 +398,7 @@ async fn a_logout_reaches_the_other_tabs_at_once() {
     let driver = Driver::start();
     let c = driver.browser(&dir.path().join("profile")).await;
     log_in(&c, &app.url, "alice").await;
-    let first = c.window().await.unwrap();
-    let second = c.new_window(true).await.unwrap().handle;
-    c.switch_to_window(second.clone()).await.unwrap();
-    c.goto(&app.url).await.unwrap();
-    wait_text(&c, "status", |t| t.starts_with("logged in as alice")).await;
+    let (first, second) = second_tab(&c, &app.url, "alice").await;
     c.switch_to_window(first).await.unwrap();
     click(&c, "logout").await;
     wait_text(&c, "status", |t| t == "logged out").await;
