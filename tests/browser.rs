@@ -13,40 +13,54 @@ use common::web::App;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-/// A chromedriver process on a free port.
+/// A chromedriver process on a port of its own choosing, logging to a file.
 struct Driver {
     child: Child,
     url: String,
+    log: tempfile::NamedTempFile,
 }
 
 impl Driver {
+    /// Starts chromedriver with `--port=0`, so it binds a free port itself and names it:
+    /// a port picked here and handed over could be taken by another test in between, and
+    /// the session request would then go to whatever holds it.
     fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new("chromedriver")
+            .arg("--port=0")
+            .arg(format!("--log-path={}", log.path().display()))
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver must be installed (scripts/setup.sh installs chromium-driver)");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "chromedriver did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        // Reads the port from "ChromeDriver was started successfully on port N.", then
+        // keeps draining stdout so chromedriver never blocks on a full pipe.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                    let _ = port_tx.send(rest.trim_end_matches('.').trim().to_owned());
+                }
+            }
+        });
+        let port = port_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("chromedriver did not say its port");
         Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            log,
         }
     }
 
-    /// A new browser (its own profile, so its own cookie jar).
+    /// A new browser (its own profile, so its own cookie jar). Starting Chromium is
+    /// the test's scaffolding, not what it tests, and on a loaded 2-core machine it can
+    /// fail: it is tried three times, and a last failure shows chromedriver's log.
     async fn browser(&self, profile: &std::path::Path) -> Client {
         let args = [
             "--headless=new".to_owned(),
@@ -65,12 +79,23 @@ impl Driver {
             "goog:chromeOptions".into(),
             json!({ "binary": "/usr/bin/chromium", "args": args }),
         );
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&self.url)
-            .await
-            .expect("a Chromium session")
+        let mut errors = Vec::new();
+        for _ in 0..3 {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&self.url)
+                .await
+            {
+                Ok(client) => return client,
+                Err(e) => errors.push(format!("{e:?}")),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        panic!("no Chromium session: {errors:#?}\nthe end of chromedriver's log:\n{tail}");
     }
 }
 
