@@ -97,19 +97,39 @@ impl PostgresServer {
         );
         let mut server = Self {
             child: None,
-            port: free_port(),
+            port: 0,
             dir,
             settings: std::iter::once("fsync=off")
                 .chain(settings.iter().copied())
                 .map(str::to_owned)
                 .collect(),
         };
-        server.restart();
-        server
+        // The port is picked here and handed to `postgres` (which cannot pick its own),
+        // so another process may take it in between: the server then exits or another
+        // answers, and the first start is tried again on a new port.
+        let mut failures = Vec::new();
+        for _ in 0..5 {
+            server.port = free_port();
+            match server.launch() {
+                Ok(()) => return server,
+                Err(e) => {
+                    server.stop();
+                    failures.push(e);
+                }
+            }
+        }
+        panic!("postgres did not start: {failures:#?}");
     }
 
     /// Starts (again) on the same port and data directory.
     pub fn restart(&mut self) {
+        if let Err(e) = self.launch() {
+            panic!("{e}");
+        }
+    }
+
+    /// Starts the server and waits until it answers as itself.
+    fn launch(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "already running");
         let mut command = as_server_user(&bin_dir().join("postgres"));
         command
@@ -135,34 +155,41 @@ impl PostgresServer {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("postgres on port {} exited: {status}", self.port);
+                return Err(format!("postgres on port {} exited: {status}", self.port));
             }
-            let ready = TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            // The server answering must be ours, not another process on a reused port:
+            // ours names its pid and port in its data directory, with the status "ready"
+            // once it accepts connections (a server that failed to bind never does).
+            let ready = self.says_ready()
                 && Command::new(bin_dir().join("pg_isready"))
                     .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
                     .status()
                     .is_ok_and(|s| s.success());
             if ready {
-                break;
+                return Ok(());
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "postgres did not start"
-            );
+            if start.elapsed() > Duration::from_secs(30) {
+                return Err(format!("postgres on port {} did not start", self.port));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        // The server answering must be ours, not another process on a reused port.
-        let pid = self.child.as_ref().unwrap().id();
-        let answered = self.psql("postgres", "SELECT pg_postmaster_start_time() IS NOT NULL");
-        assert_eq!(answered.trim(), "t");
+    }
+
+    /// Whether our server's lock file names its pid and port with the status "ready".
+    fn says_ready(&self) -> bool {
         let postmaster = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid"))
             .unwrap_or_default();
-        assert_eq!(
-            postmaster.lines().next().map(str::trim),
-            Some(pid.to_string().as_str()),
-            "port {} is answered by another process than our postgres {pid}",
-            self.port
-        );
+        let lines: Vec<&str> = postmaster.lines().map(str::trim).collect();
+        let pid = self
+            .child
+            .as_ref()
+            .map(Child::id)
+            .unwrap_or_default()
+            .to_string();
+        let port = self.port.to_string();
+        lines.first() == Some(&pid.as_str())
+            && lines.get(3) == Some(&port.as_str())
+            && lines.get(7) == Some(&"ready")
     }
 
     /// Kills the server at once (SIGKILL), as a crash would.

@@ -37,32 +37,45 @@ impl RedisServer {
 
     /// A server with extra arguments (e.g. cluster mode).
     pub fn start_with(extra: &[&str]) -> Self {
-        let mut server = Self {
-            child: None,
-            port: free_port(),
-            dir: tempfile::tempdir().unwrap(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
-        server.restart();
-        server
+        Self::start_with_port_hook(|_| extra.iter().map(|s| s.to_string()).collect())
     }
 
     /// A server whose extra arguments depend on its own port (e.g. cluster announce
     /// settings).
-    pub fn start_with_port_hook(extra: impl FnOnce(u16) -> Vec<String>) -> Self {
-        let port = free_port();
-        let mut server = Self {
-            child: None,
-            port,
-            dir: tempfile::tempdir().unwrap(),
-            extra: extra(port),
-        };
-        server.restart();
-        server
+    ///
+    /// The port is picked here and handed to `redis-server` (which cannot pick its own),
+    /// so another process may take it in between: the server then exits or another
+    /// answers, and the first start is tried again on a new port.
+    pub fn start_with_port_hook(extra: impl Fn(u16) -> Vec<String>) -> Self {
+        let mut failures = Vec::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut server = Self {
+                child: None,
+                port,
+                dir: tempfile::tempdir().unwrap(),
+                extra: extra(port),
+            };
+            match server.launch() {
+                Ok(()) => return server,
+                Err(e) => {
+                    server.kill();
+                    failures.push(e);
+                }
+            }
+        }
+        panic!("redis-server did not start: {failures:#?}");
     }
 
     /// Starts (again) on the same port and directory.
     pub fn restart(&mut self) {
+        if let Err(e) = self.launch() {
+            panic!("{e}");
+        }
+    }
+
+    /// Starts the server and waits until it answers as itself.
+    fn launch(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "already running");
         let child = Command::new("redis-server")
             .args([
@@ -90,42 +103,56 @@ impl RedisServer {
             .expect("redis-server must be installed (scripts/setup.sh installs it)");
         self.child = Some(child);
         let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
         // Wait until it has loaded its data and answers.
-        while !self.cli(&["PING"]).contains("PONG") {
-            self.assert_alive();
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "redis-server did not answer"
-            );
+        while !self.pongs() {
+            self.alive()?;
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err(format!("redis-server on port {} did not answer", self.port));
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
         // The server answering must be ours: another process on a reused port would
         // answer PING too, and the test would run against it.
-        self.assert_alive();
+        self.alive()?;
         let pid = self.child.as_ref().map(Child::id).unwrap_or_default();
         let info = self.cli(&["INFO", "server"]);
-        assert!(
-            info.lines()
-                .any(|l| l.trim() == format!("process_id:{pid}")),
-            "port {} is answered by another process than our redis-server {pid}",
-            self.port
-        );
+        if !info
+            .lines()
+            .any(|l| l.trim() == format!("process_id:{pid}"))
+        {
+            return Err(format!(
+                "port {} is answered by another process than our redis-server {pid}",
+                self.port
+            ));
+        }
+        Ok(())
     }
 
-    /// Panics if the server process has exited (e.g. it could not bind its port).
-    fn assert_alive(&mut self) {
+    /// Whether something on the port answers PING with PONG within a second (with a
+    /// timeout: whatever else might hold the port need not answer at all).
+    fn pongs(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut reply = [0u8; 7];
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
+    }
+
+    /// Fails if the server process has exited (e.g. it could not bind its port).
+    fn alive(&mut self) -> Result<(), String> {
         if let Some(child) = self.child.as_mut()
             && let Some(status) = child.try_wait().unwrap()
         {
-            panic!("redis-server on port {} exited: {status}", self.port);
+            return Err(format!(
+                "redis-server on port {} exited: {status}",
+                self.port
+            ));
         }
+        Ok(())
     }
 
     /// Kills the server at once (SIGKILL), as a crash would.
