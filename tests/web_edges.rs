@@ -307,13 +307,20 @@ async fn devices_are_listed_and_ended_by_their_holder() {
 /// those counts; no label carries a subject, a session id or a token.
 #[tokio::test]
 async fn metrics_count_a_scripted_session_and_leak_nothing() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let metrics = format!("127.0.0.1:{port}");
-    let app = App::start("memory:", &["--grace", "0s", "--metrics", &metrics]);
+    // The exporter binds the port it is given: one picked here may be taken before the
+    // app binds it, and the app then exits; it is tried again on another.
+    let (app, metrics) = (0..5)
+        .find_map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let metrics = format!("127.0.0.1:{port}");
+            let app = App::try_start("memory:", &["--grace", "0s", "--metrics", &metrics]);
+            app.ok().map(|app| (app, metrics))
+        })
+        .expect("the app with metrics did not start on five free ports");
     let mut alice = Client::new();
     alice.login(&app.url, "alice").await;
     let sid = alice.cookie(REFRESH).unwrap();

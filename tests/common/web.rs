@@ -20,6 +20,12 @@ pub struct App {
 impl App {
     /// Starts the app on `store` with extra arguments; waits until it listens.
     pub fn start(store: &str, extra: &[&str]) -> Self {
+        Self::try_start(store, extra).unwrap_or_else(|said| panic!("the app said {said:?}"))
+    }
+
+    /// Starts the app; what it printed instead of its address if it did not listen
+    /// (e.g. a port given to it was taken).
+    pub fn try_start(store: &str, extra: &[&str]) -> Result<Self, String> {
         let bin = super::example_bin("web");
         let mut child = Command::new(bin)
             .args(["--listen", "127.0.0.1:0", "--store", store])
@@ -33,12 +39,17 @@ impl App {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("the app said {line:?}"))
-            .to_owned();
-        Self { child, url }
+        match line.trim().strip_prefix("listening on ") {
+            Some(url) => Ok(Self {
+                url: url.to_owned(),
+                child,
+            }),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(line)
+            }
+        }
     }
 }
 
