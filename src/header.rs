@@ -196,13 +196,14 @@ impl<'de> Visitor<'de> for HeaderVisitor<'_> {
                 "typ" => header.typ = Some(map.next_value_seed(NameSeed)?),
                 "kid" => header.kid = Some(map.next_value_seed(NameSeed)?),
                 "cty" => header.cty = Some(map.next_value_seed(NameSeed)?),
+                // Values tok does not use are still read in full (`DeepCheck`), so their
+                // verdict is the same whether or not a nested neighbour made the
+                // duplicate walk read them already.
                 "crit" => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(json::DeepCheck)?;
                     header.crit = true;
                 }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+                _ => map.next_value_seed(json::DeepCheck)?,
             }
         }
         Ok(header)

@@ -84,8 +84,12 @@ pub fn decode_unverified_as<T: serde::de::DeserializeOwned>(
     max_len: usize,
 ) -> Result<UnverifiedClaims<T>, Error> {
     let decoded = decode_unverified(token, max_len)?;
-    let claims = T::deserialize(Value::Object(decoded.claims))
-        .map_err(|e| Error::malformed(format!("claims: {e}")))?;
+    let claims = T::deserialize(Value::Object(decoded.claims)).map_err(|e| {
+        Error::malformed(format!(
+            "claims: {}",
+            crate::json::shorten_quotes(&e.to_string())
+        ))
+    })?;
     Ok(UnverifiedClaims {
         header: decoded.header,
         claims,

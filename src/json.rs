@@ -94,8 +94,11 @@ impl<'de> Visitor<'de> for NameSeed {
     }
 }
 
-/// Walks any JSON value and fails on a duplicate member name at any depth.
-struct DeepCheck;
+/// Walks any JSON value and fails on a duplicate member name at any depth. It reads every
+/// scalar as fully as a typed read would (numbers converted, strings decoded), so a value
+/// that tok ignores is held to the same rule as one it keeps: a number out of range or a
+/// lone surrogate is refused wherever it stands, whatever its neighbours.
+pub(crate) struct DeepCheck;
 
 impl<'de> DeserializeSeed<'de> for DeepCheck {
     type Value = ();
@@ -156,11 +159,13 @@ pub(crate) const DUPLICATE: &str = "duplicate member name";
 /// # Errors
 /// [`Malformed`](crate::ErrorKind::Malformed) for invalid JSON or a duplicate name.
 pub(crate) fn check_no_duplicates(json: &[u8]) -> Result<(), Error> {
-    let mut de = serde_json::Deserializer::from_str(utf8(json, "JSON")?);
-    DeepCheck
-        .deserialize(&mut de)
-        .and_then(|()| de.end())
-        .map_err(|e| malformed_json(e, "JSON"))
+    deep_check(utf8(json, "JSON")?).map_err(|e| malformed_json(e, "JSON"))
+}
+
+/// The walk of [`check_no_duplicates`], with the parser's own error.
+pub(crate) fn deep_check(json: &str) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    DeepCheck.deserialize(&mut de).and_then(|()| de.end())
 }
 
 /// Whether `json` may nest anything inside its top-level object: more than one `{` or
@@ -195,9 +200,100 @@ pub(crate) fn utf8<'a>(json: &'a [u8], what: &str) -> Result<&'a str, Error> {
         .map_err(|e| Error::malformed(format!("{what} is not valid UTF-8")).with_source(e))
 }
 
-/// Turns a `serde_json` error into a typed malformed error naming `what` was parsed.
+/// Turns a `serde_json` error into a typed malformed error naming `what` was parsed. Text
+/// quoted from the input (an attacker's string inside "invalid type: string ...") is cut
+/// to 64 characters, as every other attacker string in a detail is.
 pub(crate) fn malformed_json(e: serde_json::Error, what: &str) -> Error {
-    Error::malformed(format!("{what} is not valid: {e}")).with_source(e)
+    Error::malformed(format!(
+        "{what} is not valid: {}",
+        shorten_quotes(&e.to_string())
+    ))
+    .with_source(e)
+}
+
+/// Like [`malformed_json`] for documents that hold secrets (keys): the detail says where and
+/// what was expected but quotes nothing from the input, and the parser's own error, which
+/// does, is not kept as the source.
+pub(crate) fn malformed_secret_json(e: &serde_json::Error, what: &str) -> Error {
+    let message = e.to_string();
+    let reason = match e.classify() {
+        // "invalid type: string \"<secret>\", expected a sequence at line 1 column 9":
+        // keep the kind of problem and what was expected, drop what was found.
+        serde_json::error::Category::Data => {
+            match (message.split_once(':'), message.split_once(", expected ")) {
+                (Some((problem, _)), Some((_, expected))) => {
+                    format!("{problem}, expected {expected}")
+                }
+                _ if !message.contains('"') => message,
+                _ => format!(
+                    "a member has an invalid value at line {} column {}",
+                    e.line(),
+                    e.column()
+                ),
+            }
+        }
+        // Syntax and end-of-input messages name a position, never input text.
+        _ => message,
+    };
+    Error::malformed(format!("{what} is not valid: {reason}"))
+}
+
+/// Cuts every double-quoted run in `message` (as serde writes a value it found, with `\"`
+/// escapes) to 64 characters.
+pub(crate) fn shorten_quotes(message: &str) -> String {
+    const KEEP: usize = 64;
+    let mut out = String::with_capacity(message.len().min(512));
+    let mut inside = false;
+    let mut kept = 0usize;
+    let mut cut = false;
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        if !inside {
+            out.push(c);
+            if c == '"' {
+                (inside, kept, cut) = (true, 0, false);
+            }
+            continue;
+        }
+        // An escape is one unit: its backslash and the character it escapes.
+        let escaped = if c == '\\' { chars.next() } else { None };
+        if c == '"' {
+            if cut {
+                out.push('…');
+            }
+            out.push('"');
+            inside = false;
+        } else if kept < KEEP {
+            out.push(c);
+            out.extend(escaped);
+            kept += 1;
+        } else {
+            cut = true;
+        }
+    }
+    out
+}
+
+/// Parses `json` into `T` with the rules tok applies to tokens and keys: one JSON document,
+/// no object repeating a member name at any depth (JSON parsers disagree on which of two
+/// duplicates wins, so tok refuses them), every value read in full. For callers that build
+/// claims from JSON they were given, so what they sign means one thing.
+///
+/// ```
+/// let claims: serde_json::Map<String, serde_json::Value> =
+///     tok::from_json_strict(r#"{"role":"user","tenant":{"id":7}}"#)?;
+/// assert_eq!(claims["role"], "user");
+/// let twice = tok::from_json_strict::<serde_json::Value>(r#"{"role":"user","role":"admin"}"#);
+/// assert_eq!(twice.unwrap_err().kind(), tok::ErrorKind::Malformed);
+/// # Ok::<(), tok::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Malformed`](crate::ErrorKind::Malformed) when it is not valid JSON, repeats a member
+/// name, or does not fit `T`.
+pub fn from_json_strict<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, Error> {
+    check_no_duplicates(json.as_bytes())?;
+    serde_json::from_str(json).map_err(|e| malformed_json(e, "JSON"))
 }
 
 /// Parses `json` as an untyped object, rejecting duplicate member names at any depth.
@@ -247,6 +343,44 @@ mod tests {
     fn deep_nesting_is_an_error_not_a_crash() {
         let json = "[".repeat(100_000) + &"]".repeat(100_000);
         assert!(check_no_duplicates(json.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn quoted_input_is_cut_short() {
+        let long = "x".repeat(6000);
+        let e = serde_json::from_str::<u32>(&format!("\"{long}\"")).unwrap_err();
+        let detail = malformed_json(e, "claims").detail().to_owned();
+        assert!(detail.len() < 200, "{detail}");
+        assert!(
+            detail.contains(&format!("\"{}…\"", "x".repeat(64))),
+            "{detail}"
+        );
+        // Escapes count as one character and are never split.
+        let escaped = format!("\"{}\"", "\\\"".repeat(100));
+        let e = serde_json::from_str::<u32>(&escaped).unwrap_err();
+        let detail = malformed_json(e, "claims").detail().to_owned();
+        assert!(
+            detail.contains(&format!("{}…\"", "\\\"".repeat(64))),
+            "{detail}"
+        );
+        // Short quotes are kept whole.
+        let e = serde_json::from_str::<u32>("\"abc\"").unwrap_err();
+        assert!(malformed_json(e, "claims").detail().contains("\"abc\","));
+    }
+
+    #[test]
+    fn secret_documents_quote_nothing() {
+        for json in [
+            r#"["SECRETSECRET"]"#,
+            r#""SECRETSECRET""#,
+            r#"{"a":"SECRETSECRET"}"#,
+        ] {
+            let e = serde_json::from_str::<Vec<u32>>(json).unwrap_err();
+            let error = malformed_secret_json(&e, "key");
+            assert!(!error.detail().contains("SECRET"), "{}", error.detail());
+            assert!(error.detail().contains("line 1"), "{}", error.detail());
+            assert!(std::error::Error::source(&error).is_none());
+        }
     }
 
     #[test]

@@ -82,8 +82,7 @@ impl HmacKey {
     /// [`InvalidKey`](ErrorKind::InvalidKey) for a key that is not an HS256 signing key,
     /// [`WeakKey`](ErrorKind::WeakKey) when the secret is too short.
     pub fn from_jwk(json: &str) -> Result<Self, Error> {
-        json::check_no_duplicates(json.as_bytes())?;
-        let jwk: Jwk = serde_json::from_str(json).map_err(|e| json::malformed_json(e, "JWK"))?;
+        let jwk: Jwk = Jwk::parse(json, "JWK")?;
         Self::from_parsed_jwk(jwk)
     }
 
@@ -108,10 +107,23 @@ impl HmacKey {
         }
         let (may_sign, may_verify) = match &jwk.key_ops {
             None => (true, true),
-            Some(ops) => (
-                ops.iter().any(|o| o == "sign"),
-                ops.iter().any(|o| o == "verify"),
-            ),
+            Some(ops) => {
+                // RFC 7517 §4.3: duplicate key operation values MUST NOT be present.
+                if let Some(twice) = ops
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, o)| ops[..i].contains(o).then_some(o))
+                {
+                    return Err(Error::new(
+                        ErrorKind::InvalidKey,
+                        format!("JWK key_ops lists {:?} twice", header::truncate(twice)),
+                    ));
+                }
+                (
+                    ops.iter().any(|o| o == "sign"),
+                    ops.iter().any(|o| o == "verify"),
+                )
+            }
         };
         if !may_sign && !may_verify {
             return Err(Error::new(
@@ -319,15 +331,38 @@ const JWK_K: &str = ",\"k\":\"";
 /// What cannot be wiped: serde_json copies a string with escapes through a scratch buffer
 /// it does not wipe (a `k` is base64url and never has escapes, so it is read in place),
 /// and the environment keeps its own copy of a key given as a variable.
+///
+/// A member may be absent, but one that is present must have its type: `"key_ops": null`
+/// is refused, not read as "no restriction".
 #[derive(Deserialize)]
 pub(crate) struct Jwk {
+    #[serde(default, deserialize_with = "present")]
     kty: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     k: Option<Zeroizing<String>>,
+    #[serde(default, deserialize_with = "present")]
     kid: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     alg: Option<String>,
-    #[serde(rename = "use")]
+    #[serde(rename = "use", default, deserialize_with = "present")]
     usage: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     key_ops: Option<Vec<String>>,
+}
+
+impl Jwk {
+    /// Parses one JWK. Errors quote nothing from the input: it holds a secret.
+    pub(crate) fn parse(json: &str, what: &str) -> Result<Self, Error> {
+        json::deep_check(json).map_err(|e| json::malformed_secret_json(&e, what))?;
+        serde_json::from_str(json).map_err(|e| json::malformed_secret_json(&e, what))
+    }
+}
+
+/// A member that, when present, holds a `T` (never `null`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 #[cfg(test)]

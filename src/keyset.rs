@@ -71,9 +71,10 @@ impl KeySet {
     /// # Errors
     /// As [`HmacKey::from_jwk`] for each key, plus those of [`from_keys`](Self::from_keys).
     pub fn from_jwks(json: &str) -> Result<Self, Error> {
-        json::check_no_duplicates(json.as_bytes())?;
+        // Key files hold secrets: no message quotes what the file holds.
+        json::deep_check(json).map_err(|e| json::malformed_secret_json(&e, "JWK Set"))?;
         let jwks: Jwks =
-            serde_json::from_str(json).map_err(|e| json::malformed_json(e, "JWK Set"))?;
+            serde_json::from_str(json).map_err(|e| json::malformed_secret_json(&e, "JWK Set"))?;
         let keys = jwks
             .keys
             .into_iter()
@@ -92,7 +93,9 @@ impl KeySet {
     /// # Errors
     /// As [`from_jwks`](Self::from_jwks) or [`HmacKey::from_jwk`].
     pub fn from_jwk_or_jwks(json: &str) -> Result<Self, Error> {
-        let value = json::parse_object(json.as_bytes(), "key JSON")?;
+        json::deep_check(json).map_err(|e| json::malformed_secret_json(&e, "key JSON"))?;
+        let value: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(json).map_err(|e| json::malformed_secret_json(&e, "key JSON"))?;
         if value.contains_key("keys") {
             Self::from_jwks(json)
         } else {
@@ -221,19 +224,38 @@ impl VerifyingKeys for KeySet {
     }
 
     fn candidates(&self, kid: Option<&str>, try_all_keys: bool) -> Result<Candidates<'_>, Error> {
+        // A key whose `key_ops` forbid verifying is no candidate: a token naming it is
+        // rejected like one naming no key (so a token cannot turn its rejection into a
+        // key error). Only a set where no key verifies is a key error, for every token.
+        if !self.keys.iter().any(HmacKey::may_verify) {
+            return Err(Error::new(
+                ErrorKind::InvalidKey,
+                "key_ops of every key in the set forbid verifying",
+            ));
+        }
+        let verifying = |k: &&HmacKey| k.may_verify();
         match kid {
-            Some(kid) => match (self.find(kid), self.keys.as_slice()) {
+            Some(kid) => match (self.find(kid).filter(verifying), self.keys.as_slice()) {
                 (Some(key), _) => Ok(Candidates::One(key)),
                 // A lone key without a kid claims no identity, exactly like a bare HmacKey.
                 (None, [only]) if only.kid().is_none() => Ok(Candidates::One(only)),
                 (None, _) => Err(unknown_kid(kid)),
             },
             None if self.keys.len() == 1 => Ok(Candidates::One(&self.keys[0])),
-            None if try_all_keys => Ok(Candidates::All(&self.keys)),
-            None => Err(Error::new(
-                ErrorKind::UnknownKey,
-                "token has no kid and the key set has several keys",
-            )),
+            None => {
+                // A token without a kid was signed by a key without one: when the set
+                // holds exactly one such key (a kid-less key file that a rotation added
+                // a named key to), that key is the token's, and no other is tried.
+                let mut anonymous = self.keys.iter().filter(|k| k.kid().is_none());
+                match (anonymous.next(), anonymous.next()) {
+                    (Some(key), None) if key.may_verify() => Ok(Candidates::One(key)),
+                    _ if try_all_keys => Ok(Candidates::All(&self.keys)),
+                    _ => Err(Error::new(
+                        ErrorKind::UnknownKey,
+                        "token has no kid and the key set has several keys, none of them alone without a kid",
+                    )),
+                }
+            }
         }
     }
 }

@@ -71,6 +71,7 @@ pub mod web;
 pub use claims::{Audience, ClaimString, Claims, NoCustomClaims, REGISTERED};
 pub use error::{Error, ErrorKind};
 pub use header::{ALGORITHM, DEFAULT_TYPE, Header};
+pub use json::from_json_strict;
 pub use jws::{Verified, sign, sign_with_type, verify, verify_at};
 pub use key::{GENERATED_KEY_BYTES, HmacKey, MIN_KEY_BYTES};
 pub use keyset::{KeySet, VerifyingKeys};

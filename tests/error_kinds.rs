@@ -149,6 +149,21 @@ fn not_yet_valid() {
     assert_eq!(kind(&iat, &v), ErrorKind::NotYetValid);
 }
 
+/// `iat` at exactly now + leeway is still accepted, one second later is not: the boundary
+/// is pinned from both sides, with the default leeway and with none.
+#[test]
+fn issued_at_boundary() {
+    let v = Validation::new();
+    let iat = |at: u64| claims(&format!(r#"{{"exp":1900000000,"iat":{at}}}"#));
+    assert!(verify_with(&iat(NOW + 30), &v).is_ok());
+    let e = verify_with(&iat(NOW + 31), &v).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotYetValid);
+    assert_eq!(e.instant().map(|i| i.as_secs()), Some(NOW + 31));
+    let strict = v.with_not_before_leeway(Duration::ZERO);
+    assert!(verify_with(&iat(NOW), &strict).is_ok());
+    assert_eq!(kind(&iat(NOW + 1), &strict), ErrorKind::NotYetValid);
+}
+
 #[test]
 fn too_old() {
     let token = claims(&format!(r#"{{"exp":1900000000,"iat":{}}}"#, NOW - 3600));

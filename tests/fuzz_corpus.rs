@@ -206,6 +206,38 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     ] {
         seeds.push(("cookie_header", slug(name), header.into_bytes()));
     }
+    let bearer = format!("Bearer {}", valid[0].1);
+    for (name, values) in [
+        ("valid", bearer.clone()),
+        ("several spaces", format!("Bearer    {}", valid[0].1)),
+        ("lower case", format!("bearer {}", valid[0].1)),
+        ("padding", "Bearer abc==".to_owned()),
+        ("two values", format!("{bearer}\n{bearer}")),
+        ("no space", format!("Bearer{}", valid[0].1)),
+        ("space inside", "Bearer a b".to_owned()),
+        ("only spaces", "Bearer   ".to_owned()),
+        ("tab", "Bearer\ta".to_owned()),
+        ("other scheme", "Basic dXNlcjpwdw==".to_owned()),
+        ("not utf8", "Bearer \u{fffd}".to_owned()),
+        ("no header", String::new()),
+    ] {
+        seeds.push(("authorization_header", slug(name), values.into_bytes()));
+    }
+    for (name, body) in [
+        ("valid", r#"{"id":"AAAAAAAAAAAAAAAAAAAAAA"}"#),
+        ("other members", r#"{"x":[1,{"y":2}],"id":"a"}"#),
+        ("repeated id", r#"{"id":"a","id":"b"}"#),
+        ("escaped repeat", r#"{"id":"a","\u0069d":"b"}"#),
+        ("nested repeat", r#"{"id":"a","x":{"k":1,"k":2}}"#),
+        ("id not a string", r#"{"id":7}"#),
+        ("no id", r#"{"other":"a"}"#),
+        ("array", r#"["id"]"#),
+        ("trailing", r#"{"id":"a"} {}"#),
+        ("huge number", r#"{"id":"a","n":1e400}"#),
+        ("empty", ""),
+    ] {
+        seeds.push(("end_body", slug(name), body.as_bytes().to_vec()));
+    }
     seeds
 }
 

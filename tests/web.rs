@@ -289,6 +289,39 @@ async fn exact_challenges_and_no_token_echoed() {
     assert_eq!((no_cookie.status, no_cookie.error()), (401, "no-session"));
 }
 
+/// RFC 6750 §2.1 is `"Bearer" 1*SP b64token`: a client that parts scheme and token with
+/// several spaces sends one valid credential, answered as with one space.
+#[tokio::test]
+async fn bearer_scheme_and_token_may_be_parted_by_several_spaces() {
+    let app = App::start("memory:", &[]);
+    let mut alice = Client::new();
+    alice.login(&app.url, "alice").await;
+    let access = alice.access.clone().unwrap();
+    let me = format!("{}/api/me", app.url);
+    for spaces in [" ", "  ", "     "] {
+        let answer = Client::new()
+            .send_raw(
+                "GET",
+                &me,
+                &[("authorization", &format!("Bearer{spaces}{access}"))],
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{spaces:?}: {:?}", answer.json);
+        assert_eq!(answer.json["sub"], "alice");
+    }
+    // Still one token: a space inside the credential is no b64token.
+    let split = Client::new()
+        .send_raw(
+            "GET",
+            &me,
+            &[("authorization", &format!("Bearer  {access} x"))],
+            None,
+        )
+        .await;
+    assert_eq!((split.status, split.error()), (400, "invalid_request"));
+}
+
 /// Malformed headers and cookies: every one gets a 4xx with a code, never a 5xx.
 #[tokio::test]
 async fn malformed_headers_and_cookies_never_5xx() {

@@ -86,9 +86,10 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsVisitor<'_, 'de, T> {
         let custom = T::deserialize(CustomDeserializer {
             access: &mut access,
         })?;
-        // The caller's type may stop early; the rest must still be read and checked.
+        // The caller's type may stop early; the rest must still be read and checked, in
+        // full, as the duplicate walk reads them when the claims nest.
         while access.next_key::<IgnoredAny>()?.is_some() {
-            access.next_value::<IgnoredAny>()?;
+            access.next_value_seed(json::DeepCheck)?;
         }
         Ok(custom)
     }
@@ -144,7 +145,8 @@ impl<'de, A: MapAccess<'de>> ClaimsAccess<'_, 'de, A> {
     fn invalid(&mut self, index: u8, e: A::Error) -> A::Error {
         let name = REGISTERED[usize::from(index)];
         *self.error = Some(Error::malformed(format!(
-            "claim {name:?} is not valid: {e}"
+            "claim {name:?} is not valid: {}",
+            json::shorten_quotes(&e.to_string())
         )));
         e
     }
@@ -231,7 +233,7 @@ impl<'de, A: MapAccess<'de>> CustomDeserializer<'_, '_, 'de, A> {
     /// For types that take no members (`()`, unit structs): read and check them all.
     fn drain(self) -> Result<(), A::Error> {
         while self.access.next_key::<IgnoredAny>()?.is_some() {
-            self.access.next_value::<IgnoredAny>()?;
+            self.access.next_value_seed(json::DeepCheck)?;
         }
         Ok(())
     }

@@ -3,8 +3,8 @@
 //!
 //! - [`Bearer`] / [`OnlineBearer`]: verified claims from `Authorization: Bearer`
 //!   (RFC 6750), offline or also checked against the store.
-//! - [`session_router`]: `POST /refresh`, `POST /logout`, `POST /logout-all`, to mount
-//!   under a prefix. The refresh token travels only in a `__Host-` cookie (`HttpOnly`,
+//! - [`session_router`]: `POST /refresh`, `POST /logout`, `POST /logout-all`,
+//!   `GET /sessions`, `POST /end`, to mount under a prefix. The refresh token travels only in a `__Host-` cookie (`HttpOnly`,
 //!   `Secure`, `SameSite=Strict`, `Path=/`), with the client fingerprint in a second one.
 //! - [`WebSessions::login`] starts a session after the application has authenticated its
 //!   user (any refresh cookie that came with the request is revoked: a new family every
@@ -54,10 +54,14 @@ mod router;
 
 use std::time::Duration;
 
+#[doc(hidden)]
+pub use bearer::bearer_token;
 pub use bearer::{Bearer, OnlineBearer};
 pub use config::WebSessions;
 pub use error::WebError;
 pub use headers::{API_POLICY, PAGE_POLICY, harden};
+#[doc(hidden)]
+pub use router::end_body_id;
 pub use router::{session_router, session_router_for};
 
 /// The grace window web sessions get by default: long enough for two tabs refreshing at

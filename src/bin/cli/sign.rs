@@ -135,8 +135,14 @@ fn build_claims(args: &SignArgs, now: NumericDate) -> Result<Claims<Map<String, 
             "-" => input::small_stdin()?,
             path => input::small_file(path)?.to_string(),
         };
-        let object: Map<String, Value> = serde_json::from_str(&text)
-            .map_err(|e| Failure::usage(format!("--claims {source}: not a JSON object: {e}")))?;
+        // tok's JSON rule, as for tokens: a repeated member (`"role":"user","role":"admin"`)
+        // is refused, not silently resolved to one of its values.
+        let object: Map<String, Value> = tok::from_json_strict(&text).map_err(|e| {
+            Failure::usage(format!(
+                "--claims {source}: not a JSON object: {}",
+                e.detail()
+            ))
+        })?;
         for (name, value) in object {
             put(&name, value, "--claims")?;
         }
@@ -157,7 +163,13 @@ fn build_claims(args: &SignArgs, now: NumericDate) -> Result<Claims<Map<String, 
                 "--claim {name}=...: {name} is a registered claim; use {flag}"
             )));
         }
-        let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
+        // VALUE is JSON when it parses as JSON; JSON that repeats a member is refused, not
+        // signed as a string or with one of the two values.
+        let value = match serde_json::from_str::<Value>(raw) {
+            Ok(_) => tok::from_json_strict(raw)
+                .map_err(|e| Failure::usage(format!("--claim {name}=...: {}", e.detail())))?,
+            Err(_) => Value::String(raw.to_owned()),
+        };
         put(name, value, "--claim")?;
     }
 
