@@ -61,27 +61,45 @@ pub struct VerifyArgs {
     /// session's token then still verifies.
     #[arg(long)]
     offline: bool,
+    /// With a store: also accept a token without `sid`, which no logout can end (only a
+    /// `jti` denylist entry or its `exp`). By default an online check refuses it.
+    #[arg(long, conflicts_with = "offline")]
+    allow_no_sid: bool,
     /// The token; read from stdin when absent or `-`.
     token: Option<std::ffi::OsString>,
 }
 
 pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
     let keys = args.key.load()?;
+    // A set in which no key may verify is a key problem for every token alike, said before
+    // any token is read, so no token's shape decides between exit 1 and exit 3.
+    if !keys.keys().iter().any(tok::HmacKey::may_verify) {
+        return Err(Failure::io("key: key_ops of every key forbid verifying"));
+    }
     let validation = validation(args);
-    let token = input::token(args.token.as_deref(), validation.max_token_len())?;
+    let token = match input::token(args.token.as_deref(), validation.max_token_len()) {
+        Ok(token) => token,
+        // An input refused before parsing (too long, not UTF-8) is still a verdict: under
+        // --json it is said as one, like every other rejection.
+        Err(Failure::Rejected { code, detail }) if args.json => {
+            println!(
+                "{}",
+                json!({"valid": false, "error": code, "detail": detail})
+            );
+            return Err(Failure::RejectedInJson);
+        }
+        Err(failure) => return Err(failure),
+    };
     let now = args.at.unwrap_or_else(NumericDate::now);
     let store = if args.offline {
         None
     } else {
         super::store::configured(args.store.as_deref())?
     };
-    let result =
-        tok::verify_at::<Map<String, Value>>(&keys, &token, &validation, now).and_then(|v| {
-            match &store {
-                Some(url) => online(url, &v.claims, now).map(|()| v),
-                None => Ok(v),
-            }
-        });
+    let result = match &store {
+        Some(url) => online(url, keys, &token, &validation, now, args.allow_no_sid),
+        None => tok::verify_at::<Map<String, Value>>(&keys, &token, &validation, now),
+    };
     match result {
         Ok(verified) => {
             let claims = serde_json::to_value(&verified.claims).unwrap_or(Value::Null);
@@ -122,14 +140,17 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
     }
 }
 
-/// The online checks, on a runtime of their own, from the one verified parse.
+/// The whole check with the store, on a runtime of its own: the same code as an
+/// application's online check (`Sessions::verify_access`), so the rules cannot differ
+/// (a token without `sid` is refused unless `allow_no_sid`).
 fn online(
     url: &str,
-    claims: &tok::Claims<Map<String, Value>>,
+    keys: tok::KeySet,
+    token: &str,
+    validation: &Validation,
     now: NumericDate,
-) -> Result<(), tok::Error> {
-    let sid = tok::refresh::session_id(&claims.custom)?;
-    let minted_at = tok::refresh::minted_at(&claims.custom)?;
+    allow_no_sid: bool,
+) -> Result<tok::Verified<Map<String, Value>>, tok::Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -138,15 +159,13 @@ fn online(
         })?;
     runtime.block_on(async {
         let store = tok::store::open(url).await?;
-        tok::refresh::check_online(
-            &store,
-            claims.exp,
-            sid,
-            minted_at,
-            claims.jti.as_deref(),
-            now,
-        )
-        .await
+        let mut sessions =
+            tok::refresh::Sessions::new(store, keys, tok::refresh::RefreshPolicy::default())
+                .with_clock(move || now);
+        if allow_no_sid {
+            sessions = sessions.accepting_tokens_without_session();
+        }
+        sessions.verify_access(token, validation).await
     })
 }
 
