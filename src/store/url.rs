@@ -1,22 +1,90 @@
 //! Store URLs in messages: what every error about a store URL shows of it. A leaf the
 //! backends and the opener share, so that no backend imports the opener above it.
 
-/// A store URL with any userinfo (`user:password@`) replaced by `***@`, for messages.
-/// Every error tok writes about a store URL goes through this.
+/// A store URL with its secrets replaced by `***`, for messages: any userinfo
+/// (`user:password@`) and the value of every query parameter whose name, percent-decoded
+/// and in any case, holds `password` (`?password=`, `sslpassword=`, `PassWord=`,
+/// `pass%77ord=`), wherever it stands. Every error tok writes about a store URL goes
+/// through this.
 ///
 /// ```
-/// assert_eq!(tok::store::redact_url("redis://default:S3cret@h:6379/0"), "redis://***@h:6379/0");
-/// assert_eq!(tok::store::redact_url("sqlite:/tmp/a@b.db"), "sqlite:/tmp/a@b.db");
+/// use tok::store::redact_url;
+/// assert_eq!(redact_url("redis://default:S3cret@h:6379/0"), "redis://***@h:6379/0");
+/// assert_eq!(
+///     redact_url("postgres://tok@db/x?sslmode=require&Password=S3cret"),
+///     "postgres://***@db/x?sslmode=require&Password=***"
+/// );
+/// assert_eq!(redact_url("sqlite:/tmp/a@b.db"), "sqlite:/tmp/a@b.db");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let (mut out, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***{}", &rest[at..]),
-        None => url.to_owned(),
+    // The userinfo ends at the last `@` before the path. A `?` or `#` is not taken as its
+    // end: an unencoded one inside a password would otherwise leave the password shown.
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            out.push_str("***");
+            &rest[at..]
+        }
+        None => rest,
+    };
+    // Everything after the first `?` is query (a `#` inside a password would otherwise
+    // end it early).
+    let Some((base, query)) = rest.split_once('?') else {
+        out.push_str(rest);
+        return out;
+    };
+    out.push_str(base);
+    out.push('?');
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        if names_a_password(name) {
+            out.push_str(name);
+            out.push_str("=***");
+        } else {
+            out.push_str(pair);
+        }
     }
+    out
+}
+
+/// Whether a query parameter's name, percent-decoded and in any case, holds `password`.
+fn names_a_password(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                // Two hex digits are below 256.
+                decoded.push(u8::try_from(high * 16 + low).unwrap_or(0));
+                i += 3;
+            }
+            (b'+', ..) => {
+                decoded.push(b' ');
+                i += 1;
+            }
+            (b, ..) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    decoded
+        .to_ascii_lowercase()
+        .windows(8)
+        .any(|w| w == b"password")
 }
 
 #[cfg(test)]
@@ -33,6 +101,41 @@ mod tests {
             ("memory:", "memory:"),
         ] {
             assert_eq!(redact_url(url), want);
+        }
+    }
+
+    #[test]
+    fn password_parameters_are_redacted_anywhere() {
+        for (url, want) in [
+            (
+                "postgres://tok@127.0.0.1:1/x?password=S3cret&sslmode=bogus",
+                "postgres://***@127.0.0.1:1/x?password=***&sslmode=bogus",
+            ),
+            (
+                "postgres://h/x?sslmode=require&PASSWORD=S3cret",
+                "postgres://h/x?sslmode=require&PASSWORD=***",
+            ),
+            (
+                "postgres://h/x?pass%77ord=S3cret",
+                "postgres://h/x?pass%77ord=***",
+            ),
+            (
+                "postgres://h/x?%50assword=S3cret",
+                "postgres://h/x?%50assword=***",
+            ),
+            (
+                "postgres://h/x?sslpassword=S3cret&a=b",
+                "postgres://h/x?sslpassword=***&a=b",
+            ),
+            ("postgres://h/x?password", "postgres://h/x?password=***"),
+            (
+                "postgres://h/x?a=1&password=S3c#ret&b=2",
+                "postgres://h/x?a=1&password=***&b=2",
+            ),
+            ("postgres://h/x?pass=1", "postgres://h/x?pass=1"),
+            ("postgres://u:p?s#s@h/x", "postgres://***@h/x"),
+        ] {
+            assert_eq!(redact_url(url), want, "{url}");
         }
     }
 }
