@@ -250,7 +250,7 @@ fn refresh_commands_from_the_shell() {
         &format!("sqlite:{}/x.db", blocker.display()),
         &r2,
     ]);
-    assert_eq!(out.status.code(), Some(3), "{}", err(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", err(&out));
     assert!(err(&out).contains("a-file"), "{}", err(&out));
     let out = env.run(&["refresh", "rotate", "--store", "bogus:x", &r2]);
     assert_eq!(out.status.code(), Some(2), "{}", err(&out));
@@ -360,18 +360,37 @@ fn a_revoked_access_token_stays_refused_inside_the_leeway() {
     }
 }
 
-/// Store files: a missing folder is created 0700, the database and its -wal/-shm 0600;
-/// `sqlite::memory:` and `sqlite:` are refused (each connection would get its own
-/// database); credentials in a store URL never reach stderr.
+/// Store files: an explicit path whose folder is missing is a usage error naming the
+/// folder, and creates nothing (a typo must not grow a tree of folders); tok's default
+/// location is created 0700; the database and its -wal/-shm are 0600; `sqlite::memory:`
+/// and `sqlite:` are refused (each connection would get its own database); credentials
+/// in a store URL never reach stderr.
 #[cfg(unix)]
 #[test]
 fn store_files_are_private_and_urls_redacted() {
     use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
-    let dir = env.dir.path().join("new/deeper");
-    let store = format!("sqlite:{}/tok.db", dir.display());
+    let typo = env.dir.path().join("nonexistent-dir/x");
+    let store = format!("sqlite:{}/tok.db", typo.display());
     let out = env.run(&["refresh", "issue", "--store", &store, "--sub", "a"]);
+    assert_eq!(out.status.code(), Some(2), "{}", err(&out));
+    assert!(
+        err(&out).contains(&typo.display().to_string()),
+        "{}",
+        err(&out)
+    );
+    assert!(!env.dir.path().join("nonexistent-dir").exists());
+    // The default location: created, private.
+    let data = env.dir.path().join("data");
+    let out = env
+        .tok()
+        .env_remove("TOK_STORE")
+        .env("XDG_DATA_HOME", &data)
+        .args(["refresh", "issue", "--sub", "a"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let dir = data.join("tok");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
     for name in ["tok.db", "tok.db-wal", "tok.db-shm"] {

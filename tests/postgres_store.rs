@@ -38,7 +38,7 @@ async fn concurrent_first_opens_create_the_schema_once() {
         shared()
             .psql(db_name(&url), "SELECT schema_version FROM tok_meta")
             .trim(),
-        "1"
+        "2"
     );
 }
 

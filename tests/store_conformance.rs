@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
-use tok::store::Store;
+use tok::store::{PURGE_MARGIN, Store};
 use tok::{ErrorKind, HmacKey, KeySet, NumericDate, Validation};
 
 const DAY: u64 = 86_400_000;
@@ -857,7 +857,15 @@ suite! { $
         clock.advance_ms(DAY - 1);
         let fresh = s.issue("bob", &Map::new(), None).await.unwrap();
         clock.advance_ms(1);
-        let removed = s.store().purge_expired(clock.now()).await.unwrap();
+        // The old family ended just now: a purge keeps it until PURGE_MARGIN has passed.
+        let margin_ms = PURGE_MARGIN.as_millis() as u64;
+        clock.advance_ms(margin_ms - 1);
+        let early = s.store().purge_expired(clock.now()).await.unwrap();
+        if !s.store().expires_by_itself() {
+            assert!(s.store().family(&old.family_id).await.unwrap().is_some());
+        }
+        clock.advance_ms(1);
+        let removed = early + s.store().purge_expired(clock.now()).await.unwrap();
         if s.store().expires_by_itself() {
             // Its entries go by key expiry on the server's clock; a purge has nothing to
             // do, and the ended family is refused meanwhile.
@@ -879,6 +887,23 @@ suite! { $
         assert!(s.store().family(&fresh.family_id).await.unwrap().is_some());
         assert!(s.rotate(&fresh.refresh_token, None).await.is_ok());
         assert_eq!(s.store().purge_expired(clock.now()).await.unwrap(), 0);
+    }
+
+    // A host whose clock runs half an hour ahead purges: nothing still needed at the true
+    // time goes (PURGE_MARGIN covers the skew): the family with 10 minutes of idle time
+    // left still rotates, and the revoked access token stays revoked.
+    async fn a_purging_clock_ahead_removes_nothing_still_needed(store) {
+        let clock = Clock::new();
+        let policy = RefreshPolicy::default().with_idle_timeout(Duration::from_secs(600));
+        let s = sessions(store, policy, &clock);
+        let pair = s.issue("alice", &Map::new(), None).await.unwrap();
+        s.revoke_access(&pair.access_token, &Validation::new()).await.unwrap();
+        let ahead = clock.now().saturating_add(Duration::from_secs(30 * 60));
+        assert_eq!(s.store().purge_expired(ahead).await.unwrap(), 0);
+        clock.advance_ms(60_000);
+        let next = s.rotate(&pair.refresh_token, None).await.unwrap();
+        assert_eq!(access_state(&s, &pair).await, Err(ErrorKind::Revoked));
+        assert_eq!(access_state(&s, &next).await, Ok(()));
     }
 
     async fn token_response_shape(store) {

@@ -23,7 +23,6 @@
 //! entries never outlive what they describe (a live family's entry ends where the family
 //! would, a `jti` entry where its denylist entry would).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use quick_cache::sync::Cache;
@@ -42,6 +41,9 @@ pub enum Change {
     Family(String),
     /// Every family of this subject ended.
     Subject(String),
+    /// Every family of the subject with this [`subject_digest`] ended: how a change feed
+    /// names a subject, in a message of fixed size whatever the subject's length.
+    SubjectDigest(SubjectDigest),
     /// This `jti` was denylisted.
     Jti(String),
     /// Anything may have changed (a feed that lost messages): drop every entry.
@@ -50,27 +52,70 @@ pub enum Change {
 
 impl Change {
     /// The change as a message on a store's change feed (a Redis channel, a PostgreSQL
-    /// NOTIFY): `f:FAMILY`, `s:SUBJECT`, `j:JTI` or `*`. The SQL and Lua that announce
-    /// changes write the same format.
+    /// NOTIFY): `f:FAMILY`, `h:SUBJECT_DIGEST` (32 hex digits, see [`subject_digest`]),
+    /// `j:JTI` or `*`. A subject is sent as its digest, so no subject is too long for a
+    /// feed's message limit (which would turn the change into "drop everything" on every
+    /// process). The SQL that announces changes writes the same format
+    /// (`tok_revoke_subject` in the PostgreSQL schema).
     pub fn to_message(&self) -> String {
         match self {
             Change::Family(id) => format!("f:{id}"),
-            Change::Subject(subject) => format!("s:{subject}"),
+            Change::Subject(subject) => format!("h:{}", subject_digest(subject).to_hex()),
+            Change::SubjectDigest(digest) => format!("h:{}", digest.to_hex()),
             Change::Jti(jti) => format!("j:{jti}"),
             Change::Everything => "*".to_owned(),
         }
     }
 
     /// The change a feed message announces. Anything else (a newer tok's message) is read
-    /// as the safest answer, [`Change::Everything`].
+    /// as the safest answer, [`Change::Everything`]. (An older tok announced a subject as
+    /// `s:SUBJECT`, which is still read; an older tok reads `h:` as "drop everything".)
     pub fn from_message(message: &str) -> Change {
         match message.split_at_checked(2) {
             Some(("f:", id)) => Change::Family(id.to_owned()),
+            Some(("h:", hex)) => {
+                SubjectDigest::from_hex(hex).map_or(Change::Everything, Change::SubjectDigest)
+            }
             Some(("s:", subject)) => Change::Subject(subject.to_owned()),
             Some(("j:", jti)) => Change::Jti(jti.to_owned()),
             _ => Change::Everything,
         }
     }
+}
+
+/// A subject's name in change messages: the first 16 bytes of its SHA-256. Two subjects
+/// sharing a digest would only drop each other's cached answers, never keep one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubjectDigest([u8; 16]);
+
+impl SubjectDigest {
+    /// The 32 lower-case hex digits of the digest (what PostgreSQL's `encode(…, 'hex')`
+    /// writes).
+    pub fn to_hex(self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Reads 32 hex digits (either case); anything else is `None`.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        if hex.len() != 32 || !hex.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
+            let text = std::str::from_utf8(pair).ok()?;
+            *byte = u8::from_str_radix(text, 16).ok()?;
+        }
+        Some(Self(bytes))
+    }
+}
+
+/// The digest that names `subject` in change messages.
+pub fn subject_digest(subject: &str) -> SubjectDigest {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(subject.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&hash[..16]);
+    SubjectDigest(first)
 }
 
 /// What a store read for one online check, in one round trip where it can.
@@ -86,8 +131,9 @@ pub struct OnlineState {
 /// What the cache knows of a session family.
 #[derive(Clone)]
 struct FamilyEntry {
-    /// For dropping a subject's entries at once.
-    subject: Arc<str>,
+    /// For dropping a subject's entries at once (a digest: a fixed size whatever the
+    /// subject's length, and what change messages carry).
+    subject: SubjectDigest,
     /// Live before this instant; `None`: ended for good (revoked, expired or absent:
     /// none of these can come back).
     live_until: Option<NumericDate>,
@@ -175,8 +221,11 @@ impl OnlineCache {
                 self.families.remove(id.as_str());
             }
             Change::Subject(subject) => {
-                self.families
-                    .retain(|_, entry| entry.subject.as_ref() != subject.as_str());
+                let digest = subject_digest(subject);
+                self.families.retain(|_, entry| entry.subject != digest);
+            }
+            Change::SubjectDigest(digest) => {
+                self.families.retain(|_, entry| entry.subject != *digest);
             }
             Change::Jti(jti) => {
                 self.jtis.remove(jti.as_str());
@@ -278,10 +327,7 @@ impl OnlineCache {
         }
         if let Some(sid) = sid {
             let entry = FamilyEntry {
-                subject: state
-                    .family
-                    .as_ref()
-                    .map_or_else(|| Arc::from(""), |f| Arc::from(f.subject.as_str())),
+                subject: subject_digest(state.family.as_ref().map_or("", |f| f.subject.as_str())),
                 live_until: state.family.as_ref().and_then(live_until),
                 claims_generation: state.family.as_ref().map_or(0, |f| f.claims_generation),
             };
@@ -328,12 +374,34 @@ mod tests {
     fn change_messages_round_trip() {
         for change in [
             Change::Family("abc".into()),
-            Change::Subject("a:b c".into()),
+            Change::SubjectDigest(subject_digest("a:b c")),
             Change::Jti("j".into()),
             Change::Everything,
         ] {
             assert_eq!(Change::from_message(&change.to_message()), change);
         }
+        // A subject travels as its digest, of fixed size however long the subject.
+        let long = "s".repeat(10 * 1024);
+        let message = Change::Subject(long.clone()).to_message();
+        assert_eq!(message.len(), 2 + 32);
+        assert_eq!(
+            Change::from_message(&message),
+            Change::SubjectDigest(subject_digest(&long))
+        );
+        // Known digest (python3 -c "import hashlib; print(hashlib.sha256(b'alice').hexdigest()[:32])").
+        assert_eq!(
+            subject_digest("alice").to_hex(),
+            "2bd806c97f0e00af1a1fc3328fa763a9"
+        );
+        assert_eq!(
+            Change::from_message("s:alice"),
+            Change::Subject("alice".into())
+        );
+        assert_eq!(Change::from_message("h:xyz"), Change::Everything);
+        assert_eq!(
+            Change::from_message(&format!("h:{}", "g".repeat(32))),
+            Change::Everything
+        );
         assert_eq!(Change::from_message("x:1"), Change::Everything);
         assert_eq!(Change::from_message(""), Change::Everything);
         assert_eq!(Change::from_message("f:"), Change::Family(String::new()));

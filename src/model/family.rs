@@ -55,12 +55,21 @@ pub struct FamilyRecord {
 /// small enough that a session's storage stays constant and small.
 pub const MAX_LABEL_BYTES: usize = 200;
 
+/// Whether `c` may stand in a label: not a control character (Unicode category Cc) nor
+/// a format character (Cf: bidi overrides and isolates, zero-width joiners and spaces,
+/// soft hyphens), which can make a label show as something it is not in a devices list
+/// or a terminal.
+pub fn label_may_hold(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    !c.is_control() && c.general_category() != GeneralCategory::Format
+}
+
 /// Whether `label` may be stored as a session's label: at most [`MAX_LABEL_BYTES`] bytes
-/// and no control characters (a label is shown on pages and in terminals).
+/// and only characters [`label_may_hold`] (a label is shown on pages and in terminals).
 ///
 /// # Errors
 /// [`TooLarge`](crate::ErrorKind::TooLarge) for a longer label,
-/// [`Malformed`](crate::ErrorKind::Malformed) for one with a control character.
+/// [`Malformed`](crate::ErrorKind::Malformed) for one with a control or format character.
 pub fn check_label(label: &str) -> Result<(), crate::error::Error> {
     use crate::error::{Error, ErrorKind};
     if label.len() > MAX_LABEL_BYTES {
@@ -72,10 +81,13 @@ pub fn check_label(label: &str) -> Result<(), crate::error::Error> {
             ),
         ));
     }
-    if label.chars().any(char::is_control) {
+    if let Some(c) = label.chars().find(|&c| !label_may_hold(c)) {
         return Err(Error::new(
             ErrorKind::Malformed,
-            "a session label may not hold control characters",
+            format!(
+                "a session label may not hold control or format characters (it holds U+{:04X})",
+                u32::from(c)
+            ),
         ));
     }
     Ok(())

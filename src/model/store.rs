@@ -42,6 +42,26 @@ pub const MAX_LISTED: usize = 1000;
 /// [`Sessions::verify_access`](crate::refresh::Sessions::verify_access)).
 pub const DENYLIST_RETENTION: Duration = Duration::from_secs(10 * 60);
 
+/// How long before the purging host's clock a family or a denylist entry must have ended
+/// for a purge to remove it. A purge trusts one host's clock; another host whose clock is
+/// behind (by up to this much) may still need what the purging host sees as ended: a
+/// denylist entry that keeps a revoked token refused, a family whose session is still
+/// live there. Keeping the dead an hour longer costs a little storage.
+pub const PURGE_MARGIN: Duration = Duration::from_secs(60 * 60);
+
+/// The instant a purge at `now` applies the lifetime and retention rules at: `now` less
+/// [`PURGE_MARGIN`]. Every backend's [`Store::purge_expired`] goes through this.
+///
+/// ```
+/// use tok::store::{purge_horizon, PURGE_MARGIN};
+/// let now = tok::NumericDate::from_secs(1_800_000_000)?;
+/// assert_eq!(purge_horizon(now), now.saturating_sub(PURGE_MARGIN));
+/// # Ok::<(), tok::Error>(())
+/// ```
+pub fn purge_horizon(now: NumericDate) -> NumericDate {
+    now.saturating_sub(PURGE_MARGIN)
+}
+
 /// One rotation attempt, as handed to a store.
 #[derive(Debug, Clone)]
 pub struct RotationRequest {
@@ -180,8 +200,10 @@ pub trait Store: Send + Sync {
         family_id: &str,
     ) -> impl Future<Output = Result<Option<FamilyRecord>, Error>> + Send;
 
-    /// Deletes families past their lifetime and denylist entries past their retention;
-    /// returns how many families and denylist entries went.
+    /// Deletes families past their lifetime and denylist entries past their retention as
+    /// of [`purge_horizon`]`(now)` (an hour before `now`, so that a purging clock ahead of
+    /// others' removes nothing they still need); returns how many families and denylist
+    /// entries went.
     ///
     /// # Errors
     /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.

@@ -243,6 +243,7 @@ impl Store for MemoryStore {
     }
 
     async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {
+        let now = crate::model::store::purge_horizon(now);
         let mut state = self.lock();
         let dead: Vec<(String, String)> = state
             .families

@@ -33,8 +33,8 @@ mod url;
 pub use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache, OnlineState};
 pub use crate::model::resolve::{Resolved, resolve_logout, resolve_rotation};
 pub use crate::model::store::{
-    Created, DENYLIST_RETENTION, LogoutRequest, MAX_LISTED, RotationOutcome, RotationRequest,
-    Store, listed,
+    Created, DENYLIST_RETENTION, LogoutRequest, MAX_LISTED, PURGE_MARGIN, RotationOutcome,
+    RotationRequest, Store, listed, purge_horizon,
 };
 pub use memory::MemoryStore;
 pub use open::{AnyStore, open};

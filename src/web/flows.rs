@@ -239,7 +239,8 @@ impl<St: Store> WebSessions<St> {
 
 /// The label a web login gives its session, for the devices list: the browser's
 /// `User-Agent` as it said it (a claim of the client's, shown back to the same user, never
-/// trusted), without control characters and cut at a character boundary to fit
+/// trusted), without control and format characters (see
+/// [`label_may_hold`](crate::refresh::family::label_may_hold)) and cut at a character boundary to fit
 /// [`MAX_LABEL_BYTES`](crate::refresh::family::MAX_LABEL_BYTES); empty without one.
 pub(crate) fn device_label(headers: &HeaderMap) -> String {
     let agent = headers
@@ -247,7 +248,10 @@ pub(crate) fn device_label(headers: &HeaderMap) -> String {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
     let mut label = String::new();
-    for c in agent.chars().filter(|c| !c.is_control()) {
+    for c in agent
+        .chars()
+        .filter(|&c| crate::refresh::family::label_may_hold(c))
+    {
         if label.len() + c.len_utf8() > crate::refresh::family::MAX_LABEL_BYTES {
             break;
         }

@@ -84,10 +84,16 @@ pub(super) fn parse(url: &str) -> Result<(tokio_postgres::Config, PostgresOption
 /// Settings every store connection gets: the statement timeout, a connect timeout and an
 /// application name where the URL gave none.
 pub(super) fn apply(config: &mut tokio_postgres::Config, options: &PostgresOptions) {
-    let statement_timeout = format!("-c statement_timeout={}", options.timeout.as_millis());
+    // Read committed whatever the database's default: tok's functions (logout everywhere
+    // above all) rely on each statement taking a fresh snapshot, which repeatable read and
+    // serializable do not (a backslash keeps the value's space inside one argument).
+    let ours = format!(
+        "-c statement_timeout={} -c default_transaction_isolation=read\\ committed",
+        options.timeout.as_millis()
+    );
     let combined = match config.get_options() {
-        Some(given) if !given.is_empty() => format!("{given} {statement_timeout}"),
-        _ => statement_timeout,
+        Some(given) if !given.is_empty() => format!("{given} {ours}"),
+        _ => ours,
     };
     config.options(combined);
     if config.get_connect_timeout().is_none() {
@@ -146,7 +152,10 @@ mod tests {
         apply(&mut config, &options);
         assert_eq!(
             config.get_options(),
-            Some("-c work_mem=4MB -c statement_timeout=5000")
+            Some(
+                "-c work_mem=4MB -c statement_timeout=5000 \
+                 -c default_transaction_isolation=read\\ committed"
+            )
         );
         assert_eq!(config.get_application_name(), Some("tok"));
     }

@@ -6,10 +6,14 @@ use tokio_postgres::Client;
 use crate::error::{Error, ErrorKind};
 
 /// The schema version this code creates and reads.
-pub(super) const VERSION: i32 = 1;
+pub(super) const VERSION: i32 = 2;
 
-/// The whole schema of [`VERSION`].
+/// The schema of version 1.
 const SCHEMA: &str = include_str!("schema.sql");
+
+/// What version 2 changes (a subject's change message by digest); run on a new database
+/// after [`SCHEMA`], and alone on a version 1 schema to upgrade it.
+const UPGRADE_2: &str = include_str!("upgrade_2.sql");
 
 /// Any lock id of our own: the first stores opening one empty database at once take turns,
 /// so exactly one creates the schema.
@@ -43,6 +47,7 @@ pub(super) async fn ensure(client: &mut Client) -> Result<(), Error> {
             ));
         }
         tx.batch_execute(SCHEMA).await.map_err(fail)?;
+        tx.batch_execute(UPGRADE_2).await.map_err(fail)?;
         tx.execute(
             "INSERT INTO tok_meta (schema_version) VALUES ($1)",
             &[&VERSION],
@@ -56,6 +61,14 @@ pub(super) async fn ensure(client: &mut Client) -> Result<(), Error> {
         .await
         .map_err(fail)?
         .map(|r| r.get(0));
+    if found == Some(1) {
+        // Under the same lock: one store upgrades, the others then find version 2.
+        tx.batch_execute(UPGRADE_2).await.map_err(fail)?;
+        tx.execute("UPDATE tok_meta SET schema_version = $1", &[&VERSION])
+            .await
+            .map_err(fail)?;
+        return tx.commit().await.map_err(fail);
+    }
     tx.commit().await.map_err(fail)?;
     check_version(found)
 }

@@ -203,25 +203,7 @@ BEGIN
 END
 $$;
 
--- Revokes every family of a subject; answers how many were unrevoked. The subject's lock,
--- taken exclusively first, waits for creations in flight (see tok_create); the UPDATE,
--- a statement of its own, then sees every family they committed.
-CREATE FUNCTION tok_revoke_subject(p_subject text, p_now bigint)
-RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    n bigint;
-BEGIN
-    PERFORM pg_advisory_xact_lock(7630699, hashtext(p_subject));
-    INSERT INTO tok_subject_revocations (subject, at) VALUES (p_subject, clock_timestamp())
-    ON CONFLICT (subject) DO UPDATE SET at = excluded.at;
-    UPDATE tok_families SET revoked_ms = p_now WHERE subject = p_subject AND revoked_ms IS NULL;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n > 0 THEN
-        PERFORM tok_announce('s:' || p_subject);
-    END IF;
-    RETURN n;
-END
-$$;
+-- tok_revoke_subject: see upgrade_2.sql, which every schema runs.
 
 -- Denylists a jti until p_until (never shortening an entry).
 CREATE FUNCTION tok_deny(p_jti text, p_until bigint)

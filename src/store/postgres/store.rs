@@ -390,6 +390,7 @@ impl Store for PostgresStore {
     /// purge of millions never holds locks long; run it from a cron job or a background
     /// task (`tok refresh purge`).
     async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {
+        let now = crate::model::store::purge_horizon(now);
         let mut removed = 0u64;
         // Families: walk the primary key a page at a time, deleting the page's dead ones
         // (the lifetime rule as `tok_expired`): no index on a time that every rotation

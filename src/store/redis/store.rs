@@ -319,6 +319,7 @@ impl Store for RedisStore {
     /// those dead at `now` (which may be ahead of Redis's clock). Single node only: on
     /// Redis Cluster TTLs do the work and this returns 0.
     async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {
+        let now = crate::model::store::purge_horizon(now);
         if matches!(self.conn, Conn::Cluster(_)) {
             return Ok(0);
         }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 
 use crate::error::Error;
-use crate::model::cache::{Change, OnlineCache};
+use crate::model::cache::{Change, OnlineCache, SubjectDigest};
 
 /// The change log's table, created with the schema.
 pub(super) const SCHEMA: &str = "
@@ -35,12 +35,16 @@ const KEEP: i64 = 4096;
 /// another process may still accept a session revoked here.
 pub const POLL: Duration = Duration::from_millis(2);
 
-fn encode(change: &Change) -> (i64, &str) {
+/// A change as a row of the log. The log is a local table with no size limit, so a
+/// subject is kept whole (kind 2); a digest (kind 5) is written only for a change that
+/// arrived as one.
+fn encode(change: &Change) -> (i64, std::borrow::Cow<'_, str>) {
     match change {
-        Change::Family(id) => (1, id),
-        Change::Subject(subject) => (2, subject),
-        Change::Jti(jti) => (3, jti),
-        Change::Everything => (4, ""),
+        Change::Family(id) => (1, id.into()),
+        Change::Subject(subject) => (2, subject.into()),
+        Change::Jti(jti) => (3, jti.into()),
+        Change::Everything => (4, "".into()),
+        Change::SubjectDigest(digest) => (5, digest.to_hex().into()),
     }
 }
 
@@ -49,6 +53,7 @@ fn decode(kind: i64, key: String) -> Change {
         1 => Change::Family(key),
         2 => Change::Subject(key),
         3 => Change::Jti(key),
+        5 => SubjectDigest::from_hex(&key).map_or(Change::Everything, Change::SubjectDigest),
         // Unknown kinds (a newer tok on the same file) are read as the safest answer.
         _ => Change::Everything,
     }
@@ -58,7 +63,7 @@ fn decode(kind: i64, key: String) -> Change {
 pub(super) fn record(conn: &Connection, change: &Change) -> rusqlite::Result<()> {
     let (kind, key) = encode(change);
     conn.prepare_cached("INSERT INTO tok_changes (kind, key) VALUES (?1, ?2)")?
-        .execute(params![kind, key])?;
+        .execute(params![kind, key.as_ref()])?;
     let seq = conn.last_insert_rowid();
     conn.prepare_cached("DELETE FROM tok_changes WHERE seq <= ?1")?
         .execute([seq - KEEP])?;
@@ -238,6 +243,7 @@ mod tests {
             Change::Subject("s".into()),
             Change::Jti("j".into()),
             Change::Everything,
+            Change::SubjectDigest(crate::model::cache::subject_digest("s")),
         ] {
             record(&writer, &change).unwrap();
         }
@@ -248,6 +254,7 @@ mod tests {
                 Change::Subject("s".into()),
                 Change::Jti("j".into()),
                 Change::Everything,
+                Change::SubjectDigest(crate::model::cache::subject_digest("s")),
             ]
         );
         assert_eq!(w.poll().unwrap(), [], "nothing twice");

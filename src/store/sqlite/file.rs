@@ -103,14 +103,19 @@ pub(super) fn prepare_file(path: &Path) -> Result<(), Error> {
             ));
         }
     }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(parent)
-            .map_err(|e| io("creating the folder of", e))?;
+    // The folder must exist, as for the `sqlite3` shell: creating a mistyped path's
+    // folders (as root, anywhere) would start a store nobody meant. Only the CLI and the
+    // example app create their own default location.
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        return Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "the folder {} of the SQLite store does not exist (or is not a folder):                  create it first, or check the path",
+                parent.display()
+            ),
+        ));
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

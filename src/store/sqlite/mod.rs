@@ -71,15 +71,19 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store at `path` with [`Durability::Full`]. A
-    /// missing folder is created (mode 0700), the file with mode 0600.
+    /// Opens (creating if needed) the store at `path` with [`Durability::Full`]. The file
+    /// is created with mode 0600; its folder must exist (a mistyped path is a
+    /// [`Config`](crate::ErrorKind::Config) error naming the folder, never a tree of new
+    /// folders).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tok::Error> {
     /// let dir = tempfile::tempdir().unwrap();
-    /// let store = tok::store::SqliteStore::open(dir.path().join("sessions/tok.db")).await?;
+    /// let store = tok::store::SqliteStore::open(dir.path().join("tok.db")).await?;
     /// assert!(store.path().exists());
+    /// let typo = tok::store::SqliteStore::open(dir.path().join("sesions/tok.db")).await;
+    /// assert_eq!(typo.unwrap_err().kind(), tok::ErrorKind::Config);
     /// let err = tok::store::SqliteStore::open(":memory:").await.unwrap_err();
     /// assert_eq!(err.kind(), tok::ErrorKind::Config);
     /// # Ok(()) }
@@ -87,7 +91,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// [`Store`](crate::ErrorKind::Store) when the file cannot be opened or carries a newer
-    /// schema.
+    /// schema; [`Config`](crate::ErrorKind::Config) when its folder does not exist.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         Self::open_with(path, Durability::Full).await
     }
@@ -401,6 +405,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {
+        let now = crate::model::store::purge_horizon(now);
         self.write("purging expired records", move |conn: &Connection| {
             let tx = conn;
             let now = ms(now);
