@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 seconds=${1:-600}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(verify verify_keyset verify_json inspect jwk roundtrip refresh_token cookie_header)
+((${#targets[@]})) || targets=(verify verify_keyset verify_json inspect jwk roundtrip refresh_token cookie_header authorization_header end_body)
 export RUSTC_BOOTSTRAP=1
 
 if ! command -v cargo-fuzz >/dev/null; then

@@ -383,6 +383,152 @@ pub fn cookie_header(data: &[u8]) {
     }
 }
 
+/// Arbitrary bytes as `Authorization` header values (one per line): never a panic, and a
+/// token is found exactly when there is one value, its scheme is `Bearer` in any case,
+/// one or more spaces follow, and the rest is one RFC 6750 `b64token`; no value or
+/// another scheme is no credentials; anything else is refused.
+#[cfg(feature = "axum")]
+pub fn authorization_header(data: &[u8]) {
+    let values: Vec<&[u8]> = if data.is_empty() {
+        Vec::new()
+    } else {
+        data.split(|&b| b == b'\n').collect()
+    };
+    let got = tok::web::bearer_token(&values);
+    // The model, written from the RFC's grammar rather than from tok's code.
+    let b64token = |t: &[u8]| {
+        let body_len = t.len() - t.iter().rev().take_while(|&&b| b == b'=').count();
+        body_len > 0
+            && t[..body_len]
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+    };
+    let expected: Result<Option<&[u8]>, ()> = match values.as_slice() {
+        [] => Ok(None),
+        [one] => {
+            let scheme_len = one.iter().position(|&b| b == b' ').unwrap_or(one.len());
+            if !one[..scheme_len].eq_ignore_ascii_case(b"bearer") {
+                Ok(None)
+            } else {
+                let rest = &one[scheme_len..];
+                let spaces = rest.iter().take_while(|&&b| b == b' ').count();
+                let token = &rest[spaces..];
+                if spaces > 0 && b64token(token) {
+                    Ok(Some(token))
+                } else {
+                    Err(())
+                }
+            }
+        }
+        _ => Err(()),
+    };
+    match (got, expected) {
+        (Ok(got), Ok(expected)) => assert_eq!(got.map(str::as_bytes), expected, "{values:?}"),
+        (Err(reason), Err(())) => assert!(!reason.is_empty()),
+        (got, expected) => panic!("{values:?}: got {got:?}, the grammar says {expected:?}"),
+    }
+}
+
+/// Arbitrary bytes as the body of `POST /session/end`: never a panic, and a session id is
+/// read exactly when the body is one JSON object whose `id` member is a string, with no
+/// object anywhere repeating a member name (tok's JSON rule); its value is that string.
+#[cfg(feature = "axum")]
+pub fn end_body(data: &[u8]) {
+    let got = tok::web::end_body_id(data);
+    let expected = std::str::from_utf8(data)
+        .ok()
+        .and_then(|text| {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let tree = <Tree as serde::Deserialize>::deserialize(&mut de).ok()?;
+            de.end().ok()?;
+            Some(tree)
+        })
+        .filter(Tree::no_repeats)
+        .and_then(|tree| match tree {
+            Tree::Object(members) => {
+                members
+                    .into_iter()
+                    .find_map(|(name, value)| match (name.as_str(), value) {
+                        ("id", Tree::Scalar(Value::String(id))) => Some(Some(id)),
+                        ("id", _) => Some(None),
+                        _ => None,
+                    })?
+            }
+            _ => None,
+        });
+    assert_eq!(got, expected, "{:?}", String::from_utf8_lossy(data));
+}
+
+/// A JSON value that keeps every member of an object, repeats included, in order.
+#[cfg(feature = "axum")]
+enum Tree {
+    Object(Vec<(String, Tree)>),
+    Array(Vec<Tree>),
+    Scalar(Value),
+}
+
+#[cfg(feature = "axum")]
+impl Tree {
+    fn no_repeats(&self) -> bool {
+        match self {
+            Tree::Object(members) => {
+                let mut names = std::collections::HashSet::new();
+                members
+                    .iter()
+                    .all(|(n, v)| names.insert(n.as_str()) && v.no_repeats())
+            }
+            Tree::Array(items) => items.iter().all(Tree::no_repeats),
+            Tree::Scalar(_) => true,
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+impl<'de> serde::Deserialize<'de> for Tree {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Tree;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Tree, A::Error> {
+                let mut members = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, Tree>()? {
+                    members.push((k, v));
+                }
+                Ok(Tree::Object(members))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Tree, A::Error> {
+                let mut items = Vec::new();
+                while let Some(v) = s.next_element::<Tree>()? {
+                    items.push(v);
+                }
+                Ok(Tree::Array(items))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Tree, E> {
+                Ok(Tree::Scalar(v.into()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Tree, E> {
+                Ok(Tree::Scalar(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Tree, E> {
+                Ok(Tree::Scalar(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Tree, E> {
+                Ok(Tree::Scalar(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Tree, E> {
+                Ok(Tree::Scalar(v.into()))
+            }
+            fn visit_unit<E>(self) -> Result<Tree, E> {
+                Ok(Tree::Scalar(Value::Null))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Runs the check of the target named `target` (for corpus replay).
 pub fn run(target: &str, data: &[u8]) {
     match target {
@@ -396,6 +542,10 @@ pub fn run(target: &str, data: &[u8]) {
         "refresh_token" => refresh_token(data),
         #[cfg(feature = "axum")]
         "cookie_header" => cookie_header(data),
+        #[cfg(feature = "axum")]
+        "authorization_header" => authorization_header(data),
+        #[cfg(feature = "axum")]
+        "end_body" => end_body(data),
         other => panic!("no fuzz target named {other}"),
     }
 }
@@ -412,4 +562,8 @@ pub const TARGETS: &[&str] = &[
     "refresh_token",
     #[cfg(feature = "axum")]
     "cookie_header",
+    #[cfg(feature = "axum")]
+    "authorization_header",
+    #[cfg(feature = "axum")]
+    "end_body",
 ];
