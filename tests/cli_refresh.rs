@@ -412,6 +412,11 @@ fn store_files_are_private_and_urls_redacted() {
         "REDIS://default:S3cretPass@127.0.0.1:1?timeout_ms=200",
         "redis://:S3cretPass@127.0.0.1:1/0?timeout_ms=200",
         "postgres://admin:S3cretPass@db/x",
+        // A password with an @, and as a parameter the client cannot parse the URL with.
+        "postgres://admin:S3cretPass@x@127.0.0.1:1/x?connect_timeout=1",
+        "postgres://tok@127.0.0.1:1/x?password=S3cretPass&sslmode=bogus",
+        "postgres://tok@127.0.0.1:1/x?sslmode=disable&PASSWORD=S3cretPass",
+        "postgresql://tok@127.0.0.1:1/x?pass%77ord=S3cretPass",
     ] {
         let out = env.run(&["refresh", "issue", "--store", url, "--sub", "a"]);
         assert_ne!(out.status.code(), Some(0), "{url}");
@@ -817,6 +822,18 @@ fn cli_with_postgres() {
     );
     let out = env.run(&["refresh", "purge", "--store", &url]);
     assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    // A token of another store: the refresh-unknown hint names where tok looked, without a
+    // password given as a parameter (this server trusts local connections and ignores it).
+    let elsewhere = field(&env.issue("bob"), "refresh_token");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let with_param = format!("{url}{sep}password=S3cretPw");
+    let out = env.run(&["refresh", "rotate", "--store", &with_param, &elsewhere]);
+    assert!(
+        err(&out).starts_with("tok: rejected: refresh-unknown: ") && err(&out).contains("looked in"),
+        "{}",
+        err(&out)
+    );
+    assert!(!err(&out).contains("S3cretPw"), "{}", err(&out));
 
     server.kill();
     let port = server.port;
@@ -830,4 +847,49 @@ fn cli_with_postgres() {
     assert_eq!(out.status.code(), Some(3), "{}", err(&out));
     assert_eq!(err(&out).lines().count(), 1, "{}", err(&out));
     assert!(!err(&out).contains("S3cretPw"), "{}", err(&out));
+}
+
+/// `tok verify --store` is the same online check as `Sessions::verify_access`: a token
+/// without `sid` (which no logout can end) is refused unless `--allow-no-sid` says so.
+#[test]
+fn verify_with_a_store_refuses_tokens_without_a_session() {
+    let env = Env::new();
+    env.issue("alice"); // creates the store
+    let out = env.run(&["sign", "--sub", "alice"]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let out = env.run(&["verify", &token]);
+    assert_eq!(out.status.code(), Some(1), "TOK_STORE makes it online: {}", err(&out));
+    assert!(
+        err(&out).starts_with("tok: rejected: missing-claim: ") && err(&out).contains("sid"),
+        "{}",
+        err(&out)
+    );
+    let out = env.run(&["verify", "--allow-no-sid", &token]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    // Revoking the subject does not reach a sid-less token: that is what the flag accepts.
+    let out = env.run(&["refresh", "revoke", "--subject", "alice"]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let out = env.run(&["verify", &token]);
+    assert_eq!(out.status.code(), Some(1), "{}", err(&out));
+    let out = env.run(&["verify", "--offline", &token]);
+    assert_eq!(out.status.code(), Some(0), "offline checks the signature only");
+    let out = env.run(&["verify", "--offline", "--allow-no-sid", &token]);
+    assert_eq!(out.status.code(), Some(2), "the flag means nothing offline");
+}
+
+/// A label with a bidi override or a zero-width character is refused by the CLI, as by
+/// the library; nothing is stored.
+#[test]
+fn labels_with_format_characters_are_refused() {
+    let env = Env::new();
+    env.issue("alice");
+    for label in ["invoice\u{202E}fdp.exe", "Work\u{200B}laptop", "a\u{7}"] {
+        let out = env.run(&["refresh", "issue", "--sub", "bob", "--label", label]);
+        assert_eq!(out.status.code(), Some(1), "{label:?}: {}", err(&out));
+        assert!(err(&out).contains("U+"), "{}", err(&out));
+    }
+    let out = env.run(&["refresh", "list", "--subject", "bob"]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
 }

@@ -235,7 +235,7 @@ async fn devices_are_listed_and_ended_by_their_holder() {
         .send(
             "POST",
             &format!("{}/login", app.url),
-            &[("user-agent", "Phone\tBrowser/2.0")],
+            &[("user-agent", "Phone\tBrowser\u{200B}/2.0\u{202E}")],
             Some(body),
         )
         .await;
@@ -253,7 +253,7 @@ async fn devices_are_listed_and_ended_by_their_holder() {
     let phone_session = sessions.iter().find(|s| s["current"] == false).unwrap();
     assert_eq!(
         phone_session["label"], "PhoneBrowser/2.0",
-        "the User-Agent, without control characters"
+        "the User-Agent, without control or format characters (zero-width, bidi override)"
     );
     let phone_id = phone_session["id"].as_str().unwrap().to_owned();
     for field in [
@@ -400,4 +400,44 @@ async fn metrics_count_a_scripted_session_and_leak_nothing() {
     }
     // Session ids (the family part of a refresh token) appear in no label either.
     assert!(!text.contains(&sid));
+}
+
+/// The example app refuses to start on a store it cannot open, and says why: a mistyped
+/// SQLite folder is named (and not created); a PostgreSQL password, as userinfo or as a
+/// parameter, is in no start-up message.
+#[test]
+fn start_up_errors_name_the_folder_and_hide_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |store: &str| {
+        let mut child = std::process::Command::new(common::example_bin("web"))
+            .args(["--listen", "127.0.0.1:0", "--store", store])
+            .env("TOK_KEY", common::web::KEY)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // An app that started instead of failing is killed, so the test fails, not hangs.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let typo = dir.path().join("nonexistent-dir");
+    let (code, said) = start(&format!("sqlite:{}/x/tok.db", typo.display()));
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains(&typo.display().to_string()), "{said}");
+    assert!(!typo.exists(), "no folder is created for a mistyped path");
+    for store in [
+        "postgres://tok:S3cretPw@127.0.0.1:1/x?connect_timeout=1",
+        "postgres://tok@127.0.0.1:1/x?password=S3cretPw&sslmode=bogus",
+        "postgres://tok@127.0.0.1:1/x?Password=S3cretPw",
+    ] {
+        let (code, said) = start(store);
+        assert_eq!(code, Some(2), "{store}: {said}");
+        assert!(said.starts_with("web: "), "{said}");
+        assert!(!said.contains("S3cretPw"), "{said}");
+    }
 }

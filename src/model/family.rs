@@ -453,4 +453,18 @@ mod tests {
             Logout::AlreadyEnded
         );
     }
+
+    #[test]
+    fn labels_refuse_control_and_format_characters() {
+        use crate::error::ErrorKind;
+        check_label("Firefox 140 on Linux · café").unwrap();
+        for bad in ["a\nb", "a\u{7f}", "x\u{202E}fdp.exe", "a\u{200B}b", "\u{2066}a", "a\u{AD}b"] {
+            let e = check_label(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Malformed, "{bad:?}");
+            assert!(e.detail().contains("U+"), "{e}");
+        }
+        let long = "a".repeat(MAX_LABEL_BYTES + 1);
+        assert_eq!(check_label(&long).unwrap_err().kind(), ErrorKind::TooLarge);
+        check_label(&long[1..]).unwrap();
+    }
 }

@@ -286,5 +286,11 @@ mod tests {
         assert!(label.len() <= crate::refresh::family::MAX_LABEL_BYTES);
         assert!(label.len() > crate::refresh::family::MAX_LABEL_BYTES - 2);
         crate::model::family::check_label(&label).unwrap();
+        // Format characters go too: a bidi override could make the label read as another.
+        headers.insert(
+            axum::http::header::USER_AGENT,
+            HeaderValue::from_bytes("evil\u{202E}gpj.exe\u{200B}".as_bytes()).unwrap(),
+        );
+        assert_eq!(device_label(&headers), "evilgpj.exe");
     }
 }
