@@ -330,6 +330,63 @@ async fn revocations_reach_another_instance_on_postgres() {
     revocations_reach_other_instances(&Shared::postgres()).await;
 }
 
+/// Logging out everywhere a subject of 10 KiB (longer than a PostgreSQL NOTIFY carries)
+/// reaches the other instance as that subject only: its cached entries for other
+/// subjects stay, so one long subject cannot flush every process's cache.
+async fn a_long_subject_flushes_nothing_else(shared: &Shared) {
+    let here = Sessions::new(shared.open().await, keys(), RefreshPolicy::default());
+    let there = Sessions::new(
+        Counting {
+            inner: shared.open().await,
+            reads: AtomicUsize::new(0),
+        },
+        keys(),
+        RefreshPolicy::default(),
+    );
+    let long = "s".repeat(10 * 1024);
+    let victim = here.issue(&long, &Map::new(), None).await.unwrap();
+    let bystander = here.issue("bob", &Map::new(), None).await.unwrap();
+    // The victim's access token is longer than a verifier takes by default.
+    let roomy = Validation::new().with_max_token_len(64 * 1024);
+    let check = |pair: &TokenPair| {
+        let (there, roomy, token) = (&there, &roomy, pair.access_token.clone());
+        async move {
+            there
+                .verify_access::<Map<String, Value>>(&token, roomy)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.kind())
+        }
+    };
+    for pair in [&victim, &bystander, &victim, &bystander] {
+        assert_eq!(check(pair).await, Ok(()));
+    }
+    let reads = there.store().reads.load(Ordering::SeqCst);
+    assert_eq!(reads, 2, "one read each fills the cache");
+    assert_eq!(here.revoke_subject(&long).await.unwrap(), 1);
+    let start = Instant::now();
+    while check(&victim).await == Ok(()) {
+        assert!(start.elapsed() < BOUND, "the long subject's logout never arrived");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(check(&victim).await, Err(ErrorKind::Revoked));
+    let after = there.store().reads.load(Ordering::SeqCst);
+    assert_eq!(check(&bystander).await, Ok(()));
+    assert_eq!(
+        there.store().reads.load(Ordering::SeqCst),
+        after,
+        "bob's cached entry stayed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_subject_flushes_nothing_else_on_every_backend() {
+    a_long_subject_flushes_nothing_else(&Shared::sqlite()).await;
+    a_long_subject_flushes_nothing_else(&Shared::redis()).await;
+    #[cfg(feature = "postgres")]
+    a_long_subject_flushes_nothing_else(&Shared::postgres()).await;
+}
+
 /// Redis is killed and restarted between a revocation and the next check, many times:
 /// the message announcing the revocation may be lost with the connection, but the other
 /// instance never accepts the revoked session (it answers from the store, or fails).
