@@ -103,6 +103,7 @@ impl<St: Store> WebSessions<St> {
         WebError::Unavailable {
             error,
             retry_after: RETRY_AFTER,
+            renewed: Vec::new(),
         }
     }
 

@@ -49,13 +49,18 @@ pub enum WebError {
         /// `Set-Cookie` values that clear the session cookies.
         clear: Vec<HeaderValue>,
     },
-    /// The store is unreachable: 503 with `Retry-After`. Cookies are left alone: an
+    /// The store is unreachable: 503 with `Retry-After`. Cookies are never cleared: an
     /// outage must not log anyone out.
     Unavailable {
         /// The store's error (logged, not sent).
         error: Error,
         /// When to try again.
         retry_after: Duration,
+        /// `Set-Cookie` values of session cookies renewed before the store failed (a
+        /// route that rotated the refresh cookie to prove its holder, then failed on its
+        /// action): sent with the 503, so the browser keeps the live cookie and not the
+        /// retired one, whose next use would be reuse. Empty otherwise.
+        renewed: Vec<HeaderValue>,
     },
     /// Something on the server failed (the OS random generator): 500.
     Internal(Error),
@@ -137,9 +142,16 @@ impl IntoResponse for WebError {
                 }
                 r
             }
-            Self::Unavailable { error, retry_after } => {
+            Self::Unavailable {
+                error,
+                retry_after,
+                renewed,
+            } => {
                 tracing::warn!(target: "tok::web", event = "store_unavailable", error = %error);
                 let mut r = json_error(StatusCode::SERVICE_UNAVAILABLE, &code);
+                for value in renewed {
+                    r.headers_mut().append(header::SET_COOKIE, value);
+                }
                 let secs = retry_after.as_secs().max(1).to_string();
                 if let Ok(v) = HeaderValue::from_str(&secs) {
                     r.headers_mut().insert(header::RETRY_AFTER, v);

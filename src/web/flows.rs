@@ -130,12 +130,12 @@ impl<St: Store> WebSessions<St> {
         subject: &str,
         session_id: &str,
     ) -> Result<Response, WebError> {
-        self.prove_holder(headers, session_id).await?;
+        let (pair, fingerprint) = self.prove_holder(headers, session_id).await?;
         let revoked = self
             .sessions
             .revoke_subject(subject)
             .await
-            .map_err(|e| self.outage(e))?;
+            .map_err(|e| self.outage_after_proof(e, &pair, fingerprint.as_deref()))?;
         let body = serde_json::json!({ "revoked": revoked }).to_string();
         let mut response = self.cleared(StatusCode::OK, body);
         response
@@ -200,7 +200,7 @@ impl<St: Store> WebSessions<St> {
             .sessions
             .end(subject, target)
             .await
-            .map_err(|e| self.outage(e))?;
+            .map_err(|e| self.outage_after_proof(e, &pair, fingerprint.as_deref()))?;
         if target == session_id && ended {
             let body = serde_json::json!({ "ended": true }).to_string();
             return Ok(self.cleared(StatusCode::OK, body));
@@ -234,6 +234,28 @@ impl<St: Store> WebSessions<St> {
             .await
             .map_err(|e| self.session_error(e))?;
         Ok((pair, fingerprint))
+    }
+
+    /// The action after a holder proof failed: an outage (503, nothing done) that still
+    /// hands over the cookies the proof renewed. The store already retired the cookie the
+    /// browser sent; were the new one withheld, the browser's next refresh would present
+    /// the retired one and be taken for a thief's (`refresh-reused`, the session revoked).
+    fn outage_after_proof(
+        &self,
+        error: crate::error::Error,
+        pair: &crate::refresh::TokenPair,
+        fingerprint: Option<&str>,
+    ) -> WebError {
+        match self.outage(error) {
+            WebError::Unavailable {
+                error, retry_after, ..
+            } => WebError::Unavailable {
+                error,
+                retry_after,
+                renewed: self.session_cookies(pair, fingerprint),
+            },
+            other => other,
+        }
     }
 }
 

@@ -84,20 +84,28 @@ impl<St: Store> WebSessions<St> {
         extra.insert("expires_in".into(), pair.expires_in.into());
         let body = serde_json::Value::Object(extra).to_string();
         let mut response = (StatusCode::OK, body).into_response();
-        let lifetime = Duration::from_secs(pair.refresh_expires_in);
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-        if let Some(v) = self.set_cookie(REFRESH_COOKIE, &pair.refresh_token, lifetime) {
-            headers.append(SET_COOKIE, v);
-        }
-        if let Some(fp) = fingerprint
-            && let Some(v) = self.set_cookie(FINGERPRINT_COOKIE, fp, lifetime)
-        {
+        for v in self.session_cookies(pair, fingerprint) {
             headers.append(SET_COOKIE, v);
         }
         response
+    }
+
+    /// The `Set-Cookie` values that hand `pair`'s refresh token (and the fingerprint)
+    /// to the browser, for the refresh token's lifetime.
+    pub(super) fn session_cookies(
+        &self,
+        pair: &TokenPair,
+        fingerprint: Option<&str>,
+    ) -> Vec<HeaderValue> {
+        let lifetime = Duration::from_secs(pair.refresh_expires_in);
+        let refresh = self.set_cookie(REFRESH_COOKIE, &pair.refresh_token, lifetime);
+        let fingerprint =
+            fingerprint.and_then(|fp| self.set_cookie(FINGERPRINT_COOKIE, fp, lifetime));
+        refresh.into_iter().chain(fingerprint).collect()
     }
 
     pub(super) fn cleared(&self, status: StatusCode, body: String) -> Response {
