@@ -829,7 +829,8 @@ fn cli_with_postgres() {
     let with_param = format!("{url}{sep}password=S3cretPw");
     let out = env.run(&["refresh", "rotate", "--store", &with_param, &elsewhere]);
     assert!(
-        err(&out).starts_with("tok: rejected: refresh-unknown: ") && err(&out).contains("looked in"),
+        err(&out).starts_with("tok: rejected: refresh-unknown: ")
+            && err(&out).contains("looked in"),
         "{}",
         err(&out)
     );
@@ -859,7 +860,12 @@ fn verify_with_a_store_refuses_tokens_without_a_session() {
     assert_eq!(out.status.code(), Some(0), "{}", err(&out));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let out = env.run(&["verify", &token]);
-    assert_eq!(out.status.code(), Some(1), "TOK_STORE makes it online: {}", err(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "TOK_STORE makes it online: {}",
+        err(&out)
+    );
     assert!(
         err(&out).starts_with("tok: rejected: missing-claim: ") && err(&out).contains("sid"),
         "{}",
@@ -873,7 +879,11 @@ fn verify_with_a_store_refuses_tokens_without_a_session() {
     let out = env.run(&["verify", &token]);
     assert_eq!(out.status.code(), Some(1), "{}", err(&out));
     let out = env.run(&["verify", "--offline", &token]);
-    assert_eq!(out.status.code(), Some(0), "offline checks the signature only");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "offline checks the signature only"
+    );
     let out = env.run(&["verify", "--offline", "--allow-no-sid", &token]);
     assert_eq!(out.status.code(), Some(2), "the flag means nothing offline");
 }
@@ -891,5 +901,9 @@ fn labels_with_format_characters_are_refused() {
     }
     let out = env.run(&["refresh", "list", "--subject", "bob"]);
     assert_eq!(out.status.code(), Some(0), "{}", err(&out));
-    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

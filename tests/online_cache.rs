@@ -366,7 +366,10 @@ async fn a_long_subject_flushes_nothing_else(shared: &Shared) {
     assert_eq!(here.revoke_subject(&long).await.unwrap(), 1);
     let start = Instant::now();
     while check(&victim).await == Ok(()) {
-        assert!(start.elapsed() < BOUND, "the long subject's logout never arrived");
+        assert!(
+            start.elapsed() < BOUND,
+            "the long subject's logout never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     assert_eq!(check(&victim).await, Err(ErrorKind::Revoked));

@@ -423,7 +423,10 @@ fn start_up_errors_name_the_folder_and_hide_the_password() {
         }
         let _ = child.kill();
         let out = child.wait_with_output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let typo = dir.path().join("nonexistent-dir");
     let (code, said) = start(&format!("sqlite:{}/x/tok.db", typo.display()));

@@ -458,7 +458,14 @@ mod tests {
     fn labels_refuse_control_and_format_characters() {
         use crate::error::ErrorKind;
         check_label("Firefox 140 on Linux · café").unwrap();
-        for bad in ["a\nb", "a\u{7f}", "x\u{202E}fdp.exe", "a\u{200B}b", "\u{2066}a", "a\u{AD}b"] {
+        for bad in [
+            "a\nb",
+            "a\u{7f}",
+            "x\u{202E}fdp.exe",
+            "a\u{200B}b",
+            "\u{2066}a",
+            "a\u{AD}b",
+        ] {
             let e = check_label(bad).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Malformed, "{bad:?}");
             assert!(e.detail().contains("U+"), "{e}");
