@@ -112,7 +112,8 @@ pub(super) fn prepare_file(path: &Path) -> Result<(), Error> {
         return Err(Error::new(
             ErrorKind::Config,
             format!(
-                "the folder {} of the SQLite store does not exist (or is not a folder):                  create it first, or check the path",
+                "the folder {} of the SQLite store does not exist (or is not a folder): \
+                 create it first, or check the path",
                 parent.display()
             ),
         ));
