@@ -379,7 +379,11 @@ fn store_files_are_private_and_urls_redacted() {
         "{}",
         err(&out)
     );
-    assert!(!err(&out).contains("  "), "one line, plainly spaced: {}", err(&out));
+    assert!(
+        !err(&out).contains("  "),
+        "one line, plainly spaced: {}",
+        err(&out)
+    );
     assert!(!env.dir.path().join("nonexistent-dir").exists());
     // The default location: created, private.
     let data = env.dir.path().join("data");

@@ -461,3 +461,57 @@ async fn a_family_gone_from_the_database_is_unknown() {
         "0"
     );
 }
+
+/// A database of schema version 1 (whose subject revocations announce the subject itself)
+/// is upgraded in place by the first store that opens it: version 2, the function
+/// replaced, every family kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_schema_is_upgraded_in_place() {
+    let url = database();
+    let db = db_name(&url);
+    let store = PostgresStore::open(&url).await.unwrap();
+    let s = Sessions::new(store, keys(), RefreshPolicy::default());
+    let pair = s
+        .issue("alice", &serde_json::Map::new(), None)
+        .await
+        .unwrap();
+    drop(s);
+    // Version 1 as it was: the same tables, the subject sent as itself.
+    shared().psql(
+        db,
+        "UPDATE tok_meta SET schema_version = 1; \
+         CREATE OR REPLACE FUNCTION tok_revoke_subject(p_subject text, p_now bigint) \
+         RETURNS bigint LANGUAGE plpgsql AS $$ DECLARE n bigint; BEGIN \
+         UPDATE tok_families SET revoked_ms = p_now WHERE subject = p_subject AND revoked_ms IS NULL; \
+         GET DIAGNOSTICS n = ROW_COUNT; \
+         IF n > 0 THEN PERFORM tok_announce('s:' || p_subject); END IF; RETURN n; END $$;",
+    );
+    let opens = (0..3).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move { PostgresStore::open(&url).await.map(drop) })
+    });
+    for open in opens {
+        open.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        shared()
+            .psql(db, "SELECT schema_version FROM tok_meta")
+            .trim(),
+        "2"
+    );
+    let body = shared().psql(
+        db,
+        "SELECT prosrc FROM pg_proc WHERE proname = 'tok_revoke_subject'",
+    );
+    assert!(body.contains("'h:'") && !body.contains("'s:'"), "{body}");
+    let s = Sessions::new(
+        PostgresStore::open(&url).await.unwrap(),
+        keys(),
+        RefreshPolicy::default(),
+    );
+    assert!(
+        s.rotate(&pair.refresh_token, None).await.is_ok(),
+        "the family was kept"
+    );
+    assert_eq!(s.revoke_subject("alice").await.unwrap(), 1);
+}

@@ -141,7 +141,11 @@ async fn login(State(app): State<AppState>, headers: HeaderMap) -> Response {
 async fn me(
     user: OnlineBearer<serde_json::Map<String, serde_json::Value>, FailsAfterProof>,
 ) -> String {
-    user.claims.sub.clone().map(String::from).unwrap_or_default()
+    user.claims
+        .sub
+        .clone()
+        .map(String::from)
+        .unwrap_or_default()
 }
 
 /// Serves the session routes over `store` on a loopback port; the switch that makes the
