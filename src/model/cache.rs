@@ -14,7 +14,10 @@
 //! - **No stale fill.** An answer read from the store is cached only if no invalidation
 //!   happened between the moment before the read and the moment after the insert (each
 //!   invalidation bumps a counter first; a fill that sees it moved takes its entry out
-//!   again).
+//!   again). Until the fill has made that check, its entry is *pending*: a check reads it
+//!   only while the counter still holds the value taken before the store read, so no
+//!   check is ever answered from an entry whose read an invalidation overtook, not even
+//!   in the instant between the insert and the fill's own check.
 //! - **No answer while deaf.** When the change feed is lost (a dropped connection, a
 //!   replaced file), the store marks the cache not [serving](OnlineCache::set_serving):
 //!   everything is dropped and every check goes to the store until the feed is back.
@@ -23,6 +26,7 @@
 //! entries never outlive what they describe (a live family's entry ends where the family
 //! would, a `jti` entry where its denylist entry would).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use quick_cache::sync::Cache;
@@ -139,13 +143,34 @@ struct FamilyEntry {
     live_until: Option<NumericDate>,
     /// Tokens minted before this generation carry claims that no longer hold.
     claims_generation: u64,
+    /// Whether the fill that wrote it may still be overtaken (see [`Fill`]).
+    fill: Fill,
 }
 
 /// What the cache knows of a `jti`, until `until` (its denylist entry's end).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct JtiEntry {
     denied: bool,
     until: NumericDate,
+    /// Whether the fill that wrote it may still be overtaken (see [`Fill`]).
+    fill: Fill,
+}
+
+/// The fill an entry came from: the counter value taken before its store read, and
+/// whether the fill has since found the counter unmoved after inserting (settled). A
+/// pending entry is read only while the counter still holds that value: an invalidation
+/// between the read and now may have run before the insert, and so missed the entry.
+#[derive(Clone)]
+struct Fill {
+    ticket: u64,
+    settled: Arc<AtomicBool>,
+}
+
+impl Fill {
+    /// Whether an entry of this fill may answer a check, given the counter `now`.
+    fn trusted(&self, changes_now: u64) -> bool {
+        self.settled.load(Ordering::SeqCst) || self.ticket == changes_now
+    }
 }
 
 /// The answer to an online check, from the cache or from a store's [`OnlineState`].
@@ -279,14 +304,22 @@ impl OnlineCache {
         if !self.is_serving() {
             return None;
         }
+        // An entry is read before the counter: a pending entry is then trusted only if
+        // no invalidation began since its store read (see `Fill`).
         if let Some(jti) = jti {
             let entry = self.jtis.get(jti).filter(|e| now < e.until)?;
+            if !entry.fill.trusted(self.changes.load(Ordering::SeqCst)) {
+                return None;
+            }
             if entry.denied {
                 return Some(Verdict::Denied);
             }
         }
         if let Some(sid) = sid {
             let entry = self.families.get(sid)?;
+            if !entry.fill.trusted(self.changes.load(Ordering::SeqCst)) {
+                return None;
+            }
             match entry.live_until {
                 None => return Some(Verdict::Ended),
                 Some(_) if minted_at < entry.claims_generation => {
@@ -315,13 +348,39 @@ impl OnlineCache {
         deny_until: NumericDate,
         state: &OnlineState,
     ) {
-        if !self.is_serving() {
-            return;
+        if let Some(settled) = self.insert_pending(ticket, sid, jti, deny_until, state) {
+            // Unit tests widen the window between insert and check, so the stress test
+            // meets the interleaving it guards against often, not once in a million.
+            #[cfg(test)]
+            std::thread::yield_now();
+            self.settle(ticket, sid, jti, &settled);
         }
+    }
+
+    /// The first half of [`fill`](Self::fill): the entries, inserted pending (read only
+    /// while the counter holds `ticket`). Returns their settled flag, or `None` when
+    /// nothing was inserted (the cache is deaf).
+    fn insert_pending(
+        &self,
+        ticket: Ticket,
+        sid: Option<&str>,
+        jti: Option<&str>,
+        deny_until: NumericDate,
+        state: &OnlineState,
+    ) -> Option<Arc<AtomicBool>> {
+        if !self.is_serving() {
+            return None;
+        }
+        let settled = Arc::new(AtomicBool::new(false));
+        let fill = Fill {
+            ticket: ticket.0,
+            settled: Arc::clone(&settled),
+        };
         if let Some(jti) = jti {
             let entry = JtiEntry {
                 denied: state.jti_denied,
                 until: deny_until,
+                fill: fill.clone(),
             };
             self.jtis.insert(jti.to_owned(), entry);
         }
@@ -330,11 +389,18 @@ impl OnlineCache {
                 subject: subject_digest(state.family.as_ref().map_or("", |f| f.subject.as_str())),
                 live_until: state.family.as_ref().and_then(live_until),
                 claims_generation: state.family.as_ref().map_or(0, |f| f.claims_generation),
+                fill,
             };
             self.families.insert(sid.to_owned(), entry);
         }
-        // Inserted first, checked after: an invalidation between the store read and
-        // here has moved the counter, and may have run before the insert.
+        Some(settled)
+    }
+
+    /// The second half of [`fill`](Self::fill): inserted first, checked after. An
+    /// invalidation between the store read and here has moved the counter and may have
+    /// run before the insert: the entries go. Otherwise they are settled: any later
+    /// invalidation moves the counter after the insert, so it removes them itself.
+    fn settle(&self, ticket: Ticket, sid: Option<&str>, jti: Option<&str>, settled: &AtomicBool) {
         if self.changes.load(Ordering::SeqCst) != ticket.0 || !self.is_serving() {
             if let Some(jti) = jti {
                 self.jtis.remove(jti);
@@ -342,6 +408,8 @@ impl OnlineCache {
             if let Some(sid) = sid {
                 self.families.remove(sid);
             }
+        } else {
+            settled.store(true, Ordering::SeqCst);
         }
     }
 }
@@ -559,6 +627,111 @@ mod tests {
         // A fresh ticket fills.
         filled(&cache, "f", "j", &live("f", "alice"));
         assert_eq!(cache.len(), (1, 1));
+    }
+
+    /// The instant between a fill's insert and its own check: an invalidation that ran
+    /// in between (after the store read, before the insert, so it removed nothing) is
+    /// seen by every check at once, not only by the fill's check after.
+    #[test]
+    fn a_pending_fill_overtaken_by_an_invalidation_answers_nothing() {
+        let cache = OnlineCache::new(100);
+        let ticket = cache.ticket();
+        cache.invalidate(&Change::Family("f".into()));
+        let settled = cache
+            .insert_pending(ticket, Some("f"), Some("j"), at(4000), &live("f", "alice"))
+            .unwrap();
+        assert_eq!(cache.verdict(Some("f"), 0, None, at(1500)), None);
+        assert_eq!(cache.verdict(None, 0, Some("j"), at(1500)), None);
+        cache.settle(ticket, Some("f"), Some("j"), &settled);
+        assert!(!settled.load(Ordering::SeqCst));
+        assert_eq!(cache.len(), (0, 0));
+        // Not overtaken: a pending entry answers while the counter holds; once settled,
+        // an unrelated invalidation leaves it answering.
+        let ticket = cache.ticket();
+        let settled = cache
+            .insert_pending(ticket, Some("f"), Some("j"), at(4000), &live("f", "alice"))
+            .unwrap();
+        assert_eq!(
+            cache.verdict(Some("f"), 0, Some("j"), at(1500)),
+            Some(Verdict::Accepted)
+        );
+        cache.settle(ticket, Some("f"), Some("j"), &settled);
+        assert!(settled.load(Ordering::SeqCst));
+        cache.invalidate(&Change::Jti("other".into()));
+        assert_eq!(
+            cache.verdict(Some("f"), 0, Some("j"), at(1500)),
+            Some(Verdict::Accepted)
+        );
+        // An unrelated invalidation while pending: not trusted until settled, and the
+        // settle then drops it (it cannot tell which keys the invalidation named).
+        let ticket = cache.ticket();
+        let settled = cache
+            .insert_pending(ticket, Some("g"), None, at(4000), &live("g", "bob"))
+            .unwrap();
+        cache.invalidate(&Change::Jti("other".into()));
+        assert_eq!(cache.verdict(Some("g"), 0, None, at(1500)), None);
+        cache.settle(ticket, Some("g"), None, &settled);
+        assert_eq!(cache.verdict(Some("g"), 0, None, at(1500)), None);
+    }
+
+    /// Many threads: one revokes families one after another, others fill and check. No
+    /// check that begins after a revocation's invalidation returned is answered
+    /// "accepted" for that family.
+    #[test]
+    fn no_check_after_an_invalidation_accepts_under_contention() {
+        use std::sync::atomic::AtomicUsize;
+        let cache = Arc::new(OnlineCache::new(1000));
+        // The store: the id of the newest family; every older one is revoked.
+        let newest = Arc::new(AtomicUsize::new(0));
+        // The newest family whose revocation's invalidation has returned.
+        let invalidated = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut readers = Vec::new();
+        for _ in 0..3 {
+            let (cache, newest, invalidated, stop) = (
+                cache.clone(),
+                newest.clone(),
+                invalidated.clone(),
+                stop.clone(),
+            );
+            readers.push(std::thread::spawn(move || {
+                let mut violations = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let target = invalidated.load(Ordering::SeqCst);
+                    let sid = target.to_string();
+                    // A check that begins now must see `target` revoked.
+                    if cache.verdict(Some(&sid), 0, None, at(1500)) == Some(Verdict::Accepted) {
+                        violations += 1;
+                    }
+                    // A fill for the newest family, read from the store as it is.
+                    let n = newest.load(Ordering::SeqCst);
+                    let ticket = cache.ticket();
+                    let state = if newest.load(Ordering::SeqCst) == n {
+                        live(&n.to_string(), "alice")
+                    } else {
+                        OnlineState {
+                            jti_denied: false,
+                            family: None,
+                        }
+                    };
+                    cache.fill(ticket, Some(&n.to_string()), None, at(4000), &state);
+                }
+                violations
+            }));
+        }
+        let start = std::time::Instant::now();
+        let mut n = 0;
+        while start.elapsed() < Duration::from_millis(500) {
+            n += 1;
+            newest.store(n, Ordering::SeqCst); // family n - 1 is revoked in the store
+            cache.invalidate(&Change::Family((n - 1).to_string()));
+            invalidated.store(n - 1, Ordering::SeqCst);
+            // Let the readers fill and check family n before it is revoked in turn.
+            std::thread::yield_now();
+        }
+        stop.store(true, Ordering::SeqCst);
+        let violations: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
+        assert_eq!(violations, 0);
     }
 
     #[test]
