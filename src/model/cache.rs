@@ -26,10 +26,10 @@
 //! entries never outlive what they describe (a live family's entry ends where the family
 //! would, a `jti` entry where its denylist entry would).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
-use quick_cache::sync::Cache;
+use quick_cache::sync::{Cache, EntryAction};
 
 use crate::model::family::FamilyRecord;
 use crate::numeric_date::NumericDate;
@@ -148,7 +148,7 @@ struct FamilyEntry {
 }
 
 /// What the cache knows of a `jti`, until `until` (its denylist entry's end).
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 struct JtiEntry {
     denied: bool,
     until: NumericDate,
@@ -160,16 +160,19 @@ struct JtiEntry {
 /// whether the fill has since found the counter unmoved after inserting (settled). A
 /// pending entry is read only while the counter still holds that value: an invalidation
 /// between the read and now may have run before the insert, and so missed the entry.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 struct Fill {
     ticket: u64,
-    settled: Arc<AtomicBool>,
+    /// Which fill wrote the entry: fills that took the same ticket must not settle each
+    /// other's entries (one may have read the store before an invalidation, one after).
+    id: u64,
+    settled: bool,
 }
 
 impl Fill {
     /// Whether an entry of this fill may answer a check, given the counter `now`.
-    fn trusted(&self, changes_now: u64) -> bool {
-        self.settled.load(Ordering::SeqCst) || self.ticket == changes_now
+    fn trusted(self, changes_now: u64) -> bool {
+        self.settled || self.ticket == changes_now
     }
 }
 
@@ -198,6 +201,8 @@ pub struct OnlineCache {
     jtis: Cache<String, JtiEntry>,
     /// Bumped before every invalidation takes effect.
     changes: AtomicU64,
+    /// Numbers each fill (see [`Fill::id`]).
+    fills: AtomicU64,
     /// Whether the store's change feed is connected.
     serving: AtomicBool,
 }
@@ -232,6 +237,7 @@ impl OnlineCache {
             families: Cache::new(capacity),
             jtis: Cache::new(capacity),
             changes: AtomicU64::new(0),
+            fills: AtomicU64::new(0),
             serving: AtomicBool::new(true),
         }
     }
@@ -348,17 +354,17 @@ impl OnlineCache {
         deny_until: NumericDate,
         state: &OnlineState,
     ) {
-        if let Some(settled) = self.insert_pending(ticket, sid, jti, deny_until, state) {
+        if let Some(fill) = self.insert_pending(ticket, sid, jti, deny_until, state) {
             // Unit tests widen the window between insert and check, so the stress test
             // meets the interleaving it guards against often, not once in a million.
             #[cfg(test)]
             std::thread::yield_now();
-            self.settle(ticket, sid, jti, &settled);
+            self.settle(fill, sid, jti);
         }
     }
 
     /// The first half of [`fill`](Self::fill): the entries, inserted pending (read only
-    /// while the counter holds `ticket`). Returns their settled flag, or `None` when
+    /// while the counter holds `ticket`). Returns the fill, to settle, or `None` when
     /// nothing was inserted (the cache is deaf).
     fn insert_pending(
         &self,
@@ -367,20 +373,20 @@ impl OnlineCache {
         jti: Option<&str>,
         deny_until: NumericDate,
         state: &OnlineState,
-    ) -> Option<Arc<AtomicBool>> {
+    ) -> Option<Fill> {
         if !self.is_serving() {
             return None;
         }
-        let settled = Arc::new(AtomicBool::new(false));
         let fill = Fill {
             ticket: ticket.0,
-            settled: Arc::clone(&settled),
+            id: self.fills.fetch_add(1, Ordering::Relaxed),
+            settled: false,
         };
         if let Some(jti) = jti {
             let entry = JtiEntry {
                 denied: state.jti_denied,
                 until: deny_until,
-                fill: fill.clone(),
+                fill,
             };
             self.jtis.insert(jti.to_owned(), entry);
         }
@@ -393,23 +399,43 @@ impl OnlineCache {
             };
             self.families.insert(sid.to_owned(), entry);
         }
-        Some(settled)
+        Some(fill)
     }
 
     /// The second half of [`fill`](Self::fill): inserted first, checked after. An
     /// invalidation between the store read and here has moved the counter and may have
-    /// run before the insert: the entries go. Otherwise they are settled: any later
-    /// invalidation moves the counter after the insert, so it removes them itself.
-    fn settle(&self, ticket: Ticket, sid: Option<&str>, jti: Option<&str>, settled: &AtomicBool) {
-        if self.changes.load(Ordering::SeqCst) != ticket.0 || !self.is_serving() {
+    /// run before the insert: the entries go. Otherwise they are settled in place, if
+    /// still this fill's: any later invalidation moves the counter after the insert, so
+    /// it removes them itself. Settling takes the shard's write lock, so it cannot
+    /// interleave with a removal of the same entry.
+    fn settle(&self, fill: Fill, sid: Option<&str>, jti: Option<&str>) {
+        if self.changes.load(Ordering::SeqCst) != fill.ticket || !self.is_serving() {
             if let Some(jti) = jti {
                 self.jtis.remove(jti);
             }
             if let Some(sid) = sid {
                 self.families.remove(sid);
             }
-        } else {
-            settled.store(true, Ordering::SeqCst);
+            return;
+        }
+        // A key gone meanwhile (an invalidation, an eviction) leaves nothing to settle;
+        // another fill's entry is that fill's to settle. An entry left pending is only
+        // read less (while the counter holds), never wrongly.
+        let settle = |entry: &mut Fill| {
+            if entry.id == fill.id {
+                entry.settled = true;
+            }
+            EntryAction::Retain(())
+        };
+        if let Some(jti) = jti {
+            let _ = self
+                .jtis
+                .entry(jti, Some(Duration::ZERO), |_, e| settle(&mut e.fill));
+        }
+        if let Some(sid) = sid {
+            let _ = self
+                .families
+                .entry(sid, Some(Duration::ZERO), |_, e| settle(&mut e.fill));
         }
     }
 }
@@ -637,26 +663,24 @@ mod tests {
         let cache = OnlineCache::new(100);
         let ticket = cache.ticket();
         cache.invalidate(&Change::Family("f".into()));
-        let settled = cache
+        let fill = cache
             .insert_pending(ticket, Some("f"), Some("j"), at(4000), &live("f", "alice"))
             .unwrap();
         assert_eq!(cache.verdict(Some("f"), 0, None, at(1500)), None);
         assert_eq!(cache.verdict(None, 0, Some("j"), at(1500)), None);
-        cache.settle(ticket, Some("f"), Some("j"), &settled);
-        assert!(!settled.load(Ordering::SeqCst));
+        cache.settle(fill, Some("f"), Some("j"));
         assert_eq!(cache.len(), (0, 0));
         // Not overtaken: a pending entry answers while the counter holds; once settled,
         // an unrelated invalidation leaves it answering.
         let ticket = cache.ticket();
-        let settled = cache
+        let fill = cache
             .insert_pending(ticket, Some("f"), Some("j"), at(4000), &live("f", "alice"))
             .unwrap();
         assert_eq!(
             cache.verdict(Some("f"), 0, Some("j"), at(1500)),
             Some(Verdict::Accepted)
         );
-        cache.settle(ticket, Some("f"), Some("j"), &settled);
-        assert!(settled.load(Ordering::SeqCst));
+        cache.settle(fill, Some("f"), Some("j"));
         cache.invalidate(&Change::Jti("other".into()));
         assert_eq!(
             cache.verdict(Some("f"), 0, Some("j"), at(1500)),
@@ -665,13 +689,41 @@ mod tests {
         // An unrelated invalidation while pending: not trusted until settled, and the
         // settle then drops it (it cannot tell which keys the invalidation named).
         let ticket = cache.ticket();
-        let settled = cache
+        let fill = cache
             .insert_pending(ticket, Some("g"), None, at(4000), &live("g", "bob"))
             .unwrap();
         cache.invalidate(&Change::Jti("other".into()));
         assert_eq!(cache.verdict(Some("g"), 0, None, at(1500)), None);
-        cache.settle(ticket, Some("g"), None, &settled);
+        cache.settle(fill, Some("g"), None);
         assert_eq!(cache.verdict(Some("g"), 0, None, at(1500)), None);
+    }
+
+    /// A fill overtaken by an invalidation can still insert after a newer fill of the
+    /// same key: the newer fill's settle must not settle the older fill's entry.
+    #[test]
+    fn a_settle_settles_only_its_own_fill() {
+        let cache = OnlineCache::new(100);
+        let state = live("f", "alice");
+        // Two fills take the same ticket; the first reads the store before a revocation
+        // lands (its write, not yet its invalidation), the second after. The second
+        // inserts and settles; the first inserts over it, then the invalidation runs
+        // (and the first's settle will find the counter moved).
+        let ticket = cache.ticket();
+        let second = cache
+            .insert_pending(ticket, Some("f"), None, at(4000), &state)
+            .unwrap();
+        let first = cache
+            .insert_pending(ticket, Some("f"), None, at(4000), &state)
+            .unwrap();
+        cache.settle(second, Some("f"), None);
+        cache.invalidate(&Change::Jti("elsewhere".into()));
+        assert_eq!(
+            cache.verdict(Some("f"), 0, None, at(1500)),
+            None,
+            "the first fill's entry is not the second's to settle"
+        );
+        cache.settle(first, Some("f"), None);
+        assert_eq!(cache.len(), (0, 0));
     }
 
     /// Many threads: one revokes families one after another, others fill and check. No
@@ -679,6 +731,7 @@ mod tests {
     /// "accepted" for that family.
     #[test]
     fn no_check_after_an_invalidation_accepts_under_contention() {
+        use std::sync::Arc;
         use std::sync::atomic::AtomicUsize;
         let cache = Arc::new(OnlineCache::new(1000));
         // The store: the id of the newest family; every older one is revoked.
