@@ -6,6 +6,8 @@ pub mod attacks;
 pub mod postgres_server;
 #[cfg(all(feature = "sqlite", feature = "redis"))]
 pub mod processes;
+#[cfg(feature = "redis")]
+pub mod proxy;
 #[cfg(feature = "refresh")]
 pub mod races;
 #[cfg(feature = "redis")]

@@ -37,7 +37,7 @@ use crate::model::token::{self, FamilySecret, PresentedToken};
 use crate::numeric_date::NumericDate;
 use codec::{FORMAT_VERSION, connect_error, corrupt, hex, ms, redis_error, unhex};
 use options::parse_options;
-pub use options::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisOptions};
+pub use options::{DEFAULT_HEARTBEAT, DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisOptions};
 use scripts::{Scripts, scripts};
 
 #[derive(Clone)]
@@ -145,9 +145,15 @@ impl RedisStore {
         let cache = Arc::new(OnlineCache::new(DEFAULT_CACHE_CAPACITY));
         cache.set_serving(false);
         let (subscribed, confirmed) = tokio::sync::oneshot::channel();
+        let beat = changes::Heartbeat {
+            channel: format!("{}:beat:{}", options.prefix, crate::random::token(12)?),
+            every: options.heartbeat,
+            conn: conn.clone(),
+        };
         tokio::spawn(changes::follow(
             followed,
             channel.clone(),
+            beat,
             Arc::downgrade(&cache),
             subscribed,
         ));

@@ -1,4 +1,5 @@
-//! What a Redis store URL may say beyond the server: `prefix=` and `timeout_ms=`.
+//! What a Redis store URL may say beyond the server: `prefix=`, `timeout_ms=` and
+//! `heartbeat_ms=`.
 
 use std::time::Duration;
 
@@ -8,6 +9,8 @@ use crate::error::{Error, ErrorKind};
 pub const DEFAULT_PREFIX: &str = "tok";
 /// The default bound on connecting and on each reply.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The default interval of the change feed's heartbeats (see [`RedisOptions::heartbeat`]).
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(50);
 
 /// Connection settings beyond the URL.
 #[derive(Debug, Clone)]
@@ -16,6 +19,13 @@ pub struct RedisOptions {
     pub prefix: String,
     /// Bound on connecting and on each reply.
     pub timeout: Duration,
+    /// How often the change feed proves it hears this store's writes: a heartbeat goes
+    /// out through the command connection and must come back on the subscription. With
+    /// none back for three intervals the online-check cache stops answering (checks read
+    /// Redis) until the feed is proven again, so a lost, black-holed or stranded
+    /// subscription serves a revoked session for about four intervals at most. Each
+    /// store publishes one small message per interval.
+    pub heartbeat: Duration,
 }
 
 impl Default for RedisOptions {
@@ -23,11 +33,12 @@ impl Default for RedisOptions {
         Self {
             prefix: DEFAULT_PREFIX.into(),
             timeout: DEFAULT_TIMEOUT,
+            heartbeat: DEFAULT_HEARTBEAT,
         }
     }
 }
 
-/// Splits `prefix=` and `timeout_ms=` off a URL's query string.
+/// Splits `prefix=`, `timeout_ms=` and `heartbeat_ms=` off a URL's query string.
 pub(super) fn parse_options(url: &str) -> Result<(String, RedisOptions), Error> {
     let mut options = RedisOptions::default();
     let Some((base, query)) = url.split_once('?') else {
@@ -48,6 +59,21 @@ pub(super) fn parse_options(url: &str) -> Result<(String, RedisOptions), Error> 
                     Error::new(ErrorKind::Store, format!("timeout_ms={t} is not a number"))
                 })?;
                 options.timeout = Duration::from_millis(ms.max(1));
+            }
+            Some(("heartbeat_ms", t)) => {
+                let ms: u64 = t
+                    .parse()
+                    .ok()
+                    .filter(|ms| (5..=60_000).contains(ms))
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Store,
+                            format!(
+                                "heartbeat_ms={t} is not a number of milliseconds from 5 to 60000"
+                            ),
+                        )
+                    })?;
+                options.heartbeat = Duration::from_millis(ms);
             }
             Some(("prefix", p)) => {
                 return Err(Error::new(
@@ -112,5 +138,17 @@ mod tests {
         );
         assert!(parse_options("redis://h?prefix=a{b}").is_err());
         assert!(parse_options("redis://h?timeout_ms=soon").is_err());
+        let (_, o) = parse_options("redis://h?heartbeat_ms=20").unwrap();
+        assert_eq!(o.heartbeat, Duration::from_millis(20));
+        assert_eq!(
+            parse_options("redis://h").unwrap().1.heartbeat,
+            DEFAULT_HEARTBEAT
+        );
+        for bad in ["4", "60001", "x", ""] {
+            assert!(
+                parse_options(&format!("redis://h?heartbeat_ms={bad}")).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -1,0 +1,166 @@
+//! The Redis change feed under faults a network and a failover produce, injected with a
+//! TCP proxy the test owns (never a mock): a subscription whose packets are dropped while
+//! its socket stays open, and a failover behind a moving address where the old primary
+//! lives on and keeps the subscription. In both, another process stops serving a revoked
+//! session within a bound far under the old detection time (1 s of quiet plus a 1 s ping
+//! timeout, forever in the failover case), because its cache serves only while
+//! heartbeats sent through its command connection come back on its subscription.
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::proxy::Proxy;
+use common::redis_server::RedisServer;
+use serde_json::{Map, Value};
+use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
+use tok::store::{AnyStore, Store};
+use tok::{ErrorKind, HmacKey, KeySet, Validation};
+
+fn keys() -> KeySet {
+    KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap())
+}
+
+/// How long a revoked session may still be accepted after a feed fault: generous for a
+/// loaded machine (the heartbeat bound is about three 50 ms intervals), and under the
+/// 1.75 s the feed's silence took to notice before heartbeats.
+const FAULT_BOUND: Duration = Duration::from_secs(1);
+
+async fn sessions(url: &str) -> Sessions<AnyStore> {
+    Sessions::new(
+        tok::store::open(url).await.unwrap(),
+        keys(),
+        RefreshPolicy::default(),
+    )
+}
+
+async fn check(s: &Sessions<AnyStore>, pair: &TokenPair) -> Result<(), ErrorKind> {
+    s.verify_access::<Map<String, Value>>(&pair.access_token, &Validation::new())
+        .await
+        .map(|_| ())
+        .map_err(|e| e.kind())
+}
+
+/// Waits until `s`'s cache serves (its feed proven), within `bound`.
+async fn serving_within(s: &Sessions<AnyStore>, bound: Duration) {
+    let start = Instant::now();
+    while !s.store().online_cache().unwrap().is_serving() {
+        assert!(start.elapsed() < bound, "the feed was not proven again");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Checks `pair` on `there` until refused; how long it was still accepted. Any other
+/// answer than accepted or revoked fails the test (an outage is not the fault here).
+async fn accepted_for(there: &Sessions<AnyStore>, pair: &TokenPair) -> Duration {
+    let start = Instant::now();
+    loop {
+        match check(there, pair).await {
+            Err(ErrorKind::Revoked) => return start.elapsed(),
+            Ok(()) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+        assert!(
+            start.elapsed() < FAULT_BOUND,
+            "a revoked session still accepted after {FAULT_BOUND:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// A session checked (and so cached) on `there`.
+async fn warm(here: &Sessions<AnyStore>, there: &Sessions<AnyStore>) -> TokenPair {
+    let pair = here.issue("alice", &Map::new(), None).await.unwrap();
+    assert_eq!(check(there, &pair).await, Ok(()));
+    assert_eq!(check(there, &pair).await, Ok(()));
+    pair
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_holed_subscription_serves_no_revocation() {
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port);
+    let here = sessions(&server.url()).await;
+    let there = sessions(&proxy.redis_url()).await;
+    serving_within(&there, Duration::from_secs(5)).await;
+    let pair = warm(&here, &there).await;
+
+    assert_eq!(proxy.black_hole_subscribers(), 1);
+    assert!(here.revoke_refresh(&pair.refresh_token).await.unwrap());
+    let stale = accepted_for(&there, &pair).await;
+    eprintln!("black hole: revoked session accepted for {stale:?}");
+
+    // A new subscription (a new connection, not black-holed) is proven and serves
+    // again, and hears revocations as before.
+    serving_within(&there, Duration::from_secs(5)).await;
+    let next = warm(&here, &there).await;
+    assert!(here.revoke_refresh(&next.refresh_token).await.unwrap());
+    let heard = accepted_for(&there, &next).await;
+    eprintln!("after the black hole: revoked session accepted for {heard:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_with_the_old_primary_alive_serves_no_revocation() {
+    let primary = RedisServer::start();
+    let port = primary.port.to_string();
+    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
+    let proxy = Proxy::start(primary.port);
+    // Both processes reach Redis through the moving address.
+    let here = sessions(&proxy.redis_url()).await;
+    let there = sessions(&proxy.redis_url()).await;
+    serving_within(&there, Duration::from_secs(5)).await;
+    let pair = warm(&here, &there).await;
+    // The replica has the session before the failover (the first sync can take a while
+    // on a loaded machine).
+    let family_key = format!("tok:{{{}}}:f", pair.family_id);
+    let start = Instant::now();
+    while replica.cli(&["EXISTS", &family_key]).trim() != "1" {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the replica never synced"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Failover: the replica is promoted, the address moves to it, the command
+    // connections are cut and reconnect there; the subscriptions stay on the old
+    // primary, which lives on and answers them.
+    replica.cli(&["REPLICAOF", "NO", "ONE"]);
+    proxy.redirect(replica.port);
+    assert!(proxy.cut_commands() >= 2);
+    let revoked = loop {
+        match here.revoke_refresh(&pair.refresh_token).await {
+            Ok(revoked) => break revoked,
+            // The cut connection is being replaced.
+            Err(e) if e.kind() == ErrorKind::Store => {
+                tokio::time::sleep(Duration::from_millis(10)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(revoked);
+    let start = Instant::now();
+    loop {
+        match check(&there, &pair).await {
+            Err(ErrorKind::Revoked) => break,
+            // The other process's command connection is being replaced too.
+            Ok(()) | Err(ErrorKind::Store) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+        assert!(
+            start.elapsed() < FAULT_BOUND,
+            "a revoked session still accepted after {FAULT_BOUND:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    eprintln!(
+        "failover: revoked session accepted for {:?}",
+        start.elapsed()
+    );
+    // The subscriptions follow the address to the new primary and serve again.
+    serving_within(&there, Duration::from_secs(5)).await;
+    let next = warm(&here, &there).await;
+    assert!(here.revoke_refresh(&next.refresh_token).await.unwrap());
+    accepted_for(&there, &next).await;
+}
