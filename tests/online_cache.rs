@@ -8,18 +8,15 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::observed::Observed;
 use common::redis_server::RedisServer;
 use serde_json::{Map, Value};
-use tok::refresh::family::{FamilyRecord, Logout};
 use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
-use tok::store::{
-    AnyStore, Created, LogoutRequest, OnlineCache, OnlineState, RotationOutcome, RotationRequest,
-    Store,
-};
-use tok::{ErrorKind, HmacKey, KeySet, NumericDate, Validation};
+use tok::store::{AnyStore, Store};
+use tok::{ErrorKind, HmacKey, KeySet, Validation};
 
 fn keys() -> KeySet {
     KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap())
@@ -31,65 +28,6 @@ const BOUND: Duration = Duration::from_secs(5);
 
 /// How long a restarted Redis (or a re-formed cluster) may take to take writes again.
 const COMEBACK: Duration = Duration::from_secs(30);
-
-/// A store that counts the online reads that reach it.
-struct Counting<S> {
-    inner: S,
-    reads: AtomicUsize,
-}
-
-impl<S: Store> Store for Counting<S> {
-    async fn create_family(
-        &self,
-        f: &FamilyRecord,
-        now: NumericDate,
-    ) -> Result<Created, tok::Error> {
-        self.inner.create_family(f, now).await
-    }
-    async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, tok::Error> {
-        self.inner.rotate(r).await
-    }
-    async fn logout(&self, r: &LogoutRequest) -> Result<Logout, tok::Error> {
-        self.inner.logout(r).await
-    }
-    async fn revoke_family(&self, id: &str, now: NumericDate) -> Result<bool, tok::Error> {
-        self.inner.revoke_family(id, now).await
-    }
-    async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, tok::Error> {
-        self.inner.revoke_subject(subject, now).await
-    }
-    async fn deny_jti(
-        &self,
-        jti: &str,
-        exp: NumericDate,
-        now: NumericDate,
-    ) -> Result<(), tok::Error> {
-        self.inner.deny_jti(jti, exp, now).await
-    }
-    async fn is_jti_denied(&self, jti: &str, now: NumericDate) -> Result<bool, tok::Error> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.is_jti_denied(jti, now).await
-    }
-    async fn family(&self, id: &str) -> Result<Option<FamilyRecord>, tok::Error> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.family(id).await
-    }
-    async fn purge_expired(&self, now: NumericDate) -> Result<u64, tok::Error> {
-        self.inner.purge_expired(now).await
-    }
-    async fn online_state(
-        &self,
-        sid: Option<&str>,
-        jti: Option<&str>,
-        now: NumericDate,
-    ) -> Result<OnlineState, tok::Error> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.online_state(sid, jti, now).await
-    }
-    fn online_cache(&self) -> Option<&OnlineCache> {
-        self.inner.online_cache()
-    }
-}
 
 async fn check<S: Store>(s: &Sessions<S>, pair: &TokenPair) -> Result<(), ErrorKind> {
     s.verify_access::<Map<String, Value>>(&pair.access_token, &Validation::new())
@@ -152,14 +90,7 @@ impl Shared {
 /// once; without the cache every check reads the store.
 async fn cached_checks_read_nothing(store: AnyStore) {
     let cached = store.online_cache().is_some();
-    let s = Sessions::new(
-        Counting {
-            inner: store,
-            reads: AtomicUsize::new(0),
-        },
-        keys(),
-        RefreshPolicy::default(),
-    );
+    let s = Sessions::new(Observed::new(store), keys(), RefreshPolicy::default());
     let pair = s.issue("alice", &Map::new(), None).await.unwrap();
     for _ in 0..5 {
         assert_eq!(check(&s, &pair).await, Ok(()));
@@ -336,10 +267,7 @@ async fn revocations_reach_another_instance_on_postgres() {
 async fn a_long_subject_flushes_nothing_else(shared: &Shared) {
     let here = Sessions::new(shared.open().await, keys(), RefreshPolicy::default());
     let there = Sessions::new(
-        Counting {
-            inner: shared.open().await,
-            reads: AtomicUsize::new(0),
-        },
+        Observed::new(shared.open().await),
         keys(),
         RefreshPolicy::default(),
     );

@@ -24,16 +24,21 @@ fn db_name(url: &str) -> &str {
     url.rsplit('/').next().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_first_opens_create_the_schema_once() {
-    let url = database();
-    let opens = (0..6).map(|_| {
-        let url = url.clone();
+/// Opens `n` stores on `url` at once; each must open.
+async fn open_at_once(url: &str, n: usize) {
+    let opens = (0..n).map(|_| {
+        let url = url.to_owned();
         tokio::spawn(async move { PostgresStore::open(&url).await.map(drop) })
     });
     for open in opens {
         open.await.unwrap().unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_opens_create_the_schema_once() {
+    let url = database();
+    open_at_once(&url, 6).await;
     assert_eq!(
         shared()
             .psql(db_name(&url), "SELECT schema_version FROM tok_meta")
@@ -486,13 +491,7 @@ async fn a_version_1_schema_is_upgraded_in_place() {
          GET DIAGNOSTICS n = ROW_COUNT; \
          IF n > 0 THEN PERFORM tok_announce('s:' || p_subject); END IF; RETURN n; END $$;",
     );
-    let opens = (0..3).map(|_| {
-        let url = url.clone();
-        tokio::spawn(async move { PostgresStore::open(&url).await.map(drop) })
-    });
-    for open in opens {
-        open.await.unwrap().unwrap();
-    }
+    open_at_once(&url, 3).await;
     assert_eq!(
         shared()
             .psql(db, "SELECT schema_version FROM tok_meta")

@@ -24,103 +24,16 @@ use axum::extract::{FromRef, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use common::observed::Observed;
 use common::web::Client;
-use tok::refresh::family::{FamilyRecord, Logout};
 use tok::refresh::{RefreshPolicy, Sessions};
-use tok::store::{
-    AnyStore, Created, LogoutRequest, OnlineCache, OnlineState, RotationOutcome, RotationRequest,
-    Store,
-};
+use tok::store::AnyStore;
 use tok::web::{OnlineBearer, WebSessions, session_router_for};
-use tok::{HmacKey, KeySet, NumericDate};
+use tok::{HmacKey, KeySet};
 
 const REFRESH: &str = "__Host-refresh";
 
-/// A real store whose session-ending actions (`revoke_subject`, `end_session`) fail while
-/// `failing` is set, as a dropped connection would fail them; rotations always work.
-struct FailsAfterProof {
-    inner: AnyStore,
-    failing: Arc<AtomicBool>,
-}
-
-impl FailsAfterProof {
-    fn fault(&self) -> Result<(), tok::Error> {
-        if self.failing.load(Ordering::SeqCst) {
-            let cause = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected");
-            return Err(tok::Error::store("the action after the proof", cause));
-        }
-        Ok(())
-    }
-}
-
-impl Store for FailsAfterProof {
-    async fn create_family(
-        &self,
-        f: &FamilyRecord,
-        now: NumericDate,
-    ) -> Result<Created, tok::Error> {
-        self.inner.create_family(f, now).await
-    }
-    async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, tok::Error> {
-        self.inner.rotate(r).await
-    }
-    async fn logout(&self, r: &LogoutRequest) -> Result<Logout, tok::Error> {
-        self.inner.logout(r).await
-    }
-    async fn revoke_family(&self, id: &str, now: NumericDate) -> Result<bool, tok::Error> {
-        self.inner.revoke_family(id, now).await
-    }
-    async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, tok::Error> {
-        self.fault()?;
-        self.inner.revoke_subject(subject, now).await
-    }
-    async fn deny_jti(
-        &self,
-        jti: &str,
-        exp: NumericDate,
-        now: NumericDate,
-    ) -> Result<(), tok::Error> {
-        self.inner.deny_jti(jti, exp, now).await
-    }
-    async fn is_jti_denied(&self, jti: &str, now: NumericDate) -> Result<bool, tok::Error> {
-        self.inner.is_jti_denied(jti, now).await
-    }
-    async fn family(&self, id: &str) -> Result<Option<FamilyRecord>, tok::Error> {
-        self.inner.family(id).await
-    }
-    async fn purge_expired(&self, now: NumericDate) -> Result<u64, tok::Error> {
-        self.inner.purge_expired(now).await
-    }
-    async fn sessions_of(
-        &self,
-        subject: &str,
-        now: NumericDate,
-    ) -> Result<Vec<FamilyRecord>, tok::Error> {
-        self.inner.sessions_of(subject, now).await
-    }
-    async fn end_session(
-        &self,
-        subject: &str,
-        family_id: &str,
-        now: NumericDate,
-    ) -> Result<bool, tok::Error> {
-        self.fault()?;
-        self.inner.end_session(subject, family_id, now).await
-    }
-    async fn online_state(
-        &self,
-        sid: Option<&str>,
-        jti: Option<&str>,
-        now: NumericDate,
-    ) -> Result<OnlineState, tok::Error> {
-        self.inner.online_state(sid, jti, now).await
-    }
-    fn online_cache(&self) -> Option<&OnlineCache> {
-        self.inner.online_cache()
-    }
-}
-
-type Web = WebSessions<FailsAfterProof>;
+type Web = WebSessions<Observed<AnyStore>>;
 
 #[derive(Clone)]
 struct AppState(Arc<Web>);
@@ -139,7 +52,7 @@ async fn login(State(app): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 async fn me(
-    user: OnlineBearer<serde_json::Map<String, serde_json::Value>, FailsAfterProof>,
+    user: OnlineBearer<serde_json::Map<String, serde_json::Value>, Observed<AnyStore>>,
 ) -> String {
     user.claims
         .sub
@@ -151,11 +64,10 @@ async fn me(
 /// Serves the session routes over `store` on a loopback port; the switch that makes the
 /// actions fail, and the base URL.
 async fn serve(store: AnyStore) -> (Arc<AtomicBool>, String) {
-    let failing = Arc::new(AtomicBool::new(false));
-    let store = FailsAfterProof {
-        inner: store,
-        failing: Arc::clone(&failing),
-    };
+    // The actions after the proof fail on demand, as a dropped connection would fail them;
+    // rotations always work.
+    let store = Observed::new(store).failing_on(&["revoke_subject", "end_session"]);
+    let failing = Arc::clone(&store.failing);
     let keys = KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap());
     // No grace window: a retired cookie presented again is reuse at once.
     let policy = RefreshPolicy::default().with_grace(Duration::ZERO).unwrap();
@@ -165,7 +77,7 @@ async fn serve(store: AnyStore) -> (Arc<AtomicBool>, String) {
         .route("/api/me", get(me))
         .nest(
             "/session",
-            session_router_for::<FailsAfterProof, AppState>(),
+            session_router_for::<Observed<AnyStore>, AppState>(),
         )
         .with_state(AppState(Arc::new(web)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

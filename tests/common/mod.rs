@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod attacks;
+#[cfg(feature = "refresh")]
+pub mod observed;
 #[cfg(feature = "postgres")]
 pub mod postgres_server;
 #[cfg(all(feature = "sqlite", feature = "redis"))]
