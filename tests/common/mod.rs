@@ -8,7 +8,7 @@ pub mod observed;
 pub mod postgres_server;
 #[cfg(all(feature = "sqlite", feature = "redis"))]
 pub mod processes;
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 pub mod proxy;
 #[cfg(feature = "refresh")]
 pub mod races;

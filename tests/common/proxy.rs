@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex};
 
 /// One proxied connection.
 struct Link {
-    /// Whether the client has sent a Redis `SUBSCRIBE` on it (a change feed).
-    subscriber: AtomicBool,
+    /// Whether the client has sent the proxy's feed marker on it (a change feed: Redis
+    /// `SUBSCRIBE`, PostgreSQL `LISTEN`).
+    feed: AtomicBool,
     /// Whether every byte, both ways, is dropped (the sockets stay open).
     black_hole: AtomicBool,
     /// The client's socket, to cut the connection.
@@ -26,8 +27,15 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Starts forwarding to `127.0.0.1:upstream`.
+    /// Starts forwarding to `127.0.0.1:upstream`, taking connections that send a Redis
+    /// `SUBSCRIBE` for change feeds.
     pub fn start(upstream: u16) -> Self {
+        Self::start_marking(upstream, b"SUBSCRIBE")
+    }
+
+    /// Starts forwarding to `127.0.0.1:upstream`, taking connections on which the client
+    /// sends `marker` (any case) for change feeds.
+    pub fn start_marking(upstream: u16, marker: &'static [u8]) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let upstream = Arc::new(AtomicU16::new(upstream));
@@ -42,15 +50,15 @@ impl Proxy {
                     continue;
                 };
                 let link = Arc::new(Link {
-                    subscriber: AtomicBool::new(false),
+                    feed: AtomicBool::new(false),
                     black_hole: AtomicBool::new(false),
                     client: client.try_clone().unwrap(),
                 });
                 all.lock().unwrap().push(Arc::clone(&link));
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
                 let l2 = Arc::clone(&link);
-                std::thread::spawn(move || pump(client, server, &link, true));
-                std::thread::spawn(move || pump(s2, c2, &l2, false));
+                std::thread::spawn(move || pump(client, server, &link, Some(marker)));
+                std::thread::spawn(move || pump(s2, c2, &l2, None));
             }
         });
         Self {
@@ -65,27 +73,29 @@ impl Proxy {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Drops every byte of the connections that carry a subscription now, both ways,
+    /// `url` with its port replaced by the proxy's (`…:PORT/…`).
+    pub fn through(&self, url: &str, port: u16) -> String {
+        url.replacen(&format!(":{port}/"), &format!(":{}/", self.port), 1)
+    }
+
+    /// Drops every byte of the connections that carry a change feed now, both ways,
     /// leaving their sockets open; later connections pass.
-    pub fn black_hole_subscribers(&self) -> usize {
+    pub fn black_hole_feeds(&self) -> usize {
         let links = self.links.lock().unwrap();
         let mut n = 0;
-        for link in links.iter().filter(|l| l.subscriber.load(Ordering::SeqCst)) {
+        for link in links.iter().filter(|l| l.feed.load(Ordering::SeqCst)) {
             link.black_hole.store(true, Ordering::SeqCst);
             n += 1;
         }
         n
     }
 
-    /// Cuts every open connection that carries no subscription (the clients' command
+    /// Cuts every open connection that carries no change feed (the clients' command
     /// connections), as a moving address does; their clients reconnect.
     pub fn cut_commands(&self) -> usize {
         let links = self.links.lock().unwrap();
         let mut n = 0;
-        for link in links
-            .iter()
-            .filter(|l| !l.subscriber.load(Ordering::SeqCst))
-        {
+        for link in links.iter().filter(|l| !l.feed.load(Ordering::SeqCst)) {
             let _ = link.client.shutdown(Shutdown::Both);
             n += 1;
         }
@@ -99,20 +109,18 @@ impl Proxy {
 }
 
 /// Copies `from` to `to` until either side closes, dropping the bytes while the link is a
-/// black hole; `upward` is the client-to-server direction, where a subscription is seen.
-fn pump(mut from: TcpStream, mut to: TcpStream, link: &Link, upward: bool) {
+/// black hole; `marker` is given for the client-to-server direction, where a feed is seen.
+fn pump(mut from: TcpStream, mut to: TcpStream, link: &Link, marker: Option<&[u8]>) {
     let mut buf = [0u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if upward
-            && buf[..n]
-                .windows(9)
-                .any(|w| w.eq_ignore_ascii_case(b"SUBSCRIBE"))
+        if let Some(m) = marker
+            && buf[..n].windows(m.len()).any(|w| w.eq_ignore_ascii_case(m))
         {
-            link.subscriber.store(true, Ordering::SeqCst);
+            link.feed.store(true, Ordering::SeqCst);
         }
         if link.black_hole.load(Ordering::SeqCst) {
             continue;

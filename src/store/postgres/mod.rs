@@ -39,7 +39,7 @@ use tokio_postgres::NoTls;
 use crate::error::{Error, ErrorKind};
 use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache};
 use crate::model::secrets::SecretCache;
-pub use options::{DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT, PostgresOptions};
+pub use options::{DEFAULT_HEARTBEAT, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT, PostgresOptions};
 
 /// Families and denylist in a PostgreSQL database.
 #[derive(Clone)]
@@ -134,9 +134,15 @@ impl PostgresStore {
         let cache = Arc::new(OnlineCache::new(DEFAULT_CACHE_CAPACITY));
         cache.set_serving(false);
         let (listening, confirmed) = tokio::sync::oneshot::channel();
+        let beat = changes::Heartbeat {
+            channel: format!("tok_beat_{}", crate::random::token(12)?),
+            every: options.heartbeat,
+            pool: store.pool.clone(),
+        };
         tokio::spawn(changes::follow(
             config,
             connector,
+            beat,
             Arc::downgrade(&cache),
             listening,
         ));

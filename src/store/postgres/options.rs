@@ -12,6 +12,10 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 
 /// The default longest time one operation may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default interval of the change feed's heartbeats (see
+/// [`PostgresOptions::heartbeat`]): a lost LISTEN connection serves a revoked session for
+/// under a second.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(200);
 
 /// tok's own settings of a PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -25,6 +29,13 @@ pub struct PostgresOptions {
     /// (besides the system's roots): URL parameter `sslrootcert=PATH`. Setting it asks
     /// for TLS (feature `postgres-tls`).
     pub root_certificate: Option<PathBuf>,
+    /// How often the change feed proves it hears this store's writes: a `NOTIFY` on a
+    /// channel of this store's own goes out through the pool and must come back on the
+    /// LISTEN connection (URL parameter `heartbeat_ms=`, 5 to 60000). With none back for
+    /// three intervals the online-check cache stops answering (checks read the database)
+    /// and the store listens anew, so a lost, black-holed or stranded LISTEN connection
+    /// serves a revoked session for about four intervals at most.
+    pub heartbeat: Duration,
 }
 
 impl Default for PostgresOptions {
@@ -33,6 +44,7 @@ impl Default for PostgresOptions {
             pool_size: DEFAULT_POOL_SIZE,
             timeout: DEFAULT_TIMEOUT,
             root_certificate: None,
+            heartbeat: DEFAULT_HEARTBEAT,
         }
     }
 }
@@ -58,6 +70,16 @@ pub(super) fn parse(url: &str) -> Result<(tokio_postgres::Config, PostgresOption
             }
             Some(("timeout_ms", n)) => {
                 options.timeout = Duration::from_millis(number("timeout_ms", n)?.max(1));
+            }
+            Some(("heartbeat_ms", n)) => {
+                let ms = number("heartbeat_ms", n)?;
+                if !(5..=60_000).contains(&ms) {
+                    return Err(Error::new(
+                        ErrorKind::Config,
+                        format!("heartbeat_ms={ms} is outside 5 to 60000"),
+                    ));
+                }
+                options.heartbeat = Duration::from_millis(ms);
             }
             // libpq's name, read by tok: tokio-postgres takes certificates from code.
             Some(("sslrootcert", path)) if !path.is_empty() => {
@@ -131,6 +153,9 @@ mod tests {
         let (_, defaults) = parse("postgresql://h/db").unwrap();
         assert_eq!(defaults.pool_size, DEFAULT_POOL_SIZE);
         assert_eq!(defaults.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(defaults.heartbeat, DEFAULT_HEARTBEAT);
+        let (_, options) = parse("postgresql://h/db?heartbeat_ms=50").unwrap();
+        assert_eq!(options.heartbeat, Duration::from_millis(50));
     }
 
     #[test]
@@ -139,6 +164,8 @@ mod tests {
             "postgres://u:secret@h/db?pool_size=x",
             "postgres://u:secret@h/db?timeout_ms=-1",
             "postgres://u:secret@h/db?nonsense=1",
+            "postgres://u:secret@h/db?heartbeat_ms=4",
+            "postgres://u:secret@h/db?heartbeat_ms=60001",
         ] {
             let e = parse(url).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{url}");

@@ -1,11 +1,12 @@
-//! The Redis change feed under faults a network and a failover produce, injected with a
-//! TCP proxy the test owns (never a mock): a subscription whose packets are dropped while
-//! its socket stays open, and a failover behind a moving address where the old primary
-//! lives on and keeps the subscription. In both, another process stops serving a revoked
-//! session within a bound far under the old detection time (1 s of quiet plus a 1 s ping
-//! timeout, forever in the failover case), because its cache serves only while
-//! heartbeats sent through its command connection come back on its subscription.
-#![cfg(feature = "redis")]
+//! The change feeds under faults a network and a failover produce, injected with a TCP
+//! proxy the test owns (never a mock): a Redis subscription or a PostgreSQL LISTEN
+//! connection whose packets are dropped while its socket stays open, and a Redis failover
+//! behind a moving address where the old primary lives on and keeps the subscription. In
+//! each, another process stops serving a revoked session within a bound far under the
+//! old detection time (1 s of quiet plus a 1 s ping timeout, forever in the failover
+//! case), because its cache serves only while heartbeats sent through its command
+//! connection (or pool) come back on its feed.
+#![cfg(all(feature = "redis", feature = "postgres"))]
 
 mod common;
 
@@ -86,7 +87,7 @@ async fn a_black_holed_subscription_serves_no_revocation() {
     serving_within(&there, Duration::from_secs(5)).await;
     let pair = warm(&here, &there).await;
 
-    assert_eq!(proxy.black_hole_subscribers(), 1);
+    assert_eq!(proxy.black_hole_feeds(), 1);
     assert!(here.revoke_refresh(&pair.refresh_token).await.unwrap());
     let stale = accepted_for(&there, &pair).await;
     eprintln!("black hole: revoked session accepted for {stale:?}");
@@ -159,6 +160,32 @@ async fn a_failover_with_the_old_primary_alive_serves_no_revocation() {
         start.elapsed()
     );
     // The subscriptions follow the address to the new primary and serve again.
+    serving_within(&there, Duration::from_secs(5)).await;
+    let next = warm(&here, &there).await;
+    assert!(here.revoke_refresh(&next.refresh_token).await.unwrap());
+    accepted_for(&there, &next).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_holed_listen_connection_serves_no_revocation() {
+    let server = common::postgres_server::shared();
+    let url = common::postgres_server::database();
+    let proxy = Proxy::start_marking(server.port, b"LISTEN ");
+    // A heartbeat of 50 ms (the default, 200 ms, bounds this at about 800 ms).
+    let here = sessions(&url).await;
+    let there = sessions(&format!(
+        "{}?heartbeat_ms=50",
+        proxy.through(&url, server.port)
+    ))
+    .await;
+    serving_within(&there, Duration::from_secs(5)).await;
+    let pair = warm(&here, &there).await;
+
+    assert_eq!(proxy.black_hole_feeds(), 1);
+    assert!(here.revoke_refresh(&pair.refresh_token).await.unwrap());
+    let stale = accepted_for(&there, &pair).await;
+    eprintln!("PostgreSQL black hole: revoked session accepted for {stale:?}");
+
     serving_within(&there, Duration::from_secs(5)).await;
     let next = warm(&here, &there).await;
     assert!(here.revoke_refresh(&next.refresh_token).await.unwrap());
