@@ -135,7 +135,6 @@ impl PostgresStore {
         cache.set_serving(false);
         let (listening, confirmed) = tokio::sync::oneshot::channel();
         let beat = changes::Heartbeat {
-            channel: format!("tok_beat_{}", crate::random::token(12)?),
             every: options.heartbeat,
             pool: store.pool.clone(),
         };

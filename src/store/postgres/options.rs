@@ -29,12 +29,12 @@ pub struct PostgresOptions {
     /// (besides the system's roots): URL parameter `sslrootcert=PATH`. Setting it asks
     /// for TLS (feature `postgres-tls`).
     pub root_certificate: Option<PathBuf>,
-    /// How often the change feed proves it hears this store's writes: a `NOTIFY` on a
-    /// channel of this store's own goes out through the pool and must come back on the
-    /// LISTEN connection (URL parameter `heartbeat_ms=`, 5 to 60000). With none back for
-    /// three intervals the online-check cache stops answering (checks read the database)
-    /// and the store listens anew, so a lost, black-holed or stranded LISTEN connection
-    /// serves a revoked session for about four intervals at most.
+    /// How often the change feed proves it hears this store's writes: the LISTEN
+    /// connection must answer a query, from the same server the pool writes to (URL
+    /// parameter `heartbeat_ms=`, 5 to 60000). A proof that fails or takes two intervals
+    /// stops the online-check cache answering (checks read the database) and the store
+    /// listens anew, so a lost, black-holed or stranded LISTEN connection serves a
+    /// revoked session for about three intervals at most.
     pub heartbeat: Duration,
 }
 

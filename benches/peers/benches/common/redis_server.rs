@@ -46,6 +46,14 @@ impl Server {
     }
 }
 
+impl Server {
+    /// The server's process id (for the CPU it used).
+    #[allow(dead_code)] // Only the heartbeat_cost example reads it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.child.kill().ok();
