@@ -197,6 +197,21 @@ fn wrong_audience() {
     assert!(verify_with(&token, &Validation::new().allow_unchecked_audience()).is_ok());
 }
 
+/// A refused audience is named: up to three values, and "..." only when there are more.
+#[test]
+fn wrong_audience_names_three_values_at_most() {
+    let v = Validation::new().with_audience("mine");
+    let detail = |aud: &str| {
+        let token = claims(&format!(r#"{{"exp":1900000000,"aud":{aud}}}"#));
+        verify_with(&token, &v).unwrap_err().detail().to_owned()
+    };
+    let three = detail(r#"["a","b","c"]"#);
+    assert!(three.contains(r#"["a", "b", "c"]"#), "{three}");
+    let four = detail(r#"["a","b","c","d"]"#);
+    assert!(four.contains(r#"["a", "b", "c", ...]"#), "{four}");
+    assert!(!four.contains("\"d\""), "{four}");
+}
+
 #[test]
 fn wrong_issuer() {
     let token = claims(r#"{"exp":1900000000,"iss":"evil"}"#);
