@@ -30,7 +30,9 @@ pub mod redis;
 pub mod sqlite;
 mod url;
 
-pub use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache, OnlineState};
+pub use crate::model::cache::{
+    Change, DEFAULT_CACHE_CAPACITY, OnlineCache, OnlineState, SubjectDigest, subject_digest,
+};
 pub use crate::model::resolve::{Resolved, resolve_logout, resolve_rotation};
 pub use crate::model::store::{
     Created, DENYLIST_RETENTION, LogoutRequest, MAX_LISTED, PURGE_MARGIN, RotationOutcome,
