@@ -25,7 +25,7 @@ pub enum AnyStore {
     /// `sqlite:PATH`
     #[cfg(feature = "sqlite")]
     Sqlite(SqliteStore),
-    /// `redis://…`, `rediss://…`, `redis+cluster://…`
+    /// `redis://…`, `rediss://…`, `redis+cluster://…`, `redis+sentinel://…`
     #[cfg(feature = "redis")]
     Redis(RedisStore),
     /// `postgres://…`, `postgresql://…`
@@ -34,8 +34,9 @@ pub enum AnyStore {
 }
 
 /// Opens the store a URL names: `memory:`, `sqlite:PATH` (feature `sqlite`),
-/// `redis://HOST:PORT`, `redis+cluster://HOST:PORT,...` (feature `redis`; see
-/// [`RedisStore::open`](crate::store::RedisStore) for `prefix=` and `timeout_ms=`),
+/// `redis://HOST:PORT`, `redis+cluster://HOST:PORT,...`,
+/// `redis+sentinel://HOST:PORT,.../MASTER_NAME` (feature `redis`; see
+/// [`RedisStore::open`](crate::store::RedisStore) for `prefix=`, `timeout_ms=` and more),
 /// `postgres://USER@HOST/DB` (feature `postgres`; see
 /// [`PostgresStore::open`](crate::store::PostgresStore::open) for `pool_size=` and
 /// `timeout_ms=`).
@@ -72,7 +73,7 @@ pub async fn open(url: &str) -> Result<AnyStore, Error> {
                 "tok was built without the sqlite feature",
             ));
         }
-        "redis:" | "rediss:" | "redis+cluster:" => {
+        "redis:" | "rediss:" | "redis+cluster:" | "redis+sentinel:" => {
             #[cfg(feature = "redis")]
             return Ok(AnyStore::Redis(RedisStore::open(url).await?));
             #[cfg(not(feature = "redis"))]

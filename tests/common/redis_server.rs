@@ -163,6 +163,12 @@ impl RedisServer {
         }
     }
 
+    /// The server's process id (to stop and continue it).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("running")
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
@@ -267,4 +273,96 @@ pub fn shared_cluster_prefix() -> String {
     });
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     format!("{url}?prefix=conf{n}")
+}
+
+/// Redis Sentinels (`redis-server CONFIG --sentinel`) watching one primary under the
+/// name `mymaster`, on loopback, each with its own config file (Sentinel rewrites it).
+pub struct Sentinels {
+    children: Vec<Child>,
+    pub ports: Vec<u16>,
+    _dir: tempfile::TempDir,
+}
+
+impl Sentinels {
+    /// `n` sentinels with a quorum of `n / 2 + 1` that take the primary for down after
+    /// `down_after_ms` of silence.
+    pub fn start(n: usize, primary: u16, down_after_ms: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut children = Vec::new();
+        let mut ports = Vec::new();
+        for i in 0..n {
+            let port = free_port();
+            let conf = dir.path().join(format!("sentinel-{i}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                     sentinel monitor mymaster 127.0.0.1 {primary} {quorum}\n\
+                     sentinel down-after-milliseconds mymaster {down_after_ms}\n\
+                     sentinel failover-timeout mymaster 4000\n\
+                     sentinel parallel-syncs mymaster 1\n",
+                    dir = dir.path().display(),
+                    quorum = n / 2 + 1,
+                ),
+            )
+            .unwrap();
+            let child = Command::new("redis-server")
+                .arg(&conf)
+                .arg("--sentinel")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server must be installed (scripts/setup.sh installs it)");
+            children.push(child);
+            ports.push(port);
+        }
+        let sentinels = Self {
+            children,
+            ports,
+            _dir: dir,
+        };
+        let start = Instant::now();
+        while sentinels.primary().is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the sentinels did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        sentinels
+    }
+
+    /// The port of the primary the first sentinel names, if it answers.
+    pub fn primary(&self) -> Option<u16> {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.ports[0].to_string()])
+            .args(["SENTINEL", "get-master-addr-by-name", "mymaster"])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// The `redis+sentinel://` URL naming every sentinel.
+    pub fn url(&self, query: &str) -> String {
+        let hosts: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+sentinel://{}/mymaster?{query}", hosts.join(","))
+    }
+}
+
+impl Drop for Sentinels {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

@@ -22,12 +22,13 @@
 //!
 //! [`RedisOptions::heartbeat`]: super::RedisOptions::heartbeat
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
 use super::Conn;
+use super::sentinel::Primary;
 use crate::model::cache::{Change, OnlineCache};
 
 /// How long subscribing to one node may take.
@@ -56,11 +57,28 @@ pub(super) struct Heartbeat {
     pub conn: Conn,
 }
 
+/// Where the follower subscribes.
+pub(super) enum Source {
+    /// The first of these that answers (one node, or Redis Cluster's seeds).
+    Nodes(Vec<redis::Client>),
+    /// The primary Redis Sentinel names at the time of subscribing.
+    Sentinel(Arc<Primary>),
+}
+
+impl Source {
+    fn clients(&self) -> Vec<redis::Client> {
+        match self {
+            Source::Nodes(nodes) => nodes.clone(),
+            Source::Sentinel(primary) => vec![primary.client()],
+        }
+    }
+}
+
 /// Follows `channel` on the first of `nodes` that answers, for `cache`, until the cache
 /// is dropped. Sends on `subscribed` once the first subscription is proven (its first
 /// heartbeat arrived).
 pub(super) async fn follow(
-    nodes: Vec<redis::Client>,
+    nodes: Source,
     channel: String,
     beat: Heartbeat,
     cache: Weak<OnlineCache>,
@@ -75,7 +93,8 @@ pub(super) async fn follow(
         if cache.strong_count() == 0 {
             return;
         }
-        let Some((sink, stream)) = subscribe(&nodes, &[&channel, &beat.channel]).await else {
+        let Some((sink, stream)) = subscribe(&nodes.clients(), &[&channel, &beat.channel]).await
+        else {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
             continue;
@@ -163,10 +182,7 @@ fn publish(beat: &Heartbeat) {
     cmd.arg(&beat.channel).arg("");
     let conn = beat.conn.clone();
     tokio::spawn(async move {
-        let _: redis::RedisResult<i64> = match conn {
-            Conn::Single(mut c) => cmd.query_async(&mut c).await,
-            Conn::Cluster(mut c) => cmd.query_async(&mut c).await,
-        };
+        let _: redis::RedisResult<i64> = conn.query(&cmd).await;
     });
 }
 

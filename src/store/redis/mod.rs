@@ -18,8 +18,10 @@
 
 mod changes;
 mod codec;
+mod conn;
 mod options;
 mod scripts;
+mod sentinel;
 mod store;
 
 use std::fmt;
@@ -27,8 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster_async::ClusterConnection;
-use redis::{FromRedisValue, RedisResult, ScriptInvocation};
+use redis::{FromRedisValue, ScriptInvocation};
 
 use crate::error::{Error, ErrorKind};
 use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache};
@@ -36,15 +37,10 @@ use crate::model::secrets::SecretCache;
 use crate::model::token::{self, FamilySecret, PresentedToken};
 use crate::numeric_date::NumericDate;
 use codec::{FORMAT_VERSION, connect_error, corrupt, hex, ms, redis_error, unhex};
+use conn::Conn;
 use options::parse_options;
 pub use options::{DEFAULT_HEARTBEAT, DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisOptions};
 use scripts::{Scripts, scripts};
-
-#[derive(Clone)]
-enum Conn {
-    Single(ConnectionManager),
-    Cluster(ClusterConnection),
-}
 
 /// Families and denylist in Redis.
 #[derive(Clone)]
@@ -57,16 +53,25 @@ pub struct RedisStore {
     channel: String,
     /// Online-check answers, kept current by this store's writes and its subscription.
     cache: Option<Arc<OnlineCache>>,
+    /// Where writes that must reach replicas before they are confirmed go.
+    acks: Option<Acks>,
+}
+
+/// Writes confirmed only once replicas acknowledged them (see
+/// [`RedisOptions::wait_replicas`]), on a connection of their own: `WAIT` holds the
+/// connection it is sent on, and must not hold everyone's requests behind a slow replica.
+#[derive(Clone)]
+struct Acks {
+    conn: Conn,
+    replicas: u32,
+    timeout_ms: u64,
+    every_write: bool,
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mode = match self.conn {
-            Conn::Single(_) => "single",
-            Conn::Cluster(_) => "cluster",
-        };
         f.debug_struct("RedisStore")
-            .field("mode", &mode)
+            .field("mode", &self.conn.mode())
             .field("prefix", &self.prefix)
             .finish()
     }
@@ -84,8 +89,13 @@ fn request_id() -> Result<String, Error> {
 
 impl RedisStore {
     /// Connects to the Redis a URL names: `redis://[user:pass@]host:port[/db]` for one
-    /// node, `redis+cluster://host:port,host:port,...` for Redis Cluster. The query
-    /// parameters `prefix=NAME` and `timeout_ms=N` override [`RedisOptions`].
+    /// node, `redis+cluster://host:port,host:port,...` for Redis Cluster,
+    /// `redis+sentinel://[user:pass@]host:port,host:port,.../MASTER_NAME[/db]` for the
+    /// primary that Redis Sentinel names (the sentinels' addresses; the credentials and
+    /// database are the data nodes', the sentinels are asked without a password), followed
+    /// through failovers. The query parameters `prefix=NAME`, `timeout_ms=N`,
+    /// `heartbeat_ms=N`, `wait_replicas=N` and `wait_on_every_write=true|false` override
+    /// [`RedisOptions`].
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
@@ -106,38 +116,30 @@ impl RedisStore {
     /// # Errors
     /// As [`open`](Self::open).
     pub async fn open_with(url: &str, options: RedisOptions) -> Result<Self, Error> {
-        let followed: Vec<redis::Client>;
-        let conn = if let Some(nodes) = url.strip_prefix("redis+cluster://") {
-            let nodes = options::cluster_nodes(nodes);
-            followed = nodes
-                .iter()
-                .filter_map(|n| redis::Client::open(n.as_str()).ok())
-                .collect();
-            let client = redis::cluster::ClusterClient::builder(nodes)
-                .connection_timeout(options.timeout)
-                .response_timeout(options.timeout)
-                .retries(2)
-                .build()
-                .map_err(|e| redis_error("Redis Cluster URL", e))?;
-            Conn::Cluster(
-                client
-                    .get_async_connection()
-                    .await
-                    .map_err(|e| connect_error(url, e))?,
-            )
-        } else {
-            let client = redis::Client::open(url).map_err(|e| redis_error("Redis URL", e))?;
-            followed = vec![client.clone()];
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(options.timeout))
-                .set_response_timeout(Some(options.timeout))
-                .set_number_of_retries(2)
-                .set_max_delay(Duration::from_millis(500));
-            Conn::Single(
-                ConnectionManager::new_with_config(client, config)
-                    .await
-                    .map_err(|e| connect_error(url, e))?,
-            )
+        let (conn, followed) = connect(url, &options).await?;
+        let acks = match options.wait_replicas {
+            0 => None,
+            _ if conn.is_cluster() => {
+                return Err(Error::new(
+                    ErrorKind::Store,
+                    "wait_replicas is not supported on Redis Cluster",
+                ));
+            }
+            replicas => Some(Acks {
+                // `WAIT` may take the whole timeout; the reply gets as long again.
+                conn: connect(
+                    url,
+                    &RedisOptions {
+                        timeout: options.timeout * 2,
+                        ..options.clone()
+                    },
+                )
+                .await?
+                .0,
+                replicas,
+                timeout_ms: options.timeout.as_millis() as u64,
+                every_write: options.wait_on_every_write,
+            }),
         };
         let channel = format!("{}:changes", options.prefix);
         // Deaf until subscribed: nothing is served from memory before the first message
@@ -166,6 +168,7 @@ impl RedisStore {
             secrets: Default::default(),
             channel,
             cache: Some(cache),
+            acks,
         })
     }
 
@@ -204,19 +207,39 @@ impl RedisStore {
         what: &str,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, Error> {
-        let result: RedisResult<T> = match &self.conn {
-            Conn::Single(c) => invocation.invoke_async(&mut c.clone()).await,
-            Conn::Cluster(c) => invocation.invoke_async(&mut c.clone()).await,
-        };
-        result.map_err(|e| redis_error(what, e))
+        self.conn
+            .invoke(invocation)
+            .await
+            .map_err(|e| redis_error(what, e))
+    }
+
+    /// Runs a revoking script: confirmed only once the replicas asked for have it.
+    async fn run_revoking<T: FromRedisValue>(
+        &self,
+        what: &str,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, Error> {
+        match &self.acks {
+            Some(acks) => acks.run(what, invocation).await,
+            None => self.run(what, invocation).await,
+        }
+    }
+
+    /// Runs a script that logs in or rotates: through the replicas too when
+    /// [`RedisOptions::wait_on_every_write`] asks.
+    async fn run_write<T: FromRedisValue>(
+        &self,
+        what: &str,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, Error> {
+        match &self.acks {
+            Some(acks) if acks.every_write => acks.run(what, invocation).await,
+            _ => self.run(what, invocation).await,
+        }
     }
 
     async fn query<T: FromRedisValue>(&self, what: &str, cmd: &redis::Cmd) -> Result<T, Error> {
-        let result: RedisResult<T> = match &self.conn {
-            Conn::Single(c) => cmd.query_async(&mut c.clone()).await,
-            Conn::Cluster(c) => cmd.query_async(&mut c.clone()).await,
-        };
-        result.map_err(|e| redis_error(what, e))
+        self.conn.query(cmd).await.map_err(|e| redis_error(what, e))
     }
 
     /// Deletes every key under this store's prefix (tests and teardown only). Returns how
@@ -237,7 +260,7 @@ impl RedisStore {
     }
 
     async fn scan(&self, pattern: &str) -> Result<Vec<String>, Error> {
-        let Conn::Single(c) = &self.conn else {
+        let Some(c) = self.conn.node() else {
             return Err(Error::new(
                 ErrorKind::Store,
                 "scanning is not supported on Redis Cluster (keys expire by TTL)",
@@ -319,7 +342,7 @@ impl RedisStore {
         tombstone_ms: u64,
     ) -> Result<bool, Error> {
         let n: Result<i64, Error> = self
-            .run(
+            .run_revoking(
                 "revoking a family",
                 self.scripts
                     .revoke
@@ -333,4 +356,71 @@ impl RedisStore {
         self.tell(|| Change::Family(family_id.to_owned()));
         Ok(n? == 1)
     }
+}
+
+impl Acks {
+    async fn run<T: FromRedisValue>(
+        &self,
+        what: &str,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, Error> {
+        let (answer, acknowledged) = self
+            .conn
+            .invoke_acknowledged(invocation, self.replicas, self.timeout_ms)
+            .await
+            .map_err(|e| redis_error(what, e))?;
+        if acknowledged < i64::from(self.replicas) {
+            return Err(Error::new(
+                ErrorKind::Store,
+                format!(
+                    "{what}: done on the primary, but {acknowledged} of {} replicas \
+                     acknowledged it within {} ms, so it is not confirmed (a failover now \
+                     could undo it)",
+                    self.replicas, self.timeout_ms
+                ),
+            ));
+        }
+        Ok(answer)
+    }
+}
+
+/// Connects to what `url` names; also returns the clients the change feed subscribes
+/// through.
+async fn connect(url: &str, options: &RedisOptions) -> Result<(Conn, changes::Source), Error> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(options.timeout))
+        .set_response_timeout(Some(options.timeout))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_millis(500));
+    if let Some(nodes) = url.strip_prefix("redis+cluster://") {
+        let nodes = options::cluster_nodes(nodes);
+        let followed = nodes
+            .iter()
+            .filter_map(|n| redis::Client::open(n.as_str()).ok())
+            .collect();
+        let client = redis::cluster::ClusterClient::builder(nodes)
+            .connection_timeout(options.timeout)
+            .response_timeout(options.timeout)
+            .retries(2)
+            .build()
+            .map_err(|e| redis_error("Redis Cluster URL", e))?;
+        let conn = client
+            .get_async_connection()
+            .await
+            .map_err(|e| connect_error(url, e))?;
+        return Ok((Conn::Cluster(conn), changes::Source::Nodes(followed)));
+    }
+    if let Some(rest) = url.strip_prefix("redis+sentinel://") {
+        let named = sentinel::parse(rest)?;
+        let primary = sentinel::Primary::open(&named, config, options.timeout).await?;
+        return Ok((
+            Conn::Sentinel(primary.clone()),
+            changes::Source::Sentinel(primary),
+        ));
+    }
+    let client = redis::Client::open(url).map_err(|e| redis_error("Redis URL", e))?;
+    let conn = ConnectionManager::new_with_config(client.clone(), config)
+        .await
+        .map_err(|e| connect_error(url, e))?;
+    Ok((Conn::Single(conn), changes::Source::Nodes(vec![client])))
 }

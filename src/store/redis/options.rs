@@ -1,5 +1,5 @@
-//! What a Redis store URL may say beyond the server: `prefix=`, `timeout_ms=` and
-//! `heartbeat_ms=`.
+//! What a Redis store URL may say beyond the server: `prefix=`, `timeout_ms=`,
+//! `heartbeat_ms=`, `wait_replicas=` and `wait_on_every_write=`.
 
 use std::time::Duration;
 
@@ -26,6 +26,18 @@ pub struct RedisOptions {
     /// subscription serves a revoked session for about four intervals at most. Each
     /// store publishes one small message per interval.
     pub heartbeat: Duration,
+    /// How many replicas must acknowledge a revoking write (a logout, revoking a family
+    /// or a subject, denylisting a `jti`) before it is confirmed: each is followed by
+    /// `WAIT n timeout` on its connection. Redis replicates asynchronously, so without
+    /// this a confirmed logout that had not reached a replica is undone when that replica
+    /// is promoted. With it, a write that fewer replicas acknowledged within
+    /// [`timeout`](Self::timeout) is an error (it is applied on the primary, but not
+    /// confirmed). 0 (the default): do not wait. Not on Redis Cluster.
+    pub wait_replicas: u32,
+    /// With [`wait_replicas`](Self::wait_replicas): also wait on logins and rotations, so
+    /// that a rotation a client was answered is never lost by a failover (which would make
+    /// its new token unknown and the old one its only way back in).
+    pub wait_on_every_write: bool,
 }
 
 impl Default for RedisOptions {
@@ -34,11 +46,13 @@ impl Default for RedisOptions {
             prefix: DEFAULT_PREFIX.into(),
             timeout: DEFAULT_TIMEOUT,
             heartbeat: DEFAULT_HEARTBEAT,
+            wait_replicas: 0,
+            wait_on_every_write: false,
         }
     }
 }
 
-/// Splits `prefix=`, `timeout_ms=` and `heartbeat_ms=` off a URL's query string.
+/// Splits tok's own parameters off a URL's query string.
 pub(super) fn parse_options(url: &str) -> Result<(String, RedisOptions), Error> {
     let mut options = RedisOptions::default();
     let Some((base, query)) = url.split_once('?') else {
@@ -74,6 +88,26 @@ pub(super) fn parse_options(url: &str) -> Result<(String, RedisOptions), Error> 
                         )
                     })?;
                 options.heartbeat = Duration::from_millis(ms);
+            }
+            Some(("wait_replicas", n)) => {
+                options.wait_replicas = n.parse().ok().filter(|n| *n <= 64).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Store,
+                        format!("wait_replicas={n} is not a number from 0 to 64"),
+                    )
+                })?;
+            }
+            Some(("wait_on_every_write", b)) => {
+                options.wait_on_every_write = match b {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(Error::new(
+                            ErrorKind::Store,
+                            format!("wait_on_every_write={b} is neither true nor false"),
+                        ));
+                    }
+                };
             }
             Some(("prefix", p)) => {
                 return Err(Error::new(
@@ -144,6 +178,17 @@ mod tests {
             parse_options("redis://h").unwrap().1.heartbeat,
             DEFAULT_HEARTBEAT
         );
+        let (_, o) = parse_options("redis://h?wait_replicas=2&wait_on_every_write=true").unwrap();
+        assert_eq!((o.wait_replicas, o.wait_on_every_write), (2, true));
+        let o = parse_options("redis://h").unwrap().1;
+        assert_eq!((o.wait_replicas, o.wait_on_every_write), (0, false));
+        for bad in [
+            "wait_replicas=65",
+            "wait_replicas=x",
+            "wait_on_every_write=1",
+        ] {
+            assert!(parse_options(&format!("redis://h?{bad}")).is_err(), "{bad}");
+        }
         for bad in ["4", "60001", "x", ""] {
             assert!(
                 parse_options(&format!("redis://h?heartbeat_ms={bad}")).is_err(),

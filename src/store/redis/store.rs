@@ -12,7 +12,7 @@ use crate::model::store::{
 use crate::numeric_date::NumericDate;
 use crate::store::redis::codec::{FIELDS, corrupt, family_from, hex, ms, redis_error};
 use crate::store::redis::scripts::TTL_SLACK_MS;
-use crate::store::redis::{Conn, RedisStore, TOMBSTONE_MS, changes, request_id};
+use crate::store::redis::{RedisStore, TOMBSTONE_MS, changes, request_id};
 
 impl Store for RedisStore {
     async fn create_family(&self, f: &FamilyRecord, now: NumericDate) -> Result<Created, Error> {
@@ -22,7 +22,7 @@ impl Store for RedisStore {
         // everywhere" always finds it; a revoke that finds the id before the family
         // exists leaves a tombstone that this creation then honours.
         let ttl = f.expires_at.duration_since(now).as_millis() as u64 + TTL_SLACK_MS;
-        self.run::<i64>(
+        self.run_write::<i64>(
             "indexing a subject",
             self.scripts
                 .track_subject
@@ -32,7 +32,7 @@ impl Store for RedisStore {
         )
         .await?;
         let created: i64 = self
-            .run(
+            .run_write(
                 "creating a family",
                 self.scripts
                     .create
@@ -65,7 +65,7 @@ impl Store for RedisStore {
         }
         let family_id = r.presented.family_id();
         let reply: Vec<Value> = self
-            .run(
+            .run_write(
                 "rotating a refresh token",
                 self.scripts
                     .rotate
@@ -119,7 +119,7 @@ impl Store for RedisStore {
             return Ok(Logout::Unknown);
         }
         let reply: Result<String, Error> = self
-            .run(
+            .run_revoking(
                 "logging out",
                 self.scripts
                     .logout
@@ -184,7 +184,7 @@ impl Store for RedisStore {
     async fn deny_jti(&self, jti: &str, exp: NumericDate, now: NumericDate) -> Result<(), Error> {
         let until = deny_until(exp);
         let denied = self
-            .run::<i64>(
+            .run_revoking::<i64>(
                 "denylisting a jti",
                 self.scripts
                     .deny
@@ -232,7 +232,7 @@ impl Store for RedisStore {
     /// `purge_expired` cannot scan the nodes (it answers 0). A single node also expires
     /// by TTL, but its purge also removes what has ended before its TTL.
     fn expires_by_itself(&self) -> bool {
-        matches!(self.conn, Conn::Cluster(_))
+        self.conn.is_cluster()
     }
 
     fn online_cache(&self) -> Option<&OnlineCache> {
@@ -285,18 +285,19 @@ impl Store for RedisStore {
             cmd
         });
         let what = "reading a session's state";
-        let (until, values): (Option<u64>, Vec<Value>) = match (&self.conn, deny, family) {
-            (_, None, None) => (None, Vec::new()),
-            (_, Some(deny), None) => (self.query(what, &deny).await?, Vec::new()),
-            (_, None, Some(family)) => (None, self.query(what, &family).await?),
-            (Conn::Single(c), Some(deny), Some(family)) => {
+        let (until, values): (Option<u64>, Vec<Value>) = match (deny, family) {
+            (None, None) => (None, Vec::new()),
+            (Some(deny), None) => (self.query(what, &deny).await?, Vec::new()),
+            (None, Some(family)) => (None, self.query(what, &family).await?),
+            (Some(deny), Some(family)) if !self.conn.is_cluster() => {
                 let mut pipe = redis::pipe();
                 pipe.add_command(deny).add_command(family);
-                pipe.query_async(&mut c.clone())
+                self.conn
+                    .pipeline(&pipe)
                     .await
                     .map_err(|e| redis_error(what, e))?
             }
-            (Conn::Cluster(_), Some(deny), Some(family)) => {
+            (Some(deny), Some(family)) => {
                 let (until, values) =
                     futures_util::future::join(self.query(what, &deny), self.query(what, &family))
                         .await;
@@ -320,7 +321,7 @@ impl Store for RedisStore {
     /// Redis Cluster TTLs do the work and this returns 0.
     async fn purge_expired(&self, now: NumericDate) -> Result<u64, Error> {
         let now = crate::model::store::purge_horizon(now);
-        if matches!(self.conn, Conn::Cluster(_)) {
+        if self.conn.is_cluster() {
             return Ok(0);
         }
         let mut removed = 0u64;

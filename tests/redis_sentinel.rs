@@ -1,0 +1,281 @@
+//! Redis with a replica and three Sentinels, on real servers: the primary is SIGKILLed
+//! under traffic, Sentinel promotes the replica, and tok follows. Sessions rotate and are
+//! checked throughout from two stores (two processes' worth); the outage is bounded and
+//! answered as an outage (`Store`, 503), never as reuse of a rotation that was confirmed,
+//! never by accepting a session whose logout was confirmed. Writes wait for the replica
+//! (`wait_replicas=1`, `wait_on_every_write=true`), which is what makes "confirmed" mean
+//! "survives the failover"; a second test shows what that wait refuses to confirm.
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::proxy::Proxy;
+use common::redis_server::{RedisServer, Sentinels};
+use serde_json::{Map, Value};
+use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
+use tok::store::AnyStore;
+use tok::{ErrorKind, HmacKey, KeySet, Validation};
+
+fn keys() -> KeySet {
+    KeySet::new(HmacKey::from_bytes(&[9; 32]).unwrap())
+}
+
+async fn sessions(url: &str) -> Sessions<AnyStore> {
+    Sessions::new(
+        tok::store::open(url).await.unwrap(),
+        keys(),
+        RefreshPolicy::default(),
+    )
+}
+
+async fn check(s: &Sessions<AnyStore>, pair: &TokenPair) -> Result<(), ErrorKind> {
+    s.verify_access::<Map<String, Value>>(&pair.access_token, &Validation::new())
+        .await
+        .map(|_| ())
+        .map_err(|e| e.kind())
+}
+
+/// Retries `f` while it answers `Store` (an outage), up to `bound`.
+async fn through_outage<T, F, Fut>(bound: Duration, mut f: F) -> Result<T, tok::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tok::Error>>,
+{
+    let start = Instant::now();
+    loop {
+        match f().await {
+            Err(e) if e.kind() == ErrorKind::Store && start.elapsed() < bound => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The replica has caught up with the primary's writes.
+fn synced(primary: &RedisServer, replica: &RedisServer) {
+    let start = Instant::now();
+    let offset = |s: &RedisServer, field: &str| -> Option<i64> {
+        s.cli(&["INFO", "replication"])
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(field)?.parse().ok())
+    };
+    loop {
+        let (p, r) = (
+            offset(primary, "master_repl_offset:"),
+            offset(replica, "slave_repl_offset:"),
+        );
+        if p.is_some() && p == r {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the replica never synced"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_under_traffic_loses_nothing_confirmed() {
+    let mut primary = RedisServer::start();
+    let port = primary.port.to_string();
+    let replicas = [
+        RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]),
+        RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]),
+    ];
+    for replica in &replicas {
+        synced(&primary, replica);
+    }
+    let sentinels = Sentinels::start(3, primary.port, 1500);
+    // Each write waits for one of the two replicas: Sentinel promotes the one with the
+    // most of the primary's writes, and the other replica acknowledges writes after the
+    // failover. A grace window lets a client retry a rotation whose answer the failover
+    // cut off (it may have been applied): the retry is answered, not taken for reuse.
+    let url = sentinels.url("wait_replicas=1&wait_on_every_write=true&timeout_ms=500");
+    let policy = RefreshPolicy::default()
+        .with_grace(Duration::from_secs(10))
+        .unwrap();
+    let here = Arc::new(Sessions::new(
+        tok::store::open(&url).await.unwrap(),
+        keys(),
+        policy.clone(),
+    ));
+    let there = Arc::new(Sessions::new(
+        tok::store::open(&url).await.unwrap(),
+        keys(),
+        policy,
+    ));
+
+    // Twenty sessions; five logged out (confirmed) before anything fails.
+    let mut live = Vec::new();
+    for i in 0..20 {
+        live.push(
+            here.issue(&format!("user{i}"), &Map::new(), None)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut revoked: Vec<TokenPair> = live.drain(..5).collect();
+    for pair in &revoked {
+        assert!(here.revoke_refresh(&pair.refresh_token).await.unwrap());
+        assert_eq!(check(&there, pair).await, Err(ErrorKind::Revoked));
+    }
+
+    // Traffic: each live session rotates in turn, on one store or the other; a revoked
+    // one is checked between rotations. A rotation answered is the client's new pair.
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (here, there, stop) = (here.clone(), there.clone(), stop.clone());
+        let revoked = revoked.clone();
+        let mut live = live.clone();
+        tokio::spawn(async move {
+            let mut outcomes: HashMap<String, u32> = HashMap::new();
+            let mut last_error: Option<Instant> = None;
+            let mut round = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                round += 1;
+                for (i, pair) in live.iter_mut().enumerate() {
+                    let store = if (i + round).is_multiple_of(2) {
+                        &here
+                    } else {
+                        &there
+                    };
+                    match store.rotate(&pair.refresh_token, None).await {
+                        Ok(next) => {
+                            *pair = next;
+                            *outcomes.entry("rotated".into()).or_default() += 1;
+                        }
+                        Err(e) => {
+                            *outcomes.entry(format!("{:?}", e.kind())).or_default() += 1;
+                            assert_eq!(e.kind(), ErrorKind::Store, "a rotation answered {e}");
+                            last_error = Some(Instant::now());
+                        }
+                    }
+                    let gone = &revoked[i % revoked.len()];
+                    match check(store, gone).await {
+                        Err(ErrorKind::Revoked) => {}
+                        Err(ErrorKind::Store) => last_error = Some(Instant::now()),
+                        other => panic!("a session logged out (confirmed) was checked: {other:?}"),
+                    }
+                }
+            }
+            (live, outcomes, last_error)
+        })
+    };
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let killed = Instant::now();
+    primary.kill();
+    let promoted_port = loop {
+        match sentinels.primary() {
+            Some(p) if p != primary.port => break p,
+            _ => {}
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "Sentinel never promoted a replica"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let promoted = killed.elapsed();
+    // The other replica follows the new primary and acknowledges writes again.
+    let other = replicas.iter().find(|r| r.port != promoted_port).unwrap();
+    let start = Instant::now();
+    while !other
+        .cli(&["INFO", "replication"])
+        .contains("master_link_status:up")
+        || !other
+            .cli(&["INFO", "replication"])
+            .contains(&format!("master_port:{promoted_port}"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the other replica never followed the new primary"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (live, outcomes, last_error) = traffic.await.unwrap();
+    eprintln!(
+        "Sentinel failover: promoted after {promoted:?}; last outage answer {:?} after the kill; outcomes {outcomes:?}",
+        last_error.map(|t| t.duration_since(killed))
+    );
+    assert!(outcomes.get("rotated").copied().unwrap_or(0) > 0);
+    assert!(
+        outcomes.contains_key("Store"),
+        "the failover was never seen: {outcomes:?}"
+    );
+
+    // Every rotation the clients were answered survived: each client's last pair rotates
+    // on (never `RefreshReused`), and checks.
+    for pair in &live {
+        let next = through_outage(Duration::from_secs(10), || {
+            here.rotate(&pair.refresh_token, None)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}\n{}\n{}",
+                replicas[0].cli(&["INFO", "replication"]),
+                replicas[1].cli(&["INFO", "replication"])
+            )
+        });
+        assert_eq!(check(&there, &next).await, Ok(()));
+    }
+    // Every confirmed logout survived, on both stores.
+    for pair in &revoked {
+        assert_eq!(check(&here, pair).await, Err(ErrorKind::Revoked));
+        assert_eq!(check(&there, pair).await, Err(ErrorKind::Revoked));
+    }
+    // And the stores hear each other's revocations again on the new primary.
+    let pair = live.last().unwrap();
+    let fresh = here.rotate(&pair.refresh_token, None).await.unwrap();
+    assert_eq!(check(&there, &fresh).await, Ok(()));
+    assert!(here.revoke_refresh(&fresh.refresh_token).await.unwrap());
+    assert_eq!(check(&there, &fresh).await, Err(ErrorKind::Revoked));
+    revoked.push(fresh);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_no_replica_acknowledged_is_not_confirmed() {
+    let mut primary = RedisServer::start();
+    // The replica replicates through a proxy the test owns, which can drop its link's
+    // packets with the sockets left open (as a partition does).
+    let link = Proxy::start_marking(primary.port, b"PSYNC");
+    let port = link.port.to_string();
+    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
+    synced(&primary, &replica);
+    let waiting = sessions(&format!("{}?wait_replicas=1&timeout_ms=300", primary.url())).await;
+    let plain = sessions(&primary.url()).await;
+    let alice = waiting.issue("alice", &Map::new(), None).await.unwrap();
+    let bob = plain.issue("bob", &Map::new(), None).await.unwrap();
+    synced(&primary, &replica);
+
+    assert_eq!(link.black_hole_feeds(), 1);
+    // Waiting for a replica, the logout is applied on the primary but not confirmed: an
+    // outage, not a promise.
+    let unconfirmed = waiting
+        .revoke_refresh(&alice.refresh_token)
+        .await
+        .unwrap_err();
+    assert_eq!(unconfirmed.kind(), ErrorKind::Store, "{unconfirmed}");
+    assert!(
+        unconfirmed.to_string().contains("0 of 1 replicas"),
+        "{unconfirmed}"
+    );
+    // Without the wait, the same kind of logout is confirmed though no replica has it;
+    // the primary dies, the replica is promoted, and the session lives again: what the
+    // option exists to prevent.
+    assert!(plain.revoke_refresh(&bob.refresh_token).await.unwrap());
+    primary.kill();
+    replica.cli(&["REPLICAOF", "NO", "ONE"]);
+    let promoted = sessions(&replica.url()).await;
+    assert_eq!(check(&promoted, &bob).await, Ok(()), "the lost logout");
+}
