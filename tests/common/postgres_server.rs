@@ -121,6 +121,57 @@ impl PostgresServer {
         panic!("postgres did not start: {failures:#?}");
     }
 
+    /// A streaming standby of `primary` (`pg_basebackup -R`: a copy of its data that
+    /// follows its WAL), started and answering (read-only) on a port of its own.
+    pub fn standby_of(primary: &PostgresServer) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        if is_root() {
+            std::os::unix::fs::chown(dir.path(), Some(uid_of_postgres()), None).unwrap();
+        }
+        let out = as_server_user(&bin_dir().join("pg_basebackup"))
+            .arg("-D")
+            .arg(dir.path().join("data"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                USER,
+            ])
+            .args(["-R", "-X", "stream", "--no-sync", "--checkpoint=fast"])
+            .output()
+            .expect("pg_basebackup");
+        assert!(
+            out.status.success(),
+            "pg_basebackup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut server = Self {
+            child: None,
+            port: 0,
+            dir,
+            settings: primary.settings.clone(),
+        };
+        let mut failures = Vec::new();
+        for _ in 0..5 {
+            server.port = free_port();
+            match server.launch() {
+                Ok(()) => return server,
+                Err(e) => {
+                    server.stop();
+                    failures.push(e);
+                }
+            }
+        }
+        panic!("the standby did not start: {failures:#?}");
+    }
+
+    /// Promotes this standby to a primary (`pg_promote()`, which waits until it is).
+    pub fn promote(&self) {
+        assert_eq!(self.psql("postgres", "SELECT pg_promote()").trim(), "t");
+    }
+
     /// Starts (again) on the same port and data directory.
     pub fn restart(&mut self) {
         if let Err(e) = self.launch() {

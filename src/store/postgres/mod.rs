@@ -25,6 +25,7 @@ mod changes;
 mod options;
 mod rows;
 mod schema;
+mod standbys;
 mod store;
 mod tls;
 
@@ -54,6 +55,8 @@ pub struct PostgresStore {
     cache: Option<Arc<OnlineCache>>,
     /// The server and database, for messages (no credentials).
     target: Arc<str>,
+    /// Which writes wait for standbys, and for how many.
+    standbys: Option<standbys::Wait>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -70,7 +73,10 @@ impl PostgresStore {
     /// in that database if it has none. tok's own query parameters are `pool_size=N`
     /// (connections, default [`DEFAULT_POOL_SIZE`]) and `timeout_ms=N` (the longest one
     /// operation may take, default [`DEFAULT_TIMEOUT`]; also the server's
-    /// `statement_timeout`); the others go to the client (`application_name`,
+    /// `statement_timeout`), `heartbeat_ms=N`, `wait_replicas=N` and
+    /// `wait_on_every_write=true|false` (see [`PostgresOptions`]); the others go to the
+    /// client (a multi-host URL with `target_session_attrs=read-write` follows a promoted
+    /// standby, (`application_name`,
     /// `connect_timeout`, `options=-c search_path=…` to keep tok's tables in a schema of
     /// their own, …).
     ///
@@ -125,6 +131,10 @@ impl PostgresStore {
             secrets: Arc::new(SecretCache::new()),
             cache: None,
             target: target.into(),
+            standbys: (options.wait_replicas > 0).then_some(standbys::Wait {
+                replicas: options.wait_replicas,
+                every_write: options.wait_on_every_write,
+            }),
         };
         let mut client = store.client().await?;
         store.timed(schema::ensure(&mut client)).await?;

@@ -36,6 +36,18 @@ pub struct PostgresOptions {
     /// listens anew, so a lost, black-holed or stranded LISTEN connection serves a
     /// revoked session for about three intervals at most.
     pub heartbeat: Duration,
+    /// How many streaming standbys must have flushed a revoking write (a logout, revoking
+    /// a family, a subject or a session, denylisting a `jti`) before it is confirmed (URL
+    /// parameter `wait_replicas=`, 0 to 64). Replication is asynchronous by default, so
+    /// without this a confirmed logout that had not reached the standby is undone when
+    /// the standby is promoted. With it, a write fewer standbys had within
+    /// [`timeout`](Self::timeout) is an error (applied on the primary, not confirmed).
+    /// The store's role needs `pg_monitor` to see the standbys. 0 (the default): do not
+    /// wait.
+    pub wait_replicas: u32,
+    /// With [`wait_replicas`](Self::wait_replicas): also wait on logins and rotations
+    /// (URL parameter `wait_on_every_write=true`).
+    pub wait_on_every_write: bool,
 }
 
 impl Default for PostgresOptions {
@@ -45,6 +57,8 @@ impl Default for PostgresOptions {
             timeout: DEFAULT_TIMEOUT,
             root_certificate: None,
             heartbeat: DEFAULT_HEARTBEAT,
+            wait_replicas: 0,
+            wait_on_every_write: false,
         }
     }
 }
@@ -80,6 +94,28 @@ pub(super) fn parse(url: &str) -> Result<(tokio_postgres::Config, PostgresOption
                     ));
                 }
                 options.heartbeat = Duration::from_millis(ms);
+            }
+            Some(("wait_replicas", n)) => {
+                let n = number("wait_replicas", n)?;
+                options.wait_replicas =
+                    u32::try_from(n).ok().filter(|n| *n <= 64).ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Config,
+                            format!("wait_replicas={n} is outside 0 to 64"),
+                        )
+                    })?;
+            }
+            Some(("wait_on_every_write", b)) => {
+                options.wait_on_every_write = match b {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(Error::new(
+                            ErrorKind::Config,
+                            format!("wait_on_every_write={b} is neither true nor false"),
+                        ));
+                    }
+                };
             }
             // libpq's name, read by tok: tokio-postgres takes certificates from code.
             Some(("sslrootcert", path)) if !path.is_empty() => {
@@ -156,6 +192,16 @@ mod tests {
         assert_eq!(defaults.heartbeat, DEFAULT_HEARTBEAT);
         let (_, options) = parse("postgresql://h/db?heartbeat_ms=50").unwrap();
         assert_eq!(options.heartbeat, Duration::from_millis(50));
+        assert_eq!(
+            (defaults.wait_replicas, defaults.wait_on_every_write),
+            (0, false)
+        );
+        let (_, options) =
+            parse("postgresql://h/db?wait_replicas=2&wait_on_every_write=true").unwrap();
+        assert_eq!(
+            (options.wait_replicas, options.wait_on_every_write),
+            (2, true)
+        );
     }
 
     #[test]
@@ -166,6 +212,8 @@ mod tests {
             "postgres://u:secret@h/db?nonsense=1",
             "postgres://u:secret@h/db?heartbeat_ms=4",
             "postgres://u:secret@h/db?heartbeat_ms=60001",
+            "postgres://u:secret@h/db?wait_replicas=65",
+            "postgres://u:secret@h/db?wait_on_every_write=yes",
         ] {
             let e = parse(url).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{url}");

@@ -152,6 +152,7 @@ impl Store for PostgresStore {
         if !stored {
             return Ok(Created::IdTaken);
         }
+        self.replicated_write("creating a family").await?;
         // Its first rotation here needs no read of the secret.
         self.secrets.insert(&f.family_id, f.secret.clone());
         Ok(Created::Stored)
@@ -165,6 +166,7 @@ impl Store for PostgresStore {
         if r.new_claims.is_none()
             && let Some(rotated) = self.rotate_live(r).await?
         {
+            self.replicated_write("rotating a refresh token").await?;
             return Ok(RotationOutcome::Rotated(Box::new(rotated)));
         }
         let row = self
@@ -189,6 +191,11 @@ impl Store for PostgresStore {
         }
         let family = || family_from(&row, 1)?.ok_or_else(|| corrupt("a rotation without family"));
         let outcome: String = row.try_get(0).map_err(|e| pg_error("rotating", e))?;
+        // A reuse revokes: it must reach the standbys as any revocation does.
+        match outcome.as_str() {
+            "fingerprint" | "reuse" => self.replicated("rotating a refresh token").await?,
+            _ => self.replicated_write("rotating a refresh token").await?,
+        }
         Ok(match outcome.as_str() {
             "rotated" => RotationOutcome::Rotated(Box::new(family()?)),
             "grace" => RotationOutcome::Grace(Box::new(family()?)),
@@ -226,6 +233,7 @@ impl Store for PostgresStore {
             .await;
         self.tell(|| Change::Family(family_id.to_owned()));
         let outcome: String = row?.try_get(0).map_err(|e| pg_error("logging out", e))?;
+        self.replicated("logging out").await?;
         match outcome.as_str() {
             "revoked" => Ok(Logout::Revoked),
             "ended" => Ok(Logout::AlreadyEnded),
@@ -244,7 +252,9 @@ impl Store for PostgresStore {
             )
             .await;
         self.tell(|| Change::Family(family_id.to_owned()));
-        Ok(row?.get(0))
+        let revoked = row?.get(0);
+        self.replicated("revoking a family").await?;
+        Ok(revoked)
     }
 
     /// Passes of `tok_revoke_subject` until one finds nothing left to revoke: a login that
@@ -268,6 +278,7 @@ impl Store for PostgresStore {
                 break;
             }
         }
+        self.replicated("revoking a subject").await?;
         Ok(total)
     }
 
@@ -280,7 +291,8 @@ impl Store for PostgresStore {
             )
             .await;
         self.tell(|| Change::Jti(jti.to_owned()));
-        denied.map(drop)
+        denied?;
+        self.replicated("denylisting a jti").await
     }
 
     async fn is_jti_denied(&self, jti: &str, now: NumericDate) -> Result<bool, Error> {
@@ -358,7 +370,9 @@ impl Store for PostgresStore {
             )
             .await;
         self.tell(|| Change::Family(family_id.to_owned()));
-        Ok(row?.get(0))
+        let ended = row?.get(0);
+        self.replicated("ending a session").await?;
+        Ok(ended)
     }
 
     /// The denylist entry and the family in one statement.

@@ -1,0 +1,269 @@
+//! PostgreSQL with a streaming standby (`pg_basebackup -R`), on real servers run as the
+//! `postgres` user: the primary is SIGKILLed under traffic and the standby promoted
+//! (`pg_promote()`); tok on a multi-host URL with `target_session_attrs=read-write`
+//! follows it, its pool and its LISTEN connection both. And the split case: the address
+//! moves to the promoted standby while the old primary lives on, still writable, holding
+//! the LISTEN connection; the heartbeat's "same server" proof catches it.
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::postgres_server::PostgresServer;
+use common::proxy::Proxy;
+use serde_json::{Map, Value};
+use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
+use tok::store::{AnyStore, Store};
+use tok::{ErrorKind, HmacKey, KeySet, Validation};
+
+fn keys() -> KeySet {
+    KeySet::new(HmacKey::from_bytes(&[11; 32]).unwrap())
+}
+
+async fn sessions(url: &str) -> Sessions<AnyStore> {
+    Sessions::new(
+        tok::store::open(url).await.unwrap(),
+        keys(),
+        RefreshPolicy::default()
+            .with_grace(Duration::from_secs(10))
+            .unwrap(),
+    )
+}
+
+async fn check(s: &Sessions<AnyStore>, pair: &TokenPair) -> Result<(), ErrorKind> {
+    s.verify_access::<Map<String, Value>>(&pair.access_token, &Validation::new())
+        .await
+        .map(|_| ())
+        .map_err(|e| e.kind())
+}
+
+/// The standby has replayed everything the primary wrote so far.
+fn caught_up(primary: &PostgresServer, standby: &PostgresServer) {
+    let lsn = primary.psql("postgres", "SELECT pg_current_wal_lsn()");
+    let start = Instant::now();
+    loop {
+        let behind = standby.psql(
+            "postgres",
+            &format!("SELECT pg_last_wal_replay_lsn() < '{}'::pg_lsn", lsn.trim()),
+        );
+        if behind.trim() == "f" {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the standby never caught up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_standby_loses_nothing_confirmed() {
+    let mut primary = PostgresServer::start(&[]);
+    let database = primary.new_database();
+    // The schema exists before the standby is copied.
+    drop(tok::store::open(&database).await.unwrap());
+    let standby = PostgresServer::standby_of(&primary);
+    let name = database.rsplit('/').next().unwrap();
+    let url = format!(
+        "postgres://tok@127.0.0.1:{},127.0.0.1:{}/{name}?target_session_attrs=read-write&timeout_ms=1000",
+        primary.port, standby.port
+    );
+    // Every write waits for the standby: confirmed means the standby has it.
+    let waiting = format!("{url}&wait_replicas=1&wait_on_every_write=true");
+    let here = Arc::new(sessions(&waiting).await);
+    let there = Arc::new(sessions(&waiting).await);
+
+    let mut live = Vec::new();
+    for i in 0..12 {
+        live.push(
+            here.issue(&format!("user{i}"), &Map::new(), None)
+                .await
+                .unwrap(),
+        );
+    }
+    let revoked: Vec<TokenPair> = live.drain(..4).collect();
+    for pair in &revoked {
+        assert!(here.revoke_refresh(&pair.refresh_token).await.unwrap());
+        assert_eq!(check(&there, pair).await, Err(ErrorKind::Revoked));
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (here, there, stop) = (here.clone(), there.clone(), stop.clone());
+        let revoked = revoked.clone();
+        let mut live = live.clone();
+        tokio::spawn(async move {
+            let mut outcomes: HashMap<String, u32> = HashMap::new();
+            let mut first_check_after: Option<Instant> = None;
+            let mut round = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                round += 1;
+                for (i, pair) in live.iter_mut().enumerate() {
+                    let store = if (i + round).is_multiple_of(2) {
+                        &here
+                    } else {
+                        &there
+                    };
+                    match store.rotate(&pair.refresh_token, None).await {
+                        Ok(next) => {
+                            *pair = next;
+                            *outcomes.entry("rotated".into()).or_default() += 1;
+                        }
+                        Err(e) => {
+                            *outcomes.entry(format!("{:?}", e.kind())).or_default() += 1;
+                            assert_eq!(e.kind(), ErrorKind::Store, "a rotation answered {e}");
+                        }
+                    }
+                    let gone = &revoked[i % revoked.len()];
+                    match check(store, gone).await {
+                        Err(ErrorKind::Revoked) => {
+                            first_check_after.get_or_insert_with(Instant::now);
+                        }
+                        Err(ErrorKind::Store) => first_check_after = None,
+                        other => panic!("a session logged out (confirmed) was checked: {other:?}"),
+                    }
+                }
+            }
+            (live, outcomes, first_check_after)
+        })
+    };
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let killed = Instant::now();
+    primary.kill();
+    standby.promote();
+    let promoted = killed.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (live, outcomes, checks_back) = traffic.await.unwrap();
+    eprintln!(
+        "PostgreSQL failover: promoted after {promoted:?}; online checks answered again {:?} after the kill; outcomes {outcomes:?}",
+        checks_back.map(|t| t.duration_since(killed))
+    );
+    assert!(outcomes.get("rotated").copied().unwrap_or(0) > 0);
+    assert!(outcomes.contains_key("Store"), "{outcomes:?}");
+    // Online checks came back on the promoted standby (its reads need no standby).
+    assert!(checks_back.is_some(), "online checks never came back");
+
+    // With no standby left, writes that wait for one are not confirmed: an outage.
+    let e = here.rotate(&live[0].refresh_token, None).await.unwrap_err();
+    assert!(e.to_string().contains("0 of 1 standbys"), "{e}");
+    // Every rotation the clients were answered, and every logout confirmed, survived.
+    let plain = sessions(&url).await;
+    for pair in &live {
+        let next = plain.rotate(&pair.refresh_token, None).await.unwrap();
+        assert_eq!(check(&there, &next).await, Ok(()));
+    }
+    for pair in &revoked {
+        assert_eq!(check(&here, pair).await, Err(ErrorKind::Revoked));
+        assert_eq!(check(&there, pair).await, Err(ErrorKind::Revoked));
+    }
+    // The LISTEN connections followed to the promoted standby: a revocation there
+    // reaches the other store's cache.
+    let fresh = plain.issue("zoe", &Map::new(), None).await.unwrap();
+    assert_eq!(check(&there, &fresh).await, Ok(()));
+    assert_eq!(check(&there, &fresh).await, Ok(()));
+    assert!(plain.revoke_refresh(&fresh.refresh_token).await.unwrap());
+    let start = Instant::now();
+    while check(&there, &fresh).await != Err(ErrorKind::Revoked) {
+        assert!(start.elapsed() < Duration::from_secs(1), "not heard");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(there.store().online_cache().unwrap().is_serving());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_connection_left_on_the_old_primary_serves_no_revocation() {
+    let primary = PostgresServer::start(&[]);
+    let database = primary.new_database();
+    drop(tok::store::open(&database).await.unwrap());
+    let standby = PostgresServer::standby_of(&primary);
+    // Both processes reach the database through an address that moves (a DNS name, a
+    // VIP); the proxy plays it.
+    let proxy = Proxy::start_marking(primary.port, b"LISTEN ");
+    let url = format!(
+        "{}?heartbeat_ms=100",
+        proxy.through(&database, primary.port)
+    );
+    let here = sessions(&url).await;
+    let there = sessions(&url).await;
+    let start = Instant::now();
+    while !there.store().online_cache().unwrap().is_serving() {
+        assert!(start.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pair = here.issue("alice", &Map::new(), None).await.unwrap();
+    assert_eq!(check(&there, &pair).await, Ok(()));
+    assert_eq!(check(&there, &pair).await, Ok(()));
+    caught_up(&primary, &standby);
+
+    // The standby is promoted and the address moves to it; the pools' connections are
+    // cut and reconnect there, the LISTEN connections stay on the old primary, which
+    // lives on and answers them.
+    standby.promote();
+    proxy.redirect(standby.port);
+    assert!(proxy.cut_commands() >= 2);
+    let revoked = loop {
+        match here.revoke_refresh(&pair.refresh_token).await {
+            Ok(revoked) => break revoked,
+            Err(e) if e.kind() == ErrorKind::Store => {
+                tokio::time::sleep(Duration::from_millis(10)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(revoked);
+    // The revocation is on the new primary only.
+    assert_eq!(
+        primary
+            .psql(
+                name_of(&database),
+                "SELECT count(*) FROM tok_families WHERE revoked_ms IS NOT NULL"
+            )
+            .trim(),
+        "0"
+    );
+    let start = Instant::now();
+    loop {
+        match check(&there, &pair).await {
+            Err(ErrorKind::Revoked) => break,
+            Ok(()) | Err(ErrorKind::Store) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "a revoked session still accepted after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    eprintln!(
+        "PostgreSQL split (old primary alive): revoked session accepted for {:?}",
+        start.elapsed()
+    );
+    // The LISTEN connection moves to the new primary and is proven again.
+    let start = Instant::now();
+    while !there.store().online_cache().unwrap().is_serving() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "never proven again"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let next = here.issue("bob", &Map::new(), None).await.unwrap();
+    assert_eq!(check(&there, &next).await, Ok(()));
+    assert!(here.revoke_refresh(&next.refresh_token).await.unwrap());
+    let start = Instant::now();
+    while check(&there, &next).await != Err(ErrorKind::Revoked) {
+        assert!(start.elapsed() < Duration::from_secs(1), "not heard");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn name_of(url: &str) -> &str {
+    url.rsplit('/').next().unwrap()
+}
