@@ -19,6 +19,26 @@ use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
 use tok::store::{AnyStore, Store};
 use tok::{ErrorKind, HmacKey, KeySet, Validation};
 
+/// tok's metrics, rendered in Prometheus text (one recorder for this test binary).
+fn metrics() -> String {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .unwrap()
+        })
+        .render()
+}
+
+/// The value of the first sample of `name` whose labels hold `labels`.
+fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
 fn keys() -> KeySet {
     KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap())
 }
@@ -80,10 +100,12 @@ async fn warm(here: &Sessions<AnyStore>, there: &Sessions<AnyStore>) -> TokenPai
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_black_holed_subscription_serves_no_revocation() {
+    metrics();
     let server = RedisServer::start();
     let proxy = Proxy::start(server.port);
-    let here = sessions(&server.url()).await;
-    let there = sessions(&proxy.redis_url()).await;
+    // A prefix of this test's own: the metrics below are this store's alone.
+    let here = sessions(&format!("{}?prefix=blackhole", server.url())).await;
+    let there = sessions(&format!("{}?prefix=blackhole", proxy.redis_url())).await;
     serving_within(&there, Duration::from_secs(5)).await;
     let pair = warm(&here, &there).await;
 
@@ -91,10 +113,32 @@ async fn a_black_holed_subscription_serves_no_revocation() {
     assert!(here.revoke_refresh(&pair.refresh_token).await.unwrap());
     let stale = accepted_for(&there, &pair).await;
     eprintln!("black hole: revoked session accepted for {stale:?}");
+    // The operator sees it: a deaf episode counted, the feed not hearing, and the
+    // heartbeats' round trips until then.
+    let text = metrics();
+    let redis = r#"backend="redis",store="blackhole""#;
+    assert_eq!(
+        sample(&text, "tok_change_feed_losses_total", redis),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "tok_change_feed_hearing", redis),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "tok_change_feed_heartbeat_seconds_count", redis).unwrap_or(0.0) > 0.0,
+        "{text}"
+    );
 
     // A new subscription (a new connection, not black-holed) is proven and serves
     // again, and hears revocations as before.
     serving_within(&there, Duration::from_secs(5)).await;
+    assert_eq!(
+        sample(&metrics(), "tok_change_feed_hearing", redis),
+        Some(1.0)
+    );
     let next = warm(&here, &there).await;
     assert!(here.revoke_refresh(&next.refresh_token).await.unwrap());
     let heard = accepted_for(&there, &next).await;
@@ -168,6 +212,7 @@ async fn a_failover_with_the_old_primary_alive_serves_no_revocation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_black_holed_listen_connection_serves_no_revocation() {
+    metrics();
     let server = common::postgres_server::shared();
     let url = common::postgres_server::database();
     let proxy = Proxy::start_marking(server.port, b"LISTEN ");
@@ -185,6 +230,26 @@ async fn a_black_holed_listen_connection_serves_no_revocation() {
     assert!(here.revoke_refresh(&pair.refresh_token).await.unwrap());
     let stale = accepted_for(&there, &pair).await;
     eprintln!("PostgreSQL black hole: revoked session accepted for {stale:?}");
+    let text = metrics();
+    let name = url.rsplit('/').next().unwrap();
+    let labels = format!(
+        r#"backend="postgres",store="127.0.0.1:{}/{name}""#,
+        proxy.port
+    );
+    assert_eq!(
+        sample(&text, "tok_change_feed_losses_total", &labels),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "tok_change_feed_hearing", &labels),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "tok_change_feed_heartbeat_seconds_count", &labels).unwrap_or(0.0) > 0.0,
+        "{text}"
+    );
 
     serving_within(&there, Duration::from_secs(5)).await;
     let next = warm(&here, &there).await;

@@ -12,7 +12,9 @@
 //! | `tok_online_checks_total` | `result`: `accepted`, `denied`, `ended`, `outdated`; `answered_by`: `cache`, `store` | online checks that reached a verdict |
 //! | `tok_store_operation_seconds` (histogram) | `backend`: `memory`, `sqlite`, `redis`, `postgres`, `custom`; `operation`: `create`, `rotate`, `logout`, `revoke_family`, `revoke_subject`, `deny`, `online_state`, `list`, `end_session` | each store call a session flow makes, failed ones included |
 //! | `tok_sqlite_write_batch_size` (histogram) | | requests per SQLite group commit |
-//! | `tok_change_feed_losses_total` | `backend`: `redis`, `postgres` | times a store lost its change feed (its online cache stops serving until it is back) |
+//! | `tok_change_feed_losses_total` | `backend`: `redis`, `postgres`; `store`: the Redis prefix or PostgreSQL's `host:port/database` | deaf episodes: a proven change feed lost (the store's online cache reads the store until the feed is proven again) |
+//! | `tok_change_feed_hearing` (gauge) | as above | 1 while the store's change feed is proven, 0 while deaf |
+//! | `tok_change_feed_heartbeat_seconds` (histogram) | as above | each heartbeat's round trip through the feed |
 //!
 //! Theft shows as `tok_rotations_total{outcome="refresh-reused"}` and
 //! `{outcome="fingerprint-mismatch"}` (each also a warn-level event with the family id).

@@ -20,6 +20,8 @@
 //! [`Error::store`](crate::Error::store). The conformance suite
 //! (`tests/store_conformance.rs`) is one macro that every backend instantiates.
 
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod feed;
 pub mod memory;
 mod open;
 #[cfg(feature = "postgres")]

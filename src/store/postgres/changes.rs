@@ -29,13 +29,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::{AsyncMessage, Connection, NoTls};
 
 use crate::model::cache::{Change, OnlineCache};
+use crate::store::feed::{DeafWhenGone, FIRST_BACKOFF, FeedMetrics, MAX_BACKOFF};
 use crate::store::postgres::tls::Connector;
 
 /// How long connecting and LISTEN may take.
 const HEALTH: Duration = Duration::from_secs(1);
-
-/// The longest pause between attempts to listen again.
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// How many heartbeat intervals one proof may take (a margin for a busy scheduler).
 const PROOF_INTERVALS: u32 = 2;
@@ -53,6 +51,8 @@ pub(super) struct Heartbeat {
     pub every: Duration,
     /// The store's pool, on whose server the LISTEN connection must be.
     pub pool: Pool,
+    /// The feed's instruments.
+    pub metrics: FeedMetrics,
 }
 
 /// Listens for `cache` until the cache is dropped. Sends on `listening` once the first
@@ -66,9 +66,9 @@ pub(super) async fn follow(
 ) {
     // Whatever ends this task (a runtime shutting down drops it mid-await), the cache
     // must not go on serving without it.
-    let _deaf_when_gone = DeafWhenGone(cache.clone());
+    let _deaf_when_gone = DeafWhenGone(cache.clone(), beat.metrics.clone());
     let mut listening = Some(listening);
-    let mut backoff = Duration::from_millis(20);
+    let mut backoff = FIRST_BACKOFF;
     loop {
         if cache.strong_count() == 0 {
             return;
@@ -78,7 +78,7 @@ pub(super) async fn follow(
             backoff = (backoff * 2).min(MAX_BACKOFF);
             continue;
         };
-        backoff = Duration::from_millis(20);
+        backoff = FIRST_BACKOFF;
         let mut serving = false;
         let mut ticker = tokio::time::interval(beat.every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -96,7 +96,10 @@ pub(super) async fn follow(
                 // down and the cache deaf under the same lock.
                 let up = connection.up.lock().unwrap_or_else(|p| p.into_inner());
                 match cache.upgrade() {
-                    Some(cache) if *up => cache.set_serving(true),
+                    Some(cache) if *up => {
+                        cache.set_serving(true);
+                        beat.metrics.hearing(true);
+                    }
                     Some(_) => break,
                     None => return,
                 }
@@ -109,10 +112,12 @@ pub(super) async fn follow(
         connection.driver.abort();
         match cache.upgrade() {
             Some(cache) => {
-                tracing::warn!(target: "tok::store", "the PostgreSQL LISTEN connection is lost or no longer on the server the pool writes to; online checks read the store until it is proven again");
-                metrics::counter!("tok_change_feed_losses_total", "backend" => "postgres")
-                    .increment(1);
+                if serving {
+                    tracing::warn!(target: "tok::store", "the PostgreSQL LISTEN connection is lost or no longer on the server the pool writes to; online checks read the store until it is proven again");
+                    beat.metrics.lost();
+                }
                 cache.set_serving(false);
+                beat.metrics.hearing(false);
             }
             None => return,
         }
@@ -122,16 +127,21 @@ pub(super) async fn follow(
 /// Whether the LISTEN connection answers, within the proof's time, from the server the
 /// pool writes to.
 async fn proven(client: &tokio_postgres::Client, beat: &Heartbeat) -> bool {
+    let start = std::time::Instant::now();
     let proof = async {
         let listener: String = client.query_one(WHICH_SERVER, &[]).await.ok()?.get(0);
         let pooled = beat.pool.get().await.ok()?;
         let writer: String = pooled.query_one(WHICH_SERVER, &[]).await.ok()?.get(0);
         Some(listener == writer)
     };
-    matches!(
+    let proven = matches!(
         tokio::time::timeout(beat.every * PROOF_INTERVALS, proof).await,
         Ok(Some(true))
-    )
+    );
+    if proven {
+        beat.metrics.heartbeat(start.elapsed());
+    }
+    proven
 }
 
 /// A listening connection: its driver task and whether it is still up.
@@ -203,16 +213,5 @@ async fn drive<S, T>(
     *up = false;
     if let Some(cache) = cache.upgrade() {
         cache.set_serving(false);
-    }
-}
-
-/// Stops the cache serving when the follower ends.
-struct DeafWhenGone(Weak<OnlineCache>);
-
-impl Drop for DeafWhenGone {
-    fn drop(&mut self) {
-        if let Some(cache) = self.0.upgrade() {
-            cache.set_serving(false);
-        }
     }
 }

@@ -147,6 +147,7 @@ impl PostgresStore {
         let beat = changes::Heartbeat {
             every: options.heartbeat,
             pool: store.pool.clone(),
+            metrics: crate::store::feed::FeedMetrics::new("postgres", store.target.to_string()),
         };
         tokio::spawn(changes::follow(
             config,

@@ -30,12 +30,10 @@ use futures_util::StreamExt;
 use super::Conn;
 use super::sentinel::Primary;
 use crate::model::cache::{Change, OnlineCache};
+use crate::store::feed::{DeafWhenGone, FIRST_BACKOFF, FeedMetrics, MAX_BACKOFF};
 
 /// How long subscribing to one node may take.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// The longest pause between attempts to subscribe again.
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// How many heartbeat intervals may pass without one arriving before the subscription is
 /// taken for lost: a write published just after the last heartbeat that came back is
@@ -55,6 +53,8 @@ pub(super) struct Heartbeat {
     pub every: Duration,
     /// The store's command connection, which heartbeats are published through.
     pub conn: Conn,
+    /// The feed's instruments.
+    pub metrics: FeedMetrics,
 }
 
 /// Where the follower subscribes.
@@ -86,9 +86,9 @@ pub(super) async fn follow(
 ) {
     // Whatever ends this task (a runtime shutting down drops it mid-await), the cache
     // must not go on serving without it.
-    let _deaf_when_gone = DeafWhenGone(cache.clone());
+    let _deaf_when_gone = DeafWhenGone(cache.clone(), beat.metrics.clone());
     let mut subscribed = Some(subscribed);
-    let mut backoff = Duration::from_millis(20);
+    let mut backoff = FIRST_BACKOFF;
     loop {
         if cache.strong_count() == 0 {
             return;
@@ -99,17 +99,20 @@ pub(super) async fn follow(
             backoff = (backoff * 2).min(MAX_BACKOFF);
             continue;
         };
-        backoff = Duration::from_millis(20);
+        backoff = FIRST_BACKOFF;
         let heard = hear(stream, &beat, &cache, &mut subscribed).await;
         drop(sink);
         let Some(cache) = cache.upgrade() else {
             return;
         };
-        if heard == Heard::Lost {
+        // A deaf episode is counted when a proven feed is lost, not for each failed
+        // attempt during an outage.
+        if heard == Heard::Lost && cache.is_serving() {
             tracing::warn!(target: "tok::store", "the Redis change subscription stopped hearing this store's writes; online checks read the store until it is proven again");
-            metrics::counter!("tok_change_feed_losses_total", "backend" => "redis").increment(1);
+            beat.metrics.lost();
         }
         cache.set_serving(false);
+        beat.metrics.hearing(false);
     }
 }
 
@@ -145,9 +148,18 @@ async fn hear(
                     return Heard::Gone;
                 };
                 if msg.get_channel_name() == beat.channel {
+                    // The payload is when the heartbeat left, in microseconds since
+                    // this subscription began.
+                    // this subscription began (one sent for an earlier subscription
+                    // and late is not counted).
+                    let sent = msg.get_payload::<String>().ok().and_then(|p| p.parse::<u64>().ok());
+                    if let Some(round_trip) = sent.and_then(|s| since.elapsed().checked_sub(Duration::from_micros(s))) {
+                        beat.metrics.heartbeat(round_trip);
+                    }
                     if last_beat.is_none() {
                         // Proven: from now on the cache may answer.
                         cache.set_serving(true);
+                        beat.metrics.hearing(true);
                         if let Some(tx) = subscribed.take() {
                             let _ = tx.send(());
                         }
@@ -168,7 +180,7 @@ async fn hear(
                     return Heard::Lost;
                 }
                 drop(cache);
-                publish(beat);
+                publish(beat, since.elapsed());
             }
         }
     }
@@ -177,24 +189,13 @@ async fn hear(
 /// Publishes one heartbeat through the command connection, in a task of its own: a slow
 /// reply must not delay the follower's clock (the connection's own response timeout
 /// bounds the task).
-fn publish(beat: &Heartbeat) {
+fn publish(beat: &Heartbeat, at: Duration) {
     let mut cmd = redis::cmd("PUBLISH");
-    cmd.arg(&beat.channel).arg("");
+    cmd.arg(&beat.channel).arg(at.as_micros() as u64);
     let conn = beat.conn.clone();
     tokio::spawn(async move {
         let _: redis::RedisResult<i64> = conn.query(&cmd).await;
     });
-}
-
-/// Stops the cache serving when the follower ends.
-struct DeafWhenGone(Weak<OnlineCache>);
-
-impl Drop for DeafWhenGone {
-    fn drop(&mut self) {
-        if let Some(cache) = self.0.upgrade() {
-            cache.set_serving(false);
-        }
-    }
 }
 
 async fn subscribe(

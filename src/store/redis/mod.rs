@@ -151,6 +151,7 @@ impl RedisStore {
             channel: format!("{}:beat:{}", options.prefix, crate::random::token(12)?),
             every: options.heartbeat,
             conn: conn.clone(),
+            metrics: crate::store::feed::FeedMetrics::new("redis", options.prefix.clone()),
         };
         tokio::spawn(changes::follow(
             followed,
