@@ -83,7 +83,11 @@ impl Proxy {
     pub fn black_hole_feeds(&self) -> usize {
         let links = self.links.lock().unwrap();
         let mut n = 0;
-        for link in links.iter().filter(|l| l.feed.load(Ordering::SeqCst)) {
+        // Links black-holed before are not counted again.
+        for link in links
+            .iter()
+            .filter(|l| l.feed.load(Ordering::SeqCst) && !l.black_hole.load(Ordering::SeqCst))
+        {
             link.black_hole.store(true, Ordering::SeqCst);
             n += 1;
         }

@@ -10,6 +10,13 @@
 //! Run: `cargo run --release --manifest-path benches/peers/Cargo.toml --example immediacy
 //! -- [sqlite|redis|postgres|both|all] [ROUNDS]` (`both`: SQLite and Redis; `all`: the
 //! three)
+//!
+//! Under a fault of the feed: `-- [redis-black-hole|postgres-black-hole] [ROUNDS]` runs
+//! the child through a TCP proxy, and in each round, once the child's feed is proven and
+//! the token cached there, drops every packet of the child's subscription (or LISTEN
+//! connection) with its socket left open, then revokes: the figure is how long the child
+//! still accepted the revoked session, bounded by its heartbeats alone. The child then
+//! follows the feed anew (a new connection, not black-holed) before the next round.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -19,10 +26,14 @@ use serde_json::{Map, Value};
 
 #[path = "../../../tests/common/postgres_server.rs"]
 mod postgres_server;
+#[allow(dead_code)]
+#[path = "../../../tests/common/proxy.rs"]
+mod proxy;
 #[path = "../benches/common/redis_server.rs"]
 mod redis_server;
 use redis_server::Server;
 use tok::refresh::{RefreshPolicy, Sessions};
+use tok::store::Store;
 use tok::{HmacKey, KeySet, Validation};
 
 fn keys() -> KeySet {
@@ -49,6 +60,14 @@ async fn child(url: &str) {
     let mut out = std::io::stdout();
     for line in stdin.lock().lines() {
         let token = line.unwrap();
+        // A round starts with the feed proven (after a fault, once it is again).
+        while !sessions
+            .store()
+            .online_cache()
+            .is_none_or(|cache| cache.is_serving())
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let check = || sessions.verify_access::<Map<String, Value>>(&token, &validation);
         check().await.unwrap();
         check().await.unwrap();
@@ -73,13 +92,25 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn measure(name: &str, url: &str, rounds: usize) {
+    measure_through(name, url, url, None, rounds).await;
+}
+
+/// Rounds where the child reaches the store at `child_url`; with a `fault`, each round
+/// black-holes the child's feed through that proxy before revoking.
+async fn measure_through(
+    name: &str,
+    url: &str,
+    child_url: &str,
+    fault: Option<&proxy::Proxy>,
+    rounds: usize,
+) {
     let sessions = Sessions::new(
         tok::store::open(url).await.unwrap(),
         keys(),
         RefreshPolicy::default(),
     );
     let mut other = Command::new(std::env::current_exe().unwrap())
-        .args(["--child", url])
+        .args(["--child", child_url])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -97,6 +128,9 @@ async fn measure(name: &str, url: &str, rounds: usize) {
         line.clear();
         from_child.read_line(&mut line).unwrap();
         assert_eq!(line.trim(), "ready");
+        if let Some(proxy) = fault {
+            assert_eq!(proxy.black_hole_feeds(), 1, "the child's one live feed");
+        }
         sessions.revoke_family(&pair.family_id).await.unwrap();
         let revoked = now_ns();
         line.clear();
@@ -133,6 +167,34 @@ async fn main() {
     if which == "redis" || which == "both" || all {
         let redis = Server::start(&["--appendonly", "yes", "--appendfsync", "always"]);
         measure("redis", &redis.url, rounds).await;
+    }
+    if which == "redis-black-hole" {
+        let redis = Server::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+        let port: u16 = redis.url.rsplit(':').next().unwrap().parse().unwrap();
+        let proxy = proxy::Proxy::start(port);
+        let rounds = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(100);
+        measure_through(
+            "redis, feed black-holed",
+            &redis.url,
+            &proxy.redis_url(),
+            Some(&proxy),
+            rounds,
+        )
+        .await;
+    }
+    if which == "postgres-black-hole" {
+        let server = postgres_server::PostgresServer::start(&["fsync=on"]);
+        let url = server.new_database();
+        let proxy = proxy::Proxy::start_marking(server.port, b"LISTEN ");
+        let rounds = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(100);
+        measure_through(
+            "postgres, feed black-holed",
+            &url,
+            &proxy.through(&url, server.port),
+            Some(&proxy),
+            rounds,
+        )
+        .await;
     }
     if which == "postgres" || all {
         let server = postgres_server::PostgresServer::start(&["fsync=on"]);
