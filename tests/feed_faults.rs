@@ -146,6 +146,31 @@ async fn a_black_holed_subscription_serves_no_revocation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_the_server_drops_serves_no_revocation() {
+    let server = RedisServer::start();
+    let here = sessions(&format!("{}?prefix=dropped", server.url())).await;
+    let there = sessions(&format!("{}?prefix=dropped", server.url())).await;
+    serving_within(&there, Duration::from_secs(5)).await;
+    let pair = warm(&here, &there).await;
+    // The server drops every subscriber (as `CLIENT KILL`, a restart of a proxy in
+    // between, or `client-output-buffer-limit pubsub` does), and a revocation follows at
+    // once, before either store has subscribed again.
+    let killed: u32 = server
+        .cli(&["CLIENT", "KILL", "TYPE", "pubsub"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(killed >= 2, "{killed}");
+    assert!(here.revoke_refresh(&pair.refresh_token).await.unwrap());
+    let stale = accepted_for(&there, &pair).await;
+    eprintln!("subscription dropped: revoked session accepted for {stale:?}");
+    serving_within(&there, Duration::from_secs(5)).await;
+    let next = warm(&here, &there).await;
+    assert!(here.revoke_refresh(&next.refresh_token).await.unwrap());
+    accepted_for(&there, &next).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failover_with_the_old_primary_alive_serves_no_revocation() {
     let primary = RedisServer::start();
     let port = primary.port.to_string();

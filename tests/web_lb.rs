@@ -150,3 +150,78 @@ async fn outage_logs_no_one_out(store: &str, kill: impl FnOnce(), restart: impl 
     assert!(ok, "the session did not come back after the store did");
     assert_eq!(alice.me(&b.url).await.status, 200);
 }
+
+/// Two app servers on Redis behind Sentinel (a primary, two replicas, three sentinels),
+/// writes confirmed once a replica has them: a user logs out on A, the primary is
+/// SIGKILLed, Sentinel promotes a replica. B never answers 200 for the logged-out
+/// session (401 or, during the outage, 503), and another user's refreshes answer 200 or
+/// 503, never a refusal, before and after the failover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_through_a_sentinel_failover() {
+    use common::redis_server::Sentinels;
+    let mut primary = RedisServer::start();
+    let port = primary.port.to_string();
+    let replicas = [
+        RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]),
+        RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]),
+    ];
+    for replica in &replicas {
+        let start = Instant::now();
+        while !replica
+            .cli(&["INFO", "replication"])
+            .contains("master_link_status:up")
+        {
+            assert!(start.elapsed() < Duration::from_secs(30), "never synced");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let sentinels = Sentinels::start(3, primary.port, 1500);
+    let store = sentinels.url("wait_replicas=1&wait_on_every_write=true&timeout_ms=500");
+    let a = App::start(&store, &["--grace", "10s"]);
+    let b = App::start(&store, &["--grace", "10s"]);
+    let mut alice = Client::new();
+    let mut bob = Client::new();
+    assert_eq!(alice.login(&a.url, "alice").await.status, 200);
+    assert_eq!(bob.login(&a.url, "bob").await.status, 200);
+    assert_eq!(alice.me(&b.url).await.status, 200);
+    let mut stale = alice.clone();
+    let out = alice
+        .send("POST", &format!("{}/session/logout", a.url), &[], None)
+        .await;
+    assert_eq!(out.status, 204, "{out:?}");
+    assert_eq!(stale.me(&b.url).await.status, 401);
+
+    let killed = Instant::now();
+    primary.kill();
+    let mut statuses = std::collections::BTreeMap::<(&str, u16), u32>::new();
+    let mut back = None;
+    while back.is_none() || killed.elapsed() < Duration::from_secs(2) + back.unwrap() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(60),
+            "never back: {statuses:?}"
+        );
+        let me = stale.me(&b.url).await.status;
+        assert!(
+            me == 401 || me == 503,
+            "the logged-out session answered {me}"
+        );
+        *statuses.entry(("logged out, me", me)).or_default() += 1;
+        let r = bob.refresh(&b.url).await;
+        assert!(r.status == 200 || r.status == 503, "{r:?}");
+        *statuses.entry(("live, refresh", r.status)).or_default() += 1;
+        if r.status == 200 && back.is_none() && killed.elapsed() > Duration::from_secs(1) {
+            back = Some(killed.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "Sentinel failover through two apps: refreshes back {back:?} after the kill; {statuses:?}"
+    );
+    assert!(
+        statuses.contains_key(&("live, refresh", 503)),
+        "{statuses:?}"
+    );
+    let me = bob.me(&a.url).await;
+    assert_eq!(me.status, 200, "{me:?}");
+    assert_eq!(stale.me(&a.url).await.status, 401);
+}

@@ -72,6 +72,13 @@ impl Source {
             Source::Sentinel(primary) => vec![primary.client()],
         }
     }
+
+    /// None of the clients could be subscribed through.
+    fn unreachable(&self) {
+        if let Source::Sentinel(primary) = self {
+            primary.suspect();
+        }
+    }
 }
 
 /// Follows `channel` on the first of `nodes` that answers, for `cache`, until the cache
@@ -95,6 +102,7 @@ pub(super) async fn follow(
         }
         let Some((sink, stream)) = subscribe(&nodes.clients(), &[&channel, &beat.channel]).await
         else {
+            nodes.unreachable();
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
             continue;

@@ -143,7 +143,17 @@ impl Primary {
     /// Called with every command error: when it could mean that the primary moved, asks
     /// the sentinels again (in a task of its own, one at a time).
     pub(super) fn failed(self: &Arc<Self>, e: &RedisError) {
-        if !may_have_moved(e) || self.resolving.swap(true, Ordering::AcqRel) {
+        if may_have_moved(e) {
+            self.suspect();
+        }
+    }
+
+    /// Asks the sentinels again (in a task of its own, unless one is asking already):
+    /// something that needs the primary could not reach it. The change feed calls this
+    /// when it cannot subscribe, so that a store with no requests meanwhile still
+    /// follows a failover.
+    pub(super) fn suspect(self: &Arc<Self>) {
+        if self.resolving.swap(true, Ordering::AcqRel) {
             return;
         }
         let this = Arc::clone(self);
