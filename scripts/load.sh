@@ -51,6 +51,9 @@ run "no auth (ceiling)" none "sqlite:$work/none.db"
 run "offline (signature, claims)" offline "sqlite:$work/offline.db"
 run "online, SQLite" online "sqlite:$work/online.db"
 run "online, Redis (AOF always)" online "redis://127.0.0.1:$redis_port"
+# The same with the change feed's heartbeat (50 ms by default) nearly off: what the
+# heartbeats cost under load.
+run "online, Redis, heartbeat 60 s" online "redis://127.0.0.1:$redis_port?heartbeat_ms=60000&prefix=quiet"
 run "online, SQLite, no cache" online "sqlite:$work/uncached.db" --no-online-cache
 run "online, Redis, no cache" online "redis://127.0.0.1:$redis_port" --no-online-cache
 offline=${rate["offline (signature, claims)"]}
@@ -59,4 +62,5 @@ summary() {
 }
 summary "online sqlite" "${rate["online, SQLite"]}"
 summary "online redis" "${rate["online, Redis (AOF always)"]}"
+summary "online redis, heartbeat 60 s" "${rate["online, Redis, heartbeat 60 s"]}"
 awk -v n="$offline" -v c="${rate["no auth (ceiling)"]}" 'BEGIN {printf "offline: %.0f req/s, %.2fx no auth\n", n, n / c}'

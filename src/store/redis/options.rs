@@ -32,7 +32,10 @@ pub struct RedisOptions {
     /// this a confirmed logout that had not reached a replica is undone when that replica
     /// is promoted. With it, a write that fewer replicas acknowledged within
     /// [`timeout`](Self::timeout) is an error (it is applied on the primary, but not
-    /// confirmed). 0 (the default): do not wait. Not on Redis Cluster.
+    /// confirmed). 0 (the default): do not wait. Not on Redis Cluster. A family revoked
+    /// by reuse detection inside a rotation is waited for only with
+    /// [`wait_on_every_write`](Self::wait_on_every_write) (the rotation's script does
+    /// it; PostgreSQL waits for it either way).
     pub wait_replicas: u32,
     /// With [`wait_replicas`](Self::wait_replicas): also wait on logins and rotations, so
     /// that a rotation a client was answered is never lost by a failover (which would make
