@@ -80,23 +80,25 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0usize..3, fingerprint.clone(), any::<bool>()).prop_map(|(subject, fingerprint, label)| Op::Issue { subject, fingerprint, label }),
         6 => (session.clone(), back.clone(), fingerprint, prop::bool::weighted(0.15)).prop_map(|(session, back, fingerprint, privilege)| Op::Rotate { session, back, fingerprint, privilege }),
-        1 => (session.clone(), back.clone()).prop_map(|(session, back)| Op::Logout { session, back }),
+        2 => (session.clone(), back.clone()).prop_map(|(session, back)| Op::Logout { session, back }),
         1 => (session.clone(), 0usize..3).prop_map(|(session, as_subject)| Op::End { session, as_subject }),
         1 => session.clone().prop_map(|session| Op::RevokeFamily { session }),
         1 => (0usize..3).prop_map(|subject| Op::RevokeSubject { subject }),
         1 => (session.clone(), back.clone()).prop_map(|(session, back)| Op::Deny { session, back }),
         3 => (session, back).prop_map(|(session, back)| Op::Check { session, back }),
         1 => Just(Op::Purge),
-        3 => prop_oneof![
-            Just(1_000i64),
-            Just(9_999),
-            Just(10_001),
-            Just(3_600_000),
-            Just(86_400_000 - 1),
-            Just(86_400_000),
-            Just(2 * 86_400_000),
-            Just(-10_000),
-            Just(-86_400_000),
+        4 => prop_oneof![
+            1 => Just(1_000i64),
+            // Around the grace window's end, the boundaries mirrors get wrong.
+            3 => Just(9_999),
+            3 => Just(10_000),
+            3 => Just(10_001),
+            1 => Just(3_600_000),
+            1 => Just(86_400_000 - 1),
+            1 => Just(86_400_000),
+            1 => Just(2 * 86_400_000),
+            1 => Just(-10_000),
+            1 => Just(-86_400_000),
         ]
         .prop_map(Op::Clock),
     ]
@@ -345,10 +347,7 @@ async fn runs(clock: &Clock) -> Vec<Run> {
         (CLUSTER, cluster),
         (
             "postgres",
-            format!(
-                "{}?options=-c%20search_path%3D{schema}",
-                servers.postgres
-            ),
+            format!("{}?options=-c%20search_path%3D{schema}", servers.postgres),
         ),
     ];
     let mut runs = Vec::new();
@@ -424,7 +423,7 @@ fn cases() -> u32 {
     std::env::var("TOK_SEQUENCE_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(48)
+        .unwrap_or(128)
 }
 
 proptest! {
