@@ -150,13 +150,32 @@ async fn a_promoted_standby_loses_nothing_confirmed() {
     // Online checks came back on the promoted standby (its reads need no standby).
     assert!(checks_back.is_some(), "online checks never came back");
 
-    // With no standby left, writes that wait for one are not confirmed: an outage.
+    // With no standby left, writes that wait for one are not confirmed: an outage. After
+    // the first unconfirmed ones, rotations are refused before they are applied.
     let e = here.rotate(&live[0].refresh_token, None).await.unwrap_err();
+    assert!(e.to_string().contains("not applied"), "{e}");
+    // Waiting on revocations only, rotations go on without a standby; logouts do not.
+    let revocations_only = sessions(&format!("{url}&wait_replicas=1")).await;
+    let pair = revocations_only
+        .issue("yann", &Map::new(), None)
+        .await
+        .unwrap();
+    let pair = revocations_only
+        .rotate(&pair.refresh_token, None)
+        .await
+        .unwrap();
+    let e = revocations_only
+        .revoke_refresh(&pair.refresh_token)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("0 of 1 standbys"), "{e}");
     // Every rotation the clients were answered, and every logout confirmed, survived.
     let plain = sessions(&url).await;
-    for pair in &live {
-        let next = plain.rotate(&pair.refresh_token, None).await.unwrap();
+    for (i, pair) in live.iter().enumerate() {
+        let next = plain
+            .rotate(&pair.refresh_token, None)
+            .await
+            .unwrap_or_else(|e| panic!("session {i}, {:?} after the kill: {e}", killed.elapsed()));
         assert_eq!(check(&there, &next).await, Ok(()));
     }
     for pair in &revoked {

@@ -18,7 +18,7 @@ use common::proxy::Proxy;
 use common::redis_server::{RedisServer, Sentinels};
 use serde_json::{Map, Value};
 use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
-use tok::store::AnyStore;
+use tok::store::{AnyStore, Store};
 use tok::{ErrorKind, HmacKey, KeySet, Validation};
 
 fn keys() -> KeySet {
@@ -55,6 +55,16 @@ where
             other => return other,
         }
     }
+}
+
+/// A family's generation, as its store holds it.
+async fn generation(s: &Sessions<AnyStore>, family_id: &str) -> u64 {
+    s.store()
+        .family(family_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .generation
 }
 
 /// The replica has caught up with the primary's writes.
@@ -253,12 +263,33 @@ async fn a_logout_no_replica_acknowledged_is_not_confirmed() {
     let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
     synced(&primary, &replica);
     let waiting = sessions(&format!("{}?wait_replicas=1&timeout_ms=300", primary.url())).await;
+    let every = sessions(&format!(
+        "{}?wait_replicas=1&wait_on_every_write=true&timeout_ms=300",
+        primary.url()
+    ))
+    .await;
     let plain = sessions(&primary.url()).await;
     let alice = waiting.issue("alice", &Map::new(), None).await.unwrap();
+    let carol = every.issue("carol", &Map::new(), None).await.unwrap();
     let bob = plain.issue("bob", &Map::new(), None).await.unwrap();
     synced(&primary, &replica);
 
     assert_eq!(link.black_hole_feeds(), 1);
+    // Waiting on revocations only, a rotation needs no replica.
+    let alice = waiting.rotate(&alice.refresh_token, None).await.unwrap();
+    // Waiting on every write, a rotation no replica acknowledged is applied but not
+    // confirmed; once that happened, the next rotation is refused before it is applied
+    // (its client would otherwise hold only the previous token, which the grace window
+    // answers for a while and reuse detection after).
+    let before = generation(&every, &carol.family_id).await;
+    let e = every.rotate(&carol.refresh_token, None).await.unwrap_err();
+    assert!(
+        e.to_string().contains("0 of 1 replicas acknowledged it"),
+        "{e}"
+    );
+    let e = every.rotate(&carol.refresh_token, None).await.unwrap_err();
+    assert!(e.to_string().contains("not applied"), "{e}");
+    assert_eq!(generation(&every, &carol.family_id).await, before + 1);
     // Waiting for a replica, the logout is applied on the primary but not confirmed: an
     // outage, not a promise.
     let unconfirmed = waiting

@@ -56,7 +56,7 @@ pub struct PostgresStore {
     /// The server and database, for messages (no credentials).
     target: Arc<str>,
     /// Which writes wait for standbys, and for how many.
-    standbys: Option<standbys::Wait>,
+    standbys: Option<Arc<standbys::Wait>>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -131,9 +131,11 @@ impl PostgresStore {
             secrets: Arc::new(SecretCache::new()),
             cache: None,
             target: target.into(),
-            standbys: (options.wait_replicas > 0).then_some(standbys::Wait {
-                replicas: options.wait_replicas,
-                every_write: options.wait_on_every_write,
+            standbys: (options.wait_replicas > 0).then(|| {
+                Arc::new(standbys::Wait::new(
+                    options.wait_replicas,
+                    options.wait_on_every_write,
+                ))
             }),
         };
         let mut client = store.client().await?;

@@ -11,17 +11,38 @@
 //!
 //! [`PostgresOptions::wait_replicas`]: super::PostgresOptions::wait_replicas
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
 use crate::store::postgres::{PostgresStore, pg_error};
 
-/// How many standbys must acknowledge which writes.
-#[derive(Debug, Clone, Copy)]
+/// How many standbys must acknowledge which writes, and whether they were missing last
+/// time.
+#[derive(Debug)]
 pub(super) struct Wait {
-    pub replicas: u32,
-    pub every_write: bool,
+    replicas: u32,
+    every_write: bool,
+    /// Set when a write was not acknowledged in time, cleared when one is again. While
+    /// set, a rotation that must wait is refused, before it is applied, unless the
+    /// standbys acknowledge what is written so far.
+    missing: AtomicBool,
 }
+
+impl Wait {
+    pub(super) fn new(replicas: u32, every_write: bool) -> Self {
+        Self {
+            replicas,
+            every_write,
+            missing: AtomicBool::new(false),
+        }
+    }
+}
+
+/// How long the standbys may take to acknowledge what is written so far, when they
+/// were missing last time, before a rotation is refused (a healthy standby on a local
+/// network takes a millisecond or two).
+const PROBE: Duration = Duration::from_millis(100);
 
 /// How many times the standbys are looked at again at once before pausing.
 const QUICK_LOOKS: u32 = 8;
@@ -32,8 +53,8 @@ const MAX_PAUSE: Duration = Duration::from_millis(10);
 impl PostgresStore {
     /// After a revoking write: returns once the standbys asked for have it.
     pub(super) async fn replicated(&self, what: &str) -> Result<(), Error> {
-        match self.standbys {
-            Some(wait) => self.acknowledged(what, wait.replicas).await,
+        match &self.standbys {
+            Some(wait) => self.acknowledged(what, wait, self.timeout).await,
             None => Ok(()),
         }
     }
@@ -41,14 +62,42 @@ impl PostgresStore {
     /// After a login or a rotation: as [`replicated`](Self::replicated) when every write
     /// waits.
     pub(super) async fn replicated_write(&self, what: &str) -> Result<(), Error> {
-        match self.standbys {
-            Some(wait) if wait.every_write => self.acknowledged(what, wait.replicas).await,
+        match &self.standbys {
+            Some(wait) if wait.every_write => self.acknowledged(what, wait, self.timeout).await,
             _ => Ok(()),
         }
     }
 
-    async fn acknowledged(&self, what: &str, replicas: u32) -> Result<(), Error> {
-        let deadline = Instant::now() + self.timeout;
+    /// Before a rotation that will wait: refused, and not applied, while the last wait
+    /// found too few standbys and too few stream now. A rotation applied and then not
+    /// confirmed leaves its client holding the previous token, which only the grace
+    /// window answers; a standby outage longer than that window would end every session
+    /// that kept retrying as reuse. Checked only after a failed wait, so it costs
+    /// nothing while the standbys keep up.
+    pub(super) async fn standbys_ready(&self, what: &str) -> Result<(), Error> {
+        let Some(wait) = &self.standbys else {
+            return Ok(());
+        };
+        if !wait.every_write || !wait.missing.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // The probe: can the standbys acknowledge what is written so far, now?
+        let bound = self.timeout.min(PROBE);
+        self.acknowledged(what, wait, bound).await.map_err(|_| {
+            Error::new(
+                ErrorKind::Store,
+                format!(
+                    "{what}: fewer than {} standbys acknowledge writes, so it could not be \
+                     confirmed; not applied",
+                    wait.replicas
+                ),
+            )
+        })
+    }
+
+    async fn acknowledged(&self, what: &str, wait: &Wait, bound: Duration) -> Result<(), Error> {
+        let replicas = wait.replicas;
+        let deadline = Instant::now() + bound;
         let client = self.client().await?;
         // The position after the write, and a first look, in one round trip.
         let first = client
@@ -77,16 +126,18 @@ impl PostgresStore {
         let mut pause = Duration::from_millis(1);
         loop {
             if have >= i64::from(replicas) {
+                wait.missing.store(false, Ordering::Release);
                 return Ok(());
             }
             if Instant::now() >= deadline {
+                wait.missing.store(true, Ordering::Release);
                 return Err(Error::new(
                     ErrorKind::Store,
                     format!(
                         "{what}: done on the primary, but {have} of {replicas} standbys had it \
                          within {} ms, so it is not confirmed (a failover now could undo it; \
                          the store's role needs pg_monitor to see the standbys)",
-                        self.timeout.as_millis()
+                        bound.as_millis()
                     ),
                 ));
             }

@@ -163,6 +163,7 @@ impl Store for PostgresStore {
             return Ok(RotationOutcome::Refused(Refusal::Unknown));
         }
         let family_id = r.presented.family_id();
+        self.standbys_ready("rotating a refresh token").await?;
         if r.new_claims.is_none()
             && let Some(rotated) = self.rotate_live(r).await?
         {

@@ -66,6 +66,9 @@ struct Acks {
     replicas: u32,
     timeout_ms: u64,
     every_write: bool,
+    /// Set when a write was not acknowledged in time, cleared when the replicas
+    /// acknowledge again (see [`RedisStore::replicas_ready`]).
+    missing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -139,6 +142,7 @@ impl RedisStore {
                 replicas,
                 timeout_ms: options.timeout.as_millis() as u64,
                 every_write: options.wait_on_every_write,
+                missing: Arc::default(),
             }),
         };
         let channel = format!("{}:changes", options.prefix);
@@ -224,6 +228,43 @@ impl RedisStore {
             Some(acks) => acks.run(what, invocation).await,
             None => self.run(what, invocation).await,
         }
+    }
+
+    /// Before a rotation that will wait for replicas: refused, and not applied, while the
+    /// last wait found too few replicas and too few are online now. A rotation applied and
+    /// then not confirmed leaves its client holding the previous token, which only the
+    /// grace window answers; a replica outage longer than that window would end every
+    /// session that kept retrying as reuse. Asked only after a failed wait, so it costs
+    /// nothing while the replicas keep up.
+    async fn replicas_ready(&self, what: &str) -> Result<(), Error> {
+        use std::sync::atomic::Ordering;
+        let Some(acks) = &self.acks else {
+            return Ok(());
+        };
+        if !acks.every_write || !acks.missing.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // The probe: do the replicas acknowledge this connection's last write now?
+        // A healthy replica on a local network acknowledges in a millisecond or two.
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(acks.replicas).arg(acks.timeout_ms.min(100));
+        let acknowledged: i64 = acks
+            .conn
+            .query(&wait)
+            .await
+            .map_err(|e| redis_error(what, e))?;
+        if acknowledged < i64::from(acks.replicas) {
+            return Err(Error::new(
+                ErrorKind::Store,
+                format!(
+                    "{what}: {acknowledged} of {} replicas acknowledge writes, so it could \
+                     not be confirmed; not applied",
+                    acks.replicas
+                ),
+            ));
+        }
+        acks.missing.store(false, Ordering::Release);
+        Ok(())
     }
 
     /// Runs a script that logs in or rotates: through the replicas too when
@@ -371,6 +412,8 @@ impl Acks {
             .await
             .map_err(|e| redis_error(what, e))?;
         if acknowledged < i64::from(self.replicas) {
+            self.missing
+                .store(true, std::sync::atomic::Ordering::Release);
             return Err(Error::new(
                 ErrorKind::Store,
                 format!(
@@ -381,6 +424,8 @@ impl Acks {
                 ),
             ));
         }
+        self.missing
+            .store(false, std::sync::atomic::Ordering::Release);
         Ok(answer)
     }
 }

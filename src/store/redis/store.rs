@@ -64,6 +64,7 @@ impl Store for RedisStore {
             return Ok(RotationOutcome::Refused(Refusal::Unknown));
         }
         let family_id = r.presented.family_id();
+        self.replicas_ready("rotating a refresh token").await?;
         let reply: Vec<Value> = self
             .run_write(
                 "rotating a refresh token",
