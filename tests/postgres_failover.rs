@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -93,45 +92,12 @@ async fn a_promoted_standby_loses_nothing_confirmed() {
     }
 
     let stop = Arc::new(AtomicBool::new(false));
-    let traffic = {
-        let (here, there, stop) = (here.clone(), there.clone(), stop.clone());
-        let revoked = revoked.clone();
-        let mut live = live.clone();
-        tokio::spawn(async move {
-            let mut outcomes: HashMap<String, u32> = HashMap::new();
-            let mut first_check_after: Option<Instant> = None;
-            let mut round = 0usize;
-            while !stop.load(Ordering::Relaxed) {
-                round += 1;
-                for (i, pair) in live.iter_mut().enumerate() {
-                    let store = if (i + round).is_multiple_of(2) {
-                        &here
-                    } else {
-                        &there
-                    };
-                    match store.rotate(&pair.refresh_token, None).await {
-                        Ok(next) => {
-                            *pair = next;
-                            *outcomes.entry("rotated".into()).or_default() += 1;
-                        }
-                        Err(e) => {
-                            *outcomes.entry(format!("{:?}", e.kind())).or_default() += 1;
-                            assert_eq!(e.kind(), ErrorKind::Store, "a rotation answered {e}");
-                        }
-                    }
-                    let gone = &revoked[i % revoked.len()];
-                    match check(store, gone).await {
-                        Err(ErrorKind::Revoked) => {
-                            first_check_after.get_or_insert_with(Instant::now);
-                        }
-                        Err(ErrorKind::Store) => first_check_after = None,
-                        other => panic!("a session logged out (confirmed) was checked: {other:?}"),
-                    }
-                }
-            }
-            (live, outcomes, first_check_after)
-        })
-    };
+    let traffic = common::traffic::run(
+        [here.clone(), there.clone()],
+        live.clone(),
+        revoked.clone(),
+        stop.clone(),
+    );
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let killed = Instant::now();
@@ -140,7 +106,12 @@ async fn a_promoted_standby_loses_nothing_confirmed() {
     let promoted = killed.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
-    let (live, outcomes, checks_back) = traffic.await.unwrap();
+    let common::traffic::Seen {
+        live,
+        outcomes,
+        checks_back,
+        ..
+    } = traffic.await.unwrap();
     eprintln!(
         "PostgreSQL failover: promoted after {promoted:?}; online checks answered again {:?} after the kill; outcomes {outcomes:?}",
         checks_back.map(|t| t.duration_since(killed))

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -140,44 +139,12 @@ async fn a_sentinel_failover_under_traffic_loses_nothing_confirmed() {
     // Traffic: each live session rotates in turn, on one store or the other; a revoked
     // one is checked between rotations. A rotation answered is the client's new pair.
     let stop = Arc::new(AtomicBool::new(false));
-    let traffic = {
-        let (here, there, stop) = (here.clone(), there.clone(), stop.clone());
-        let revoked = revoked.clone();
-        let mut live = live.clone();
-        tokio::spawn(async move {
-            let mut outcomes: HashMap<String, u32> = HashMap::new();
-            let mut last_error: Option<Instant> = None;
-            let mut round = 0usize;
-            while !stop.load(Ordering::Relaxed) {
-                round += 1;
-                for (i, pair) in live.iter_mut().enumerate() {
-                    let store = if (i + round).is_multiple_of(2) {
-                        &here
-                    } else {
-                        &there
-                    };
-                    match store.rotate(&pair.refresh_token, None).await {
-                        Ok(next) => {
-                            *pair = next;
-                            *outcomes.entry("rotated".into()).or_default() += 1;
-                        }
-                        Err(e) => {
-                            *outcomes.entry(format!("{:?}", e.kind())).or_default() += 1;
-                            assert_eq!(e.kind(), ErrorKind::Store, "a rotation answered {e}");
-                            last_error = Some(Instant::now());
-                        }
-                    }
-                    let gone = &revoked[i % revoked.len()];
-                    match check(store, gone).await {
-                        Err(ErrorKind::Revoked) => {}
-                        Err(ErrorKind::Store) => last_error = Some(Instant::now()),
-                        other => panic!("a session logged out (confirmed) was checked: {other:?}"),
-                    }
-                }
-            }
-            (live, outcomes, last_error)
-        })
-    };
+    let traffic = common::traffic::run(
+        [here.clone(), there.clone()],
+        live.clone(),
+        revoked.clone(),
+        stop.clone(),
+    );
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let killed = Instant::now();
@@ -212,10 +179,15 @@ async fn a_sentinel_failover_under_traffic_loses_nothing_confirmed() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
-    let (live, outcomes, last_error) = traffic.await.unwrap();
+    let common::traffic::Seen {
+        live,
+        outcomes,
+        last_outage,
+        ..
+    } = traffic.await.unwrap();
     eprintln!(
         "Sentinel failover: promoted after {promoted:?}; last outage answer {:?} after the kill; outcomes {outcomes:?}",
-        last_error.map(|t| t.duration_since(killed))
+        last_outage.map(|t| t.duration_since(killed))
     );
     assert!(outcomes.get("rotated").copied().unwrap_or(0) > 0);
     assert!(

@@ -87,6 +87,24 @@ fn names_a_password(name: &str) -> bool {
         .any(|w| w == b"password")
 }
 
+/// A store URL's `true`/`false` parameter (no other spelling: a typo must not turn a
+/// safety option off), or an error of `kind` naming it.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub(crate) fn flag(
+    name: &str,
+    value: &str,
+    kind: crate::error::ErrorKind,
+) -> Result<bool, crate::error::Error> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(crate::error::Error::new(
+            kind,
+            format!("{name}={value} is neither true nor false"),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,8 @@ pub mod proxy;
 pub mod races;
 #[cfg(feature = "redis")]
 pub mod redis_server;
+#[cfg(feature = "refresh")]
+pub mod traffic;
 #[cfg(all(feature = "axum", feature = "cli"))]
 pub mod web;
 

@@ -95,7 +95,7 @@ impl PostgresServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let mut server = Self {
+        Self::on_a_free_port(Self {
             child: None,
             port: 0,
             dir,
@@ -103,10 +103,15 @@ impl PostgresServer {
                 .chain(settings.iter().copied())
                 .map(str::to_owned)
                 .collect(),
-        };
-        // The port is picked here and handed to `postgres` (which cannot pick its own),
-        // so another process may take it in between: the server then exits or another
-        // answers, and the first start is tried again on a new port.
+        })
+    }
+
+    /// Starts `server` on a free port.
+    ///
+    /// The port is picked here and handed to `postgres` (which cannot pick its own), so
+    /// another process may take it in between: the server then exits or another answers,
+    /// and the first start is tried again on a new port.
+    fn on_a_free_port(mut server: Self) -> Self {
         let mut failures = Vec::new();
         for _ in 0..5 {
             server.port = free_port();
@@ -147,24 +152,12 @@ impl PostgresServer {
             "pg_basebackup failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let mut server = Self {
+        Self::on_a_free_port(Self {
             child: None,
             port: 0,
             dir,
             settings: primary.settings.clone(),
-        };
-        let mut failures = Vec::new();
-        for _ in 0..5 {
-            server.port = free_port();
-            match server.launch() {
-                Ok(()) => return server,
-                Err(e) => {
-                    server.stop();
-                    failures.push(e);
-                }
-            }
-        }
-        panic!("the standby did not start: {failures:#?}");
+        })
     }
 
     /// Promotes this standby to a primary (`pg_promote()`, which waits until it is).

@@ -106,16 +106,8 @@ pub(super) fn parse(url: &str) -> Result<(tokio_postgres::Config, PostgresOption
                     })?;
             }
             Some(("wait_on_every_write", b)) => {
-                options.wait_on_every_write = match b {
-                    "true" => true,
-                    "false" => false,
-                    _ => {
-                        return Err(Error::new(
-                            ErrorKind::Config,
-                            format!("wait_on_every_write={b} is neither true nor false"),
-                        ));
-                    }
-                };
+                options.wait_on_every_write =
+                    crate::store::url::flag("wait_on_every_write", b, ErrorKind::Config)?;
             }
             // libpq's name, read by tok: tokio-postgres takes certificates from code.
             Some(("sslrootcert", path)) if !path.is_empty() => {

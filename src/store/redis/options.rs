@@ -101,16 +101,8 @@ pub(super) fn parse_options(url: &str) -> Result<(String, RedisOptions), Error> 
                 })?;
             }
             Some(("wait_on_every_write", b)) => {
-                options.wait_on_every_write = match b {
-                    "true" => true,
-                    "false" => false,
-                    _ => {
-                        return Err(Error::new(
-                            ErrorKind::Store,
-                            format!("wait_on_every_write={b} is neither true nor false"),
-                        ));
-                    }
-                };
+                options.wait_on_every_write =
+                    crate::store::url::flag("wait_on_every_write", b, ErrorKind::Store)?;
             }
             Some(("prefix", p)) => {
                 return Err(Error::new(
