@@ -140,6 +140,15 @@ async fn a_promoted_standby_loses_nothing_confirmed() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("0 of 1 standbys"), "{e}");
+    // A revocation that failed its wait does not stop rotations that need none.
+    let other = revocations_only
+        .issue("zack", &Map::new(), None)
+        .await
+        .unwrap();
+    revocations_only
+        .rotate(&other.refresh_token, None)
+        .await
+        .unwrap();
     // Every rotation the clients were answered, and every logout confirmed, survived.
     let plain = sessions(&url).await;
     for (i, pair) in live.iter().enumerate() {
