@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
 use common::redis_server::RedisServer;
-use serde_json::{Map, Value};
+use common::traffic::check;
+use serde_json::Map;
 use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
 use tok::store::{AnyStore, Store};
-use tok::{ErrorKind, HmacKey, KeySet, Validation};
+use tok::{ErrorKind, HmacKey, KeySet};
 
 /// tok's metrics, rendered in Prometheus text (one recorder for this test binary).
 fn metrics() -> String {
@@ -54,13 +55,6 @@ async fn sessions(url: &str) -> Sessions<AnyStore> {
         keys(),
         RefreshPolicy::default(),
     )
-}
-
-async fn check(s: &Sessions<AnyStore>, pair: &TokenPair) -> Result<(), ErrorKind> {
-    s.verify_access::<Map<String, Value>>(&pair.access_token, &Validation::new())
-        .await
-        .map(|_| ())
-        .map_err(|e| e.kind())
 }
 
 /// Waits until `s`'s cache serves (its feed proven), within `bound`.

@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use common::postgres_server::PostgresServer;
 use common::proxy::Proxy;
-use serde_json::{Map, Value};
+use common::traffic::check;
+use serde_json::Map;
 use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
 use tok::store::{AnyStore, Store};
-use tok::{ErrorKind, HmacKey, KeySet, Validation};
+use tok::{ErrorKind, HmacKey, KeySet};
 
 fn keys() -> KeySet {
     KeySet::new(HmacKey::from_bytes(&[11; 32]).unwrap())
@@ -31,13 +32,6 @@ async fn sessions(url: &str) -> Sessions<AnyStore> {
             .with_grace(Duration::from_secs(10))
             .unwrap(),
     )
-}
-
-async fn check(s: &Sessions<AnyStore>, pair: &TokenPair) -> Result<(), ErrorKind> {
-    s.verify_access::<Map<String, Value>>(&pair.access_token, &Validation::new())
-        .await
-        .map(|_| ())
-        .map_err(|e| e.kind())
 }
 
 /// The standby has replayed everything the primary wrote so far.

@@ -14,11 +14,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
-use common::redis_server::{RedisServer, Sentinels};
-use serde_json::{Map, Value};
+use common::redis_server::{RedisServer, Sentinels, primary_with_replicas, synced};
+use common::traffic::check;
+use serde_json::Map;
 use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
 use tok::store::{AnyStore, Store};
-use tok::{ErrorKind, HmacKey, KeySet, Validation};
+use tok::{ErrorKind, HmacKey, KeySet};
 
 fn keys() -> KeySet {
     KeySet::new(HmacKey::from_bytes(&[9; 32]).unwrap())
@@ -30,13 +31,6 @@ async fn sessions(url: &str) -> Sessions<AnyStore> {
         keys(),
         RefreshPolicy::default(),
     )
-}
-
-async fn check(s: &Sessions<AnyStore>, pair: &TokenPair) -> Result<(), ErrorKind> {
-    s.verify_access::<Map<String, Value>>(&pair.access_token, &Validation::new())
-        .await
-        .map(|_| ())
-        .map_err(|e| e.kind())
 }
 
 /// Retries `f` while it answers `Store` (an outage), up to `bound`.
@@ -66,41 +60,9 @@ async fn generation(s: &Sessions<AnyStore>, family_id: &str) -> u64 {
         .generation
 }
 
-/// The replica has caught up with the primary's writes.
-fn synced(primary: &RedisServer, replica: &RedisServer) {
-    let start = Instant::now();
-    let offset = |s: &RedisServer, field: &str| -> Option<i64> {
-        s.cli(&["INFO", "replication"])
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(field)?.parse().ok())
-    };
-    loop {
-        let (p, r) = (
-            offset(primary, "master_repl_offset:"),
-            offset(replica, "slave_repl_offset:"),
-        );
-        if p.is_some() && p == r {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the replica never synced"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sentinel_failover_under_traffic_loses_nothing_confirmed() {
-    let mut primary = RedisServer::start();
-    let port = primary.port.to_string();
-    let replicas = [
-        RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]),
-        RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]),
-    ];
-    for replica in &replicas {
-        synced(&primary, replica);
-    }
+    let (mut primary, replicas) = primary_with_replicas(2);
     let sentinels = Sentinels::start(3, primary.port, 1500);
     // Each write waits for one of the two replicas: Sentinel promotes the one with the
     // most of the primary's writes, and the other replica acknowledges writes after the

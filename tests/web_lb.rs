@@ -159,22 +159,7 @@ async fn outage_logs_no_one_out(store: &str, kill: impl FnOnce(), restart: impl 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_through_a_sentinel_failover() {
     use common::redis_server::Sentinels;
-    let mut primary = RedisServer::start();
-    let port = primary.port.to_string();
-    let replicas = [
-        RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]),
-        RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]),
-    ];
-    for replica in &replicas {
-        let start = Instant::now();
-        while !replica
-            .cli(&["INFO", "replication"])
-            .contains("master_link_status:up")
-        {
-            assert!(start.elapsed() < Duration::from_secs(30), "never synced");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    let (mut primary, _replicas) = common::redis_server::primary_with_replicas(2);
     let sentinels = Sentinels::start(3, primary.port, 1500);
     let store = sentinels.url("wait_replicas=1&wait_on_every_write=true&timeout_ms=500");
     let a = App::start(&store, &["--grace", "10s"]);

@@ -275,6 +275,44 @@ pub fn shared_cluster_prefix() -> String {
     format!("{url}?prefix=conf{n}")
 }
 
+/// A primary and `n` replicas of it, each caught up with it.
+pub fn primary_with_replicas(n: usize) -> (RedisServer, Vec<RedisServer>) {
+    let primary = RedisServer::start();
+    let port = primary.port.to_string();
+    let replicas: Vec<RedisServer> = (0..n)
+        .map(|_| RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]))
+        .collect();
+    for replica in &replicas {
+        synced(&primary, replica);
+    }
+    (primary, replicas)
+}
+
+/// Waits until `replica` has caught up with `primary`'s writes (their replication
+/// offsets agree).
+pub fn synced(primary: &RedisServer, replica: &RedisServer) {
+    let start = Instant::now();
+    let offset = |s: &RedisServer, field: &str| -> Option<i64> {
+        s.cli(&["INFO", "replication"])
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(field)?.parse().ok())
+    };
+    loop {
+        let (p, r) = (
+            offset(primary, "master_repl_offset:"),
+            offset(replica, "slave_repl_offset:"),
+        );
+        if p.is_some() && p == r {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the replica never synced"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Redis Sentinels (`redis-server CONFIG --sentinel`) watching one primary under the
 /// name `mymaster`, on loopback, each with its own config file (Sentinel rewrites it).
 pub struct Sentinels {

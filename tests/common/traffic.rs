@@ -13,6 +13,14 @@ use tok::refresh::{Sessions, TokenPair};
 use tok::store::AnyStore;
 use tok::{ErrorKind, Validation};
 
+/// An online check of `pair`'s access token on `s`: accepted, or the refusal's kind.
+pub async fn check(s: &Sessions<AnyStore>, pair: &TokenPair) -> Result<(), ErrorKind> {
+    s.verify_access::<Map<String, Value>>(&pair.access_token, &Validation::new())
+        .await
+        .map(|_| ())
+        .map_err(|e| e.kind())
+}
+
 /// What the traffic saw.
 pub struct Seen {
     /// Each client's last pair (the last rotation it was answered).
@@ -56,12 +64,7 @@ pub fn run(
                     }
                 }
                 let gone = &revoked[i % revoked.len()];
-                let checked = store
-                    .verify_access::<Map<String, Value>>(&gone.access_token, &Validation::new())
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.kind());
-                match checked {
+                match check(store, gone).await {
                     Err(ErrorKind::Revoked) => {
                         seen.checks_back.get_or_insert_with(Instant::now);
                     }
