@@ -55,6 +55,8 @@ mod json;
 mod jws;
 mod key;
 mod keyset;
+#[cfg(feature = "refresh")]
+pub mod layer;
 mod mac;
 #[cfg(feature = "refresh")]
 mod model;

@@ -16,8 +16,9 @@ use common::proxy::Proxy;
 use common::redis_server::RedisServer;
 use common::traffic::check;
 use serde_json::Map;
+use tok::layer::Cached;
 use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
-use tok::store::{AnyStore, Store};
+use tok::store::AnyStore;
 use tok::{ErrorKind, HmacKey, KeySet};
 
 /// tok's metrics, rendered in Prometheus text (one recorder for this test binary).
@@ -49,18 +50,18 @@ fn keys() -> KeySet {
 /// 1.75 s the feed's silence took to notice before heartbeats.
 const FAULT_BOUND: Duration = Duration::from_secs(1);
 
-async fn sessions(url: &str) -> Sessions<AnyStore> {
+async fn sessions(url: &str) -> Sessions<Cached<AnyStore>> {
     Sessions::new(
-        tok::store::open(url).await.unwrap(),
+        Cached::open(url).await.unwrap(),
         keys(),
         RefreshPolicy::default(),
     )
 }
 
 /// Waits until `s`'s cache serves (its feed proven), within `bound`.
-async fn serving_within(s: &Sessions<AnyStore>, bound: Duration) {
+async fn serving_within(s: &Sessions<Cached<AnyStore>>, bound: Duration) {
     let start = Instant::now();
-    while !s.store().online_cache().unwrap().is_serving() {
+    while !s.store().cache().is_serving() {
         assert!(start.elapsed() < bound, "the feed was not proven again");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -68,7 +69,7 @@ async fn serving_within(s: &Sessions<AnyStore>, bound: Duration) {
 
 /// Checks `pair` on `there` until refused; how long it was still accepted. Any other
 /// answer than accepted or revoked fails the test (an outage is not the fault here).
-async fn accepted_for(there: &Sessions<AnyStore>, pair: &TokenPair) -> Duration {
+async fn accepted_for(there: &Sessions<Cached<AnyStore>>, pair: &TokenPair) -> Duration {
     let start = Instant::now();
     loop {
         match check(there, pair).await {
@@ -85,7 +86,7 @@ async fn accepted_for(there: &Sessions<AnyStore>, pair: &TokenPair) -> Duration 
 }
 
 /// A session checked (and so cached) on `there`.
-async fn warm(here: &Sessions<AnyStore>, there: &Sessions<AnyStore>) -> TokenPair {
+async fn warm(here: &Sessions<Cached<AnyStore>>, there: &Sessions<Cached<AnyStore>>) -> TokenPair {
     let pair = here.issue("alice", &Map::new(), None).await.unwrap();
     assert_eq!(check(there, &pair).await, Ok(()));
     assert_eq!(check(there, &pair).await, Ok(()));

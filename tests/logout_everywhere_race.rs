@@ -15,7 +15,7 @@ use tok::{ErrorKind, HmacKey, KeySet, Validation};
 
 async fn race(store: AnyStore, what: &str) {
     let s = Arc::new(Sessions::new(
-        store.without_online_cache(),
+        store,
         KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap()),
         RefreshPolicy::default(),
     ));

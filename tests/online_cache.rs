@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use common::observed::Observed;
 use common::redis_server::RedisServer;
 use serde_json::{Map, Value};
+use tok::layer::Cached;
 use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
 use tok::store::{AnyStore, Store};
 use tok::{ErrorKind, HmacKey, KeySet, Validation};
@@ -84,18 +85,34 @@ impl Shared {
     async fn open(&self) -> AnyStore {
         tok::store::open(&self.url).await.unwrap()
     }
+
+    /// The store, cached: another process's view.
+    async fn cached(&self) -> Cached<AnyStore> {
+        Cached::new(self.open().await).await.unwrap()
+    }
+
+    /// The store, observed, then cached: which checks reach the store is counted.
+    async fn observed(&self) -> Cached<Observed<AnyStore>> {
+        Cached::new(Observed::new(self.open().await)).await.unwrap()
+    }
 }
 
 /// A cached check reads nothing; a revocation through the same store is refused at
 /// once; without the cache every check reads the store.
-async fn cached_checks_read_nothing(store: AnyStore) {
-    let cached = store.online_cache().is_some();
-    let s = Sessions::new(Observed::new(store), keys(), RefreshPolicy::default());
+async fn cached_checks_read_nothing(store: AnyStore, cached: bool) {
+    let observed = Observed::new(store);
+    let layer = if cached {
+        Cached::new(observed).await.unwrap()
+    } else {
+        Cached::pass_through(observed)
+    };
+    assert_eq!(layer.cache().is_serving(), cached);
+    let s = Sessions::new(layer, keys(), RefreshPolicy::default());
     let pair = s.issue("alice", &Map::new(), None).await.unwrap();
     for _ in 0..5 {
         assert_eq!(check(&s, &pair).await, Ok(()));
     }
-    let reads = s.store().reads.load(Ordering::SeqCst);
+    let reads = s.store().inner().reads.load(Ordering::SeqCst);
     if cached {
         assert_eq!(
             reads, 1,
@@ -144,22 +161,20 @@ async fn cached_checks_on_every_backend_and_without_cache() {
         sqlite.open().await,
         redis.open().await,
     ] {
-        cached_checks_read_nothing(store).await;
+        cached_checks_read_nothing(store, true).await;
     }
     #[cfg(feature = "postgres")]
     {
         let postgres = Shared::postgres();
-        cached_checks_read_nothing(postgres.open().await).await;
-        cached_checks_read_nothing(postgres.open().await.without_online_cache()).await;
+        cached_checks_read_nothing(postgres.open().await, true).await;
+        cached_checks_read_nothing(postgres.open().await, false).await;
     }
     for store in [
         tok::store::open("memory:").await.unwrap(),
         sqlite.open().await,
         redis.open().await,
     ] {
-        let store = store.without_online_cache();
-        assert!(store.online_cache().is_none());
-        cached_checks_read_nothing(store).await;
+        cached_checks_read_nothing(store, false).await;
     }
 }
 
@@ -182,9 +197,8 @@ async fn refused_within<S: Store>(s: &Sessions<S>, pair: &TokenPair, what: &str)
 
 /// Every kind of revocation made through one instance reaches another instance's cache.
 async fn revocations_reach_other_instances(shared: &Shared) {
-    let here = Sessions::new(shared.open().await, keys(), RefreshPolicy::default());
-    let there = Sessions::new(shared.open().await, keys(), RefreshPolicy::default());
-    assert!(there.store().online_cache().is_some());
+    let here = Sessions::new(shared.cached().await, keys(), RefreshPolicy::default());
+    let there = Sessions::new(shared.cached().await, keys(), RefreshPolicy::default());
     // Only Redis Cluster says a purge job has nothing to do there (its purge cannot scan).
     assert_eq!(
         here.store().expires_by_itself(),
@@ -265,12 +279,8 @@ async fn revocations_reach_another_instance_on_postgres() {
 /// reaches the other instance as that subject only: its cached entries for other
 /// subjects stay, so one long subject cannot flush every process's cache.
 async fn a_long_subject_flushes_nothing_else(shared: &Shared) {
-    let here = Sessions::new(shared.open().await, keys(), RefreshPolicy::default());
-    let there = Sessions::new(
-        Observed::new(shared.open().await),
-        keys(),
-        RefreshPolicy::default(),
-    );
+    let here = Sessions::new(shared.cached().await, keys(), RefreshPolicy::default());
+    let there = Sessions::new(shared.observed().await, keys(), RefreshPolicy::default());
     let long = "s".repeat(10 * 1024);
     let victim = here.issue(&long, &Map::new(), None).await.unwrap();
     let bystander = here.issue("bob", &Map::new(), None).await.unwrap();
@@ -289,7 +299,7 @@ async fn a_long_subject_flushes_nothing_else(shared: &Shared) {
     for pair in [&victim, &bystander, &victim, &bystander] {
         assert_eq!(check(pair).await, Ok(()));
     }
-    let reads = there.store().reads.load(Ordering::SeqCst);
+    let reads = there.store().inner().reads.load(Ordering::SeqCst);
     assert_eq!(reads, 2, "one read each fills the cache");
     assert_eq!(here.revoke_subject(&long).await.unwrap(), 1);
     let start = Instant::now();
@@ -301,10 +311,10 @@ async fn a_long_subject_flushes_nothing_else(shared: &Shared) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     assert_eq!(check(&victim).await, Err(ErrorKind::Revoked));
-    let after = there.store().reads.load(Ordering::SeqCst);
+    let after = there.store().inner().reads.load(Ordering::SeqCst);
     assert_eq!(check(&bystander).await, Ok(()));
     assert_eq!(
-        there.store().reads.load(Ordering::SeqCst),
+        there.store().inner().reads.load(Ordering::SeqCst),
         after,
         "bob's cached entry stayed"
     );
@@ -323,16 +333,24 @@ async fn a_long_subject_flushes_nothing_else_on_every_backend() {
 /// instance never accepts the revoked session (it answers from the store, or fails).
 async fn a_lost_feed_never_serves_a_revocation(mut kill_and_restart: impl FnMut(), url: &str) {
     let here = Sessions::new(
-        tok::store::open(&format!("{url}?timeout_ms=500"))
-            .await
-            .unwrap(),
+        Cached::new(
+            tok::store::open(&format!("{url}?timeout_ms=500"))
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap(),
         keys(),
         RefreshPolicy::default(),
     );
     let there = Sessions::new(
-        tok::store::open(&format!("{url}?timeout_ms=500"))
-            .await
-            .unwrap(),
+        Cached::new(
+            tok::store::open(&format!("{url}?timeout_ms=500"))
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap(),
         keys(),
         RefreshPolicy::default(),
     );
@@ -350,11 +368,7 @@ async fn a_lost_feed_never_serves_a_revocation(mut kill_and_restart: impl FnMut(
         };
         // Cached "live" on the other instance (once its subscription is back).
         let start = Instant::now();
-        while there
-            .store()
-            .online_cache()
-            .is_some_and(|c| !c.is_serving())
-        {
+        while !there.store().cache().is_serving() {
             assert!(
                 start.elapsed() < COMEBACK,
                 "round {round}: never subscribed again"
@@ -424,10 +438,10 @@ async fn postgres_restarts_never_serve_a_revocation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_cache_stops_when_the_file_is_replaced() {
     let shared = Shared::sqlite();
-    let there = Sessions::new(shared.open().await, keys(), RefreshPolicy::default());
+    let there = Sessions::new(shared.cached().await, keys(), RefreshPolicy::default());
     let pair = there.issue("erin", &Map::new(), None).await.unwrap();
     assert_eq!(check(&there, &pair).await, Ok(()));
-    let cache = there.store().online_cache().unwrap();
+    let cache = there.store().cache();
     assert!(cache.is_serving());
     let path = shared.url.strip_prefix("sqlite:").unwrap();
     let copy = format!("{path}.copy");

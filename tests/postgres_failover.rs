@@ -16,17 +16,18 @@ use common::postgres_server::PostgresServer;
 use common::proxy::Proxy;
 use common::traffic::check;
 use serde_json::Map;
+use tok::layer::Cached;
 use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
-use tok::store::{AnyStore, Store};
+use tok::store::AnyStore;
 use tok::{ErrorKind, HmacKey, KeySet};
 
 fn keys() -> KeySet {
     KeySet::new(HmacKey::from_bytes(&[11; 32]).unwrap())
 }
 
-async fn sessions(url: &str) -> Sessions<AnyStore> {
+async fn sessions(url: &str) -> Sessions<Cached<AnyStore>> {
     Sessions::new(
-        tok::store::open(url).await.unwrap(),
+        Cached::open(url).await.unwrap(),
         keys(),
         RefreshPolicy::default()
             .with_grace(Duration::from_secs(10))
@@ -167,7 +168,7 @@ async fn a_promoted_standby_loses_nothing_confirmed() {
         assert!(start.elapsed() < Duration::from_secs(1), "not heard");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    assert!(there.store().online_cache().unwrap().is_serving());
+    assert!(there.store().cache().is_serving());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,7 +187,7 @@ async fn a_listen_connection_left_on_the_old_primary_serves_no_revocation() {
     let here = sessions(&url).await;
     let there = sessions(&url).await;
     let start = Instant::now();
-    while !there.store().online_cache().unwrap().is_serving() {
+    while !there.store().cache().is_serving() {
         assert!(start.elapsed() < Duration::from_secs(5));
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -240,7 +241,7 @@ async fn a_listen_connection_left_on_the_old_primary_serves_no_revocation() {
     );
     // The LISTEN connection moves to the new primary and is proven again.
     let start = Instant::now();
-    while !there.store().online_cache().unwrap().is_serving() {
+    while !there.store().cache().is_serving() {
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "never proven again"

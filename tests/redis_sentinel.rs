@@ -17,6 +17,7 @@ use common::proxy::Proxy;
 use common::redis_server::{RedisServer, Sentinels, primary_with_replicas, synced};
 use common::traffic::check;
 use serde_json::Map;
+use tok::layer::Cached;
 use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
 use tok::store::{AnyStore, Store};
 use tok::{ErrorKind, HmacKey, KeySet};
@@ -25,9 +26,9 @@ fn keys() -> KeySet {
     KeySet::new(HmacKey::from_bytes(&[9; 32]).unwrap())
 }
 
-async fn sessions(url: &str) -> Sessions<AnyStore> {
+async fn sessions(url: &str) -> Sessions<Cached<AnyStore>> {
     Sessions::new(
-        tok::store::open(url).await.unwrap(),
+        Cached::open(url).await.unwrap(),
         keys(),
         RefreshPolicy::default(),
     )
@@ -51,7 +52,7 @@ where
 }
 
 /// A family's generation, as its store holds it.
-async fn generation(s: &Sessions<AnyStore>, family_id: &str) -> u64 {
+async fn generation(s: &Sessions<Cached<AnyStore>>, family_id: &str) -> u64 {
     s.store()
         .family(family_id)
         .await
@@ -73,12 +74,12 @@ async fn a_sentinel_failover_under_traffic_loses_nothing_confirmed() {
         .with_grace(Duration::from_secs(10))
         .unwrap();
     let here = Arc::new(Sessions::new(
-        tok::store::open(&url).await.unwrap(),
+        Cached::open(&url).await.unwrap(),
         keys(),
         policy.clone(),
     ));
     let there = Arc::new(Sessions::new(
-        tok::store::open(&url).await.unwrap(),
+        Cached::open(&url).await.unwrap(),
         keys(),
         policy,
     ));

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
+use tok::layer::Cached;
 use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
 use tok::store::{PURGE_MARGIN, Store};
 use tok::{ErrorKind, HmacKey, KeySet, NumericDate, Validation};
@@ -927,7 +928,12 @@ suite! { $
     }
 }
 
-conformance!(memory, async { (tok::store::MemoryStore::new(), ()) });
+// Each backend in the cache layer, as applications run it: every case goes through
+// the layer's invalidation rule and its answers from memory.
+conformance!(memory, async {
+    let store = Cached::new(tok::store::MemoryStore::new()).await.unwrap();
+    (store, ())
+});
 
 #[cfg(feature = "sqlite")]
 conformance!(sqlite, async {
@@ -935,7 +941,7 @@ conformance!(sqlite, async {
     let store = tok::store::SqliteStore::open(dir.path().join("tok.db"))
         .await
         .unwrap();
-    (store, dir)
+    (Cached::new(store).await.unwrap(), dir)
 });
 
 #[cfg(feature = "redis")]
@@ -944,13 +950,14 @@ conformance!(redis, async {
     let store = tok::store::RedisStore::open(&format!("{}?prefix=conf", server.url()))
         .await
         .unwrap();
-    (store, server)
+    (Cached::new(store).await.unwrap(), server)
 });
 
 #[cfg(feature = "postgres")]
 conformance!(postgres, async {
     let url = common::postgres_server::database();
-    (tok::store::PostgresStore::open(&url).await.unwrap(), ())
+    let store = tok::store::PostgresStore::open(&url).await.unwrap();
+    (Cached::new(store).await.unwrap(), ())
 });
 
 // Redis Cluster: one cluster of three nodes for the whole test binary, a key prefix of
@@ -958,13 +965,14 @@ conformance!(postgres, async {
 #[cfg(feature = "redis")]
 conformance!(redis_cluster, async {
     let url = common::redis_server::shared_cluster_prefix();
-    (tok::store::RedisStore::open(&url).await.unwrap(), ())
+    let store = tok::store::RedisStore::open(&url).await.unwrap();
+    (Cached::new(store).await.unwrap(), ())
 });
 
-// The same cases with each store's online-check cache turned off, so that both paths of
-// every online check are proven.
+// The same cases on each bare backend, so that both paths of every online check are
+// proven.
 conformance!(memory_uncached, async {
-    (tok::store::MemoryStore::new().without_online_cache(), ())
+    (tok::store::MemoryStore::new(), ())
 });
 
 #[cfg(feature = "sqlite")]
@@ -972,8 +980,7 @@ conformance!(sqlite_uncached, async {
     let dir = tempfile::tempdir().unwrap();
     let store = tok::store::SqliteStore::open(dir.path().join("tok.db"))
         .await
-        .unwrap()
-        .without_online_cache();
+        .unwrap();
     (store, dir)
 });
 
@@ -982,8 +989,7 @@ conformance!(redis_uncached, async {
     let server = common::redis_server::RedisServer::start();
     let store = tok::store::RedisStore::open(&format!("{}?prefix=conf", server.url()))
         .await
-        .unwrap()
-        .without_online_cache();
+        .unwrap();
     (store, server)
 });
 
@@ -991,5 +997,5 @@ conformance!(redis_uncached, async {
 conformance!(postgres_uncached, async {
     let url = common::postgres_server::database();
     let store = tok::store::PostgresStore::open(&url).await.unwrap();
-    (store.without_online_cache(), ())
+    (store, ())
 });

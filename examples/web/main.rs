@@ -237,10 +237,14 @@ async fn run(args: Args) -> Result<(), String> {
         Some(url) => url.clone(),
         None => format!("sqlite:{}", default_dir()?.join("tok.db").display()),
     };
-    let mut store = tok::store::open(&url).await.map_err(|e| e.to_string())?;
-    if args.no_online_cache {
-        store = store.without_online_cache();
-    }
+    let store = tok::store::open(&url).await.map_err(|e| e.to_string())?;
+    let store = if args.no_online_cache {
+        tok::layer::Cached::pass_through(store)
+    } else {
+        tok::layer::Cached::new(store)
+            .await
+            .map_err(|e| e.to_string())?
+    };
     let policy = RefreshPolicy::default()
         .with_access_ttl(args.access_ttl)
         .with_idle_timeout(args.idle_timeout)

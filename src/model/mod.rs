@@ -6,16 +6,18 @@
 //! - [`family`]: the family record and every rule a store applies (rotation, grace,
 //!   lifetimes, logout), written once;
 //! - [`store`]: the [`Store`](store::Store) trait, with its requests and outcomes;
+//! - [`online`]: what an online check asks a store and what it answers;
 //! - [`resolve`]: a whole rotation or logout as a store's atomic step runs it;
-//! - [`cache`]: the online-check cache a store keeps current;
+//! - [`change`]: what a store's writes change for online checks, and its change feed;
 //! - [`secrets`]: family secrets remembered by stores that check tags before their
 //!   server-side step.
 //!
 //! The public paths are `tok::refresh::{family, token}` and `tok::store` (the trait and
 //! `resolve_*`).
 
-pub mod cache;
+pub mod change;
 pub mod family;
+pub mod online;
 pub mod resolve;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 pub mod secrets;

@@ -6,12 +6,14 @@
 //! of one token anywhere yield exactly one winner.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::model::cache::{OnlineCache, OnlineState};
+use crate::model::change::{ChangeListener, Feed};
+// The online check's query and answer are part of the trait's contract.
 use crate::model::family::{FamilyRecord, Logout, Refusal};
+pub use crate::model::online::{OnlineAnswer, OnlineQuery, OnlineState, Verdict};
 use crate::model::token::{PresentedToken, TokenHash};
 use crate::numeric_date::NumericDate;
 
@@ -291,13 +293,40 @@ pub trait Store: Send + Sync {
         "custom"
     }
 
-    /// The cache of online-check answers this store keeps current (see
-    /// [`OnlineCache`]), if it keeps one. A store returns one only if it invalidates it
-    /// on every write of its own that ends a family or denylists a `jti`, and on every
-    /// such write of other processes it can learn of; the default, `None`, sends every
-    /// check to the store.
-    fn online_cache(&self) -> Option<&OnlineCache> {
-        None
+    /// The verdict of an online check: by default from one
+    /// [`online_state`](Self::online_state) read. A layer that remembers answers (see
+    /// [`Cached`](crate::layer::Cached)) answers from memory when it can.
+    ///
+    /// # Errors
+    /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.
+    fn online_check(
+        &self,
+        query: &OnlineQuery<'_>,
+    ) -> impl Future<Output = Result<OnlineAnswer, Error>> + Send {
+        async move {
+            let state = self.online_state(query.sid, query.jti, query.now).await?;
+            Ok(OnlineAnswer {
+                verdict: state.verdict(query.sid, query.minted_at, query.now),
+                from_memory: false,
+            })
+        }
+    }
+
+    /// Starts following the writes of other processes (and other handles) that end a
+    /// family or denylist a `jti`, telling each to `listener` until it is dropped, and
+    /// marking it hearing while the feed is proven. Returns once the feed is proven or
+    /// the backend's own bound has passed (the follower then keeps trying). The default,
+    /// [`Feed::Unavailable`], is right for any store other processes write to without a
+    /// feed.
+    ///
+    /// # Errors
+    /// [`Store`](crate::error::ErrorKind::Store) when the feed cannot be started.
+    fn follow_changes(
+        &self,
+        listener: Weak<dyn ChangeListener>,
+    ) -> impl Future<Output = Result<Feed, Error>> + Send {
+        let _ = listener;
+        async { Ok(Feed::Unavailable) }
     }
 }
 
@@ -384,8 +413,18 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         (**self).online_state(sid, jti, now)
     }
 
-    fn online_cache(&self) -> Option<&OnlineCache> {
-        (**self).online_cache()
+    fn online_check(
+        &self,
+        query: &OnlineQuery<'_>,
+    ) -> impl Future<Output = Result<OnlineAnswer, Error>> + Send {
+        (**self).online_check(query)
+    }
+
+    fn follow_changes(
+        &self,
+        listener: Weak<dyn ChangeListener>,
+    ) -> impl Future<Output = Result<Feed, Error>> + Send {
+        (**self).follow_changes(listener)
     }
 
     fn backend(&self) -> &'static str {

@@ -66,12 +66,7 @@ impl<S: Store> Sessions<S> {
     /// store that cannot list.
     pub async fn list(&self, subject: &str) -> Result<Vec<SessionInfo>, Error> {
         let now = self.now();
-        let families = crate::refresh::metrics::timed(
-            self.store(),
-            "list",
-            self.store().sessions_of(subject, now),
-        )
-        .await?;
+        let families = self.store.sessions_of(subject, now).await?;
         Ok(families.iter().map(SessionInfo::from).collect())
     }
 
@@ -87,13 +82,10 @@ impl<S: Store> Sessions<S> {
         fields(subject = subject, family = session_id, ended),
     )]
     pub async fn end(&self, subject: &str, session_id: &str) -> Result<bool, Error> {
-        let store = self.store();
-        let ended = crate::refresh::metrics::timed(
-            store,
-            "end_session",
-            store.end_session(subject, session_id, self.now()),
-        )
-        .await?;
+        let ended = self
+            .store
+            .end_session(subject, session_id, self.now())
+            .await?;
         tracing::Span::current().record("ended", ended);
         if ended {
             metrics::counter!(crate::refresh::metrics::ENDED, "by" => "subject").increment(1);

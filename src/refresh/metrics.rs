@@ -10,7 +10,7 @@
 //! | `tok_subject_logouts_total` | | "logout everywhere" calls |
 //! | `tok_sessions_ended_total` | `by`: `operator`, `subject` | sessions ended by id (an operator, or the user's devices page) |
 //! | `tok_online_checks_total` | `result`: `accepted`, `denied`, `ended`, `outdated`; `answered_by`: `cache`, `store` | online checks that reached a verdict |
-//! | `tok_store_operation_seconds` (histogram) | `backend`: `memory`, `sqlite`, `redis`, `postgres`, `custom`; `operation`: `create`, `rotate`, `logout`, `revoke_family`, `revoke_subject`, `deny`, `online_state`, `list`, `end_session` | each store call a session flow makes, failed ones included |
+//! | `tok_store_operation_seconds` (histogram) | `backend`: `memory`, `sqlite`, `redis`, `postgres`, `custom`; `operation`: `create`, `rotate`, `logout`, `revoke_family`, `revoke_subject`, `deny`, `online_state` (reads only: an answer from a [`Cached`](crate::layer::Cached) layer's memory is none), `list`, `end_session` | each store call a session flow makes, failed ones included (timed by one layer, `crate::layer::timed`) |
 //! | `tok_sqlite_write_batch_size` (histogram) | | requests per SQLite group commit |
 //! | `tok_change_feed_losses_total` | `backend`: `redis`, `postgres`; `store`: the Redis prefix or PostgreSQL's `host:port/database` | deaf episodes: a proven change feed lost (the store's online cache reads the store until the feed is proven again) |
 //! | `tok_change_feed_hearing` (gauge) | as above | 1 while the store's change feed is proven, 0 while deaf |
@@ -19,7 +19,7 @@
 //! Theft shows as `tok_rotations_total{outcome="refresh-reused"}` and
 //! `{outcome="fingerprint-mismatch"}` (each also a warn-level event with the family id).
 
-use crate::model::cache::Verdict;
+use crate::model::store::Verdict;
 
 pub(crate) const ISSUED: &str = "tok_sessions_issued_total";
 pub(crate) const ROTATIONS: &str = "tok_rotations_total";
@@ -27,21 +27,6 @@ pub(crate) const LOGOUTS: &str = "tok_logouts_total";
 pub(crate) const SUBJECT_LOGOUTS: &str = "tok_subject_logouts_total";
 pub(crate) const ENDED: &str = "tok_sessions_ended_total";
 pub(crate) const ONLINE_CHECKS: &str = "tok_online_checks_total";
-pub(crate) const STORE_SECONDS: &str = "tok_store_operation_seconds";
-
-/// Runs one call of `store` and records how long it took, by backend and operation.
-pub(crate) async fn timed<T>(
-    store: &impl crate::model::store::Store,
-    operation: &'static str,
-    call: impl std::future::Future<Output = T>,
-) -> T {
-    let backend = store.backend();
-    let start = std::time::Instant::now();
-    let out = call.await;
-    metrics::histogram!(STORE_SECONDS, "backend" => backend, "operation" => operation)
-        .record(start.elapsed().as_secs_f64());
-    out
-}
 
 /// Counts an online check's verdict, and whether the cache or the store gave it.
 pub(crate) fn online_check(verdict: Verdict, cached: bool) {

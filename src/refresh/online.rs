@@ -4,8 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind};
-use crate::model::cache::{OnlineCache, Verdict};
-use crate::model::store::{Store, deny_until};
+use crate::model::store::{OnlineQuery, Store, Verdict, deny_until};
 use crate::numeric_date::NumericDate;
 
 /// The claim that carries the family id in access tokens.
@@ -57,9 +56,9 @@ pub fn session_id(claims: &Map<String, Value>) -> Result<Option<&str>, Error> {
 /// The online part of verification for a token whose signature and claims already
 /// checked out: not too far past `exp` for the denylist to vouch for it, `jti` not
 /// denylisted, session family `sid` (if any) live, and its claims not changed since the
-/// token was minted at generation `minted_at` (its `sgen`, see [`minted_at`]). Answered from the store's
-/// [`OnlineCache`] when it has the answer (no round trip), else with one
-/// [`online_state`](Store::online_state) read, whose answer is then cached.
+/// token was minted at generation `minted_at` (its `sgen`, see [`minted_at`]), as the
+/// store's [`online_check`](Store::online_check) answers it (from memory, for a store in
+/// a [`Cached`](crate::layer::Cached) layer that knows the answer).
 ///
 /// # Errors
 /// [`Expired`](ErrorKind::Expired), [`Revoked`](ErrorKind::Revoked),
@@ -81,34 +80,17 @@ pub async fn check_online(
         )
         .at(exp));
     }
-    let cache = store.online_cache();
-    let verdict = match cache.and_then(|c| c.verdict(sid, minted_at, jti, now)) {
-        Some(cached) => {
-            crate::refresh::metrics::online_check(cached, true);
-            cached
-        }
-        None => {
-            let ticket = cache.map(OnlineCache::ticket);
-            let state = crate::refresh::metrics::timed(
-                store,
-                "online_state",
-                store.online_state(sid, jti, now),
-            )
-            .await?;
-            // A jti's answer is cached until its denylist entry would end, which needs
-            // the token's exp; without one, nothing is cached.
-            if let (Some(cache), Some(ticket)) = (cache, ticket)
-                && (jti.is_none() || exp.is_some())
-            {
-                let until = exp.map_or(now, deny_until);
-                cache.fill(ticket, sid, jti, until, &state);
-            }
-            let verdict = state.verdict(sid, minted_at, now);
-            crate::refresh::metrics::online_check(verdict, false);
-            verdict
-        }
-    };
-    match verdict {
+    let answer = store
+        .online_check(&OnlineQuery {
+            sid,
+            jti,
+            minted_at,
+            exp,
+            now,
+        })
+        .await?;
+    crate::refresh::metrics::online_check(answer.verdict, answer.from_memory);
+    match answer.verdict {
         Verdict::Accepted => Ok(()),
         Verdict::Denied => Err(Error::new(
             ErrorKind::Revoked,

@@ -47,9 +47,7 @@ impl<S: Store> Sessions<S> {
         let family = request.presented.family_id();
         let span = tracing::Span::current();
         span.record("family", family);
-        let outcome =
-            crate::refresh::metrics::timed(&self.store, "logout", self.store.logout(&request))
-                .await?;
+        let outcome = self.store.logout(&request).await?;
         let code = match outcome {
             Logout::Revoked => "revoked",
             Logout::AlreadyEnded => "already-ended",
@@ -78,12 +76,7 @@ impl<S: Store> Sessions<S> {
         fields(family = family_id, revoked),
     )]
     pub async fn revoke_family(&self, family_id: &str) -> Result<bool, Error> {
-        let revoked = crate::refresh::metrics::timed(
-            &self.store,
-            "revoke_family",
-            self.store.revoke_family(family_id, self.now()),
-        )
-        .await?;
+        let revoked = self.store.revoke_family(family_id, self.now()).await?;
         tracing::Span::current().record("revoked", revoked);
         if revoked {
             metrics::counter!(crate::refresh::metrics::ENDED, "by" => "operator").increment(1);
@@ -112,12 +105,7 @@ impl<S: Store> Sessions<S> {
         fields(subject = subject, families),
     )]
     pub async fn revoke_subject(&self, subject: &str) -> Result<u64, Error> {
-        let count = crate::refresh::metrics::timed(
-            &self.store,
-            "revoke_subject",
-            self.store.revoke_subject(subject, self.now()),
-        )
-        .await?;
+        let count = self.store.revoke_subject(subject, self.now()).await?;
         tracing::Span::current().record("families", count);
         metrics::counter!(crate::refresh::metrics::SUBJECT_LOGOUTS).increment(1);
         Ok(count)
@@ -147,8 +135,7 @@ impl<S: Store> Sessions<S> {
             .exp
             .ok_or_else(|| Error::new(ErrorKind::MissingClaim, "token has no exp"))?;
         tracing::Span::current().record("jti", jti.as_str());
-        crate::refresh::metrics::timed(&self.store, "deny", self.store.deny_jti(&jti, exp, now))
-            .await?;
+        self.store.deny_jti(&jti, exp, now).await?;
         Ok(())
     }
 }

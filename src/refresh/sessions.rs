@@ -10,6 +10,7 @@ use crate::claims::Claims;
 use crate::error::{Error, ErrorKind};
 use crate::jws::Verified;
 use crate::keyset::KeySet;
+use crate::layer::timed::Timed;
 use crate::model::family::{FamilyRecord, Refusal};
 use crate::model::store::{Created, RotationOutcome, RotationRequest, Store};
 use crate::model::token::{self, PresentedToken, RefreshKeys};
@@ -37,7 +38,8 @@ const ISSUE_ATTEMPTS: usize = 3;
 
 /// Issues, rotates, revokes and checks sessions against a [`Store`].
 pub struct Sessions<S> {
-    pub(super) store: S,
+    /// Timed: every call a flow makes is recorded (see [`crate::layer`]).
+    pub(super) store: Timed<S>,
     pub(super) keys: KeySet,
     refresh_keys: Arc<RefreshKeys>,
     pub(super) policy: RefreshPolicy,
@@ -51,7 +53,7 @@ impl<S: Store> Sessions<S> {
     pub fn new(store: S, keys: KeySet, policy: RefreshPolicy) -> Self {
         Self {
             refresh_keys: Arc::new(RefreshKeys::from_key_set(&keys)),
-            store,
+            store: Timed(store),
             keys,
             policy,
             clock: Arc::new(NumericDate::now),
@@ -78,7 +80,7 @@ impl<S: Store> Sessions<S> {
 
     /// The store.
     pub fn store(&self) -> &S {
-        &self.store
+        &self.store.0
     }
 
     /// The policy.
@@ -170,13 +172,7 @@ impl<S: Store> Sessions<S> {
                 revoked_at: None,
                 label: label.to_owned(),
             };
-            match crate::refresh::metrics::timed(
-                &self.store,
-                "create",
-                self.store.create_family(&record, now),
-            )
-            .await?
-            {
+            match self.store.create_family(&record, now).await? {
                 Created::Stored => {
                     let span = tracing::Span::current();
                     span.record("family", record.family_id.as_str());
@@ -268,9 +264,7 @@ impl<S: Store> Sessions<S> {
         let family = request.presented.family_id();
         let span = tracing::Span::current();
         span.record("family", family);
-        let outcome =
-            crate::refresh::metrics::timed(&self.store, "rotate", self.store.rotate(&request))
-                .await;
+        let outcome = self.store.rotate(&request).await;
         let code = match &outcome {
             Ok(RotationOutcome::Rotated(_)) => "rotated",
             Ok(RotationOutcome::Grace(_)) => "grace",

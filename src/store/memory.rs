@@ -6,11 +6,14 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::Error;
-use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache, OnlineState};
+use std::sync::Weak;
+
+use crate::model::change::{ChangeListener, Feed};
 use crate::model::family::{FamilyRecord, Logout};
 use crate::model::resolve::{resolve_logout, resolve_rotation};
 use crate::model::store::{
-    Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until, listed,
+    Created, LogoutRequest, OnlineState, RotationOutcome, RotationRequest, Store, deny_until,
+    listed,
 };
 use crate::numeric_date::NumericDate;
 
@@ -37,8 +40,6 @@ struct State {
 /// ```
 pub struct MemoryStore {
     state: Mutex<State>,
-    /// Online-check answers, so that checks do not take the store's one lock.
-    cache: Option<OnlineCache>,
 }
 
 impl Default for MemoryStore {
@@ -48,22 +49,12 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store, with an online-check cache of [`DEFAULT_CACHE_CAPACITY`].
+    /// An empty store. (In a [`Cached`](crate::layer::Cached) layer, online checks do
+    /// not take its one lock.)
     pub fn new() -> Self {
         Self {
             state: Mutex::default(),
-            cache: Some(OnlineCache::new(DEFAULT_CACHE_CAPACITY)),
         }
-    }
-
-    /// Without an online-check cache: every check takes the store's lock.
-    pub fn without_online_cache(mut self) -> Self {
-        self.cache = None;
-        self
-    }
-
-    fn tell(&self, change: impl FnOnce() -> Change) {
-        OnlineCache::tell(self.cache.as_ref(), change);
     }
 
     /// How many families the store holds (live or not).
@@ -136,11 +127,6 @@ impl Store for MemoryStore {
             // The map keeps its own copy; the answer keeps the other.
             state.families.insert(next.family_id.clone(), next.clone());
         }
-        let revoked =
-            matches!(resolved.outcome, RotationOutcome::Refused(refusal) if refusal.revokes());
-        if revoked || r.new_claims.is_some() {
-            self.tell(|| Change::Family(r.presented.family_id().to_owned()));
-        }
         Ok(resolved.outcome)
     }
 
@@ -149,7 +135,6 @@ impl Store for MemoryStore {
         let (revokes, outcome) = resolve_logout(state.families.get(r.presented.family_id()), r);
         if revokes && let Some(f) = state.families.get_mut(r.presented.family_id()) {
             revoke(f, r.now);
-            self.tell(|| Change::Family(r.presented.family_id().to_owned()));
         }
         Ok(outcome)
     }
@@ -160,7 +145,6 @@ impl Store for MemoryStore {
             .families
             .get_mut(family_id)
             .is_some_and(|f| revoke(f, now));
-        self.tell(|| Change::Family(family_id.to_owned()));
         Ok(revoked)
     }
 
@@ -177,7 +161,6 @@ impl Store for MemoryStore {
                 count += 1;
             }
         }
-        self.tell(|| Change::Subject(subject.to_owned()));
         Ok(count)
     }
 
@@ -186,7 +169,6 @@ impl Store for MemoryStore {
         let until = deny_until(exp);
         let entry = state.denylist.entry(jti.to_owned()).or_insert(until);
         *entry = (*entry).max(until);
-        self.tell(|| Change::Jti(jti.to_owned()));
         Ok(())
     }
 
@@ -206,8 +188,10 @@ impl Store for MemoryStore {
         "memory"
     }
 
-    fn online_cache(&self) -> Option<&OnlineCache> {
-        self.cache.as_ref()
+    /// No other process writes to memory: a layer that every handle goes through sees
+    /// every write.
+    async fn follow_changes(&self, _: Weak<dyn ChangeListener>) -> Result<Feed, Error> {
+        Ok(Feed::OnlyThisHandle)
     }
 
     async fn sessions_of(

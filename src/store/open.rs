@@ -2,9 +2,13 @@
 //! This sits on top of the backends; nothing in them imports it.
 
 use crate::error::{Error, ErrorKind};
-use crate::model::cache::{OnlineCache, OnlineState};
+use std::sync::Weak;
+
+use crate::model::change::{ChangeListener, Feed};
 use crate::model::family::{FamilyRecord, Logout};
-use crate::model::store::{Created, LogoutRequest, RotationOutcome, RotationRequest, Store};
+use crate::model::store::{
+    Created, LogoutRequest, OnlineState, RotationOutcome, RotationRequest, Store,
+};
 use crate::numeric_date::NumericDate;
 use crate::store::memory::MemoryStore;
 use crate::store::url::redact_url;
@@ -171,6 +175,9 @@ impl Store for AnyStore {
     ) -> Result<bool, Error> {
         dispatch!(self, s => s.end_session(subject, family_id, now))
     }
+    async fn follow_changes(&self, listener: Weak<dyn ChangeListener>) -> Result<Feed, Error> {
+        dispatch!(self, s => s.follow_changes(listener))
+    }
     fn backend(&self) -> &'static str {
         match self {
             AnyStore::Memory(s) => s.backend(),
@@ -191,33 +198,6 @@ impl Store for AnyStore {
             AnyStore::Redis(s) => s.expires_by_itself(),
             #[cfg(feature = "postgres")]
             AnyStore::Postgres(s) => s.expires_by_itself(),
-        }
-    }
-    fn online_cache(&self) -> Option<&OnlineCache> {
-        match self {
-            AnyStore::Memory(s) => s.online_cache(),
-            #[cfg(feature = "sqlite")]
-            AnyStore::Sqlite(s) => s.online_cache(),
-            #[cfg(feature = "redis")]
-            AnyStore::Redis(s) => s.online_cache(),
-            #[cfg(feature = "postgres")]
-            AnyStore::Postgres(s) => s.online_cache(),
-        }
-    }
-}
-
-impl AnyStore {
-    /// The same store without its online-check cache: every online check then reads
-    /// the store (for comparison runs, or a deployment that wants no in-process state).
-    pub fn without_online_cache(self) -> Self {
-        match self {
-            AnyStore::Memory(s) => AnyStore::Memory(s.without_online_cache()),
-            #[cfg(feature = "sqlite")]
-            AnyStore::Sqlite(s) => AnyStore::Sqlite(s.without_online_cache()),
-            #[cfg(feature = "redis")]
-            AnyStore::Redis(s) => AnyStore::Redis(s.without_online_cache()),
-            #[cfg(feature = "postgres")]
-            AnyStore::Postgres(s) => AnyStore::Postgres(s.without_online_cache()),
         }
     }
 }

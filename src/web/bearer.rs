@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::jws::Verified;
+use crate::layer::Cached;
 use crate::store::{AnyStore, Store};
 use crate::web::{WebError, WebSessions};
 
@@ -90,7 +91,7 @@ macro_rules! extractor {
     ($(#[$doc:meta])* $name:ident, $verify:ident) => {
         $(#[$doc])*
         #[derive(Debug)]
-        pub struct $name<T, St = AnyStore> {
+        pub struct $name<T, St = Cached<AnyStore>> {
             /// The verified token.
             pub verified: Verified<T>,
             _store: PhantomData<fn() -> St>,

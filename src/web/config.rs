@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, ErrorKind};
 use crate::jws::Verified;
 use crate::keyset::KeySet;
+use crate::layer::Cached;
 use crate::refresh::{RefreshPolicy, Sessions};
 use crate::store::{AnyStore, Store};
 use crate::validation::Validation;
@@ -15,7 +16,7 @@ use crate::web::{DEFAULT_GRACE, RETRY_AFTER, WebError};
 /// [`Sessions`] as an HTTP service uses them: the validation bearer tokens must pass, the
 /// realm, the origins allowed to send cookie-authenticated requests, and whether sessions
 /// are bound to a fingerprint cookie.
-pub struct WebSessions<St = AnyStore> {
+pub struct WebSessions<St = Cached<AnyStore>> {
     pub(super) sessions: Sessions<St>,
     pub(super) validation: Validation,
     pub(super) realm: String,
@@ -29,9 +30,6 @@ impl<St: Store> WebSessions<St> {
     /// [`RefreshPolicy`], the default [`Validation`], realm `tok`, no allowed origin yet
     /// (requests carrying `Origin` without `Sec-Fetch-Site` are refused until one is
     /// added), and fingerprint cookies on.
-    ///
-    /// # Errors
-    /// Never in practice: [`DEFAULT_GRACE`] is within the maximum.
     pub fn new(store: St, keys: KeySet) -> Self {
         let policy = RefreshPolicy::default()
             .with_grace(DEFAULT_GRACE)

@@ -32,7 +32,7 @@
 //! }
 //!
 //! # async fn run() -> Result<(), tok::Error> {
-//! let store = tok::store::open("sqlite:tok.db").await?;
+//! let store = tok::layer::Cached::open("sqlite:tok.db").await?;
 //! let web = WebSessions::new(store, tok::KeySet::new(tok::HmacKey::generate()?))
 //!     .with_origin("https://app.example");
 //! let app: Router = Router::new()

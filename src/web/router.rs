@@ -10,10 +10,12 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use crate::error::{Error, ErrorKind};
+use crate::layer::Cached;
 use crate::store::{AnyStore, Store};
 use crate::web::{API_POLICY, OnlineBearer, WebError, WebSessions, harden};
 
-/// The session routes for [`WebSessions`] over any shipped store ([`AnyStore`]).
+/// The session routes for [`WebSessions`] over any shipped store, cached
+/// ([`Cached`]`<`[`AnyStore`]`>`).
 ///
 /// - `POST /refresh`: rotates the refresh cookie; 200 token response, new cookie.
 /// - `POST /logout`: ends the cookie's session; 204, cookies cleared.
@@ -35,7 +37,7 @@ where
     Arc<WebSessions>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    session_router_for::<AnyStore, S>()
+    session_router_for::<Cached<AnyStore>, S>()
 }
 
 /// [`session_router`] for [`WebSessions`] over a store of type `St`.

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tok::NumericDate;
 use tok::refresh::family::{FamilyRecord, Logout};
 use tok::store::{
-    Created, LogoutRequest, OnlineCache, OnlineState, RotationOutcome, RotationRequest, Store,
+    ChangeListener, Created, Feed, LogoutRequest, OnlineState, RotationOutcome, RotationRequest,
+    Store,
 };
 
 /// `inner`, with its online reads counted and operations failed on demand.
@@ -127,7 +128,10 @@ impl<S: Store> Store for Observed<S> {
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }
-    fn online_cache(&self) -> Option<&OnlineCache> {
-        self.inner.online_cache()
+    async fn follow_changes(
+        &self,
+        listener: std::sync::Weak<dyn ChangeListener>,
+    ) -> Result<Feed, tok::Error> {
+        self.inner.follow_changes(listener).await
     }
 }

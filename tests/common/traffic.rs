@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde_json::{Map, Value};
+use tok::layer::Cached;
 use tok::refresh::{Sessions, TokenPair};
 use tok::store::AnyStore;
 use tok::{ErrorKind, Validation};
 
 /// An online check of `pair`'s access token on `s`: accepted, or the refusal's kind.
-pub async fn check(s: &Sessions<AnyStore>, pair: &TokenPair) -> Result<(), ErrorKind> {
+pub async fn check(s: &Sessions<Cached<AnyStore>>, pair: &TokenPair) -> Result<(), ErrorKind> {
     s.verify_access::<Map<String, Value>>(&pair.access_token, &Validation::new())
         .await
         .map(|_| ())
@@ -35,7 +36,7 @@ pub struct Seen {
 
 /// Runs until `stop` is set.
 pub fn run(
-    stores: [Arc<Sessions<AnyStore>>; 2],
+    stores: [Arc<Sessions<Cached<AnyStore>>>; 2],
     mut live: Vec<TokenPair>,
     revoked: Vec<TokenPair>,
     stop: Arc<AtomicBool>,

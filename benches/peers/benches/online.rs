@@ -16,6 +16,7 @@ use criterion::Criterion;
 mod redis_server;
 use redis_server::Server;
 use serde_json::{Map, Value};
+use tok::layer::Cached;
 use tok::refresh::{RefreshPolicy, Sessions};
 use tok::store::AnyStore;
 use tok::{HmacKey, KeySet, Validation};
@@ -23,11 +24,11 @@ use tok::{HmacKey, KeySet, Validation};
 /// One backend, its sessions, and a session's access token.
 struct Case {
     name: String,
-    sessions: Sessions<AnyStore>,
+    sessions: Sessions<Cached<AnyStore>>,
     token: String,
 }
 
-async fn case(name: &str, store: AnyStore, keys: &KeySet) -> Case {
+async fn case(name: &str, store: Cached<AnyStore>, keys: &KeySet) -> Case {
     let sessions = Sessions::new(store, keys.clone(), RefreshPolicy::default());
     let pair = sessions
         .issue("user-42", &serde_json::json!({"role": "user"}), None)
@@ -89,29 +90,17 @@ fn main() {
     let validation = Validation::new();
     let cases: Vec<Case> = rt.block_on(async {
         let sqlite = |n: &str| format!("sqlite:{}", dir.path().join(n).display());
-        let open = |url: String| async move { tok::store::open(&url).await.unwrap() };
+        let open = |url: String| async move { Cached::open(&url).await.unwrap() };
+        let bare = |url: String| async move {
+            Cached::pass_through(tok::store::open(&url).await.unwrap())
+        };
         vec![
             case("memory", open("memory:".into()).await, &keys).await,
             case("sqlite", open(sqlite("a.db")).await, &keys).await,
             case("redis", open(redis.url.clone()).await, &keys).await,
-            case(
-                "memory, no cache",
-                open("memory:".into()).await.without_online_cache(),
-                &keys,
-            )
-            .await,
-            case(
-                "sqlite, no cache",
-                open(sqlite("b.db")).await.without_online_cache(),
-                &keys,
-            )
-            .await,
-            case(
-                "redis, no cache",
-                open(redis.url.clone()).await.without_online_cache(),
-                &keys,
-            )
-            .await,
+            case("memory, no cache", bare("memory:".into()).await, &keys).await,
+            case("sqlite, no cache", bare(sqlite("b.db")).await, &keys).await,
+            case("redis, no cache", bare(redis.url.clone()).await, &keys).await,
         ]
     });
 

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use serde_json::{Map, Value};
+use tok::layer::Cached;
 use tok::refresh::{RefreshPolicy, Sessions};
 use tok::store::{PostgresStore, Store};
 use tok::{HmacKey, KeySet, Validation};
@@ -181,7 +182,9 @@ async fn main() {
         ),
     ] {
         let url = format!("{}{options}", server.new_database());
-        let store = PostgresStore::open(&url).await.unwrap();
+        let store = Cached::new(PostgresStore::open(&url).await.unwrap())
+            .await
+            .unwrap();
         let floor = pool(&url);
         floor
             .get()
@@ -218,10 +221,7 @@ async fn main() {
         }
         if name == "synchronous_commit on" {
             let uncached = Arc::new(Sessions::new(
-                PostgresStore::open(&url)
-                    .await
-                    .unwrap()
-                    .without_online_cache(),
+                PostgresStore::open(&url).await.unwrap(),
                 keys(),
                 RefreshPolicy::default(),
             ));

@@ -24,16 +24,16 @@ use tok::{HmacKey, KeySet};
 
 const CALLS: usize = 100;
 
-async fn sessions(url: &str) -> Sessions<AnyStore> {
+async fn sessions(url: &str) -> Sessions<tok::layer::Cached<AnyStore>> {
     Sessions::new(
-        tok::store::open(url).await.unwrap(),
+        tok::layer::Cached::open(url).await.unwrap(),
         KeySet::new(HmacKey::from_bytes(&[7; 32]).unwrap()),
         RefreshPolicy::default(),
     )
 }
 
 /// Mean time of a rotation and of a logout, over `CALLS` each.
-async fn one_round(s: &Sessions<AnyStore>) -> (Duration, Duration) {
+async fn one_round(s: &Sessions<tok::layer::Cached<AnyStore>>) -> (Duration, Duration) {
     let mut pair = s.issue("u", &Map::new(), None).await.unwrap();
     let start = Instant::now();
     for _ in 0..CALLS {
@@ -136,7 +136,10 @@ async fn main() {
                 "wait_replicas=1&wait_on_every_write=true",
                 format!("{local}&wait_replicas=1&wait_on_every_write=true"),
             ),
-            ("the server's synchronous commit (synchronous_standby_names)", url.clone()),
+            (
+                "the server's synchronous commit (synchronous_standby_names)",
+                url.clone(),
+            ),
             (
                 "the server's synchronous commit and wait_replicas=1",
                 format!("{url}?wait_replicas=1"),

@@ -34,7 +34,11 @@ fn cpu_ticks(pid: u32) -> u64 {
 fn tree_ticks(pid: u32) -> u64 {
     let mut total = cpu_ticks(pid);
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
@@ -53,7 +57,7 @@ fn tree_ticks(pid: u32) -> u64 {
 async fn share(url: &str, n: usize, window: Duration, ticks: impl Fn() -> u64) -> f64 {
     let mut stores = Vec::new();
     for _ in 0..n {
-        stores.push(tok::store::open(url).await.unwrap());
+        stores.push(tok::layer::Cached::open(url).await.unwrap());
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = ticks();
@@ -73,7 +77,13 @@ async fn main() {
     for n in [8, 64] {
         let redis = redis_server::Server::start(&[]);
         let pid = redis.pid();
-        let floor = share(&format!("{}?heartbeat_ms=60000", redis.url), n, window, || cpu_ticks(pid)).await;
+        let floor = share(
+            &format!("{}?heartbeat_ms=60000", redis.url),
+            n,
+            window,
+            || cpu_ticks(pid),
+        )
+        .await;
         let beats = share(&redis.url, n, window, || cpu_ticks(pid)).await;
         println!(
             "redis, {n} stores: {:.0} heartbeats/s; server CPU {:.2}% of a core (floor {:.2}%)",
@@ -85,7 +95,10 @@ async fn main() {
         let pid = pg.pid().unwrap();
         let url = pg.url("postgres");
         let options = format!("{url}?pool_size=2");
-        let floor = share(&format!("{options}&heartbeat_ms=60000"), n, window, || tree_ticks(pid)).await;
+        let floor = share(&format!("{options}&heartbeat_ms=60000"), n, window, || {
+            tree_ticks(pid)
+        })
+        .await;
         let beats = share(&options, n, window, || tree_ticks(pid)).await;
         println!(
             "postgres, {n} stores: {:.0} proofs/s (2 queries each); server CPU {:.2}% of a core (floor {:.2}%)",

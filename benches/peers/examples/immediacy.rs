@@ -33,7 +33,6 @@ mod proxy;
 mod redis_server;
 use redis_server::Server;
 use tok::refresh::{RefreshPolicy, Sessions};
-use tok::store::Store;
 use tok::{HmacKey, KeySet, Validation};
 
 fn keys() -> KeySet {
@@ -51,7 +50,7 @@ fn now_ns() -> u128 {
 /// accepted (and so cached), then checks it until refused and answers the instant.
 async fn child(url: &str) {
     let sessions = Sessions::new(
-        tok::store::open(url).await.unwrap(),
+        tok::layer::Cached::open(url).await.unwrap(),
         keys(),
         RefreshPolicy::default(),
     );
@@ -61,11 +60,7 @@ async fn child(url: &str) {
     for line in stdin.lock().lines() {
         let token = line.unwrap();
         // A round starts with the feed proven (after a fault, once it is again).
-        while !sessions
-            .store()
-            .online_cache()
-            .is_none_or(|cache| cache.is_serving())
-        {
+        while !sessions.store().cache().is_serving() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let check = || sessions.verify_access::<Map<String, Value>>(&token, &validation);
@@ -105,7 +100,7 @@ async fn measure_through(
     rounds: usize,
 ) {
     let sessions = Sessions::new(
-        tok::store::open(url).await.unwrap(),
+        tok::layer::Cached::open(url).await.unwrap(),
         keys(),
         RefreshPolicy::default(),
     );

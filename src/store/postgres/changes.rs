@@ -20,7 +20,7 @@
 //! every NOTIFY, so with 64 processes at 5 heartbeats a second the server spent 87 % of a
 //! core on them (`heartbeat_cost` example); the proof above costs two trivial queries.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
@@ -28,8 +28,8 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::{AsyncMessage, Connection, NoTls};
 
-use crate::model::cache::{Change, OnlineCache};
-use crate::store::feed::{DeafWhenGone, FIRST_BACKOFF, FeedMetrics, MAX_BACKOFF};
+use crate::model::change::Change;
+use crate::store::feed::{Heard, Link, Listener, Proven};
 use crate::store::postgres::tls::Connector;
 
 /// How long connecting and LISTEN may take.
@@ -45,116 +45,100 @@ const WHICH_SERVER: &str =
 /// The channel the schema's `tok_announce` notifies.
 pub(super) const CHANNEL: &str = "tok_changes";
 
-/// How often a follower proves its LISTEN connection, and the pool it compares with.
-pub(super) struct Heartbeat {
+/// Where and how often a store's feed listens and is proven.
+pub(super) struct Plan {
+    /// The store's client configuration (its LISTEN connection reaches the same servers).
+    pub config: tokio_postgres::Config,
+    /// The store's TLS connector.
+    pub connector: Connector,
     /// How often the proof runs.
     pub every: Duration,
-    /// The store's pool, on whose server the LISTEN connection must be.
-    pub pool: Pool,
-    /// The feed's instruments.
-    pub metrics: FeedMetrics,
 }
 
-/// Listens for `cache` until the cache is dropped. Sends on `listening` once the first
-/// LISTEN connection is proven.
-pub(super) async fn follow(
-    config: tokio_postgres::Config,
-    connector: Connector,
-    beat: Heartbeat,
-    cache: Weak<OnlineCache>,
-    listening: tokio::sync::oneshot::Sender<()>,
-) {
-    // Whatever ends this task (a runtime shutting down drops it mid-await), the cache
-    // must not go on serving without it.
-    let _deaf_when_gone = DeafWhenGone(cache.clone(), beat.metrics.clone());
-    let mut listening = Some(listening);
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        if cache.strong_count() == 0 {
-            return;
-        }
-        let Some((client, connection)) = listen(&config, &connector, &cache).await else {
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            continue;
-        };
-        backoff = FIRST_BACKOFF;
+/// A store's feed: its plan and the pool whose server the LISTEN connection must be on.
+pub(super) struct PgFeed {
+    /// Where and how often.
+    pub plan: Arc<Plan>,
+    /// The store's pool.
+    pub pool: Pool,
+}
+
+impl Link for PgFeed {
+    type Conn = (tokio_postgres::Client, Listening);
+
+    const LOST: &'static str = "the PostgreSQL LISTEN connection is lost or no longer on the server the pool writes to; online checks read the store until it is proven again";
+
+    async fn open(&self, listener: &Listener) -> Option<Self::Conn> {
+        listen(&self.plan.config, &self.plan.connector, listener).await
+    }
+
+    async fn hear(
+        &self,
+        (client, connection): Self::Conn,
+        listener: &Listener,
+        proven: &mut Proven,
+    ) -> Heard {
         let mut serving = false;
-        let mut ticker = tokio::time::interval(beat.every);
+        let mut ticker = tokio::time::interval(self.plan.every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        let heard = loop {
             ticker.tick().await;
-            if cache.strong_count() == 0 {
-                connection.driver.abort();
-                return;
+            if listener.strong_count() == 0 {
+                break Heard::Gone;
             }
-            if connection.driver.is_finished() || !proven(&client, &beat).await {
-                break;
+            if connection.driver.is_finished() || !self.proven(&client, proven).await {
+                break Heard::Lost;
             }
             if !serving {
-                // Serving starts only if the connection is still up: the driver marks it
-                // down and the cache deaf under the same lock.
+                // Proven only if the connection is still up: the driver marks it down and
+                // the listener deaf under the same lock.
                 let up = connection.up.lock().unwrap_or_else(|p| p.into_inner());
-                match cache.upgrade() {
-                    Some(cache) if *up => {
-                        cache.set_serving(true);
-                        beat.metrics.hearing(true);
-                    }
-                    Some(_) => break,
-                    None => return,
+                match listener.upgrade() {
+                    Some(listener) if *up => proven.now(&*listener),
+                    Some(_) => break Heard::Lost,
+                    None => break Heard::Gone,
                 }
                 serving = true;
-                if let Some(tx) = listening.take() {
-                    let _ = tx.send(());
-                }
             }
-        }
+        };
         connection.driver.abort();
-        match cache.upgrade() {
-            Some(cache) => {
-                if serving {
-                    tracing::warn!(target: "tok::store", "the PostgreSQL LISTEN connection is lost or no longer on the server the pool writes to; online checks read the store until it is proven again");
-                    beat.metrics.lost();
-                }
-                cache.set_serving(false);
-                beat.metrics.hearing(false);
-            }
-            None => return,
-        }
+        heard
     }
 }
 
-/// Whether the LISTEN connection answers, within the proof's time, from the server the
-/// pool writes to.
-async fn proven(client: &tokio_postgres::Client, beat: &Heartbeat) -> bool {
-    let start = std::time::Instant::now();
-    let proof = async {
-        let listener: String = client.query_one(WHICH_SERVER, &[]).await.ok()?.get(0);
-        let pooled = beat.pool.get().await.ok()?;
-        let writer: String = pooled.query_one(WHICH_SERVER, &[]).await.ok()?.get(0);
-        Some(listener == writer)
-    };
-    let proven = matches!(
-        tokio::time::timeout(beat.every * PROOF_INTERVALS, proof).await,
-        Ok(Some(true))
-    );
-    if proven {
-        beat.metrics.heartbeat(start.elapsed());
+impl PgFeed {
+    /// Whether the LISTEN connection answers, within the proof's time, from the server the
+    /// pool writes to.
+    async fn proven(&self, client: &tokio_postgres::Client, proven: &Proven) -> bool {
+        let start = std::time::Instant::now();
+        let proof = async {
+            let listener: String = client.query_one(WHICH_SERVER, &[]).await.ok()?.get(0);
+            let pooled = self.pool.get().await.ok()?;
+            let writer: String = pooled.query_one(WHICH_SERVER, &[]).await.ok()?.get(0);
+            Some(listener == writer)
+        };
+        let answered = matches!(
+            tokio::time::timeout(self.plan.every * PROOF_INTERVALS, proof).await,
+            Ok(Some(true))
+        );
+        if answered {
+            proven.heartbeat(start.elapsed());
+        }
+        answered
     }
-    proven
 }
 
 /// A listening connection: its driver task and whether it is still up.
-struct Listening {
+pub(super) struct Listening {
     driver: tokio::task::JoinHandle<()>,
     up: Arc<Mutex<bool>>,
 }
 
-/// Connects, starts the task that reads notifications into `cache`, and LISTENs.
+/// Connects, starts the task that tells `listener` the notifications, and LISTENs.
 async fn listen(
     config: &tokio_postgres::Config,
     connector: &Connector,
-    cache: &Weak<OnlineCache>,
+    listener: &Listener,
 ) -> Option<(tokio_postgres::Client, Listening)> {
     let up = Arc::new(Mutex::new(true));
     let (client, driver) = match connector {
@@ -165,7 +149,7 @@ async fn listen(
                 .ok()?;
             (
                 client,
-                tokio::spawn(drive(connection, cache.clone(), Arc::clone(&up))),
+                tokio::spawn(drive(connection, listener.clone(), Arc::clone(&up))),
             )
         }
         #[cfg(feature = "postgres-tls")]
@@ -176,7 +160,7 @@ async fn listen(
                 .ok()?;
             (
                 client,
-                tokio::spawn(drive(connection, cache.clone(), Arc::clone(&up))),
+                tokio::spawn(drive(connection, listener.clone(), Arc::clone(&up))),
             )
         }
     };
@@ -189,11 +173,11 @@ async fn listen(
     Some((client, Listening { driver, up }))
 }
 
-/// Reads `connection`'s notifications into `cache` until it ends; then marks it down and
-/// the cache deaf, under one lock.
+/// Tells `listener` `connection`'s notifications until it ends; then marks it down and
+/// the listener deaf, under one lock.
 async fn drive<S, T>(
     mut connection: Connection<S, T>,
-    cache: Weak<OnlineCache>,
+    listener: Listener,
     driver_up: Arc<Mutex<bool>>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -202,16 +186,16 @@ async fn drive<S, T>(
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
     while let Some(Ok(message)) = messages.next().await {
         if let AsyncMessage::Notification(n) = message {
-            let Some(cache) = cache.upgrade() else {
+            let Some(listener) = listener.upgrade() else {
                 return;
             };
-            cache.invalidate(&Change::from_message(n.payload()));
+            listener.changed(&Change::from_message(n.payload()));
         }
     }
     // The connection ended: no message can arrive any more.
     let mut up = driver_up.lock().unwrap_or_else(|p| p.into_inner());
     *up = false;
-    if let Some(cache) = cache.upgrade() {
-        cache.set_serving(false);
+    if let Some(listener) = listener.upgrade() {
+        listener.set_hearing(false);
     }
 }

@@ -38,7 +38,6 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::NoTls;
 
 use crate::error::{Error, ErrorKind};
-use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache};
 use crate::model::secrets::SecretCache;
 pub use options::{DEFAULT_HEARTBEAT, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT, PostgresOptions};
 
@@ -50,9 +49,8 @@ pub struct PostgresStore {
     timeout: Duration,
     /// Family secrets already read (they never change).
     secrets: Arc<SecretCache>,
-    /// Online-check answers, kept current by this store's writes and by its LISTEN
-    /// connection.
-    cache: Option<Arc<OnlineCache>>,
+    /// How other processes' changes are heard, for a cache layered on this store.
+    feed: Arc<changes::Plan>,
     /// The server and database, for messages (no credentials).
     target: Arc<str>,
     /// Which writes wait for standbys, and for how many.
@@ -125,11 +123,15 @@ impl PostgresStore {
             .recycle_timeout(Some(options.timeout))
             .build()
             .map_err(|e| Error::new(ErrorKind::Config, format!("PostgreSQL pool: {e}")))?;
-        let mut store = Self {
+        let store = Self {
             pool,
             timeout: options.timeout,
             secrets: Arc::new(SecretCache::new()),
-            cache: None,
+            feed: Arc::new(changes::Plan {
+                config,
+                connector,
+                every: options.heartbeat,
+            }),
             target: target.into(),
             standbys: (options.wait_replicas > 0).then(|| {
                 Arc::new(standbys::Wait::new(
@@ -141,39 +143,21 @@ impl PostgresStore {
         let mut client = store.client().await?;
         store.timed(schema::ensure(&mut client)).await?;
         drop(client);
-        // Deaf until listening: nothing is served from memory before the first
-        // notification could arrive.
-        let cache = Arc::new(OnlineCache::new(DEFAULT_CACHE_CAPACITY));
-        cache.set_serving(false);
-        let (listening, confirmed) = tokio::sync::oneshot::channel();
-        let beat = changes::Heartbeat {
-            every: options.heartbeat,
-            pool: store.pool.clone(),
-            metrics: crate::store::feed::FeedMetrics::new("postgres", store.target.to_string()),
-        };
-        tokio::spawn(changes::follow(
-            config,
-            connector,
-            beat,
-            Arc::downgrade(&cache),
-            listening,
-        ));
-        // The store works without its cache meanwhile; the follower keeps trying.
-        let _ = tokio::time::timeout(options.timeout, confirmed).await;
-        store.cache = Some(cache);
         Ok(store)
     }
 
-    /// Without an online-check cache: every online check reads the database. (The cache
-    /// answers from memory and learns of other processes' revocations by LISTEN/NOTIFY,
-    /// as soon as they commit.)
-    pub fn without_online_cache(mut self) -> Self {
-        self.cache = None;
-        self
-    }
-
-    fn tell(&self, change: impl FnOnce() -> Change) {
-        OnlineCache::tell(self.cache.as_deref(), change);
+    /// Follows this store's LISTEN channel for `listener` (see
+    /// [`Store::follow_changes`](crate::store::Store::follow_changes)).
+    async fn follow(
+        &self,
+        listener: crate::store::feed::Listener,
+    ) -> Result<crate::model::change::Feed, Error> {
+        let link = changes::PgFeed {
+            plan: Arc::clone(&self.feed),
+            pool: self.pool.clone(),
+        };
+        let metrics = crate::store::feed::FeedMetrics::new("postgres", self.target.to_string());
+        Ok(crate::store::feed::start(link, listener, metrics, self.timeout).await)
     }
 
     /// A pooled connection.

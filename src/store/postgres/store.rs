@@ -5,8 +5,11 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use crate::error::Error;
-use crate::model::cache::{Change, OnlineCache, OnlineState};
+use std::sync::Weak;
+
+use crate::model::change::{ChangeListener, Feed};
 use crate::model::family::{FamilyRecord, Logout, Refusal};
+use crate::model::store::OnlineState;
 use crate::model::store::{
     Created, LogoutRequest, MAX_LISTED, RotationOutcome, RotationRequest, Store, deny_until, listed,
 };
@@ -183,13 +186,7 @@ impl Store for PostgresStore {
                     &duration_ms(r.grace),
                 ],
             )
-            .await
-            // The call may have revoked before its answer was lost.
-            .inspect_err(|_| self.tell(|| Change::Family(family_id.to_owned())))?;
-        if r.new_claims.is_some() {
-            // A privilege change: access tokens minted before it are outdated.
-            self.tell(|| Change::Family(family_id.to_owned()));
-        }
+            .await?;
         let family = || family_from(&row, 1)?.ok_or_else(|| corrupt("a rotation without family"));
         let outcome: String = row.try_get(0).map_err(|e| pg_error("rotating", e))?;
         // A reuse revokes: it must reach the standbys as any revocation does.
@@ -203,14 +200,8 @@ impl Store for PostgresStore {
             "unknown" => RotationOutcome::Refused(Refusal::Unknown),
             "revoked" => RotationOutcome::Refused(Refusal::Revoked),
             "expired" => RotationOutcome::Refused(Refusal::Expired),
-            "fingerprint" | "reuse" => {
-                self.tell(|| Change::Family(family_id.to_owned()));
-                RotationOutcome::Refused(if outcome == "reuse" {
-                    Refusal::Reused
-                } else {
-                    Refusal::FingerprintMismatch
-                })
-            }
+            "reuse" => RotationOutcome::Refused(Refusal::Reused),
+            "fingerprint" => RotationOutcome::Refused(Refusal::FingerprintMismatch),
             _ => return Err(corrupt("the rotation's outcome")),
         })
     }
@@ -231,9 +222,8 @@ impl Store for PostgresStore {
                     &duration_ms(r.grace),
                 ],
             )
-            .await;
-        self.tell(|| Change::Family(family_id.to_owned()));
-        let outcome: String = row?.try_get(0).map_err(|e| pg_error("logging out", e))?;
+            .await?;
+        let outcome: String = row.try_get(0).map_err(|e| pg_error("logging out", e))?;
         self.replicated("logging out").await?;
         match outcome.as_str() {
             "revoked" => Ok(Logout::Revoked),
@@ -251,9 +241,8 @@ impl Store for PostgresStore {
                 "SELECT tok_revoke($1, NULL, $2)",
                 &[&family_id, &ms(now)],
             )
-            .await;
-        self.tell(|| Change::Family(family_id.to_owned()));
-        let revoked = row?.get(0);
+            .await?;
+        let revoked = row.get(0);
         self.replicated("revoking a family").await?;
         Ok(revoked)
     }
@@ -271,9 +260,8 @@ impl Store for PostgresStore {
                     "SELECT tok_revoke_subject($1, $2)",
                     &[&subject, &ms(now)],
                 )
-                .await;
-            self.tell(|| Change::Subject(subject.to_owned()));
-            let n: i64 = row?.get(0);
+                .await?;
+            let n: i64 = row.get(0);
             total += u64::try_from(n).unwrap_or(0);
             if n == 0 {
                 break;
@@ -284,15 +272,12 @@ impl Store for PostgresStore {
     }
 
     async fn deny_jti(&self, jti: &str, exp: NumericDate, _now: NumericDate) -> Result<(), Error> {
-        let denied = self
-            .rows(
-                "denylisting a jti",
-                "SELECT tok_deny($1, $2)",
-                &[&jti, &ms(deny_until(exp))],
-            )
-            .await;
-        self.tell(|| Change::Jti(jti.to_owned()));
-        denied?;
+        self.rows(
+            "denylisting a jti",
+            "SELECT tok_deny($1, $2)",
+            &[&jti, &ms(deny_until(exp))],
+        )
+        .await?;
         self.replicated("denylisting a jti").await
     }
 
@@ -325,8 +310,8 @@ impl Store for PostgresStore {
         "postgres"
     }
 
-    fn online_cache(&self) -> Option<&OnlineCache> {
-        self.cache.as_deref()
+    async fn follow_changes(&self, listener: Weak<dyn ChangeListener>) -> Result<Feed, Error> {
+        self.follow(listener).await
     }
 
     /// The live families of `subject` by the subject index, the lifetime rule applied in
@@ -369,9 +354,8 @@ impl Store for PostgresStore {
                 "SELECT tok_revoke($1, $2, $3)",
                 &[&family_id, &subject, &ms(now)],
             )
-            .await;
-        self.tell(|| Change::Family(family_id.to_owned()));
-        let ended = row?.get(0);
+            .await?;
+        let ended = row.get(0);
         self.replicated("ending a session").await?;
         Ok(ended)
     }

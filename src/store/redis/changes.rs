@@ -22,15 +22,15 @@
 //!
 //! [`RedisOptions::heartbeat`]: super::RedisOptions::heartbeat
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
 use super::Conn;
 use super::sentinel::Primary;
-use crate::model::cache::{Change, OnlineCache};
-use crate::store::feed::{DeafWhenGone, FIRST_BACKOFF, FeedMetrics, MAX_BACKOFF};
+use crate::model::change::Change;
+use crate::store::feed::{Heard, Link, Listener, Proven};
 
 /// How long subscribing to one node may take.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -53,11 +53,20 @@ pub(super) struct Heartbeat {
     pub every: Duration,
     /// The store's command connection, which heartbeats are published through.
     pub conn: Conn,
-    /// The feed's instruments.
-    pub metrics: FeedMetrics,
+}
+
+/// A store's feed: where it subscribes, to which channel, and how it proves it.
+pub(super) struct RedisFeed {
+    /// Where to subscribe.
+    pub source: Source,
+    /// The channel every process's writes are announced on.
+    pub channel: String,
+    /// How the subscription is proven.
+    pub beat: Heartbeat,
 }
 
 /// Where the follower subscribes.
+#[derive(Clone)]
 pub(super) enum Source {
     /// The first of these that answers (one node, or Redis Cluster's seeds).
     Nodes(Vec<redis::Client>),
@@ -81,65 +90,38 @@ impl Source {
     }
 }
 
-/// Follows `channel` on the first of `nodes` that answers, for `cache`, until the cache
-/// is dropped. Sends on `subscribed` once the first subscription is proven (its first
-/// heartbeat arrived).
-pub(super) async fn follow(
-    nodes: Source,
-    channel: String,
-    beat: Heartbeat,
-    cache: Weak<OnlineCache>,
-    subscribed: tokio::sync::oneshot::Sender<()>,
-) {
-    // Whatever ends this task (a runtime shutting down drops it mid-await), the cache
-    // must not go on serving without it.
-    let _deaf_when_gone = DeafWhenGone(cache.clone(), beat.metrics.clone());
-    let mut subscribed = Some(subscribed);
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        if cache.strong_count() == 0 {
-            return;
-        }
-        let Some((sink, stream)) = subscribe(&nodes.clients(), &[&channel, &beat.channel]).await
-        else {
-            nodes.unreachable();
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            continue;
-        };
-        backoff = FIRST_BACKOFF;
-        let heard = hear(stream, &beat, &cache, &mut subscribed).await;
+impl Link for RedisFeed {
+    type Conn = (redis::aio::PubSubSink, redis::aio::PubSubStream);
+
+    const LOST: &'static str = "the Redis change subscription stopped hearing this store's writes; online checks read the store until it is proven again";
+
+    async fn open(&self, _: &Listener) -> Option<Self::Conn> {
+        subscribe(&self.source.clients(), &[&self.channel, &self.beat.channel]).await
+    }
+
+    fn unreachable(&self) {
+        self.source.unreachable();
+    }
+
+    async fn hear(
+        &self,
+        (sink, stream): Self::Conn,
+        listener: &Listener,
+        proven: &mut Proven,
+    ) -> Heard {
+        let heard = hear(stream, &self.beat, listener, proven).await;
         drop(sink);
-        let Some(cache) = cache.upgrade() else {
-            return;
-        };
-        // A deaf episode is counted when a proven feed is lost, not for each failed
-        // attempt during an outage.
-        if heard == Heard::Lost && cache.is_serving() {
-            tracing::warn!(target: "tok::store", "the Redis change subscription stopped hearing this store's writes; online checks read the store until it is proven again");
-            beat.metrics.lost();
-        }
-        cache.set_serving(false);
-        beat.metrics.hearing(false);
+        heard
     }
 }
 
-/// Why [`hear`] returned.
-#[derive(Debug, PartialEq, Eq)]
-enum Heard {
-    /// The cache is gone: the follower ends.
-    Gone,
-    /// The subscription closed, or stopped bringing heartbeats back.
-    Lost,
-}
-
-/// Applies what arrives on one subscription to the cache, publishing heartbeats and
-/// serving only while they come back; returns when the subscription is lost.
+/// Tells the listener what arrives on one subscription, publishing heartbeats and
+/// proving the feed only while they come back; returns when the subscription is lost.
 async fn hear(
     mut stream: redis::aio::PubSubStream,
     beat: &Heartbeat,
-    cache: &Weak<OnlineCache>,
-    subscribed: &mut Option<tokio::sync::oneshot::Sender<()>>,
+    listener: &Listener,
+    proven: &mut Proven,
 ) -> Heard {
     let deadline = beat.every * MISSED_BEATS;
     let mut ticker = tokio::time::interval(beat.every);
@@ -152,42 +134,36 @@ async fn hear(
                 let Some(msg) = msg else {
                     return Heard::Lost;
                 };
-                let Some(cache) = cache.upgrade() else {
+                let Some(listener) = listener.upgrade() else {
                     return Heard::Gone;
                 };
                 if msg.get_channel_name() == beat.channel {
                     // The payload is when the heartbeat left, in microseconds since
-                    // this subscription began.
                     // this subscription began (one sent for an earlier subscription
                     // and late is not counted).
                     let sent = msg.get_payload::<String>().ok().and_then(|p| p.parse::<u64>().ok());
                     if let Some(round_trip) = sent.and_then(|s| since.elapsed().checked_sub(Duration::from_micros(s))) {
-                        beat.metrics.heartbeat(round_trip);
+                        proven.heartbeat(round_trip);
                     }
                     if last_beat.is_none() {
-                        // Proven: from now on the cache may answer.
-                        cache.set_serving(true);
-                        beat.metrics.hearing(true);
-                        if let Some(tx) = subscribed.take() {
-                            let _ = tx.send(());
-                        }
+                        // Proven: from now on the listener may answer.
+                        proven.now(&*listener);
                     }
                     last_beat = Some(Instant::now());
                     continue;
                 }
                 match msg.get_payload::<String>() {
-                    Ok(text) => cache.invalidate(&Change::from_message(&text)),
-                    Err(_) => cache.invalidate(&Change::Everything),
+                    Ok(text) => listener.changed(&Change::from_message(&text)),
+                    Err(_) => listener.changed(&Change::Everything),
                 }
             }
             _ = ticker.tick() => {
-                let Some(cache) = cache.upgrade() else {
+                if listener.strong_count() == 0 {
                     return Heard::Gone;
-                };
+                }
                 if last_beat.unwrap_or(since).elapsed() > deadline {
                     return Heard::Lost;
                 }
-                drop(cache);
                 publish(beat, since.elapsed());
             }
         }

@@ -32,7 +32,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, ScriptInvocation};
 
 use crate::error::{Error, ErrorKind};
-use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache};
+use crate::model::change::Change;
 use crate::model::secrets::SecretCache;
 use crate::model::token::{self, FamilySecret, PresentedToken};
 use crate::numeric_date::NumericDate;
@@ -51,8 +51,13 @@ pub struct RedisStore {
     secrets: Arc<SecretCache>,
     /// The channel revocations are announced on.
     channel: String,
-    /// Online-check answers, kept current by this store's writes and its subscription.
-    cache: Option<Arc<OnlineCache>>,
+    /// Where other processes' changes are heard, for a cache layered on this store.
+    followed: changes::Source,
+    /// How long opening or one call may take (and so how long a feed may take to be
+    /// proven before `follow_changes` answers).
+    timeout: Duration,
+    /// How often the feed's heartbeat is published.
+    heartbeat: Duration,
     /// Where writes that must reach replicas before they are confirmed go.
     acks: Option<Acks>,
 }
@@ -146,45 +151,41 @@ impl RedisStore {
             }),
         };
         let channel = format!("{}:changes", options.prefix);
-        // Deaf until subscribed: nothing is served from memory before the first message
-        // could arrive.
-        let cache = Arc::new(OnlineCache::new(DEFAULT_CACHE_CAPACITY));
-        cache.set_serving(false);
-        let (subscribed, confirmed) = tokio::sync::oneshot::channel();
-        let beat = changes::Heartbeat {
-            channel: format!("{}:beat:{}", options.prefix, crate::random::token(12)?),
-            every: options.heartbeat,
-            conn: conn.clone(),
-            metrics: crate::store::feed::FeedMetrics::new("redis", options.prefix.clone()),
-        };
-        tokio::spawn(changes::follow(
-            followed,
-            channel.clone(),
-            beat,
-            Arc::downgrade(&cache),
-            subscribed,
-        ));
-        // The store works without its cache meanwhile; the follower keeps trying.
-        let _ = tokio::time::timeout(options.timeout, confirmed).await;
         Ok(Self {
             conn,
             prefix: options.prefix,
             scripts: scripts(),
             secrets: Default::default(),
             channel,
-            cache: Some(cache),
+            followed,
+            timeout: options.timeout,
+            heartbeat: options.heartbeat,
             acks,
         })
     }
 
-    /// Without an online-check cache: every online check reads Redis (one round trip).
-    pub fn without_online_cache(mut self) -> Self {
-        self.cache = None;
-        self
+    /// This store's change feed: the announcement channel, on a subscription of its own,
+    /// proven by heartbeats (see `changes`).
+    fn feed(&self) -> Result<changes::RedisFeed, Error> {
+        Ok(changes::RedisFeed {
+            source: self.followed.clone(),
+            channel: self.channel.clone(),
+            beat: changes::Heartbeat {
+                channel: format!("{}:beat:{}", self.prefix, crate::random::token(12)?),
+                every: self.heartbeat,
+                conn: self.conn.clone(),
+            },
+        })
     }
 
-    fn tell(&self, change: impl FnOnce() -> Change) {
-        OnlineCache::tell(self.cache.as_deref(), change);
+    /// Follows this store's change feed for `listener` (see
+    /// [`Store::follow_changes`](crate::store::Store::follow_changes)).
+    async fn follow(
+        &self,
+        listener: crate::store::feed::Listener,
+    ) -> Result<crate::model::change::Feed, Error> {
+        let metrics = crate::store::feed::FeedMetrics::new("redis", self.prefix.clone());
+        Ok(crate::store::feed::start(self.feed()?, listener, metrics, self.timeout).await)
     }
 
     fn announce(&self, family_id: &str) -> String {
@@ -383,7 +384,7 @@ impl RedisStore {
         now: NumericDate,
         tombstone_ms: u64,
     ) -> Result<bool, Error> {
-        let n: Result<i64, Error> = self
+        let n: i64 = self
             .run_revoking(
                 "revoking a family",
                 self.scripts
@@ -394,9 +395,8 @@ impl RedisStore {
                     .arg(&self.channel)
                     .arg(self.announce(family_id)),
             )
-            .await;
-        self.tell(|| Change::Family(family_id.to_owned()));
-        Ok(n? == 1)
+            .await?;
+        Ok(n == 1)
     }
 }
 

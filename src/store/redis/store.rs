@@ -4,8 +4,11 @@
 use redis::{FromRedisValue, Value};
 
 use crate::error::Error;
-use crate::model::cache::{Change, OnlineCache, OnlineState};
+use std::sync::Weak;
+
+use crate::model::change::{Change, ChangeListener, Feed};
 use crate::model::family::{FamilyRecord, Logout, Refusal};
+use crate::model::store::OnlineState;
 use crate::model::store::{
     Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until, listed,
 };
@@ -80,12 +83,7 @@ impl Store for RedisStore {
                     .arg(self.announce(family_id))
                     .arg(request_id()?),
             )
-            .await
-            .inspect_err(|_| self.tell(|| Change::Family(family_id.to_owned())))?;
-        if r.new_claims.is_some() {
-            // A privilege change: access tokens minted before it are outdated.
-            self.tell(|| Change::Family(family_id.to_owned()));
-        }
+            .await?;
         let mut reply = reply.into_iter();
         let mut next_string = || reply.next().and_then(|v| String::from_redis_value(v).ok());
         match next_string().as_deref() {
@@ -101,14 +99,8 @@ impl Store for RedisStore {
                 Some("unknown") => Refusal::Unknown,
                 Some("revoked") => Refusal::Revoked,
                 Some("expired") => Refusal::Expired,
-                Some("fingerprint") => {
-                    self.tell(|| Change::Family(family_id.to_owned()));
-                    Refusal::FingerprintMismatch
-                }
-                Some("reuse") => {
-                    self.tell(|| Change::Family(family_id.to_owned()));
-                    Refusal::Reused
-                }
+                Some("fingerprint") => Refusal::FingerprintMismatch,
+                Some("reuse") => Refusal::Reused,
                 _ => return Err(corrupt("a refusal reason")),
             })),
             _ => Err(corrupt("the rotation reply")),
@@ -119,7 +111,7 @@ impl Store for RedisStore {
         if !self.minted(&r.presented).await? {
             return Ok(Logout::Unknown);
         }
-        let reply: Result<String, Error> = self
+        let reply: String = self
             .run_revoking(
                 "logging out",
                 self.scripts
@@ -131,9 +123,8 @@ impl Store for RedisStore {
                     .arg(&self.channel)
                     .arg(self.announce(r.presented.family_id())),
             )
-            .await;
-        self.tell(|| Change::Family(r.presented.family_id().to_owned()));
-        match reply?.as_str() {
+            .await?;
+        match reply.as_str() {
             "revoked" => Ok(Logout::Revoked),
             "ended" => Ok(Logout::AlreadyEnded),
             "reused" => Ok(Logout::Reused),
@@ -178,26 +169,23 @@ impl Store for RedisStore {
                 count += u64::from(one?);
             }
         }
-        self.tell(|| Change::Subject(subject.to_owned()));
         Ok(count)
     }
 
     async fn deny_jti(&self, jti: &str, exp: NumericDate, now: NumericDate) -> Result<(), Error> {
         let until = deny_until(exp);
-        let denied = self
-            .run_revoking::<i64>(
-                "denylisting a jti",
-                self.scripts
-                    .deny
-                    .key(self.deny_key(jti))
-                    .arg(ms(until))
-                    .arg(ms(now.min(until)))
-                    .arg(&self.channel)
-                    .arg(changes::message(&Change::Jti(jti.to_owned()))),
-            )
-            .await;
-        self.tell(|| Change::Jti(jti.to_owned()));
-        denied.map(drop)
+        self.run_revoking::<i64>(
+            "denylisting a jti",
+            self.scripts
+                .deny
+                .key(self.deny_key(jti))
+                .arg(ms(until))
+                .arg(ms(now.min(until)))
+                .arg(&self.channel)
+                .arg(changes::message(&Change::Jti(jti.to_owned()))),
+        )
+        .await
+        .map(drop)
     }
 
     async fn is_jti_denied(&self, jti: &str, now: NumericDate) -> Result<bool, Error> {
@@ -236,8 +224,8 @@ impl Store for RedisStore {
         self.conn.is_cluster()
     }
 
-    fn online_cache(&self) -> Option<&OnlineCache> {
-        self.cache.as_deref()
+    async fn follow_changes(&self, listener: Weak<dyn ChangeListener>) -> Result<Feed, Error> {
+        self.follow(listener).await
     }
 
     /// The subject index's families (one HMGET each, sent 128 at a

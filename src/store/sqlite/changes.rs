@@ -10,13 +10,15 @@
 //! good: the store's own connections still hold the old one).
 
 use std::path::{Path, PathBuf};
-use std::sync::Weak;
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
 use crate::error::Error;
-use crate::model::cache::{Change, OnlineCache, SubjectDigest};
+use crate::model::change::{Change, ChangeListener, SubjectDigest};
+
+/// The listener a watcher tells; weak, so that the watcher ends with it.
+type Listener = std::sync::Weak<dyn ChangeListener>;
 
 /// The change log's table, created with the schema.
 pub(super) const SCHEMA: &str = "
@@ -146,13 +148,10 @@ impl Watcher {
     }
 }
 
-/// Starts the watcher of the store at `path` for `cache`: a thread that ends when the
-/// cache is dropped (the last clone of the store is gone). Connects before returning, so
-/// the cache serves only once the watcher is in place.
-pub(super) fn watch(
-    path: &Path,
-    cache: Weak<OnlineCache>,
-) -> Result<std::thread::JoinHandle<()>, Error> {
+/// Starts the watcher of the store at `path` for `listener`: a thread that ends when the
+/// listener is dropped. Connects before returning, and only then sets the listener
+/// hearing: nothing is answered before the watcher is in place.
+pub(super) fn watch(path: &Path, listener: Listener) -> Result<std::thread::JoinHandle<()>, Error> {
     let fail = |e: rusqlite::Error| Error::store("watching the SQLite change log", e);
     let file = identity(path).map_err(|e| Error::store("watching the SQLite change log", e))?;
     let mut watcher = Watcher {
@@ -163,16 +162,19 @@ pub(super) fn watch(
         seq: 0,
     };
     watcher.connect().map_err(fail)?;
+    if let Some(listener) = listener.upgrade() {
+        listener.set_hearing(true);
+    }
     std::thread::Builder::new()
         .name("tok-sqlite-changes".into())
-        .spawn(move || run(watcher, &cache))
+        .spawn(move || run(watcher, &listener))
         .map_err(|e| Error::store("starting the SQLite change watcher", e))
 }
 
-fn run(mut watcher: Watcher, cache: &Weak<OnlineCache>) {
+fn run(mut watcher: Watcher, listener: &Listener) {
     loop {
         std::thread::sleep(POLL);
-        let Some(cache) = cache.upgrade() else {
+        let Some(listener) = listener.upgrade() else {
             return;
         };
         if identity(&watcher.path).ok() != Some(watcher.file) {
@@ -184,24 +186,24 @@ fn run(mut watcher: Watcher, cache: &Weak<OnlineCache>) {
                 path = %watcher.path.display(),
                 "the SQLite file was replaced or moved; online checks now always read the store"
             );
-            cache.set_serving(false);
+            listener.set_hearing(false);
             return;
         }
         if watcher.conn.is_none() {
             if watcher.connect().is_ok() {
-                cache.set_serving(true);
+                listener.set_hearing(true);
             }
             continue;
         }
         match watcher.poll() {
             Ok(changes) => {
                 for change in &changes {
-                    cache.invalidate(change);
+                    listener.changed(change);
                 }
             }
             Err(e) => {
                 tracing::warn!(target: "tok::store", error = %e, "the SQLite change log cannot be read; online checks read the store until it can");
-                cache.set_serving(false);
+                listener.set_hearing(false);
                 watcher.conn = None;
             }
         }
@@ -243,7 +245,7 @@ mod tests {
             Change::Subject("s".into()),
             Change::Jti("j".into()),
             Change::Everything,
-            Change::SubjectDigest(crate::model::cache::subject_digest("s")),
+            Change::SubjectDigest(crate::model::change::subject_digest("s")),
         ] {
             record(&writer, &change).unwrap();
         }
@@ -254,7 +256,7 @@ mod tests {
                 Change::Subject("s".into()),
                 Change::Jti("j".into()),
                 Change::Everything,
-                Change::SubjectDigest(crate::model::cache::subject_digest("s")),
+                Change::SubjectDigest(crate::model::change::subject_digest("s")),
             ]
         );
         assert_eq!(w.poll().unwrap(), [], "nothing twice");

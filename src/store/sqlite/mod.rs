@@ -22,11 +22,14 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Error;
-use crate::model::cache::{Change, DEFAULT_CACHE_CAPACITY, OnlineCache, OnlineState};
+use std::sync::Weak;
+
+use crate::model::change::{Change, ChangeListener, Feed};
 use crate::model::family::{FamilyRecord, Logout};
 use crate::model::resolve::{resolve_logout, resolve_rotation};
 use crate::model::store::{
-    Created, LogoutRequest, MAX_LISTED, RotationOutcome, RotationRequest, Store, deny_until, listed,
+    Created, LogoutRequest, MAX_LISTED, OnlineState, RotationOutcome, RotationRequest, Store,
+    deny_until, listed,
 };
 use crate::numeric_date::NumericDate;
 use busy::retry_busy;
@@ -63,11 +66,6 @@ pub struct SqliteStore {
     pool: Arc<Pool>,
     /// The one writer thread (which ends when every clone is dropped).
     writer: writer::Writer,
-    /// Online-check answers, kept current by this store's writes and its change watcher.
-    cache: Option<Arc<OnlineCache>>,
-    /// The change watcher, joined when the last handle goes (after `cache`, whose drop
-    /// ends it).
-    _watcher: Arc<writer::Joined>,
 }
 
 impl SqliteStore {
@@ -128,12 +126,7 @@ impl SqliteStore {
         .await?;
         let writer = writer::Writer::start(writer_conn)
             .map_err(|e| Error::store("starting the SQLite writer", e))?;
-        let cache = Arc::new(OnlineCache::new(DEFAULT_CACHE_CAPACITY));
-        let (watched, weak) = (path.clone(), Arc::downgrade(&cache));
-        let watcher = blocking(move || changes::watch(&watched, weak)).await?;
         Ok(Self {
-            cache: Some(cache),
-            _watcher: writer::Joined::new(watcher),
             pool: Arc::new(Pool::new(path.clone(), durability, connections, first)),
             writer,
             path,
@@ -143,18 +136,6 @@ impl SqliteStore {
     /// The file this store lives in.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Without an online-check cache: every online check reads the file. (The cache
-    /// answers from memory, and learns of other processes' revocations within
-    /// [`CHANGE_POLL`] plus the time to read them.)
-    pub fn without_online_cache(mut self) -> Self {
-        self.cache = None;
-        self
-    }
-
-    fn tell(&self, change: impl FnOnce() -> Change) {
-        OnlineCache::tell(self.cache.as_deref(), change);
     }
 
     /// Runs the read `f` with a pooled connection on the blocking thread pool.
@@ -220,91 +201,66 @@ impl Store for SqliteStore {
 
     async fn rotate(&self, request: &RotationRequest) -> Result<RotationOutcome, Error> {
         let r = request.clone();
-        let outcome = self
-            .write("rotating a refresh token", move |conn: &Connection| {
-                let family = read_family(conn, r.presented.family_id())?;
-                let resolved = resolve_rotation(family.as_ref(), &r);
-                if let (Some(before), Some(next)) = (&family, resolved.to_write()) {
-                    write_family(conn, before, next)?;
-                }
-                Ok(resolved.outcome)
-            })
-            .await;
-        // A refusal may have revoked, a privilege change changed the claims: either way
-        // cached answers about this family go.
-        if request.new_claims.is_some()
-            || !matches!(
-                outcome,
-                Ok(RotationOutcome::Rotated(_) | RotationOutcome::Grace(_))
-            )
-        {
-            self.tell(|| Change::Family(request.presented.family_id().to_owned()));
-        }
-        outcome
+        self.write("rotating a refresh token", move |conn: &Connection| {
+            let family = read_family(conn, r.presented.family_id())?;
+            let resolved = resolve_rotation(family.as_ref(), &r);
+            if let (Some(before), Some(next)) = (&family, resolved.to_write()) {
+                write_family(conn, before, next)?;
+            }
+            Ok(resolved.outcome)
+        })
+        .await
     }
 
     async fn logout(&self, r: &LogoutRequest) -> Result<Logout, Error> {
-        let id = r.presented.family_id().to_owned();
         let r = r.clone();
-        let outcome = self
-            .write("logging out", move |conn: &Connection| {
-                let family = read_family(conn, r.presented.family_id())?;
-                let (revokes, outcome) = resolve_logout(family.as_ref(), &r);
-                if revokes {
-                    revoke(conn, r.presented.family_id(), r.now)?;
-                }
-                Ok(outcome)
-            })
-            .await;
-        self.tell(|| Change::Family(id));
-        outcome
+        self.write("logging out", move |conn: &Connection| {
+            let family = read_family(conn, r.presented.family_id())?;
+            let (revokes, outcome) = resolve_logout(family.as_ref(), &r);
+            if revokes {
+                revoke(conn, r.presented.family_id(), r.now)?;
+            }
+            Ok(outcome)
+        })
+        .await
     }
 
     async fn revoke_family(&self, family_id: &str, now: NumericDate) -> Result<bool, Error> {
         let id = family_id.to_owned();
-        let revoked = self
-            .write("revoking a family", move |conn: &Connection| {
-                revoke(conn, &id, now)
-            })
-            .await;
-        self.tell(|| Change::Family(family_id.to_owned()));
-        revoked
+        self.write("revoking a family", move |conn: &Connection| {
+            revoke(conn, &id, now)
+        })
+        .await
     }
 
     async fn revoke_subject(&self, subject: &str, now: NumericDate) -> Result<u64, Error> {
         let owned = subject.to_owned();
-        let count = self
-            .write("revoking a subject", move |conn: &Connection| {
-                let n = conn.execute(
-                    "UPDATE tok_families SET revoked_ms = ?2 WHERE subject = ?1 AND revoked_ms IS NULL",
-                    params![owned, ms(now)],
-                )?;
-                if n > 0 {
-                    changes::record(conn, &Change::Subject(owned))?;
-                }
-                Ok(n as u64)
-            })
-            .await;
-        self.tell(|| Change::Subject(subject.to_owned()));
-        count
+        self.write("revoking a subject", move |conn: &Connection| {
+            let n = conn.execute(
+                "UPDATE tok_families SET revoked_ms = ?2 WHERE subject = ?1 AND revoked_ms IS NULL",
+                params![owned, ms(now)],
+            )?;
+            if n > 0 {
+                changes::record(conn, &Change::Subject(owned))?;
+            }
+            Ok(n as u64)
+        })
+        .await
     }
 
     async fn deny_jti(&self, jti: &str, exp: NumericDate, _now: NumericDate) -> Result<(), Error> {
         let owned = jti.to_owned();
         let until = ms(deny_until(exp));
-        let denied = self
-            .write("denylisting a jti", move |conn: &Connection| {
-                conn.execute(
-                    "INSERT INTO tok_denylist (jti, until_ms) VALUES (?1, ?2)
+        self.write("denylisting a jti", move |conn: &Connection| {
+            conn.execute(
+                "INSERT INTO tok_denylist (jti, until_ms) VALUES (?1, ?2)
                      ON CONFLICT (jti) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
-                    params![owned, until],
-                )?;
-                changes::record(conn, &Change::Jti(owned))?;
-                Ok(())
-            })
-            .await;
-        self.tell(|| Change::Jti(jti.to_owned()));
-        denied
+                params![owned, until],
+            )?;
+            changes::record(conn, &Change::Jti(owned))?;
+            Ok(())
+        })
+        .await
     }
 
     async fn is_jti_denied(&self, jti: &str, now: NumericDate) -> Result<bool, Error> {
@@ -328,8 +284,12 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    fn online_cache(&self) -> Option<&OnlineCache> {
-        self.cache.as_deref()
+    /// The file's change log, read by a watcher thread whenever another connection
+    /// committed (see `changes`); the thread is joined when the returned feed is dropped.
+    async fn follow_changes(&self, listener: Weak<dyn ChangeListener>) -> Result<Feed, Error> {
+        let path = self.path.clone();
+        let watcher = blocking(move || changes::watch(&path, listener)).await?;
+        Ok(Feed::Following(Box::new(writer::Joined::new(watcher))))
     }
 
     async fn sessions_of(
@@ -361,21 +321,18 @@ impl Store for SqliteStore {
         now: NumericDate,
     ) -> Result<bool, Error> {
         let (owned_subject, id) = (subject.to_owned(), family_id.to_owned());
-        let ended = self
-            .write("ending a session", move |conn: &Connection| {
-                // The subject is checked in the same statement that revokes.
-                let owner: Option<String> = conn
-                    .prepare_cached("SELECT subject FROM tok_families WHERE id = ?1")?
-                    .query_row([&id], |r| r.get(0))
-                    .optional()?;
-                if owner.as_deref() != Some(owned_subject.as_str()) {
-                    return Ok(false);
-                }
-                revoke(conn, &id, now)
-            })
-            .await;
-        self.tell(|| Change::Family(family_id.to_owned()));
-        ended
+        self.write("ending a session", move |conn: &Connection| {
+            // The subject is checked in the same statement that revokes.
+            let owner: Option<String> = conn
+                .prepare_cached("SELECT subject FROM tok_families WHERE id = ?1")?
+                .query_row([&id], |r| r.get(0))
+                .optional()?;
+            if owner.as_deref() != Some(owned_subject.as_str()) {
+                return Ok(false);
+            }
+            revoke(conn, &id, now)
+        })
+        .await
     }
 
     async fn online_state(

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::model::cache::Change;
+use crate::model::change::Change;
 use crate::model::family::FamilyRecord;
 use crate::model::token::FamilySecret;
 use crate::numeric_date::NumericDate;

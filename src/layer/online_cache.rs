@@ -1,14 +1,15 @@
-//! A bounded, in-process cache of online-check answers, kept current by the store it
-//! belongs to: what makes revocable tokens cost almost nothing per request.
+//! A bounded, in-process cache of online-check answers, kept current by the layer that
+//! owns it ([`Cached`](super::Cached)): what makes revocable tokens cost almost nothing
+//! per request.
 //!
 //! An online check asks two questions: is this `jti` denylisted, and is this session
 //! (`sid`) live. Both answers change only by a few writes: a family ends (logout, an
 //! operator's revoke, reuse, a fingerprint mismatch), all of a subject's families end, a
-//! `jti` is denylisted. A store that keeps a cache [invalidates](OnlineCache::invalidate)
-//! it on each such write of its own before the write returns, and on each such write of
-//! another process as soon as its change feed (a change log, a Pub/Sub channel) reports
-//! it. Rotations need no invalidation: they only move a family's end later, and a cached
-//! answer expires at the end it saw.
+//! `jti` is denylisted. The layer [invalidates](OnlineCache::invalidate) the cache on each
+//! such write made through it before the write returns, and the store's change feed on
+//! each such write of another process as soon as it reports it. Rotations need no
+//! invalidation: they only move a family's end later, and a cached answer expires at the
+//! end it saw.
 //!
 //! Two rules keep the cache from ever serving what the store would refuse:
 //! - **No stale fill.** An answer read from the store is cached only if no invalidation
@@ -19,7 +20,7 @@
 //!   check is ever answered from an entry whose read an invalidation overtook, not even
 //!   in the instant between the insert and the fill's own check.
 //! - **No answer while deaf.** When the change feed is lost (a dropped connection, a
-//!   replaced file), the store marks the cache not [serving](OnlineCache::set_serving):
+//!   replaced file), the feed marks the cache not [serving](OnlineCache::set_serving):
 //!   everything is dropped and every check goes to the store until the feed is back.
 //!
 //! Memory is bounded by the capacity given (per kind of entry), with S3-FIFO eviction;
@@ -31,106 +32,14 @@ use std::time::Duration;
 
 use quick_cache::sync::{Cache, EntryAction};
 
+use crate::model::change::{Change, ChangeListener, SubjectDigest, subject_digest};
 use crate::model::family::FamilyRecord;
+use crate::model::store::{OnlineState, Verdict};
 use crate::numeric_date::NumericDate;
 
 /// The default capacity of a store's cache: about this many session families, and as
 /// many `jti`s (a few MiB at most).
 pub const DEFAULT_CACHE_CAPACITY: usize = 65_536;
-
-/// What another process (or this one) changed, as far as online checks care.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// The family with this id ended (or changed in a way a check must see).
-    Family(String),
-    /// Every family of this subject ended.
-    Subject(String),
-    /// Every family of the subject with this [`subject_digest`] ended: how a change feed
-    /// names a subject, in a message of fixed size whatever the subject's length.
-    SubjectDigest(SubjectDigest),
-    /// This `jti` was denylisted.
-    Jti(String),
-    /// Anything may have changed (a feed that lost messages): drop every entry.
-    Everything,
-}
-
-impl Change {
-    /// The change as a message on a store's change feed (a Redis channel, a PostgreSQL
-    /// NOTIFY): `f:FAMILY`, `h:SUBJECT_DIGEST` (32 hex digits, see [`subject_digest`]),
-    /// `j:JTI` or `*`. A subject is sent as its digest, so no subject is too long for a
-    /// feed's message limit (which would turn the change into "drop everything" on every
-    /// process). The SQL that announces changes writes the same format
-    /// (`tok_revoke_subject` in the PostgreSQL schema).
-    pub fn to_message(&self) -> String {
-        match self {
-            Change::Family(id) => format!("f:{id}"),
-            Change::Subject(subject) => format!("h:{}", subject_digest(subject).to_hex()),
-            Change::SubjectDigest(digest) => format!("h:{}", digest.to_hex()),
-            Change::Jti(jti) => format!("j:{jti}"),
-            Change::Everything => "*".to_owned(),
-        }
-    }
-
-    /// The change a feed message announces. Anything else (a newer tok's message) is read
-    /// as the safest answer, [`Change::Everything`]. (An older tok announced a subject as
-    /// `s:SUBJECT`, which is still read; an older tok reads `h:` as "drop everything".)
-    pub fn from_message(message: &str) -> Change {
-        match message.split_at_checked(2) {
-            Some(("f:", id)) => Change::Family(id.to_owned()),
-            Some(("h:", hex)) => {
-                SubjectDigest::from_hex(hex).map_or(Change::Everything, Change::SubjectDigest)
-            }
-            Some(("s:", subject)) => Change::Subject(subject.to_owned()),
-            Some(("j:", jti)) => Change::Jti(jti.to_owned()),
-            _ => Change::Everything,
-        }
-    }
-}
-
-/// A subject's name in change messages: the first 16 bytes of its SHA-256. Two subjects
-/// sharing a digest would only drop each other's cached answers, never keep one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SubjectDigest([u8; 16]);
-
-impl SubjectDigest {
-    /// The 32 lower-case hex digits of the digest (what PostgreSQL's `encode(…, 'hex')`
-    /// writes).
-    pub fn to_hex(self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    /// Reads 32 hex digits (either case); anything else is `None`.
-    pub fn from_hex(hex: &str) -> Option<Self> {
-        if hex.len() != 32 || !hex.is_ascii() {
-            return None;
-        }
-        let mut bytes = [0u8; 16];
-        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
-            let text = std::str::from_utf8(pair).ok()?;
-            *byte = u8::from_str_radix(text, 16).ok()?;
-        }
-        Some(Self(bytes))
-    }
-}
-
-/// The digest that names `subject` in change messages.
-pub fn subject_digest(subject: &str) -> SubjectDigest {
-    use sha2::Digest;
-    let hash = sha2::Sha256::digest(subject.as_bytes());
-    let mut first = [0u8; 16];
-    first.copy_from_slice(&hash[..16]);
-    SubjectDigest(first)
-}
-
-/// What a store read for one online check, in one round trip where it can.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OnlineState {
-    /// Whether the token's `jti` is on the denylist (false when the token has none).
-    pub jti_denied: bool,
-    /// The session family the token's `sid` names (`None` without `sid`, or when the
-    /// store has no such family).
-    pub family: Option<FamilyRecord>,
-}
 
 /// What the cache knows of a session family.
 #[derive(Clone)]
@@ -176,26 +85,13 @@ impl Fill {
     }
 }
 
-/// The answer to an online check, from the cache or from a store's [`OnlineState`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Not denylisted, and the session (if any) is live.
-    Accepted,
-    /// The `jti` is denylisted.
-    Denied,
-    /// The session has ended (or never existed).
-    Ended,
-    /// The session lives, but its claims changed after this token was minted.
-    Outdated,
-}
-
 /// A snapshot of the invalidation counter, taken before a store read (see the module
 /// docs: no stale fill).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket(u64);
 
-/// A bounded cache of online-check answers (see the module docs). One per store
-/// instance; the store's clones share it.
+/// A bounded cache of online-check answers (see the module docs). One per
+/// [`Cached`](super::Cached) layer; the layer's clones share it.
 pub struct OnlineCache {
     families: Cache<String, FamilyEntry>,
     jtis: Cache<String, JtiEntry>,
@@ -229,8 +125,8 @@ fn live_until(family: &FamilyRecord) -> Option<NumericDate> {
 
 impl OnlineCache {
     /// A cache of at most about `capacity` families and as many `jti`s, serving from
-    /// the start (a store whose feed must connect first calls
-    /// [`set_serving(false)`](Self::set_serving) before handing it out).
+    /// the start (a layer whose store's feed must be proven first calls
+    /// [`set_serving(false)`](Self::set_serving) before using it).
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         Self {
@@ -284,14 +180,6 @@ impl OnlineCache {
     /// Whether the cache answers checks (its store's change feed is connected).
     pub fn is_serving(&self) -> bool {
         self.serving.load(Ordering::SeqCst)
-    }
-
-    /// Applies `change` to `cache`, if the store keeps one: what every store write that
-    /// may end a family or denylist a `jti` calls before it returns.
-    pub fn tell(cache: Option<&Self>, change: impl FnOnce() -> Change) {
-        if let Some(cache) = cache {
-            cache.invalidate(&change());
-        }
     }
 
     /// How many families and `jti`s it holds.
@@ -440,20 +328,17 @@ impl OnlineCache {
     }
 }
 
-impl OnlineState {
-    /// The verdict this state gives at `now`.
-    pub(crate) fn verdict(&self, sid: Option<&str>, minted_at: u64, now: NumericDate) -> Verdict {
-        if self.jti_denied {
-            return Verdict::Denied;
-        }
-        if sid.is_none() {
-            return Verdict::Accepted;
-        }
-        match &self.family {
-            Some(f) if f.is_live(now) && minted_at < f.claims_generation => Verdict::Outdated,
-            Some(f) if f.is_live(now) => Verdict::Accepted,
-            _ => Verdict::Ended,
-        }
+impl ChangeListener for OnlineCache {
+    fn changed(&self, change: &Change) {
+        self.invalidate(change);
+    }
+
+    fn set_hearing(&self, hearing: bool) {
+        self.set_serving(hearing);
+    }
+
+    fn is_hearing(&self) -> bool {
+        self.is_serving()
     }
 }
 
@@ -463,43 +348,6 @@ mod tests {
 
     use super::*;
     use crate::model::token::FamilySecret;
-
-    #[test]
-    fn change_messages_round_trip() {
-        for change in [
-            Change::Family("abc".into()),
-            Change::SubjectDigest(subject_digest("a:b c")),
-            Change::Jti("j".into()),
-            Change::Everything,
-        ] {
-            assert_eq!(Change::from_message(&change.to_message()), change);
-        }
-        // A subject travels as its digest, of fixed size however long the subject.
-        let long = "s".repeat(10 * 1024);
-        let message = Change::Subject(long.clone()).to_message();
-        assert_eq!(message.len(), 2 + 32);
-        assert_eq!(
-            Change::from_message(&message),
-            Change::SubjectDigest(subject_digest(&long))
-        );
-        // Known digest (python3 -c "import hashlib; print(hashlib.sha256(b'alice').hexdigest()[:32])").
-        assert_eq!(
-            subject_digest("alice").to_hex(),
-            "2bd806c97f0e00af1a1fc3328fa763a9"
-        );
-        assert_eq!(
-            Change::from_message("s:alice"),
-            Change::Subject("alice".into())
-        );
-        assert_eq!(Change::from_message("h:xyz"), Change::Everything);
-        assert_eq!(
-            Change::from_message(&format!("h:{}", "g".repeat(32))),
-            Change::Everything
-        );
-        assert_eq!(Change::from_message("x:1"), Change::Everything);
-        assert_eq!(Change::from_message(""), Change::Everything);
-        assert_eq!(Change::from_message("f:"), Change::Family(String::new()));
-    }
 
     fn at(s: u64) -> NumericDate {
         NumericDate::from_secs(s).unwrap()
@@ -847,12 +695,18 @@ mod tests {
     }
 
     #[test]
-    fn tell_reaches_a_cache_and_skips_none() {
+    fn a_listener_forgets_what_a_change_names() {
         let cache = OnlineCache::new(10);
         filled(&cache, "f", "j", &live("f", "alice"));
-        OnlineCache::tell(None, || unreachable!("no cache, nothing to build"));
-        OnlineCache::tell(Some(&cache), || Change::Family("f".into()));
+        let listener: &dyn ChangeListener = &cache;
+        listener.changed(&Change::Family("f".into()));
         assert_eq!(cache.verdict(Some("f"), 0, None, at(1500)), None);
+        filled(&cache, "f", "j", &live("f", "alice"));
+        listener.set_hearing(false);
+        assert!(!listener.is_hearing());
+        assert_eq!(cache.verdict(Some("f"), 0, None, at(1500)), None);
+        listener.set_hearing(true);
+        assert!(listener.is_hearing());
         let state = live("f", "a");
         assert_eq!(state.verdict(Some("f"), 0, at(1500)), Verdict::Accepted);
         assert_eq!(state.verdict(Some("f"), 0, at(3000)), Verdict::Ended);
