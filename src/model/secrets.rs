@@ -5,9 +5,12 @@
 //! stale; at worst a purged family's entry lingers until evicted, and an id is never
 //! reused (ids are random and creation refuses a taken one).
 
+use std::future::Future;
+
 use quick_cache::sync::Cache;
 
-use crate::model::token::FamilySecret;
+use crate::error::Error;
+use crate::model::token::{FamilySecret, PresentedToken};
 
 /// How many family secrets a store remembers: the families active on this process, so
 /// that their rotations take one round trip, not two.
@@ -31,6 +34,31 @@ impl SecretCache {
     /// Remembers `secret` as `family_id`'s.
     pub fn insert(&self, family_id: &str, secret: FamilySecret) {
         self.0.insert(family_id.to_owned(), secret);
+    }
+
+    /// Whether the family `presented` names minted it: against the remembered secret, or
+    /// the one `read` finds (`None`: no such family), which is then remembered. The MAC
+    /// is computed whether or not the family exists (see
+    /// [`PresentedToken::is_minted_by`]).
+    ///
+    /// # Errors
+    /// What `read` answers.
+    pub async fn minted<R>(&self, presented: &PresentedToken, read: R) -> Result<bool, Error>
+    where
+        R: Future<Output = Result<Option<FamilySecret>, Error>>,
+    {
+        let family_id = presented.family_id();
+        let secret = match self.get(family_id) {
+            Some(secret) => Some(secret),
+            None => {
+                let read = read.await?;
+                if let Some(secret) = &read {
+                    self.insert(family_id, secret.clone());
+                }
+                read
+            }
+        };
+        Ok(presented.is_minted_by(secret.as_ref()))
     }
 }
 

@@ -54,12 +54,9 @@ impl PostgresStore {
             .ok_or_else(|| corrupt("a statement answered no row"))
     }
 
-    /// The key id and nonce of a family (which never change), remembered or read;
-    /// `None` when no family has that id.
-    async fn secret(&self, family_id: &str) -> Result<Option<FamilySecret>, Error> {
-        if let Some(secret) = self.secrets.get(family_id) {
-            return Ok(Some(secret));
-        }
+    /// The key id and nonce of a family (which never change); `None` when no family has
+    /// that id.
+    async fn read_secret(&self, family_id: &str) -> Result<Option<FamilySecret>, Error> {
         let rows = self
             .rows(
                 "reading a family",
@@ -71,14 +68,12 @@ impl PostgresStore {
             return Ok(None);
         };
         let nonce: Vec<u8> = row.get(1);
-        let secret = FamilySecret {
+        Ok(Some(FamilySecret {
             key_id: row.get(0),
             nonce: nonce
                 .try_into()
                 .map_err(|_| corrupt("a nonce that is not 32 bytes"))?,
-        };
-        self.secrets.insert(family_id, secret.clone());
-        Ok(Some(secret))
+        }))
     }
 
     /// The common rotation, the live token of a live family, as one UPDATE that mirrors
@@ -114,11 +109,10 @@ impl PostgresStore {
         }
     }
 
-    /// Whether the family named by `presented` minted it. The MAC is computed whether or
-    /// not the family exists (see [`PresentedToken::is_minted_by`]).
+    /// Whether the family named by `presented` minted it (its secret remembered, or read).
     async fn minted(&self, presented: &PresentedToken) -> Result<bool, Error> {
-        let secret = self.secret(presented.family_id()).await?;
-        Ok(presented.is_minted_by(secret.as_ref()))
+        let read = self.read_secret(presented.family_id());
+        self.secrets.minted(presented, read).await
     }
 }
 

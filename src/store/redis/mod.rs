@@ -331,12 +331,9 @@ impl RedisStore {
 }
 
 impl RedisStore {
-    /// The key id and nonce of a family (which never change), from the cache or one
-    /// HMGET; `None` when no family has that id.
-    async fn secret(&self, family_id: &str) -> Result<Option<FamilySecret>, Error> {
-        if let Some(secret) = self.secrets.get(family_id) {
-            return Ok(Some(secret));
-        }
+    /// The key id and nonce of a family (which never change), in one HMGET; `None` when
+    /// no family has that id.
+    async fn read_secret(&self, family_id: &str) -> Result<Option<FamilySecret>, Error> {
         type Fields = (
             Option<String>,
             Option<String>,
@@ -363,19 +360,16 @@ impl RedisStore {
                  clear this prefix to start anew)",
             ));
         };
-        let secret = FamilySecret {
+        Ok(Some(FamilySecret {
             key_id: kid,
             nonce: unhex(&nonce).ok_or_else(|| corrupt("nonce"))?,
-        };
-        self.secrets.insert(family_id, secret.clone());
-        Ok(Some(secret))
+        }))
     }
 
-    /// Whether the family named by `presented` minted it. The MAC is computed whether or
-    /// not the family exists (see [`PresentedToken::is_minted_by`]).
+    /// Whether the family named by `presented` minted it (its secret remembered, or read).
     async fn minted(&self, presented: &PresentedToken) -> Result<bool, Error> {
-        let secret = self.secret(presented.family_id()).await?;
-        Ok(presented.is_minted_by(secret.as_ref()))
+        let read = self.read_secret(presented.family_id());
+        self.secrets.minted(presented, read).await
     }
 
     async fn revoke_with_tombstone(
