@@ -83,15 +83,7 @@ impl WebError {
 }
 
 fn json_error(status: StatusCode, code: &str) -> Response {
-    let body = serde_json::json!({ "error": code }).to_string();
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    super::json::json(status, &serde_json::json!({ "error": code }))
 }
 
 /// A challenge; `realm` and the code are tok's own (quoted-string safe: the realm is

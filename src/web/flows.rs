@@ -1,9 +1,9 @@
 //! The session flows of the web layer: login, refresh, privilege change, logout and
 //! logout everywhere, each with its CSRF check and cookie rules.
 
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use crate::web::json::json;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde::Serialize;
 
 use crate::error::ErrorKind;
@@ -110,7 +110,7 @@ impl<St: Store> WebSessions<St> {
                 _ => {}
             }
         }
-        Ok(self.cleared(StatusCode::NO_CONTENT, String::new()))
+        Ok(self.cleared(StatusCode::NO_CONTENT, None))
     }
 
     /// Ends every session of `subject` (logout everywhere) and clears this client's
@@ -136,12 +136,10 @@ impl<St: Store> WebSessions<St> {
             .revoke_subject(subject)
             .await
             .map_err(|e| self.outage_after_proof(e, &pair, fingerprint.as_deref()))?;
-        let body = serde_json::json!({ "revoked": revoked }).to_string();
-        let mut response = self.cleared(StatusCode::OK, body);
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        Ok(response)
+        Ok(self.cleared(
+            StatusCode::OK,
+            Some(serde_json::json!({ "revoked": revoked })),
+        ))
     }
 
     /// The caller's sessions (`subject`'s, the caller's own `session_id` marked
@@ -168,15 +166,10 @@ impl<St: Store> WebSessions<St> {
                 v
             })
             .collect();
-        let mut response = (
+        Ok(json(
             StatusCode::OK,
-            serde_json::json!({ "sessions": sessions }).to_string(),
-        )
-            .into_response();
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        Ok(response)
+            &serde_json::json!({ "sessions": sessions }),
+        ))
     }
 
     /// Ends session `target` of `subject` (a devices page's "end" button): an act of the
@@ -202,8 +195,8 @@ impl<St: Store> WebSessions<St> {
             .await
             .map_err(|e| self.outage_after_proof(e, &pair, fingerprint.as_deref()))?;
         if target == session_id && ended {
-            let body = serde_json::json!({ "ended": true }).to_string();
-            return Ok(self.cleared(StatusCode::OK, body));
+            let body = serde_json::json!({ "ended": true });
+            return Ok(self.cleared(StatusCode::OK, Some(body)));
         }
         let mut extra = serde_json::Map::new();
         extra.insert("ended".into(), ended.into());
@@ -284,6 +277,8 @@ pub(crate) fn device_label(headers: &HeaderMap) -> String {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     #[test]

@@ -49,6 +49,7 @@ mod csrf;
 mod error;
 mod flows;
 mod headers;
+mod json;
 mod responses;
 mod router;
 

@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, PRAGMA, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::refresh::TokenPair;
 use crate::store::Store;
+use crate::web::json::json;
 use crate::web::{FINGERPRINT_COOKIE, REFRESH_COOKIE, WebError, WebSessions, cookie};
 
 impl<St: Store> WebSessions<St> {
@@ -82,11 +83,9 @@ impl<St: Store> WebSessions<St> {
         extra.insert("access_token".into(), pair.access_token.as_str().into());
         extra.insert("token_type".into(), pair.token_type.into());
         extra.insert("expires_in".into(), pair.expires_in.into());
-        let body = serde_json::Value::Object(extra).to_string();
-        let mut response = (StatusCode::OK, body).into_response();
+        let mut response = json(StatusCode::OK, &serde_json::Value::Object(extra));
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        // RFC 6749 §5.1 asks for both, for HTTP/1.0 caches too.
         headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
         for v in self.session_cookies(pair, fingerprint) {
             headers.append(SET_COOKIE, v);
@@ -108,10 +107,18 @@ impl<St: Store> WebSessions<St> {
         refresh.into_iter().chain(fingerprint).collect()
     }
 
-    pub(super) fn cleared(&self, status: StatusCode, body: String) -> Response {
-        let mut response = (status, body).into_response();
+    /// An answer that clears tok's cookies: `body` as JSON, or no body.
+    pub(super) fn cleared(&self, status: StatusCode, body: Option<serde_json::Value>) -> Response {
+        let mut response = match body {
+            Some(body) => json(status, &body),
+            None => {
+                let mut response = status.into_response();
+                let headers = response.headers_mut();
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                response
+            }
+        };
         let headers = response.headers_mut();
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         for value in self.clearing_cookies() {
             headers.append(SET_COOKIE, value);
         }
