@@ -46,6 +46,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+// Internal surface the CLI, fuzz targets and tests reach; not for applications.
+#[doc(hidden)]
 pub mod base64url;
 mod claims;
 mod error;
@@ -61,6 +63,7 @@ mod mac;
 #[cfg(feature = "refresh")]
 mod model;
 mod numeric_date;
+#[doc(hidden)]
 pub mod random;
 #[cfg(feature = "refresh")]
 pub mod refresh;

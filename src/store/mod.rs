@@ -46,4 +46,5 @@ pub use postgres::{PostgresOptions, PostgresStore};
 pub use redis::{RedisOptions, RedisStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{DEFAULT_POOL_SIZE, Durability, SqliteStore};
+#[doc(hidden)]
 pub use url::redact_url;

@@ -44,6 +44,8 @@
 
 mod bearer;
 mod config;
+// The cookie readers and writers the routes use; public only for the fuzz targets.
+#[doc(hidden)]
 pub mod cookie;
 mod csrf;
 mod error;
