@@ -1,5 +1,5 @@
 //! Properties every fuzz target asserts, shared with the stable corpus replay
-//! (`tests/fuzz_corpus.rs`). Each function takes raw fuzzer bytes and panics only when a
+//! (`tests/jwt_fuzz_corpus.rs`). Each function takes raw fuzzer bytes and panics only when a
 //! property is broken: a panic inside tok is a finding, and so is a wrong answer.
 #![allow(dead_code)]
 

@@ -3,16 +3,26 @@
 //!
 //! ```sh
 //! cargo run --release --example web --all-features -- [--listen 127.0.0.1:8080] \
-//!     [--store URL] [--key FILE] [--access-ttl 15m] [--grace 5s] [--origin URL]...
+//!     [--store URL] [--key FILE] [--access-ttl 15m] [--grace 5s] [--idle-timeout 7days] \
+//!     [--lifetime 30days] [--origin URL]... [--check online|offline|none] \
+//!     [--no-online-cache] [--metrics ADDR]
 //! ```
 //!
-//! Defaults: the CLI's default store (an SQLite file in the user's data folder), the key
-//! in `TOK_KEY` or else a key file created next to that store, origin `http://` plus the
-//! listen address. Prints `listening on http://ADDR` once it accepts connections.
+//! Defaults: the CLI's default store (an SQLite file in the user's data folder; `TOK_STORE`
+//! overrides it), the key in `TOK_KEY` or else a key file created next to that store,
+//! origin `http://` plus the listen address, online checks answered from memory by the
+//! [`Cached`](tok::layer::Cached) layer (`--no-online-cache`: every check reads the
+//! store), no metrics listener. Prints `listening on http://ADDR` once it accepts
+//! connections.
 //!
-//! Routes: `GET /` (the page), `POST /login` (`{"username","password"}`; the demo accepts
-//! password `demo` for any username), `GET /api/me` (online check), `POST /api/promote`
-//! (privilege change to admin), and `/session/{refresh,logout,logout-all}`.
+//! Routes:
+//! - `GET /`, `GET /app.js`, `GET /app.css`: the page;
+//! - `POST /login`: `{"username","password"}` (the demo accepts password `demo` for any
+//!   username), answers a token response and sets the session cookies;
+//! - `GET /api/me`: the caller's claims, checked as `--check` says;
+//! - `POST /api/promote`: a privilege change to admin;
+//! - under `/session` ([`session_router`]): `POST /refresh`, `POST /logout`, `POST
+//!   /logout-all`, `GET /sessions` (the caller's devices), `POST /end` (`{"id"}`: end one).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -70,8 +80,8 @@ struct Args {
     /// at all: the ceiling a load run compares with).
     #[arg(long, value_enum, default_value = "online")]
     check: Check,
-    /// Online checks always read the store, without the in-memory cache the store keeps
-    /// current (for comparison runs).
+    /// Online checks always read the store, without the cache layer that answers them
+    /// from memory (for comparison runs).
     #[arg(long)]
     no_online_cache: bool,
     /// Serve tok's counters in Prometheus text format on this address (a listener of its

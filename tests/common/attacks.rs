@@ -1,5 +1,5 @@
 //! The attack table: hostile tokens, each with the one error kind it must produce.
-//! Shared by `tests/attacks.rs`, the CLI attack test and the fuzz seed corpus.
+//! Shared by `tests/jwt_attacks.rs`, the CLI attack test and the fuzz seed corpus.
 #![allow(dead_code)]
 
 use tok::ErrorKind::{self, *};

@@ -3,7 +3,7 @@
 //! session measured in the table's size, a statement cut by the server's timeout and a
 //! connection killed mid-call (nothing half-done, errors typed), and purging in batches.
 //! The rules themselves run through the conformance suite; races and server crashes in
-//! `races_across`, load balancing in `web_lb`, the CLI in `cli_refresh`.
+//! `session_races_across`, load balancing in `web_lb`, the CLI in `cli_refresh`.
 #![cfg(feature = "postgres")]
 
 mod common;

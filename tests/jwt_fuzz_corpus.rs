@@ -3,7 +3,7 @@
 //! the fuzz targets run, so CI keeps findings fixed without nightly.
 //!
 //! Regenerate the seeds after changing the attack table: `TOK_WRITE_CORPUS=1 cargo test
-//! --test fuzz_corpus`.
+//! --test jwt_fuzz_corpus`.
 
 mod common;
 
