@@ -102,9 +102,10 @@ impl FamilyRecord {
     }
 
     /// Whether the family has passed its absolute or idle end at `now`: the lifetime rule
-    /// `max(now, last_used) >= min(expires, last_used + idle)`. The SQL of the SQLite
-    /// store and the Redis scripts mirror this method; the conformance suite's lifetime
-    /// cases run through every mirror.
+    /// `max(now, last_used) >= min(expires, last_used + idle)`. Mirrors: the SQLite
+    /// store's purge SQL, `rotate.lua` and `logout.lua` (Redis), `tok_expired` and the
+    /// fast rotation `UPDATE` (PostgreSQL); the conformance suite's lifetime cases and
+    /// the generated sequences (`tests/store_sequences.rs`) run through every one.
     pub fn is_expired(&self, now: NumericDate) -> bool {
         effective_now(self, now) >= self.usable_until()
     }
@@ -177,7 +178,10 @@ pub fn effective_now(family: &FamilyRecord, now: NumericDate) -> NumericDate {
 
 /// Decides a presented token that `family` minted (its tag already checked) for
 /// `generation`. `fingerprint` is the hash of the presented fingerprint;
-/// `changes_claims` says whether the caller asks for new access claims.
+/// `changes_claims` says whether the caller asks for new access claims. Mirrors (with
+/// [`apply`]): `rotate.lua` (Redis), `tok_rotate`, `tok_in_grace` and, for the live
+/// token of a live family, the fast rotation `UPDATE` (PostgreSQL); the generated
+/// sequences of `tests/store_sequences.rs` run each against this function.
 pub fn decide(
     family: &FamilyRecord,
     generation: u64,
@@ -264,7 +268,8 @@ pub enum Logout {
 }
 
 /// Decides a logout with a token that `family` minted for `generation`. Logging out
-/// needs no fingerprint: ending a session is never an escalation.
+/// needs no fingerprint: ending a session is never an escalation. Mirrors: `logout.lua`
+/// (Redis), `tok_logout` (PostgreSQL); checked as [`decide`] is.
 pub fn decide_logout(
     family: &FamilyRecord,
     generation: u64,
