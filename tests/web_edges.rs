@@ -301,7 +301,10 @@ async fn devices_are_listed_and_ended_by_their_holder() {
     let listed = laptop.send("GET", &list_url, &[], None).await;
     assert_eq!(listed.json["sessions"].as_array().unwrap().len(), 1);
     // Ending its own session is a logout: its cookies cleared, the answer JSON.
-    let own = listed.json["sessions"][0]["id"].as_str().unwrap().to_owned();
+    let own = listed.json["sessions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let body = serde_json::json!({"id": own});
     let out = laptop.send("POST", &end_url, &[], Some(body)).await;
     assert_eq!(
@@ -312,7 +315,10 @@ async fn devices_are_listed_and_ended_by_their_holder() {
     // Every JSON answer of these routes says so and is never cached.
     for answer in [&listed, &ended, &other, &refused, &out] {
         assert_eq!(
-            (answer.header("content-type"), answer.header("cache-control")),
+            (
+                answer.header("content-type"),
+                answer.header("cache-control")
+            ),
             (Some("application/json"), Some("no-store")),
             "{answer:?}"
         );

@@ -1,4 +1,5 @@
-//! A bounded in-process memory of family secrets (key id and nonce), for stores whose
+//! A bounded in-process memory of family secrets (key id and nonce, and whatever else of
+//! a family never changes that a backend keeps beside them), for stores whose
 //! atomic step runs on a server (a Lua script, a SQL function) and so cannot check a
 //! presented token's tag inside it: the store checks the tag first, against the secret
 //! remembered here or read once. A family's secret never changes, so an entry is never
@@ -16,36 +17,36 @@ use crate::model::token::{FamilySecret, PresentedToken};
 /// that their rotations take one round trip, not two.
 pub const SECRET_CACHE_CAPACITY: usize = 65_536;
 
-/// Family id → secret, bounded (S3-FIFO eviction).
+/// Family id → secret (or a backend's `T` holding it), bounded (S3-FIFO eviction).
 #[derive(Debug)]
-pub struct SecretCache(Cache<String, FamilySecret>);
+pub struct SecretCache<T: Clone = FamilySecret>(Cache<String, T>);
 
-impl SecretCache {
+impl<T: Clone + AsRef<FamilySecret>> SecretCache<T> {
     /// An empty memory of at most [`SECRET_CACHE_CAPACITY`] secrets.
     pub fn new() -> Self {
         Self(Cache::new(SECRET_CACHE_CAPACITY))
     }
 
     /// The remembered secret of `family_id`.
-    pub fn get(&self, family_id: &str) -> Option<FamilySecret> {
+    pub fn get(&self, family_id: &str) -> Option<T> {
         self.0.get(family_id)
     }
 
     /// Remembers `secret` as `family_id`'s.
-    pub fn insert(&self, family_id: &str, secret: FamilySecret) {
+    pub fn insert(&self, family_id: &str, secret: T) {
         self.0.insert(family_id.to_owned(), secret);
     }
 
-    /// Whether the family `presented` names minted it: against the remembered secret, or
-    /// the one `read` finds (`None`: no such family), which is then remembered. The MAC
-    /// is computed whether or not the family exists (see
-    /// [`PresentedToken::is_minted_by`]).
+    /// The remembered secret of the family `presented` names if that family minted it:
+    /// against the remembered secret, or the one `read` finds (`None`: no such family),
+    /// which is then remembered. The MAC is computed whether or not the family exists
+    /// (see [`PresentedToken::is_minted_by`]).
     ///
     /// # Errors
     /// What `read` answers.
-    pub async fn minted<R>(&self, presented: &PresentedToken, read: R) -> Result<bool, Error>
+    pub async fn minted<R>(&self, presented: &PresentedToken, read: R) -> Result<Option<T>, Error>
     where
-        R: Future<Output = Result<Option<FamilySecret>, Error>>,
+        R: Future<Output = Result<Option<T>, Error>>,
     {
         let family_id = presented.family_id();
         let secret = match self.get(family_id) {
@@ -58,11 +59,12 @@ impl SecretCache {
                 read
             }
         };
-        Ok(presented.is_minted_by(secret.as_ref()))
+        let minted = presented.is_minted_by(secret.as_ref().map(AsRef::as_ref));
+        Ok(secret.filter(|_| minted))
     }
 }
 
-impl Default for SecretCache {
+impl<T: Clone + AsRef<FamilySecret>> Default for SecretCache<T> {
     fn default() -> Self {
         Self::new()
     }

@@ -63,6 +63,12 @@ pub struct FamilySecret {
     pub nonce: Nonce,
 }
 
+impl AsRef<FamilySecret> for FamilySecret {
+    fn as_ref(&self) -> &FamilySecret {
+        self
+    }
+}
+
 impl fmt::Debug for FamilySecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FamilySecret")

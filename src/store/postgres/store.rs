@@ -112,7 +112,7 @@ impl PostgresStore {
     /// Whether the family named by `presented` minted it (its secret remembered, or read).
     async fn minted(&self, presented: &PresentedToken) -> Result<bool, Error> {
         let read = self.read_secret(presented.family_id());
-        self.secrets.minted(presented, read).await
+        Ok(self.secrets.minted(presented, read).await?.is_some())
     }
 }
 

@@ -88,6 +88,126 @@ pub(super) fn date(s: &str) -> Result<NumericDate, Error> {
         .ok_or_else(|| corrupt("a time"))
 }
 
+/// The fields of a family hash that never change in its life, read once with its secret
+/// (the format version first): what a rotation neither reads nor returns.
+pub(super) const FIXED: [&str; 9] = [
+    "v", "sub", "created", "expires", "idle", "kid", "nonce", "fp", "label",
+];
+
+/// What of a family never changes, remembered by a process once read: its secret, and
+/// what a rotation's answer need not carry.
+#[derive(Clone)]
+pub(super) struct Fixed {
+    pub subject: String,
+    pub created_at: NumericDate,
+    pub expires_at: NumericDate,
+    pub idle_timeout: Duration,
+    pub secret: FamilySecret,
+    pub fingerprint: Option<[u8; 32]>,
+    pub label: String,
+}
+
+impl Fixed {
+    /// What never changes of `family`.
+    pub(super) fn of(family: &FamilyRecord) -> Self {
+        Self {
+            subject: family.subject.clone(),
+            created_at: family.created_at,
+            expires_at: family.expires_at,
+            idle_timeout: family.idle_timeout,
+            secret: family.secret.clone(),
+            fingerprint: family.fingerprint,
+            label: family.label.clone(),
+        }
+    }
+}
+
+impl AsRef<FamilySecret> for Fixed {
+    fn as_ref(&self) -> &FamilySecret {
+        &self.secret
+    }
+}
+
+/// Reads the values of [`FIXED`], in that order; `None` when there is no family (no
+/// subject: nothing, or a tombstone).
+///
+/// # Errors
+/// A family of another format (or corrupt) is refused loudly rather than decided on or
+/// taken for unknown.
+pub(super) fn fixed_from(values: Vec<Option<String>>) -> Result<Option<Fixed>, Error> {
+    let Ok([version, sub, created, expires, idle, kid, nonce, fp, label]) =
+        <[Option<String>; FIXED.len()]>::try_from(values)
+    else {
+        return Err(corrupt("the family's fields"));
+    };
+    let Some(subject) = sub else {
+        return Ok(None);
+    };
+    let (Some(FORMAT_VERSION), Some(kid), Some(nonce)) = (version.as_deref(), kid, nonce) else {
+        return Err(corrupt(
+            "a family written by another tok version (refresh tokens changed format; \
+             clear this prefix to start anew)",
+        ));
+    };
+    let field = |v: Option<String>, name: &str| v.ok_or_else(|| corrupt(name));
+    Ok(Some(Fixed {
+        subject,
+        created_at: date(&field(created, "created")?)?,
+        expires_at: date(&field(expires, "expires")?)?,
+        idle_timeout: Duration::from_millis(
+            field(idle, "idle")?.parse().map_err(|_| corrupt("idle"))?,
+        ),
+        secret: FamilySecret {
+            key_id: kid,
+            nonce: unhex(&nonce).ok_or_else(|| corrupt("nonce"))?,
+        },
+        fingerprint: match fp.as_deref() {
+            None | Some("") => None,
+            Some(v) => Some(unhex(v).ok_or_else(|| corrupt("fp"))?),
+        },
+        // Absent on families older than labels: no label.
+        label: label.unwrap_or_default(),
+    }))
+}
+
+/// Rebuilds a family from what never changes and what `rotate.lua` answers: generation,
+/// claims, last use, previous rotation, the key's expiry, claims generation.
+pub(super) fn rotated_from(
+    family_id: &str,
+    fixed: Fixed,
+    values: Vec<Value>,
+) -> Result<FamilyRecord, Error> {
+    let values: Vec<String> = values
+        .into_iter()
+        .map(|v| String::from_redis_value(v).map_err(|_| corrupt("a rotation's field")))
+        .collect::<Result<_, _>>()?;
+    let Ok([generation, claims, last, prev, _kept, claims_generation]) =
+        <[String; 6]>::try_from(values)
+    else {
+        return Err(corrupt("the rotation's fields"));
+    };
+    Ok(FamilyRecord {
+        family_id: family_id.to_owned(),
+        subject: fixed.subject,
+        claims,
+        created_at: fixed.created_at,
+        expires_at: fixed.expires_at,
+        last_used_at: date(&last)?,
+        idle_timeout: fixed.idle_timeout,
+        generation: generation.parse().map_err(|_| corrupt("gen"))?,
+        secret: fixed.secret,
+        previous_rotated_at: match prev.as_str() {
+            "" => None,
+            v => Some(date(v)?),
+        },
+        fingerprint: fixed.fingerprint,
+        // A rotation or grace answer is never of a revoked family.
+        revoked_at: None,
+        claims_generation: claims_generation.parse().map_err(|_| corrupt("cgen"))?,
+        label: fixed.label,
+    })
+}
+
 /// Rebuilds a family from the values of [`FIELDS`], in that order.
 pub(super) fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyRecord, Error> {
     let values: Vec<String> = values

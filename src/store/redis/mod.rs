@@ -34,9 +34,9 @@ use redis::{FromRedisValue, ScriptInvocation};
 use crate::error::{Error, ErrorKind};
 use crate::model::change::Change;
 use crate::model::secrets::SecretCache;
-use crate::model::token::{self, FamilySecret, PresentedToken};
+use crate::model::token::{self, PresentedToken};
 use crate::numeric_date::NumericDate;
-use codec::{FORMAT_VERSION, connect_error, corrupt, hex, ms, redis_error, unhex};
+use codec::{FIXED, Fixed, connect_error, fixed_from, hex, ms, redis_error};
 use conn::Conn;
 use options::parse_options;
 pub use options::{DEFAULT_HEARTBEAT, DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisOptions};
@@ -48,7 +48,7 @@ pub struct RedisStore {
     conn: Conn,
     prefix: String,
     scripts: &'static Scripts,
-    secrets: Arc<SecretCache>,
+    secrets: Arc<SecretCache<Fixed>>,
     /// The channel revocations are announced on.
     channel: String,
     /// Where other processes' changes are heard, for a cache layered on this store.
@@ -331,44 +331,24 @@ impl RedisStore {
 }
 
 impl RedisStore {
-    /// The key id and nonce of a family (which never change), in one HMGET; `None` when
+    /// What of a family never changes (its secret among it), in one HMGET; `None` when
     /// no family has that id.
-    async fn read_secret(&self, family_id: &str) -> Result<Option<FamilySecret>, Error> {
-        type Fields = (
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        let (version, subject, kid, nonce): Fields = self
+    async fn read_fixed(&self, family_id: &str) -> Result<Option<Fixed>, Error> {
+        let values: Vec<Option<String>> = self
             .query(
                 "reading a family",
                 redis::cmd("HMGET")
                     .arg(self.family_key(family_id))
-                    .arg(&["v", "sub", "kid", "nonce"]),
+                    .arg(&FIXED[..]),
             )
             .await?;
-        // No subject: no family (or a tombstone). A family of another format is refused
-        // loudly rather than decided on or taken for unknown.
-        if subject.is_none() {
-            return Ok(None);
-        }
-        let (Some(FORMAT_VERSION), Some(kid), Some(nonce)) = (version.as_deref(), kid, nonce)
-        else {
-            return Err(corrupt(
-                "a family written by another tok version (refresh tokens changed format; \
-                 clear this prefix to start anew)",
-            ));
-        };
-        Ok(Some(FamilySecret {
-            key_id: kid,
-            nonce: unhex(&nonce).ok_or_else(|| corrupt("nonce"))?,
-        }))
+        fixed_from(values)
     }
 
-    /// Whether the family named by `presented` minted it (its secret remembered, or read).
-    async fn minted(&self, presented: &PresentedToken) -> Result<bool, Error> {
-        let read = self.read_secret(presented.family_id());
+    /// What never changes of the family that minted `presented` (remembered, or read);
+    /// `None` when no family of this store minted it.
+    async fn minted(&self, presented: &PresentedToken) -> Result<Option<Fixed>, Error> {
+        let read = self.read_fixed(presented.family_id());
         self.secrets.minted(presented, read).await
     }
 

@@ -1,42 +1,44 @@
 -- Decides and applies one rotation: mirrors `family::decide` and `family::apply` rule for
 -- rule, in the same order. The caller has already checked the token's tag against the
--- family's key id and nonce (immutable for the family's life).
+-- family's key id and nonce, read with the family's other fields that never change
+-- (the caller remembers them; the script reads and returns only what it decides on and
+-- changes).
 -- KEYS[1]: the family. ARGV: presented generation, fingerprint hash (hex, '' if none),
 -- new claims ('' to keep), now (ms), grace (ms), change channel, change message,
--- request id (random, per call).
+-- request id (random, per call), then the family's own fingerprint hash (hex, '' if
+-- unbound), expires (ms) and idle timeout (ms), which never change.
 -- A call sent again by a client that lost the reply (a dropped connection; the cluster
 -- client retries) finds its own request id on the family, one generation on, and gets
 -- the answer the first run gave instead of being judged reuse.
 -- A refusal that revokes publishes the change message, for other processes' caches.
--- Returns {'rotated', FIELDS...}, {'grace', FIELDS...} or {'refused', reason}.
-local f = redis.call('HMGET', KEYS[1], @FIELDS@)
--- 1 sub, 2 claims, 3 created, 4 expires, 5 last, 6 idle, 7 gen, 8 kid, 9 nonce,
--- 10 prev, 11 fp, 12 revoked, 13 ttl, 14 cgen (absent on families older than it: 0),
--- 15 label (absent on families older than it: '')
+-- Returns {'rotated', GEN, CLAIMS, LAST, PREV, TTL, CGEN}, {'grace', the same} or
+-- {'refused', reason}.
+local f = redis.call('HMGET', KEYS[1], 'gen', 'claims', 'last', 'prev', 'revoked', 'ttl', 'cgen')
+-- 1 gen, 2 claims, 3 last, 4 prev, 5 revoked, 6 ttl, 7 cgen (absent on families older
+-- than it: 0). No generation: no family (or a tombstone).
 if not f[1] then return {'refused', 'unknown'} end
-local cgen = f[14] or '0'
-local label = f[15] or ''
+local cgen = f[7] or '0'
 local pgen = tonumber(ARGV[1])
-local gen = tonumber(f[7])
+local gen = tonumber(f[1])
 if pgen > gen then return {'refused', 'unknown'} end
-if f[12] ~= '' then return {'refused', 'revoked'} end
+if f[5] ~= '' then return {'refused', 'revoked'} end
 local now = tonumber(ARGV[4])
-local last = tonumber(f[5])
-local expires = tonumber(f[4])
-local idle = tonumber(f[6])
+local last = tonumber(f[3])
+local expires = tonumber(ARGV[10])
+local idle = tonumber(ARGV[11])
 local eff = math.max(now, last)
 if eff >= math.min(expires, last + idle) then return {'refused', 'expired'} end
 -- Both sides are SHA-256 digests of the fingerprint, so comparing them leaks nothing usable.
-if f[11] ~= '' and f[11] ~= ARGV[2] then
+if ARGV[9] ~= '' and ARGV[9] ~= ARGV[2] then
   redis.call('HSET', KEYS[1], 'revoked', ARGV[4])
   redis.call('PUBLISH', ARGV[6], ARGV[7])
   return {'refused', 'fingerprint'}
 end
 if pgen ~= gen then
   if pgen + 1 == gen and redis.call('HGET', KEYS[1], 'rq') == ARGV[8] then
-    return {'rotated', f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], '', f[13], cgen, label}
+    return {'rotated', f[1], f[2], f[3], f[4], f[6], cgen}
   end
-  local in_grace = pgen + 1 == gen and f[10] ~= '' and eff < tonumber(f[10]) + tonumber(ARGV[5])
+  local in_grace = pgen + 1 == gen and f[4] ~= '' and eff < tonumber(f[4]) + tonumber(ARGV[5])
   if not in_grace then
     redis.call('HSET', KEYS[1], 'revoked', ARGV[4])
     redis.call('PUBLISH', ARGV[6], ARGV[7])
@@ -45,7 +47,7 @@ if pgen ~= gen then
   -- A privilege change rotates on from the live generation; a plain refresh gets the
   -- live token again and changes nothing.
   if ARGV[3] == '' then
-    return {'grace', f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13], cgen, label}
+    return {'grace', f[1], f[2], f[3], f[4], f[6], cgen}
   end
 end
 gen = gen + 1
@@ -61,7 +63,7 @@ if ARGV[3] ~= '' then
 end
 -- Numbers go to Redis as integers (HSET arguments and replies alike).
 local deadline = math.min(expires, eff + idle)
-local kept = tonumber(f[13]) or 0
+local kept = tonumber(f[6]) or 0
 if deadline > kept then
   kept = math.min(expires, deadline + @SLACK@)
   redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'last', eff, 'claims', claims, 'ttl', kept, 'rq', ARGV[8], 'cgen', cgen)
@@ -69,4 +71,4 @@ if deadline > kept then
 else
   redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'last', eff, 'claims', claims, 'rq', ARGV[8], 'cgen', cgen)
 end
-return {'rotated', f[1], claims, f[3], f[4], eff, f[6], gen, f[8], f[9], prev, f[11], '', kept, cgen, label}
+return {'rotated', gen, claims, eff, prev, kept, cgen}

@@ -3,7 +3,7 @@
 
 use redis::Script;
 
-use crate::store::redis::codec::{FIELDS, FORMAT_VERSION};
+use crate::store::redis::codec::FORMAT_VERSION;
 
 /// How far past the family's deadline its key is kept, so that a run of rotations renews
 /// the TTL once per this period instead of on every rotation (a PEXPIRE per rotation was
@@ -36,14 +36,11 @@ pub(super) fn scripts() -> &'static Scripts {
     })
 }
 
-/// A script with `@FIELDS@` replaced by the quoted field list, `@SLACK@` by
-/// [`TTL_SLACK_MS`] and `@VERSION@` by [`FORMAT_VERSION`]: literals, so the server builds
-/// no table to call HMGET.
+/// A script with `@SLACK@` replaced by [`TTL_SLACK_MS`] and `@VERSION@` by
+/// [`FORMAT_VERSION`]: literals, so the server reads no argument for them.
 fn script(source: &str) -> Script {
-    let names: Vec<String> = FIELDS.iter().map(|f| format!("'{f}'")).collect();
     Script::new(
         &source
-            .replace("@FIELDS@", &names.join(", "))
             .replace("@SLACK@", &TTL_SLACK_MS.to_string())
             .replace("@VERSION@", FORMAT_VERSION),
     )

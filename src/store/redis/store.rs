@@ -13,7 +13,9 @@ use crate::model::store::{
     Created, LogoutRequest, RotationOutcome, RotationRequest, Store, deny_until, listed,
 };
 use crate::numeric_date::NumericDate;
-use crate::store::redis::codec::{FIELDS, corrupt, family_from, hex, ms, redis_error};
+use crate::store::redis::codec::{
+    FIELDS, Fixed, corrupt, family_from, hex, ms, redis_error, rotated_from,
+};
 use crate::store::redis::scripts::TTL_SLACK_MS;
 use crate::store::redis::{RedisStore, TOMBSTONE_MS, changes, request_id};
 
@@ -55,17 +57,18 @@ impl Store for RedisStore {
                     .arg(&f.label),
             )
             .await?;
-        Ok(if created == 1 {
-            Created::Stored
-        } else {
-            Created::IdTaken
-        })
+        if created != 1 {
+            return Ok(Created::IdTaken);
+        }
+        // What never changes is known already: the first rotation reads nothing more.
+        self.secrets.insert(&f.family_id, Fixed::of(f));
+        Ok(Created::Stored)
     }
 
     async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, Error> {
-        if !self.minted(&r.presented).await? {
+        let Some(fixed) = self.minted(&r.presented).await? else {
             return Ok(RotationOutcome::Refused(Refusal::Unknown));
-        }
+        };
         let family_id = r.presented.family_id();
         self.replicas_ready("rotating a refresh token").await?;
         let reply: Vec<Value> = self
@@ -81,18 +84,29 @@ impl Store for RedisStore {
                     .arg(r.grace.as_millis() as u64)
                     .arg(&self.channel)
                     .arg(self.announce(family_id))
-                    .arg(request_id()?),
+                    .arg(request_id()?)
+                    .arg(
+                        fixed
+                            .fingerprint
+                            .as_ref()
+                            .map(|h| hex(h))
+                            .unwrap_or_default(),
+                    )
+                    .arg(ms(fixed.expires_at))
+                    .arg(fixed.idle_timeout.as_millis() as u64),
             )
             .await?;
         let mut reply = reply.into_iter();
         let mut next_string = || reply.next().and_then(|v| String::from_redis_value(v).ok());
         match next_string().as_deref() {
-            Some("rotated") => Ok(RotationOutcome::Rotated(Box::new(family_from(
+            Some("rotated") => Ok(RotationOutcome::Rotated(Box::new(rotated_from(
                 family_id,
+                fixed,
                 reply.collect(),
             )?))),
-            Some("grace") => Ok(RotationOutcome::Grace(Box::new(family_from(
+            Some("grace") => Ok(RotationOutcome::Grace(Box::new(rotated_from(
                 family_id,
+                fixed,
                 reply.collect(),
             )?))),
             Some("refused") => Ok(RotationOutcome::Refused(match next_string().as_deref() {
@@ -108,7 +122,7 @@ impl Store for RedisStore {
     }
 
     async fn logout(&self, r: &LogoutRequest) -> Result<Logout, Error> {
-        if !self.minted(&r.presented).await? {
+        if self.minted(&r.presented).await?.is_none() {
             return Ok(Logout::Unknown);
         }
         let reply: String = self
