@@ -7,8 +7,8 @@ use crate::layer::online_cache::{DEFAULT_CACHE_CAPACITY, OnlineCache};
 use crate::model::change::{Change, ChangeListener, Feed};
 use crate::model::family::{FamilyRecord, Logout};
 use crate::model::store::{
-    Created, LogoutRequest, OnlineAnswer, OnlineQuery, OnlineState, RotationOutcome,
-    RotationRequest, Store, deny_until,
+    Created, LogoutRequest, OnlineQuery, OnlineState, RotationOutcome, RotationRequest, Store,
+    Verdict, deny_until,
 };
 use crate::numeric_date::NumericDate;
 use crate::store::AnyStore;
@@ -241,7 +241,12 @@ impl<S: Store> Store for Cached<S> {
         self.store.online_state(sid, jti, now).await
     }
 
-    async fn online_check(&self, query: &OnlineQuery<'_>) -> Result<OnlineAnswer, Error> {
+    fn remembered(&self, query: &OnlineQuery<'_>) -> Option<Verdict> {
+        self.cache
+            .verdict(query.sid, query.minted_at, query.jti, query.now)
+    }
+
+    async fn online_check(&self, query: &OnlineQuery<'_>) -> Result<Verdict, Error> {
         let OnlineQuery {
             sid,
             jti,
@@ -249,12 +254,6 @@ impl<S: Store> Store for Cached<S> {
             exp,
             now,
         } = *query;
-        if let Some(verdict) = self.cache.verdict(sid, minted_at, jti, now) {
-            return Ok(OnlineAnswer {
-                verdict,
-                from_memory: true,
-            });
-        }
         let ticket = self.cache.ticket();
         let state = self.store.online_state(sid, jti, now).await?;
         // A jti's answer is cached until its denylist entry would end, which needs the
@@ -263,10 +262,7 @@ impl<S: Store> Store for Cached<S> {
             let until = exp.map_or(now, deny_until);
             self.cache.fill(ticket, sid, jti, until, &state);
         }
-        Ok(OnlineAnswer {
-            verdict: state.verdict(sid, minted_at, now),
-            from_memory: false,
-        })
+        Ok(state.verdict(sid, minted_at, now))
     }
 
     async fn follow_changes(&self, listener: Weak<dyn ChangeListener>) -> Result<Feed, Error> {

@@ -10,8 +10,8 @@ use crate::error::Error;
 use crate::model::change::{ChangeListener, Feed};
 use crate::model::family::{FamilyRecord, Logout};
 use crate::model::store::{
-    Created, LogoutRequest, OnlineAnswer, OnlineQuery, OnlineState, RotationOutcome,
-    RotationRequest, Store,
+    Created, LogoutRequest, OnlineQuery, OnlineState, RotationOutcome, RotationRequest, Store,
+    Verdict,
 };
 use crate::numeric_date::NumericDate;
 
@@ -109,21 +109,13 @@ impl<S: Store> Store for Timed<S> {
             .await
     }
 
-    async fn online_check(&self, query: &OnlineQuery<'_>) -> Result<OnlineAnswer, Error> {
-        let start = std::time::Instant::now();
-        let answer = self.0.online_check(query).await;
-        // An answer from memory is no store call: only reads are recorded, as
-        // `online_state`, so the histogram shows what the store costs.
-        if !matches!(
-            answer,
-            Ok(OnlineAnswer {
-                from_memory: true,
-                ..
-            })
-        ) {
-            self.record("online_state", start);
-        }
-        answer
+    /// Untimed: an answer from memory is no store call (the hot path pays no clock).
+    fn remembered(&self, query: &OnlineQuery<'_>) -> Option<Verdict> {
+        self.0.remembered(query)
+    }
+
+    async fn online_check(&self, query: &OnlineQuery<'_>) -> Result<Verdict, Error> {
+        self.timed("online_state", self.0.online_check(query)).await
     }
 
     async fn follow_changes(&self, listener: Weak<dyn ChangeListener>) -> Result<Feed, Error> {

@@ -1,6 +1,7 @@
 //! What an online check asks a store about one token and what it answers: the state a
 //! store reads ([`OnlineState`]), the verdict it gives ([`Verdict`]), and the query and
-//! answer of [`Store::online_check`](crate::store::Store::online_check). No I/O here.
+//! of [`Store::remembered`](crate::store::Store::remembered) and
+//! [`Store::online_check`](crate::store::Store::online_check). No I/O here.
 
 use crate::model::family::FamilyRecord;
 use crate::numeric_date::NumericDate;
@@ -60,13 +61,4 @@ pub struct OnlineQuery<'a> {
     pub exp: Option<NumericDate>,
     /// The time of the check.
     pub now: NumericDate,
-}
-
-/// A store's answer to an [`OnlineQuery`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OnlineAnswer {
-    /// The verdict.
-    pub verdict: Verdict,
-    /// Whether it came from memory (a cache layer) rather than a read of the store.
-    pub from_memory: bool,
 }

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::model::change::{ChangeListener, Feed};
 // The online check's query and answer are part of the trait's contract.
 use crate::model::family::{FamilyRecord, Logout, Refusal};
-pub use crate::model::online::{OnlineAnswer, OnlineQuery, OnlineState, Verdict};
+pub use crate::model::online::{OnlineQuery, OnlineState, Verdict};
 use crate::model::token::{PresentedToken, TokenHash};
 use crate::numeric_date::NumericDate;
 
@@ -293,22 +293,27 @@ pub trait Store: Send + Sync {
         "custom"
     }
 
-    /// The verdict of an online check: by default from one
-    /// [`online_state`](Self::online_state) read. A layer that remembers answers (see
-    /// [`Cached`](crate::layer::Cached)) answers from memory when it can.
+    /// The verdict of an online check when it is known without reading the store: a
+    /// layer that remembers answers (see [`Cached`](crate::layer::Cached)) answers here,
+    /// synchronously, on the hot path; the default knows nothing.
+    fn remembered(&self, query: &OnlineQuery<'_>) -> Option<Verdict> {
+        let _ = query;
+        None
+    }
+
+    /// The verdict of an online check read from the store: by default from one
+    /// [`online_state`](Self::online_state) read (a layer that remembers answers keeps
+    /// what it read).
     ///
     /// # Errors
     /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.
     fn online_check(
         &self,
         query: &OnlineQuery<'_>,
-    ) -> impl Future<Output = Result<OnlineAnswer, Error>> + Send {
+    ) -> impl Future<Output = Result<Verdict, Error>> + Send {
         async move {
             let state = self.online_state(query.sid, query.jti, query.now).await?;
-            Ok(OnlineAnswer {
-                verdict: state.verdict(query.sid, query.minted_at, query.now),
-                from_memory: false,
-            })
+            Ok(state.verdict(query.sid, query.minted_at, query.now))
         }
     }
 
@@ -413,10 +418,14 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         (**self).online_state(sid, jti, now)
     }
 
+    fn remembered(&self, query: &OnlineQuery<'_>) -> Option<Verdict> {
+        (**self).remembered(query)
+    }
+
     fn online_check(
         &self,
         query: &OnlineQuery<'_>,
-    ) -> impl Future<Output = Result<OnlineAnswer, Error>> + Send {
+    ) -> impl Future<Output = Result<Verdict, Error>> + Send {
         (**self).online_check(query)
     }
 

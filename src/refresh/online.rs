@@ -57,8 +57,9 @@ pub fn session_id(claims: &Map<String, Value>) -> Result<Option<&str>, Error> {
 /// checked out: not too far past `exp` for the denylist to vouch for it, `jti` not
 /// denylisted, session family `sid` (if any) live, and its claims not changed since the
 /// token was minted at generation `minted_at` (its `sgen`, see [`minted_at`]), as the
-/// store's [`online_check`](Store::online_check) answers it (from memory, for a store in
-/// a [`Cached`](crate::layer::Cached) layer that knows the answer).
+/// store [`remembered`](Store::remembered) it (a store in a
+/// [`Cached`](crate::layer::Cached) layer that knows the answer: no round trip), or else
+/// as its [`online_check`](Store::online_check) reads it.
 ///
 /// # Errors
 /// [`Expired`](ErrorKind::Expired), [`Revoked`](ErrorKind::Revoked),
@@ -80,17 +81,25 @@ pub async fn check_online(
         )
         .at(exp));
     }
-    let answer = store
-        .online_check(&OnlineQuery {
-            sid,
-            jti,
-            minted_at,
-            exp,
-            now,
-        })
-        .await?;
-    crate::refresh::metrics::online_check(answer.verdict, answer.from_memory);
-    match answer.verdict {
+    let query = OnlineQuery {
+        sid,
+        jti,
+        minted_at,
+        exp,
+        now,
+    };
+    let verdict = match store.remembered(&query) {
+        Some(verdict) => {
+            crate::refresh::metrics::online_check(verdict, true);
+            verdict
+        }
+        None => {
+            let verdict = store.online_check(&query).await?;
+            crate::refresh::metrics::online_check(verdict, false);
+            verdict
+        }
+    };
+    match verdict {
         Verdict::Accepted => Ok(()),
         Verdict::Denied => Err(Error::new(
             ErrorKind::Revoked,
