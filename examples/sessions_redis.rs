@@ -49,7 +49,7 @@ async fn run(url: &str) -> Result<(), tok::Error> {
             .rotate(&pair.refresh_token, None)
             .await
             .unwrap_err();
-        println!("session {}: {}", pair.family_id, err.code());
+        println!("session {}: {}", pair.session_id, err.code());
     }
     Ok(())
 }

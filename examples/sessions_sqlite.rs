@@ -46,7 +46,7 @@ async fn run(path: &std::path::Path) -> Result<(), tok::Error> {
     let first = sessions
         .issue("alice", &Access { role: "user" }, None)
         .await?;
-    println!("issued session {}", first.family_id);
+    println!("issued session {}", first.session_id);
     let second = sessions.rotate(&first.refresh_token, None).await?;
     println!("rotated: the first refresh token is retired");
 

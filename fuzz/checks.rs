@@ -310,12 +310,12 @@ pub fn refresh_token(data: &[u8]) {
     let live = ready(sessions.issue("alice", &Map::new(), None)).expect("issue");
     let parts: Vec<&str> = live.refresh_token.split('.').collect();
     assert_eq!(parts.len(), 3, "FAMILY.GENERATION.TAG");
-    assert_eq!((parts[0], parts[1]), (live.family_id.as_str(), "0"));
+    assert_eq!((parts[0], parts[1]), (live.session_id.as_str(), "0"));
     assert!(parts[0].len() == 22 && canonical_segment(parts[0]));
     assert!(parts[2].len() == 43 && canonical_segment(parts[2]));
     let spliced = presented
         .split_once('.')
-        .map(|(_, rest)| format!("{}.{rest}", live.family_id));
+        .map(|(_, rest)| format!("{}.{rest}", live.session_id));
     for candidate in std::iter::once(presented.to_owned()).chain(spliced) {
         let kinds = [
             ready(sessions.rotate(&candidate, None)).map(|_| ()),
@@ -334,7 +334,7 @@ pub fn refresh_token(data: &[u8]) {
             }
         }
     }
-    let family = ready(sessions.store().family(&live.family_id))
+    let family = ready(sessions.store().family(&live.session_id))
         .expect("read")
         .expect("exists");
     assert!(

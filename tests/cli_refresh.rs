@@ -224,6 +224,34 @@ fn refresh_commands_from_the_shell() {
         err(&out).trim(),
         "tok: ended no live session of subject \"dave\""
     );
+    // An operator ends one session by id (`--session`, or its former name `--family`):
+    // that session only, the subject's other session lives on.
+    let (erin_phone, erin_laptop) = (env.issue("erin"), env.issue("erin"));
+    let id = field(&erin_phone, "refresh_token")
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = env.run(&["refresh", "revoke", "--session", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    assert_eq!(
+        err(&out).trim(),
+        format!("tok: ended 1 live session (session {id})")
+    );
+    let out = env.run(&["refresh", "revoke", "--family", &id]);
+    assert_eq!(
+        err(&out).trim(),
+        format!("tok: ended no live session (session {id})")
+    );
+    let out = env.run(&["refresh", "rotate", &field(&erin_phone, "refresh_token")]);
+    assert!(err(&out).starts_with("tok: rejected: revoked: "));
+    let out = env.run(&["refresh", "rotate", &field(&erin_laptop, "refresh_token")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the other session lives: {}",
+        err(&out)
+    );
     let out = env.run(&["refresh", "purge"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(

@@ -46,7 +46,7 @@ fn forge(key: &[u8], family: &str, generation: u64, nonce: &[u8; 32]) -> String 
 async fn a_dump_alone_or_a_key_alone_cannot_mint_both_together_can() {
     let s = sessions(MemoryStore::new());
     let pair = s.issue("alice", &Map::new(), None).await.unwrap();
-    let sid = pair.family_id.clone();
+    let sid = pair.session_id.clone();
     // What a dump shows: the nonce, the generation, the public family id.
     let dump = s.store().family(&sid).await.unwrap().unwrap();
 

@@ -65,7 +65,7 @@ async fn rotate_racing_revoke<S: Store + 'static>(s: Arc<Sessions<S>>, rounds: u
         for _ in 0..(round % 7) {
             tokio::task::yield_now().await;
         }
-        assert!(s.revoke_family(&pair.family_id).await.unwrap());
+        assert!(s.revoke_session(&pair.session_id).await.unwrap());
         revoked.store(true, Ordering::SeqCst);
         rotator.await.unwrap();
         assert_eq!(
@@ -114,7 +114,7 @@ async fn sqlite_64_tasks_share_transactions_with_refusals() {
                 .await
                 .unwrap();
             let victim_next = s.rotate(&victim.refresh_token, None).await.unwrap();
-            let family = live.family_id.clone();
+            let family = live.session_id.clone();
             let mut token = live.refresh_token.to_string();
             for round in 0..20u64 {
                 // A made-up tag for this family: refused, changes nothing.
@@ -134,7 +134,7 @@ async fn sqlite_64_tasks_share_transactions_with_refusals() {
             // A reuse inside the storm: revokes the victim family only.
             let err = s.rotate(&victim.refresh_token, None).await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::RefreshReused);
-            (family, victim_next.family_id)
+            (family, victim_next.session_id)
         }));
     }
     for task in tasks {

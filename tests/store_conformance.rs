@@ -122,7 +122,7 @@ suite! { $
         let second = s.rotate(&first.refresh_token, None).await.unwrap();
         assert_ne!(second.refresh_token, first.refresh_token);
         assert_eq!(generation(&second.refresh_token), 1);
-        assert_eq!(second.family_id, first.family_id);
+        assert_eq!(second.session_id, first.session_id);
         let third = s.rotate(&second.refresh_token, None).await.unwrap();
 
         // The access token carries sub, sid and the claims.
@@ -131,7 +131,7 @@ suite! { $
             .await
             .unwrap();
         assert_eq!(verified.claims.sub.as_deref(), Some("alice"));
-        assert_eq!(verified.claims.custom["sid"], json!(third.family_id));
+        assert_eq!(verified.claims.custom["sid"], json!(third.session_id));
         assert_eq!(verified.claims.custom["role"], "user");
         assert!(verified.claims.jti.is_some() && verified.claims.iat.is_some());
 
@@ -158,7 +158,7 @@ suite! { $
         let other = s.issue("bob", &Map::new(), None).await.unwrap();
         let next_of_other = s.rotate(&other.refresh_token, None).await.unwrap();
         let live = pair.refresh_token.as_str();
-        let family = pair.family_id.as_str();
+        let family = pair.session_id.as_str();
         let random_tag = tok::base64url::encode(&[1; 32]);
         for forged in [
             // The family id is public (every access token's `sid`): a made-up tag for it.
@@ -258,7 +258,7 @@ suite! { $
 
         // Inside the window the previous token gets the live token again, every time,
         // with a fresh access token; nothing in the store moves.
-        let before = s.store().family(&t0.family_id).await.unwrap().unwrap();
+        let before = s.store().family(&t0.session_id).await.unwrap().unwrap();
         clock.set_ms(rotated_at + 30_000);
         let t1b = s.rotate(&t0.refresh_token, None).await.unwrap();
         clock.set_ms(rotated_at + 59_999);
@@ -267,7 +267,7 @@ suite! { $
         assert_eq!(t1c.refresh_token, t1.refresh_token);
         assert_ne!(t1c.access_token, t1.access_token);
         assert_eq!(access_state(&s, &t1c).await, Ok(()));
-        assert_eq!(s.store().family(&t0.family_id).await.unwrap().unwrap(), before);
+        assert_eq!(s.store().family(&t0.session_id).await.unwrap().unwrap(), before);
 
         // The window's start never moved: at exactly +60 s it is closed, and the
         // previous token is reuse.
@@ -292,7 +292,7 @@ suite! { $
         let last_use = clock.ms();
         clock.set_ms(last_use - 100_000);
         let t2 = s.rotate(&t1.refresh_token, None).await.unwrap();
-        let stored = s.store().family(&t0.family_id).await.unwrap().unwrap();
+        let stored = s.store().family(&t0.session_id).await.unwrap().unwrap();
         assert_eq!(stored.last_used_at.as_millis(), last_use);
         assert_eq!(stored.previous_rotated_at.map(|t| t.as_millis()), Some(last_use));
         clock.set_ms(last_use + 30_000);
@@ -325,7 +325,7 @@ suite! { $
             }
             assert!(got.iter().all(|t| *t == got[0]), "round {round}: {got:?}");
             assert_eq!(generation(&got[0]), 1);
-            let family = s.store().family(&t0.family_id).await.unwrap().unwrap();
+            let family = s.store().family(&t0.session_id).await.unwrap().unwrap();
             assert_eq!((family.generation, family.revoked_at), (1, None));
             // Every caller holds the live token: it rotates.
             s.rotate(&got[0], None).await.unwrap();
@@ -427,7 +427,7 @@ suite! { $
         let policy = RefreshPolicy::default()
             .with_grace(Duration::from_secs(300))
             .unwrap()
-            .with_family_lifetime(Duration::from_secs(100));
+            .with_session_lifetime(Duration::from_secs(100));
         let s = sessions(store, policy, &clock);
         let t0 = s.issue("alice", &Map::new(), None).await.unwrap();
         clock.advance_ms(90_000);
@@ -457,13 +457,13 @@ suite! { $
         let s = sessions(store, RefreshPolicy::default(), &clock);
         let t0 = s.issue("alice", &claims(json!({"role": "user"})), None).await.unwrap();
         let t1 = s.rotate(&t0.refresh_token, None).await.unwrap();
-        let after_one = s.store().family(&t0.family_id).await.unwrap().unwrap();
+        let after_one = s.store().family(&t0.session_id).await.unwrap().unwrap();
         let mut t = t1;
         for _ in 1..2_000 {
             clock.advance_ms(1);
             t = s.rotate(&t.refresh_token, None).await.unwrap();
         }
-        let after_many = s.store().family(&t0.family_id).await.unwrap().unwrap();
+        let after_many = s.store().family(&t0.session_id).await.unwrap().unwrap();
         assert_eq!(after_many.generation, 2_000);
         // What is stored is the same record, only its counters and times moved.
         assert_eq!(after_many.secret, after_one.secret);
@@ -479,7 +479,7 @@ suite! { $
     async fn lifetimes_with_injected_clock(store) {
         let clock = Clock::new();
         let policy = RefreshPolicy::default()
-            .with_family_lifetime(Duration::from_secs(30 * 86400))
+            .with_session_lifetime(Duration::from_secs(30 * 86400))
             .with_idle_timeout(Duration::from_secs(7 * 86400));
         let s = sessions(store, policy, &clock);
 
@@ -600,7 +600,7 @@ suite! { $
         assert_eq!(access_state(&s, &t2).await, Ok(()));
         assert_eq!(access_state(&s, &t3).await, Ok(()));
         assert_eq!(
-            s.store().family(&t3.family_id).await.unwrap().unwrap().claims_generation,
+            s.store().family(&t3.session_id).await.unwrap().unwrap().claims_generation,
             2
         );
         assert_eq!(
@@ -625,7 +625,7 @@ suite! { $
         let listed = s.list("alice").await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].label, label);
-        let stored = s.store().family(&pair.family_id).await.unwrap().unwrap();
+        let stored = s.store().family(&pair.session_id).await.unwrap().unwrap();
         assert_eq!(stored.label, label, "kept through rotations and a privilege change");
         // Unlabelled sessions list an empty label.
         s.issue("bob", &Map::new(), None).await.unwrap();
@@ -666,7 +666,7 @@ suite! { $
         let unique: std::collections::HashSet<&str> = listed.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(unique.len(), listed.len(), "each at most once");
         assert!(listed.windows(2).all(|w| w[0].created_at <= w[1].created_at), "oldest first");
-        assert!(!unique.contains(newest.family_id.as_str()), "the newest is past the cap");
+        assert!(!unique.contains(newest.session_id.as_str()), "the newest is past the cap");
         // Ending a listed one lets the next take its place; the ended one is gone.
         let ended = listed[0].id.clone();
         assert!(s.end("many", &ended).await.unwrap());
@@ -695,27 +695,27 @@ suite! { $
         assert_eq!(
             ids(&listed),
             [
-                laptop.family_id.as_str(),
-                phone.family_id.as_str(),
-                tablet.family_id.as_str()
+                laptop.session_id.as_str(),
+                phone.session_id.as_str(),
+                tablet.session_id.as_str()
             ]
         );
         assert_eq!(listed[0].last_used_at, clock.now());
         assert!(listed[0].idle_expires_at <= listed[0].expires_at);
         // Another subject's id, an unknown id: nothing changes.
-        assert!(!s.end("bob", &phone.family_id).await.unwrap());
-        assert!(!s.end("alice", &bob.family_id).await.unwrap());
+        assert!(!s.end("bob", &phone.session_id).await.unwrap());
+        assert!(!s.end("alice", &bob.session_id).await.unwrap());
         assert!(!s.end("alice", "AAAAAAAAAAAAAAAAAAAAAA").await.unwrap());
         assert_eq!(access_state(&s, &phone).await, Ok(()));
         assert_eq!(access_state(&s, &bob).await, Ok(()));
         // The laptop ends the phone: refused at once, no longer listed, ended once.
-        assert!(s.end("alice", &phone.family_id).await.unwrap());
+        assert!(s.end("alice", &phone.session_id).await.unwrap());
         assert_eq!(access_state(&s, &phone).await, Err(ErrorKind::Revoked));
         assert_eq!(
             kind(s.rotate(&phone.refresh_token, None).await),
             ErrorKind::Revoked
         );
-        assert!(!s.end("alice", &phone.family_id).await.unwrap());
+        assert!(!s.end("alice", &phone.session_id).await.unwrap());
         assert_eq!(access_state(&s, &laptop2).await, Ok(()));
         // A session killed by reuse is not listed either.
         let tablet2 = s.rotate(&tablet.refresh_token, None).await.unwrap();
@@ -723,9 +723,9 @@ suite! { $
         assert_eq!(access_state(&s, &tablet2).await, Err(ErrorKind::Revoked));
         assert_eq!(
             ids(&s.list("alice").await.unwrap()),
-            [laptop.family_id.as_str()]
+            [laptop.session_id.as_str()]
         );
-        assert_eq!(ids(&s.list("bob").await.unwrap()), [bob.family_id.as_str()]);
+        assert_eq!(ids(&s.list("bob").await.unwrap()), [bob.session_id.as_str()]);
         assert!(s.list("nobody").await.unwrap().is_empty());
         // Past the idle timeout, nothing is listed.
         clock.advance_ms(DAY + 1);
@@ -772,7 +772,7 @@ suite! { $
         let b1 = s.issue("bob", &Map::new(), None).await.unwrap();
 
         assert!(s.revoke_refresh(&a3.refresh_token).await.unwrap());
-        assert!(!s.revoke_family(&a3.family_id).await.unwrap(), "already revoked");
+        assert!(!s.revoke_session(&a3.session_id).await.unwrap(), "already revoked");
         assert_eq!(kind(s.rotate(&a3.refresh_token, None).await), ErrorKind::Revoked);
 
         assert_eq!(s.revoke_subject("alice").await.unwrap(), 2);
@@ -785,7 +785,7 @@ suite! { $
             "other subjects unaffected"
         );
         // The operator's revoke by id.
-        assert!(s.revoke_family(&b1.family_id).await.unwrap());
+        assert!(s.revoke_session(&b1.session_id).await.unwrap());
         assert_eq!(access_state(&s, &b1).await, Err(ErrorKind::Revoked));
     }
 
@@ -793,7 +793,7 @@ suite! { $
         let clock = Clock::new();
         let policy = RefreshPolicy::default()
             .with_idle_timeout(Duration::from_secs(2))
-            .with_family_lifetime(Duration::from_secs(3600));
+            .with_session_lifetime(Duration::from_secs(3600));
         let s = sessions(store, policy, &clock);
         // Rotated well past its idle timeout, the family stays live, and stays in reach of
         // "logout everywhere".
@@ -863,7 +863,7 @@ suite! { $
         clock.advance_ms(margin_ms - 1);
         let early = s.store().purge_expired(clock.now()).await.unwrap();
         if !s.store().expires_by_itself() {
-            assert!(s.store().family(&old.family_id).await.unwrap().is_some());
+            assert!(s.store().family(&old.session_id).await.unwrap().is_some());
         }
         clock.advance_ms(1);
         let removed = early + s.store().purge_expired(clock.now()).await.unwrap();
@@ -880,12 +880,12 @@ suite! { $
         }
         // The old family and the denylisted jti (exp 15 min, plus retention) went.
         assert_eq!(removed, 2);
-        assert!(s.store().family(&old.family_id).await.unwrap().is_none());
+        assert!(s.store().family(&old.session_id).await.unwrap().is_none());
         assert_eq!(
             kind(s.rotate(&old.refresh_token, None).await),
             ErrorKind::RefreshUnknown
         );
-        assert!(s.store().family(&fresh.family_id).await.unwrap().is_some());
+        assert!(s.store().family(&fresh.session_id).await.unwrap().is_some());
         assert!(s.rotate(&fresh.refresh_token, None).await.is_ok());
         assert_eq!(s.store().purge_expired(clock.now()).await.unwrap(), 0);
     }
@@ -921,7 +921,7 @@ suite! { $
         assert!(
             !debug.contains(pair.refresh_token.as_str()) && !debug.contains(&pair.access_token)
         );
-        let record = s.store().family(&pair.family_id).await.unwrap().unwrap();
+        let record = s.store().family(&pair.session_id).await.unwrap().unwrap();
         let tag = pair.refresh_token.rsplit_once('.').unwrap().1;
         assert!(!format!("{record:?}").contains(tag));
         assert!(!format!("{record:?}").contains(&format!("{:?}", record.secret.nonce)));

@@ -178,7 +178,7 @@ async fn a_failover_with_the_old_primary_alive_serves_no_revocation() {
     let pair = warm(&here, &there).await;
     // The replica has the session before the failover (the first sync can take a while
     // on a loaded machine).
-    let family_key = format!("tok:{{{}}}:f", pair.family_id);
+    let family_key = format!("tok:{{{}}}:f", pair.session_id);
     let start = Instant::now();
     while replica.cli(&["EXISTS", &family_key]).trim() != "1" {
         assert!(

@@ -226,7 +226,7 @@ async fn revocations_reach_other_instances(shared: &Shared) {
     refused_within(&there, &b, "a logout").await;
 
     let c = warm(fresh().await).await;
-    here.revoke_family(&c.family_id).await.unwrap();
+    here.revoke_session(&c.session_id).await.unwrap();
     refused_within(&there, &c, "an operator's revoke").await;
 
     let d = warm(fresh().await).await;
@@ -380,7 +380,7 @@ async fn a_lost_feed_never_serves_a_revocation(mut kill_and_restart: impl FnMut(
         // Revoked as soon as the store takes writes again: the other instance may not
         // have subscribed again yet, so the announcement can be lost.
         let start = Instant::now();
-        while here.revoke_family(&pair.family_id).await.is_err() {
+        while here.revoke_session(&pair.session_id).await.is_err() {
             assert!(
                 start.elapsed() < COMEBACK,
                 "round {round}: the store never came back"

@@ -176,7 +176,7 @@ async fn a_statement_timeout_changes_nothing() {
     let (port, db, family) = (
         shared().port,
         db_name(&url).to_owned(),
-        pair.family_id.clone(),
+        pair.session_id.clone(),
     );
     let locker = std::thread::spawn(move || {
         std::process::Command::new(common::postgres_server::bin_dir().join("psql"))
@@ -212,14 +212,17 @@ async fn a_statement_timeout_changes_nothing() {
         start.elapsed()
     );
     assert!(locker.join().unwrap().status.success());
-    let stored = s.store().family(&pair.family_id).await.unwrap().unwrap();
+    let stored = s.store().family(&pair.session_id).await.unwrap().unwrap();
     assert_eq!(
         stored.generation, 1,
         "the timed-out rotation left nothing behind"
     );
     assert_eq!(
-        s.rotate(&pair.refresh_token, None).await.unwrap().family_id,
-        pair.family_id
+        s.rotate(&pair.refresh_token, None)
+            .await
+            .unwrap()
+            .session_id,
+        pair.session_id
     );
 }
 

@@ -100,7 +100,7 @@ async fn family_keys_expire_with_the_family() {
         .unwrap();
     let policy = RefreshPolicy::default()
         .with_idle_timeout(Duration::from_millis(60 * MIN))
-        .with_family_lifetime(Duration::from_millis(24 * 60 * MIN));
+        .with_session_lifetime(Duration::from_millis(24 * 60 * MIN));
     let s = Sessions::new(store, keys(), policy)
         .with_clock(move || tok::NumericDate::from_millis(clock.load(Ordering::SeqCst)).unwrap());
     let pttl = |key: &str| -> u64 { redis.cli(&["PTTL", key]).trim().parse().unwrap() };
@@ -146,7 +146,7 @@ async fn family_keys_expire_with_the_family() {
             .await
             .unwrap(),
         keys(),
-        RefreshPolicy::default().with_family_lifetime(Duration::from_millis(60 * MIN)),
+        RefreshPolicy::default().with_session_lifetime(Duration::from_millis(60 * MIN)),
     );
     short.issue("bob", &Map::new(), None).await.unwrap();
     let key = redis.cli(&["KEYS", "short:*:f"]).trim().to_owned();
@@ -172,7 +172,7 @@ async fn redis_crash_and_restart_during_rotations() {
         .unwrap();
     let s = Sessions::new(RedisStore::open(&url).await.unwrap(), keys(), policy);
     let first = s.issue("alice", &Map::new(), None).await.unwrap();
-    let family = first.family_id.clone();
+    let family = first.session_id.clone();
     let mut token = first.refresh_token.to_string();
     let (mut ok, mut store_errors) = (0, 0);
     // Up for steps 0..100, down for 100..120, up again from 120 on.
@@ -349,7 +349,7 @@ async fn logout_everywhere_reaches_sessions_rotated_past_idle() {
     let redis = RedisServer::start();
     let policy = RefreshPolicy::default()
         .with_idle_timeout(Duration::from_millis(800))
-        .with_family_lifetime(Duration::from_secs(3600));
+        .with_session_lifetime(Duration::from_secs(3600));
     let s = Sessions::new(
         RedisStore::open(&redis.url()).await.unwrap(),
         keys(),

@@ -139,7 +139,7 @@ async fn a_lost_reply_on_redis_cluster_is_no_theft_alarm() {
         trap.arm(1);
         let pair = s.issue("alice", &Map::new(), None).await;
         let pair = pair.unwrap_or_else(|e| panic!("round {round}: issue: {e}"));
-        assert!(s.store().family(&pair.family_id).await.unwrap().is_some());
+        assert!(s.store().family(&pair.session_id).await.unwrap().is_some());
         // A rotation whose reply is lost, then retried by the client: rotated, not reuse.
         let next = s.rotate(&pair.refresh_token, None).await.unwrap();
         trap.arm(0);

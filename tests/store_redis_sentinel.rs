@@ -216,7 +216,7 @@ async fn a_logout_no_replica_acknowledged_is_not_confirmed() {
     // confirmed; once that happened, the next rotation is refused before it is applied
     // (its client would otherwise hold only the previous token, which the grace window
     // answers for a while and reuse detection after).
-    let before = generation(&every, &carol.family_id).await;
+    let before = generation(&every, &carol.session_id).await;
     let e = every.rotate(&carol.refresh_token, None).await.unwrap_err();
     assert!(
         e.to_string().contains("0 of 1 replicas acknowledged it"),
@@ -224,7 +224,7 @@ async fn a_logout_no_replica_acknowledged_is_not_confirmed() {
     );
     let e = every.rotate(&carol.refresh_token, None).await.unwrap_err();
     assert!(e.to_string().contains("not applied"), "{e}");
-    assert_eq!(generation(&every, &carol.family_id).await, before + 1);
+    assert_eq!(generation(&every, &carol.session_id).await, before + 1);
     // Waiting for a replica, the logout is applied on the primary but not confirmed: an
     // outage, not a promise.
     let unconfirmed = waiting

@@ -127,7 +127,7 @@ fn policy() -> RefreshPolicy {
         .with_grace(Duration::from_secs(10))
         .unwrap()
         .with_idle_timeout(Duration::from_secs(86_400))
-        .with_family_lifetime(Duration::from_secs(4 * 86_400))
+        .with_session_lifetime(Duration::from_secs(4 * 86_400))
         .with_access_ttl(Duration::from_secs(3_600))
 }
 
@@ -220,14 +220,14 @@ impl Run {
                 as_subject,
             } => match self.pair(*session, 0).cloned() {
                 None => "none".into(),
-                Some(pair) => match self.s.end(SUBJECTS[*as_subject], &pair.family_id).await {
+                Some(pair) => match self.s.end(SUBJECTS[*as_subject], &pair.session_id).await {
                     Ok(ended) => format!("end:{ended}"),
                     Err(e) => kind(&e),
                 },
             },
             Op::RevokeFamily { session } => match self.pair(*session, 0).cloned() {
                 None => "none".into(),
-                Some(pair) => match self.s.revoke_family(&pair.family_id).await {
+                Some(pair) => match self.s.revoke_session(&pair.session_id).await {
                     Ok(revoked) => format!("revoke:{revoked}"),
                     Err(e) => kind(&e),
                 },
@@ -282,7 +282,7 @@ impl Run {
                 .iter()
                 .enumerate()
                 .filter(|(_, (s, _))| *s == i)
-                .map(|(n, (_, pairs))| (pairs[0].family_id.as_str(), n))
+                .map(|(n, (_, pairs))| (pairs[0].session_id.as_str(), n))
                 .collect();
             let mut listed: Vec<String> = self
                 .s

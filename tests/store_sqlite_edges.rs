@@ -48,7 +48,7 @@ async fn reads_do_not_wait_for_another_writer() {
     let reads: Vec<_> = (0..8)
         .map(|_| {
             let store = store.clone();
-            let id = pair.family_id.clone();
+            let id = pair.session_id.clone();
             tokio::spawn(async move { store.family(&id).await })
         })
         .collect();
@@ -86,7 +86,7 @@ async fn a_caller_that_gave_up_is_not_rotated() {
         .issue("bob", &serde_json::json!({}), None)
         .await
         .unwrap();
-    let family = store.family(&pair.family_id).await.unwrap().unwrap();
+    let family = store.family(&pair.session_id).await.unwrap().unwrap();
     assert_eq!(family.generation, 0, "the abandoned rotation was applied");
     assert!(sessions.rotate(&pair.refresh_token, None).await.is_ok());
 }

@@ -258,7 +258,7 @@ async fn run(args: Args) -> Result<(), String> {
     let policy = RefreshPolicy::default()
         .with_access_ttl(args.access_ttl)
         .with_idle_timeout(args.idle_timeout)
-        .with_family_lifetime(args.lifetime)
+        .with_session_lifetime(args.lifetime)
         .with_grace(args.grace)
         .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(&args.listen)

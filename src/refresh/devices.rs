@@ -56,8 +56,8 @@ impl<S: Store> Sessions<S> {
     /// let listed = sessions.list("alice").await?;
     /// assert_eq!(listed.len(), 2);
     /// // The laptop ends the phone's session, and only that one.
-    /// assert!(sessions.end("alice", &phone.family_id).await?);
-    /// assert_eq!(sessions.list("alice").await?[0].id, laptop.family_id);
+    /// assert!(sessions.end("alice", &phone.session_id).await?);
+    /// assert_eq!(sessions.list("alice").await?[0].id, laptop.session_id);
     /// # Ok(()) }
     /// ```
     ///

@@ -1,11 +1,18 @@
 //! Sessions: short-lived access tokens plus rotating refresh tokens whose families live in
 //! a shared store.
 //!
+//! One word for users: a **session** is one login on one device (a row of the devices
+//! page). It is stored as a refresh-token **family** (the chain of refresh tokens it has
+//! minted), and its id, [`TokenPair::session_id`], is the family's id and the access
+//! token's `sid`. Application code says session ([`Sessions::revoke_session`],
+//! [`RefreshPolicy::with_session_lifetime`], [`SessionInfo`]); "family" is the storage
+//! word that store code and the rules in [`family`] use.
+//!
 //! Follows RFC 9700 §2.2.2 and §4.14 and RFC 6749 §6, §10.4: every refresh rotates the
 //! token; presenting a retired token revokes the whole family (a stolen token dies with the
-//! legitimate one); families have an absolute and an idle lifetime; a family may be bound
-//! to a client fingerprint; sessions can be ended per family (with a token the family
-//! minted), per subject, and per access token (`jti`).
+//! legitimate one); sessions have an absolute and an idle lifetime; a session may be bound
+//! to a client fingerprint; sessions can be ended one by one (with a refresh token the
+//! session minted, or by id), per subject, and per access token (`jti`).
 //!
 //! The parts, each using only those listed after it:
 //! - [`Sessions`] (with [`RefreshPolicy`] and [`TokenPair`]): what an application calls;

@@ -19,9 +19,12 @@ pub struct TokenPair {
     pub refresh_token: Zeroizing<String>,
     /// Seconds until the refresh token's family can no longer be used (absolute or idle).
     pub refresh_expires_in: u64,
-    /// The family (session) id, also the access token's `sid`.
+    /// The session's id: the access token's `sid`, a listed
+    /// [`SessionInfo::id`](crate::refresh::SessionInfo::id), what
+    /// [`revoke_session`](crate::refresh::Sessions::revoke_session) takes (stored as the
+    /// refresh-token family's id).
     #[serde(skip)]
-    pub family_id: String,
+    pub session_id: String,
 }
 
 impl fmt::Debug for TokenPair {
@@ -31,7 +34,7 @@ impl fmt::Debug for TokenPair {
             .field("refresh_token", &"[redacted]")
             .field("expires_in", &self.expires_in)
             .field("refresh_expires_in", &self.refresh_expires_in)
-            .field("family_id", &self.family_id)
+            .field("session_id", &self.session_id)
             .finish()
     }
 }

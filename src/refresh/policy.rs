@@ -51,13 +51,13 @@ impl RefreshPolicy {
         self
     }
 
-    /// Absolute family lifetime, which rotation never extends (default 30 days).
-    pub fn with_family_lifetime(mut self, lifetime: Duration) -> Self {
+    /// Absolute session lifetime, which rotation never extends (default 30 days).
+    pub fn with_session_lifetime(mut self, lifetime: Duration) -> Self {
         self.family_lifetime = lifetime;
         self
     }
 
-    /// How long a family may go unrotated (default 7 days).
+    /// How long a session may go unrotated (default 7 days).
     pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
         self.idle_timeout = idle;
         self

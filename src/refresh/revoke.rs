@@ -21,7 +21,7 @@ impl<S: Store> Sessions<S> {
     /// # let keys = tok::KeySet::new(tok::HmacKey::generate()?);
     /// let sessions = tok::refresh::Sessions::new(tok::store::MemoryStore::new(), keys, Default::default());
     /// let pair = sessions.issue("alice", &serde_json::json!({}), None).await?;
-    /// let forged = format!("{}.0.{}", pair.family_id, "A".repeat(43));
+    /// let forged = format!("{}.0.{}", pair.session_id, "A".repeat(43));
     /// assert_eq!(sessions.revoke_refresh(&forged).await.unwrap_err().kind(), tok::ErrorKind::RefreshUnknown);
     /// assert!(sessions.revoke_refresh(&pair.refresh_token).await?); // logged out
     /// # Ok(()) }
@@ -64,19 +64,21 @@ impl<S: Store> Sessions<S> {
         }
     }
 
-    /// Revokes a family by id. This is an operator's tool (an admin page, an incident):
-    /// the id is public (every access token's `sid`), so never let a caller choose it
-    /// without authorising them for that session. Users log out with
-    /// [`revoke_refresh`](Self::revoke_refresh). Returns whether the family was live.
+    /// Ends one session by id (its refresh-token family): an operator's tool (an admin
+    /// page, an incident). The id is public (every access token's `sid`, a listed
+    /// [`SessionInfo::id`](crate::refresh::SessionInfo::id)), so never let a caller choose
+    /// it without authorising them for that session: users log out with
+    /// [`revoke_refresh`](Self::revoke_refresh), and end their own other sessions with
+    /// [`end`](Self::end). Returns whether the session was live.
     ///
     /// # Errors
     /// [`Store`](ErrorKind::Store).
     #[tracing::instrument(
-        name = "revoke_family", target = "tok::refresh", skip_all,
-        fields(family = family_id, revoked),
+        name = "revoke_session", target = "tok::refresh", skip_all,
+        fields(session = session_id, revoked),
     )]
-    pub async fn revoke_family(&self, family_id: &str) -> Result<bool, Error> {
-        let revoked = self.store.revoke_family(family_id, self.now()).await?;
+    pub async fn revoke_session(&self, session_id: &str) -> Result<bool, Error> {
+        let revoked = self.store.revoke_family(session_id, self.now()).await?;
         tracing::Span::current().record("revoked", revoked);
         if revoked {
             metrics::counter!(crate::refresh::metrics::ENDED, "by" => "operator").increment(1);

@@ -202,7 +202,7 @@ impl<S: Store> Sessions<S> {
     /// let sessions = tok::refresh::Sessions::new(tok::store::MemoryStore::new(), keys, Default::default());
     /// let first = sessions.issue("alice", &serde_json::json!({}), Some(b"fp")).await?;
     /// let next = sessions.rotate(&first.refresh_token, Some(b"fp")).await?;
-    /// assert_eq!(next.family_id, first.family_id);
+    /// assert_eq!(next.session_id, first.session_id);
     /// // Another client fingerprint: a hijack; the session is revoked.
     /// let err = sessions.rotate(&next.refresh_token, Some(b"other")).await.unwrap_err();
     /// assert_eq!(err.kind(), tok::ErrorKind::FingerprintMismatch);
@@ -313,7 +313,7 @@ impl<S: Store> Sessions<S> {
             expires_in: self.policy.access_ttl.as_secs(),
             refresh_token,
             refresh_expires_in: record.usable_until().duration_since(now).as_secs(),
-            family_id: record.family_id.clone(),
+            session_id: record.family_id.clone(),
         })
     }
 

@@ -282,7 +282,7 @@ mod tests {
             let store = s.store();
             assert_eq!(
                 store
-                    .family(&a.family_id)
+                    .family(&a.session_id)
                     .await
                     .unwrap()
                     .unwrap()
@@ -290,8 +290,8 @@ mod tests {
                 1
             );
             assert!(store.family("nope").await.unwrap().is_none());
-            assert!(s.revoke_family(&c.family_id).await.unwrap());
-            assert!(!s.revoke_family(&c.family_id).await.unwrap());
+            assert!(s.revoke_session(&c.session_id).await.unwrap());
+            assert!(!s.revoke_session(&c.session_id).await.unwrap());
             assert_eq!(s.revoke_subject("alice").await.unwrap(), 2);
             assert!(!s.revoke_refresh(&b.refresh_token).await.unwrap());
             let now = NumericDate::from_secs(1_800_000_000).unwrap();

@@ -149,7 +149,11 @@ impl<St: Store> WebSessions<St> {
     ///
     /// # Errors
     /// Outage; a store that cannot list ([`WebError::Internal`]).
-    pub async fn devices(&self, subject: &str, session_id: &str) -> Result<Response, WebError> {
+    pub async fn list_sessions(
+        &self,
+        subject: &str,
+        session_id: &str,
+    ) -> Result<Response, WebError> {
         let listed = self
             .sessions
             .list(subject)

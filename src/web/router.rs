@@ -106,7 +106,7 @@ async fn devices<St: Store + 'static>(
     user: OnlineBearer<serde_json::Map<String, serde_json::Value>, St>,
 ) -> Result<Response, WebError> {
     let (subject, sid) = caller(&web, &user)?;
-    web.devices(subject, sid).await
+    web.list_sessions(subject, sid).await
 }
 
 /// The session id of a `POST /end` body: one JSON object whose `id` member is a string,

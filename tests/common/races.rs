@@ -64,7 +64,7 @@ pub async fn rotations_survive_faults(url: &str, mut fault: impl FnMut()) {
             .unwrap();
         let (s, stop) = (Arc::clone(&sessions), Arc::clone(&stop));
         tasks.push(tokio::spawn(async move {
-            let family = first.family_id.clone();
+            let family = first.session_id.clone();
             let mut token = first.refresh_token.to_string();
             let (mut confirmed, mut store_errors) = (0u64, 0u64);
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {

@@ -126,7 +126,7 @@ async fn measure_through(
         if let Some(proxy) = fault {
             assert_eq!(proxy.black_hole_feeds(), 1, "the child's one live feed");
         }
-        sessions.revoke_family(&pair.family_id).await.unwrap();
+        sessions.revoke_session(&pair.session_id).await.unwrap();
         let revoked = now_ns();
         line.clear();
         from_child.read_line(&mut line).unwrap();

@@ -45,7 +45,7 @@ enum RefreshCommand {
     )]
     Rotate(RotateArgs),
     /// Revoke a session by refresh token (logout), all sessions of a subject, or (an
-    /// operator's action) a session by family id.
+    /// operator's action) a session by id.
     #[command(
         after_help = "Examples:\n  jq -r .refresh_token pair.json | tok refresh revoke --key key.json   # logout\n  \
         tok refresh revoke --subject alice                                  # logout everywhere\n\n\
@@ -185,10 +185,11 @@ struct RevokeArgs {
     /// Grace window the sessions use: the previous token inside it logs out like the live one.
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     grace: Duration,
-    /// Revoke the session with this family id (an access token's `sid`). Anyone who saw
-    /// an access token knows it: an operator's action, never a user's logout.
-    #[arg(long, conflicts_with_all = ["subject", "token"], allow_hyphen_values = true)]
-    family: Option<String>,
+    /// Revoke the session with this id (an access token's `sid`, an id `tok refresh list`
+    /// shows). Anyone who saw an access token knows it: an operator's action, never a
+    /// user's logout. `--family` is the same flag under its former name.
+    #[arg(long, alias = "family", conflicts_with_all = ["subject", "token"], allow_hyphen_values = true)]
+    session: Option<String>,
     /// Revoke every session of this subject.
     #[arg(long, conflicts_with = "token")]
     subject: Option<String>,
@@ -274,7 +275,7 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
             let policy = a
                 .policy
                 .policy()?
-                .with_family_lifetime(a.lifetime)
+                .with_session_lifetime(a.lifetime)
                 .with_idle_timeout(a.idle);
             let claims = parse_claims(&a.claims)?;
             let fingerprint = a.policy.fingerprint()?;
@@ -311,7 +312,7 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
                 .with_grace(a.grace)
                 .map_err(|e| Failure::usage(e.detail().to_owned()))?;
             // Only the token path needs the key (to check the token); the others do not.
-            let by_token = a.subject.is_none() && a.family.is_none();
+            let by_token = a.subject.is_none() && a.session.is_none();
             let keys = by_token.then(|| a.key.load()).transpose()?;
             let token = by_token
                 .then(|| input::token(a.token.as_deref(), REFRESH_CAP).map(Zeroizing::new))
@@ -319,14 +320,14 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
             block_on(async {
                 let store = a.store.open().await?;
                 let now = NumericDate::now();
-                let (what, count) = match (&a.subject, &a.family, keys, token) {
+                let (what, count) = match (&a.subject, &a.session, keys, token) {
                     (Some(subject), _, _, _) => (
                         format!(" of subject {subject:?}"),
                         store.revoke_subject(subject, now).await,
                     ),
-                    (None, Some(family), _, _) => (
-                        format!(" (session {family})"),
-                        store.revoke_family(family, now).await.map(u64::from),
+                    (None, Some(session), _, _) => (
+                        format!(" (session {session})"),
+                        store.revoke_family(session, now).await.map(u64::from),
                     ),
                     (None, None, Some(keys), Some(token)) => {
                         let sessions = Sessions::new(store, keys, policy);
