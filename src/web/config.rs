@@ -10,7 +10,6 @@ use crate::layer::Cached;
 use crate::refresh::{RefreshPolicy, Sessions};
 use crate::store::{AnyStore, Store};
 use crate::validation::Validation;
-use crate::web::cookie::CookieOptions;
 use crate::web::{DEFAULT_GRACE, RETRY_AFTER, WebError};
 
 /// [`Sessions`] as an HTTP service uses them: the validation bearer tokens must pass, the
@@ -22,7 +21,6 @@ pub struct WebSessions<St = Cached<AnyStore>> {
     pub(super) realm: String,
     pub(super) origins: Vec<String>,
     pub(super) fingerprint: bool,
-    pub(super) cookies: CookieOptions,
 }
 
 impl<St: Store> WebSessions<St> {
@@ -45,7 +43,6 @@ impl<St: Store> WebSessions<St> {
             realm: "tok".into(),
             origins: Vec::new(),
             fingerprint: true,
-            cookies: CookieOptions::default(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Hardened cookies for refresh tokens and client fingerprints, built and parsed with the
 //! `cookie` crate.
 //!
-//! Defaults are the hijacking defences: the `__Host-` prefix (the browser then insists on
+//! Every cookie carries the hijacking defences, and nothing loosens them: the `__Host-` prefix (the browser then insists on
 //! `Secure`, `Path=/` and no `Domain`, so no subdomain can plant or read it), `HttpOnly`
 //! (no script can read it), `SameSite=Strict`, and a `Max-Age` no longer than the session
 //! family.
@@ -12,75 +12,28 @@ use cookie::Cookie;
 
 use crate::error::Error;
 
-/// The `SameSite` attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SameSite {
-    /// Sent only on same-site requests (default).
-    Strict,
-    /// Also sent on top-level cross-site navigations.
-    Lax,
-}
-
-/// How to write a cookie. Strict by default.
-#[derive(Debug, Clone)]
-pub struct CookieOptions {
-    host_prefix: bool,
-    same_site: SameSite,
-    path: String,
-}
-
-impl Default for CookieOptions {
-    fn default() -> Self {
-        Self {
-            host_prefix: true,
-            same_site: SameSite::Strict,
-            path: "/".into(),
-        }
-    }
-}
-
-impl CookieOptions {
-    /// `SameSite=Lax` instead of `Strict` (for sites entered through cross-site links).
-    pub fn with_same_site(mut self, same_site: SameSite) -> Self {
-        self.same_site = same_site;
-        self
-    }
-
-    /// Drops the `__Host-` prefix and sets `Path` (e.g. `/auth` to send the refresh
-    /// cookie only to the refresh endpoint). `Secure` and `HttpOnly` stay.
-    pub fn with_path(mut self, path: impl Into<String>) -> Self {
-        self.host_prefix = false;
-        self.path = path.into();
-        self
-    }
-
-    /// The name a cookie called `name` gets (with the `__Host-` prefix by default).
-    pub fn full_name(&self, name: &str) -> String {
-        if self.host_prefix {
-            format!("__Host-{name}")
-        } else {
-            name.to_owned()
-        }
-    }
+/// The name tok's cookie `name` travels under: with the `__Host-` prefix, so that the
+/// browser insists on `Secure`, `Path=/` and no `Domain`.
+///
+/// No option loosens the prefix, the path or `SameSite=Strict`: a page refreshes by a
+/// same-origin `fetch`, which `SameSite=Strict` never blocks, and every route of
+/// [`session_router`](crate::web::session_router) needs both cookies.
+pub fn full_name(name: &str) -> String {
+    format!("__Host-{name}")
 }
 
 /// A `Set-Cookie` header value for `name=value` that lives `max_age`.
 ///
 /// ```
-/// let header = tok::web::cookie::set_cookie("refresh", "abc.def", std::time::Duration::from_secs(60), &Default::default())?;
+/// let header = tok::web::cookie::set_cookie("refresh", "abc.def", std::time::Duration::from_secs(60))?;
 /// assert_eq!(header, "__Host-refresh=abc.def; HttpOnly; SameSite=Strict; Secure; Path=/; Max-Age=60");
 /// # Ok::<(), tok::Error>(())
 /// ```
 ///
 /// # Errors
 /// [`Malformed`](crate::error::ErrorKind::Malformed) when the name is not a cookie token or the
-/// value has characters a cookie cannot carry (RFC 6265 §4.1.1), or the path is unsafe.
-pub fn set_cookie(
-    name: &str,
-    value: &str,
-    max_age: Duration,
-    options: &CookieOptions,
-) -> Result<String, Error> {
+/// value has characters a cookie cannot carry (RFC 6265 §4.1.1).
+pub fn set_cookie(name: &str, value: &str, max_age: Duration) -> Result<String, Error> {
     // The cookie crate builds what it is given; what may be given is checked here.
     let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     if name.is_empty() || !name.chars().all(token_char) {
@@ -94,24 +47,12 @@ pub fn set_cookie(
             "cookie value has characters a cookie cannot carry",
         ));
     }
-    if !options.path.starts_with('/')
-        || options.path.contains(';')
-        || options.path.chars().any(char::is_control)
-    {
-        return Err(Error::malformed(
-            "cookie path must start with / and have no ; or controls",
-        ));
-    }
-    let same_site = match options.same_site {
-        SameSite::Strict => cookie::SameSite::Strict,
-        SameSite::Lax => cookie::SameSite::Lax,
-    };
     let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
-    let cookie = Cookie::build((options.full_name(name), value.to_owned()))
+    let cookie = Cookie::build((full_name(name), value.to_owned()))
         .http_only(true)
-        .same_site(same_site)
+        .same_site(cookie::SameSite::Strict)
         .secure(true)
-        .path(options.path.clone())
+        .path("/")
         .max_age(time::Duration::seconds(max_age))
         .build();
     Ok(cookie.to_string())
@@ -121,15 +62,15 @@ pub fn set_cookie(
 /// the attributes it was set with (a browser deletes only the cookie they match).
 ///
 /// ```
-/// let header = tok::web::cookie::clear_cookie("refresh", &Default::default())?;
+/// let header = tok::web::cookie::clear_cookie("refresh")?;
 /// assert!(header.starts_with("__Host-refresh=;") && header.ends_with("Max-Age=0"));
 /// # Ok::<(), tok::Error>(())
 /// ```
 ///
 /// # Errors
 /// As [`set_cookie`].
-pub fn clear_cookie(name: &str, options: &CookieOptions) -> Result<String, Error> {
-    set_cookie(name, "", Duration::ZERO, options)
+pub fn clear_cookie(name: &str) -> Result<String, Error> {
+    set_cookie(name, "", Duration::ZERO)
 }
 
 /// The value of the cookie `full_name` in `Cookie` request header values, if sent.
@@ -181,8 +122,7 @@ mod tests {
 
     #[test]
     fn hardened_by_default_and_validated() {
-        let d = CookieOptions::default();
-        let h = set_cookie("fp", "x", Duration::from_secs(5), &d).unwrap();
+        let h = set_cookie("fp", "x", Duration::from_secs(5)).unwrap();
         let parsed = Cookie::parse(h.as_str()).unwrap();
         assert_eq!((parsed.name(), parsed.value()), ("__Host-fp", "x"));
         assert_eq!(parsed.secure(), Some(true));
@@ -191,17 +131,6 @@ mod tests {
         assert_eq!(parsed.path(), Some("/"));
         assert_eq!(parsed.max_age(), Some(time::Duration::seconds(5)));
         assert_eq!(parsed.domain(), None);
-        let lax = set_cookie(
-            "a",
-            "b",
-            Duration::ZERO,
-            &d.clone().with_same_site(SameSite::Lax).with_path("/auth"),
-        )
-        .unwrap();
-        assert_eq!(
-            lax,
-            "a=b; HttpOnly; SameSite=Lax; Secure; Path=/auth; Max-Age=0"
-        );
         for (name, value) in [
             ("", "v"),
             ("a b", "v"),
@@ -211,13 +140,12 @@ mod tests {
             ("a", "v\""),
         ] {
             assert!(
-                set_cookie(name, value, Duration::ZERO, &d).is_err(),
+                set_cookie(name, value, Duration::ZERO).is_err(),
                 "{name}={value}"
             );
         }
-        assert!(set_cookie("a", "b", Duration::ZERO, &d.with_path("/x;Domain=evil")).is_err());
         assert_eq!(
-            clear_cookie("r", &CookieOptions::default()).unwrap(),
+            clear_cookie("r").unwrap(),
             "__Host-r=; HttpOnly; SameSite=Strict; Secure; Path=/; Max-Age=0"
         );
     }

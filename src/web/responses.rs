@@ -28,13 +28,11 @@ impl<St: Store> WebSessions<St> {
             .iter()
             .map(|v| String::from_utf8_lossy(v.as_bytes()))
             .collect();
-        cookie::read(
-            values.iter().map(AsRef::as_ref),
-            &self.cookies.full_name(name),
-        )
-        .map_err(|_| WebError::InvalidRequest {
-            realm: self.realm.clone(),
-            reason: "a session cookie is sent more than once",
+        cookie::read(values.iter().map(AsRef::as_ref), &cookie::full_name(name)).map_err(|_| {
+            WebError::InvalidRequest {
+                realm: self.realm.clone(),
+                reason: "a session cookie is sent more than once",
+            }
         })
     }
 
@@ -52,7 +50,7 @@ impl<St: Store> WebSessions<St> {
         value: &str,
         max_age: Duration,
     ) -> Option<HeaderValue> {
-        cookie::set_cookie(name, value, max_age, &self.cookies)
+        cookie::set_cookie(name, value, max_age)
             .ok()
             .and_then(|v| HeaderValue::from_str(&v).ok())
     }
