@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
 use common::redis_server::RedisServer;
-use common::traffic::check;
+use common::traffic::{check, through_outage};
 use serde_json::Map;
 use tok::layer::Cached;
 use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
@@ -194,16 +194,12 @@ async fn a_failover_with_the_old_primary_alive_serves_no_revocation() {
     replica.cli(&["REPLICAOF", "NO", "ONE"]);
     proxy.redirect(replica.port);
     assert!(proxy.cut_commands() >= 2);
-    let revoked = loop {
-        match here.revoke_refresh(&pair.refresh_token).await {
-            Ok(revoked) => break revoked,
-            // The cut connection is being replaced.
-            Err(e) if e.kind() == ErrorKind::Store => {
-                tokio::time::sleep(Duration::from_millis(10)).await
-            }
-            Err(e) => panic!("{e}"),
-        }
-    };
+    // The cut connections are being replaced.
+    let revoked = through_outage(Duration::from_secs(10), || {
+        here.revoke_refresh(&pair.refresh_token)
+    })
+    .await
+    .unwrap();
     assert!(revoked);
     let start = Instant::now();
     loop {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::postgres_server::PostgresServer;
 use common::proxy::Proxy;
-use common::traffic::check;
+use common::traffic::{check, through_outage};
 use serde_json::Map;
 use tok::layer::Cached;
 use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
@@ -202,15 +202,12 @@ async fn a_listen_connection_left_on_the_old_primary_serves_no_revocation() {
     standby.promote();
     proxy.redirect(standby.port);
     assert!(proxy.cut_commands() >= 2);
-    let revoked = loop {
-        match here.revoke_refresh(&pair.refresh_token).await {
-            Ok(revoked) => break revoked,
-            Err(e) if e.kind() == ErrorKind::Store => {
-                tokio::time::sleep(Duration::from_millis(10)).await
-            }
-            Err(e) => panic!("{e}"),
-        }
-    };
+    // The cut connections are being replaced.
+    let revoked = through_outage(Duration::from_secs(10), || {
+        here.revoke_refresh(&pair.refresh_token)
+    })
+    .await
+    .unwrap();
     assert!(revoked);
     // The revocation is on the new primary only.
     assert_eq!(

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
 use common::redis_server::{RedisServer, Sentinels, primary_with_replicas, synced};
-use common::traffic::check;
+use common::traffic::{check, through_outage};
 use serde_json::Map;
 use tok::layer::Cached;
 use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
@@ -32,23 +32,6 @@ async fn sessions(url: &str) -> Sessions<Cached<AnyStore>> {
         keys(),
         RefreshPolicy::default(),
     )
-}
-
-/// Retries `f` while it answers `Store` (an outage), up to `bound`.
-async fn through_outage<T, F, Fut>(bound: Duration, mut f: F) -> Result<T, tok::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, tok::Error>>,
-{
-    let start = Instant::now();
-    loop {
-        match f().await {
-            Err(e) if e.kind() == ErrorKind::Store && start.elapsed() < bound => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            other => return other,
-        }
-    }
 }
 
 /// A family's generation, as its store holds it.

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use tok::layer::Cached;
@@ -20,6 +20,23 @@ pub async fn check(s: &Sessions<Cached<AnyStore>>, pair: &TokenPair) -> Result<(
         .await
         .map(|_| ())
         .map_err(|e| e.kind())
+}
+
+/// Retries `f` while it answers `Store` (an outage), up to `bound`.
+pub async fn through_outage<T, F, Fut>(bound: Duration, mut f: F) -> Result<T, tok::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tok::Error>>,
+{
+    let start = Instant::now();
+    loop {
+        match f().await {
+            Err(e) if e.kind() == ErrorKind::Store && start.elapsed() < bound => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// What the traffic saw.
