@@ -9,10 +9,8 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 # A real PostgreSQL for the PostgreSQL store's tests (they run initdb and their own
 # servers on free ports, as the unprivileged postgres user when run as root).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
-# OpenSSL's development files: TLS to PostgreSQL (feature postgres-tls, in the CLI and
-# --all-features) builds on the system's OpenSSL; openssl makes the TLS test's certificates.
-command -v pkg-config >/dev/null || need_apt+=(pkg-config)
-[ -e /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
+# The openssl tool makes the PostgreSQL TLS test's certificates (tok's TLS is rustls: no
+# build needs OpenSSL's libraries).
 command -v openssl >/dev/null || need_apt+=(openssl)
 # A real browser for the web tests: Debian's Chromium and its WebDriver.
 command -v chromium >/dev/null || need_apt+=(chromium)

@@ -18,8 +18,8 @@
 //! which keeps other processes' online-check caches current (see `changes`).
 //!
 //! Connections come from a [deadpool](deadpool_postgres) pool of tokio-postgres clients,
-//! which replaces broken connections. TLS (feature `postgres-tls`, `sslmode=require`)
-//! always checks the server's certificate and name (see `tls`).
+//! which replaces broken connections. TLS (feature `postgres-tls`, `sslmode=require`, on
+//! rustls) always checks the server's certificate and name (see `tls`).
 
 mod changes;
 mod options;

@@ -1,5 +1,5 @@
-//! How the store's connections reach the server: in the clear, or over TLS with the
-//! client's own connector (`postgres-native-tls`, feature `postgres-tls`).
+//! How the store's connections reach the server: in the clear, or over TLS on rustls
+//! (feature `postgres-tls`; pure Rust, so no build needs OpenSSL).
 //!
 //! Strict by default: with TLS the server's certificate chain and host name are always
 //! checked (against the system's roots and, when given, `sslrootcert=`), which is libpq's
@@ -18,7 +18,7 @@ pub(super) enum Connector {
     Plain,
     /// TLS, with the server's certificate and name checked.
     #[cfg(feature = "postgres-tls")]
-    Tls(postgres_native_tls::MakeTlsConnector),
+    Tls(tokio_postgres_rustls::MakeRustlsConnect),
 }
 
 /// The connector for `config` and `options`.
@@ -47,27 +47,64 @@ pub(super) fn connector(
         if config.get_ssl_mode() == SslMode::Disable && !wants_tls {
             return Ok(Connector::Plain);
         }
-        let mut builder = native_tls::TlsConnector::builder();
+        let mut roots = rustls::RootCertStore::empty();
+        // The platform's roots, as libpq uses them with `sslrootcert=system`. A platform
+        // without any leaves the set empty: then only `sslrootcert=` can name a server
+        // tok trusts, and every other server is unknown and refused.
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
         if let Some(path) = &options.root_certificate {
-            let pem = std::fs::read(path).map_err(|e| {
-                Error::new(
-                    ErrorKind::Config,
-                    format!("sslrootcert {}: {e}", path.display()),
-                )
-            })?;
-            let certificate = native_tls::Certificate::from_pem(&pem).map_err(|e| {
-                Error::new(
-                    ErrorKind::Config,
-                    format!("sslrootcert {}: not a PEM certificate: {e}", path.display()),
-                )
-            })?;
-            builder.add_root_certificate(certificate);
+            for certificate in root_certificates(path)? {
+                roots.add(certificate).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Config,
+                        format!("sslrootcert {}: {e}", path.display()),
+                    )
+                })?;
+            }
         }
-        let connector = builder
-            .build()
-            .map_err(|e| Error::new(ErrorKind::Config, format!("PostgreSQL TLS: {e}")))?;
-        Ok(Connector::Tls(postgres_native_tls::MakeTlsConnector::new(
-            connector,
-        )))
+        // tok's own provider, not a process-wide default the application may not have
+        // installed (or may have chosen otherwise).
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::new(ErrorKind::Config, format!("PostgreSQL TLS: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Connector::Tls(
+            tokio_postgres_rustls::MakeRustlsConnect::new(config),
+        ))
     }
+}
+
+/// The certificates of the PEM file `path` (`sslrootcert=`): at least one, every one
+/// readable.
+#[cfg(feature = "postgres-tls")]
+fn root_certificates(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, Error> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let pem = std::fs::read(path).map_err(|e| {
+        Error::new(
+            ErrorKind::Config,
+            format!("sslrootcert {}: {e}", path.display()),
+        )
+    })?;
+    let not_pem = |detail: String| {
+        Error::new(
+            ErrorKind::Config,
+            format!(
+                "sslrootcert {}: not a PEM certificate: {detail}",
+                path.display()
+            ),
+        )
+    };
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| not_pem(e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(not_pem("no CERTIFICATE block".into()));
+    }
+    Ok(certificates)
 }
