@@ -2,13 +2,13 @@
 //! browser.
 //!
 //! ```sh
-//! cargo run --release --example web --all-features -- [--listen 127.0.0.1:8080] \
+//! cargo run --release --example web --features axum,sqlite -- [--listen 127.0.0.1:8080] \
 //!     [--store URL] [--key FILE] [--access-ttl 15m] [--grace 5s] [--idle-timeout 7days] \
 //!     [--lifetime 30days] [--origin URL]... [--check online|offline|none] \
 //!     [--no-online-cache] [--metrics ADDR]
 //! ```
 //!
-//! Defaults: the CLI's default store (an SQLite file in the user's data folder; `TOK_STORE`
+//! `--features redis` or `postgres` adds those stores' URLs. Defaults: the CLI's default store (an SQLite file in the user's data folder; `TOK_STORE`
 //! overrides it), the key in `TOK_KEY` or else a key file created next to that store,
 //! origin `http://` plus the listen address, online checks answered from memory by the
 //! [`Cached`](tok::layer::Cached) layer (`--no-online-cache`: every check reads the
