@@ -284,6 +284,9 @@ fn refresh_commands_from_the_shell() {
     assert_eq!(out.status.code(), Some(2), "{}", err(&out));
     let out = env.run(&["refresh", "rotate", "--store", "mysql://x", &r2]);
     assert_eq!(out.status.code(), Some(2), "{}", err(&out));
+    // The hint names what the CLI takes: not memory:, which it refuses.
+    assert!(err(&out).contains("sqlite:PATH"), "{}", err(&out));
+    assert!(!err(&out).contains("memory"), "{}", err(&out));
     // A PostgreSQL server that is not there: a store error saying why.
     let out = env.run(&[
         "refresh",

@@ -109,7 +109,7 @@ fn check_server(binary: &Path, dir: &Path, line: usize) {
         .spawn()
         .unwrap();
     let start = Instant::now();
-    let mut stream = loop {
+    let stream = loop {
         if let Ok(stream) = TcpStream::connect("127.0.0.1:8080") {
             break stream;
         }
@@ -124,14 +124,38 @@ fn check_server(binary: &Path, dir: &Path, line: usize) {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    use std::io::{Read, Write};
-    stream
-        .write_all(b"GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    drop(stream);
+    let ask = |request: String| {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect("127.0.0.1:8080").unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let unauthenticated =
+        ask("GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".into());
+    // A login from the page the snippet serves (its own origin), then the claims it set,
+    // read back through the snippet's typed claims.
+    let body = r#"{"username":"alice","password":"demo"}"#;
+    let login = ask(format!(
+        "POST /login HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nOrigin: http://127.0.0.1:8080\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    let me = login
+        .split_once("\r\n\r\n")
+        .and_then(|(_, json)| serde_json::from_str::<serde_json::Value>(json).ok())
+        .and_then(|json| json["access_token"].as_str().map(str::to_owned))
+        .map(|token| {
+            ask(format!(
+                "GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+                 Connection: close\r\n\r\n"
+            ))
+        });
     child.kill().unwrap();
     child.wait().unwrap();
+    let answer = unauthenticated;
     assert!(
         answer.starts_with("HTTP/1.1 401"),
         "README line {line}: {answer}"
@@ -141,6 +165,16 @@ fn check_server(binary: &Path, dir: &Path, line: usize) {
             .to_ascii_lowercase()
             .contains("www-authenticate: bearer"),
         "README line {line}: {answer}"
+    );
+    assert!(
+        login.starts_with("HTTP/1.1 200"),
+        "README line {line}: {login}"
+    );
+    let me = me.unwrap_or_else(|| panic!("README line {line}: no access token in {login}"));
+    assert!(me.starts_with("HTTP/1.1 200"), "README line {line}: {me}");
+    assert!(
+        me.contains(r#""role":"user""#) && me.contains(r#""sub":"alice""#),
+        "README line {line}: {me}"
     );
 }
 

@@ -216,6 +216,8 @@ async fn the_page_in_chromium() {
         tokio::time::sleep(Duration::from_millis(2200)).await;
         click(&one, "whoami").await;
         wait_text(&one, "status", |s| s.starts_with("logged in as alice")).await;
+        // The click is answered on the page, not only in the unchanged status.
+        wait_text(&one, "message", |m| m.starts_with("Your session is valid")).await;
     }
     let after = wait_text(&one, "refreshes", |r| {
         r.parse::<u64>().unwrap() >= before + 3

@@ -219,6 +219,46 @@ async fn responses_refuse_framing() {
     }
 }
 
+/// Every asset the page names is served with its type, and the page names its icon: a
+/// browser otherwise asks for `/favicon.ico` on every visit and logs a 404.
+#[tokio::test]
+async fn the_page_names_only_assets_it_serves_and_its_icon() {
+    let app = App::start("memory:", &[]);
+    let http = reqwest::Client::new();
+    let page = http
+        .get(&app.url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"rel="icon""#), "the page names no icon");
+    let mut named = Vec::new();
+    for attribute in [r#"href=""#, r#"src=""#] {
+        for (at, _) in page.match_indices(attribute) {
+            let rest = &page[at + attribute.len()..];
+            named.push(rest[..rest.find('"').unwrap()].to_owned());
+        }
+    }
+    assert!(named.len() >= 3, "{named:?}");
+    for path in named {
+        let response = http.get(format!("{}{path}", app.url)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let want = match path.rsplit('.').next() {
+            Some("css") => "text/css",
+            Some("js") => "text/javascript",
+            Some("svg") => "image/svg+xml",
+            other => panic!("{path}: an asset of unknown kind {other:?}"),
+        };
+        assert_eq!(kind, want, "{path}");
+    }
+}
+
 /// A devices page over HTTP: the caller lists its sessions (its own marked current) and
 /// ends another one of its own; the ended one is refused at once; a leaked access token
 /// alone ends nothing; another user's session cannot be ended.

@@ -263,7 +263,13 @@ $("login-form").addEventListener("submit", async (event) => {
     $("login").disabled = false;
   }
 });
-$("whoami").addEventListener("click", busy($("whoami"), whoami));
+// The check's answer is said, so that a click that changes nothing on screen still shows
+// it was made.
+$("whoami").addEventListener("click", busy($("whoami"), async () => {
+  if (await whoami()) {
+    say(`Your session is valid: the server checked it at ${new Date().toLocaleTimeString()}.`);
+  }
+}));
 $("promote").addEventListener("click", busy($("promote"), async () => {
   const response = await api("POST", "/api/promote");
   if (!response.ok) {

@@ -16,7 +16,7 @@
 //! connections.
 //!
 //! Routes:
-//! - `GET /`, `GET /app.js`, `GET /app.css`: the page;
+//! - `GET /`, `GET /app.js`, `GET /app.css`, `GET /icon.svg`: the page;
 //! - `POST /login`: `{"username","password"}` (the demo accepts password `demo` for any
 //!   username), answers a token response and sets the session cookies;
 //! - `GET /api/me`: the caller's claims, checked as `--check` says;
@@ -47,6 +47,7 @@ use tok::{HmacKey, KeySet};
 const PAGE: &str = include_str!("index.html");
 const SCRIPT: &str = include_str!("app.js");
 const STYLE: &str = include_str!("app.css");
+const ICON: &str = include_str!("icon.svg");
 
 #[derive(Parser)]
 struct Args {
@@ -284,6 +285,10 @@ async fn run(args: Args) -> Result<(), String> {
         .route(
             "/app.css",
             get(|| async { ([(CONTENT_TYPE, "text/css")], STYLE) }),
+        )
+        .route(
+            "/icon.svg",
+            get(|| async { ([(CONTENT_TYPE, "image/svg+xml")], ICON) }),
         )
         .route("/login", post(login))
         .route(

@@ -39,7 +39,7 @@ pub use crate::model::store::{
     RotationOutcome, RotationRequest, Store, Verdict, listed, purge_horizon,
 };
 pub use memory::MemoryStore;
-pub use open::{AnyStore, open};
+pub use open::{AnyStore, open, open_shared};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "redis")]

@@ -60,12 +60,37 @@ pub enum AnyStore {
 /// [`Config`](ErrorKind::Config) for an unknown scheme or a backend this build lacks;
 /// [`Store`](ErrorKind::Store) for a backend that cannot be opened.
 pub async fn open(url: &str) -> Result<AnyStore, Error> {
+    open_any(url, true).await
+}
+
+/// Opens a store that other processes reach too: as [`open`], except that `memory:` is
+/// an unknown URL. What a tool of many short processes (the `tok` CLI) or a fleet behind
+/// a load balancer opens: sessions in one process's memory would be unknown to the next.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tok::Error> {
+/// let err = tok::store::open_shared("memory:").await.unwrap_err();
+/// assert_eq!(err.kind(), tok::ErrorKind::Config);
+/// assert!(!err.detail().contains("memory"), "{err}");
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// As [`open`].
+pub async fn open_shared(url: &str) -> Result<AnyStore, Error> {
+    open_any(url, false).await
+}
+
+async fn open_any(url: &str, memory: bool) -> Result<AnyStore, Error> {
     let lower = url
         .get(..url.find(':').map_or(0, |i| i + 1))
         .map(str::to_ascii_lowercase);
     let scheme = lower.as_deref().unwrap_or("");
     match scheme {
-        "memory:" if url.len() == "memory:".len() => Ok(AnyStore::Memory(MemoryStore::new())),
+        "memory:" if memory && url.len() == "memory:".len() => {
+            Ok(AnyStore::Memory(MemoryStore::new()))
+        }
         "sqlite:" => {
             #[cfg(feature = "sqlite")]
             return Ok(AnyStore::Sqlite(
@@ -98,9 +123,10 @@ pub async fn open(url: &str) -> Result<AnyStore, Error> {
         _ => Err(Error::new(
             ErrorKind::Config,
             format!(
-                "unknown store URL {:?}: expected memory:, sqlite:PATH, redis://HOST:PORT \
+                "unknown store URL {:?}: expected {}sqlite:PATH, redis://HOST:PORT \
                  or postgres://USER@HOST/DATABASE",
-                redact_url(url)
+                redact_url(url),
+                if memory { "memory:, " } else { "" }
             ),
         )),
     }

@@ -41,7 +41,7 @@ impl StoreArgs {
     /// Opens the store.
     pub async fn open(&self) -> Result<AnyStore, Failure> {
         let url = self.url()?;
-        tok::store::open(&url).await.map_err(|e| failure(&e))
+        tok::store::open_shared(&url).await.map_err(|e| failure(&e))
     }
 }
 
