@@ -23,8 +23,11 @@
 //! - `store/`: the backends (a new store goes here, a folder once it has more than one
 //!   concern) and [`store::open`], which picks one by URL;
 //! - `refresh/`: [`refresh::Sessions`] and the online check, what an application calls;
+//! - `bearer/`: the one path a request's bearer token takes (credential, verification,
+//!   refusal), shared by `web/` and `tower/`;
 //! - `web/` (feature `axum`): extractors, the session router and its flows (a new route
-//!   goes here); `bin/cli/`: the `tok` command, one file per command.
+//!   goes here); `tower/` (feature `tower`): the bearer layer for any tower service, gRPC
+//!   included; `bin/cli/`: the `tok` command, one file per command.
 //!
 //! ```
 //! use std::time::Duration;
@@ -49,6 +52,8 @@
 // Internal surface the CLI, fuzz targets and tests reach; not for applications.
 #[doc(hidden)]
 pub mod base64url;
+#[cfg(any(feature = "axum", feature = "tower"))]
+mod bearer;
 mod claims;
 mod error;
 mod header;
@@ -69,6 +74,8 @@ pub mod random;
 pub mod refresh;
 #[cfg(feature = "refresh")]
 pub mod store;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod validation;
 #[cfg(feature = "axum")]
 pub mod web;

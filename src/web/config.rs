@@ -3,6 +3,7 @@
 
 use serde::de::DeserializeOwned;
 
+use crate::bearer::Refusal;
 use crate::error::{Error, ErrorKind};
 use crate::jws::Verified;
 use crate::keyset::KeySet;
@@ -62,10 +63,7 @@ impl<St: Store> WebSessions<St> {
     /// The realm of `WWW-Authenticate` challenges (default `tok`). Characters a quoted
     /// string cannot carry are dropped.
     pub fn with_realm(mut self, realm: &str) -> Self {
-        self.realm = realm
-            .chars()
-            .filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\')
-            .collect();
+        self.realm = crate::bearer::realm(realm);
         self
     }
 
@@ -84,13 +82,14 @@ impl<St: Store> WebSessions<St> {
         &self.realm
     }
 
-    pub(super) fn invalid_token(&self, error: Error) -> WebError {
-        match error.kind() {
-            ErrorKind::Store => self.outage(error),
-            _ => WebError::InvalidToken {
-                realm: self.realm.clone(),
-                error,
-            },
+    /// A bearer token not accepted, in the web layer's words.
+    pub(super) fn refused(&self, refusal: Refusal) -> WebError {
+        let realm = self.realm.clone();
+        match refusal {
+            Refusal::NoCredentials => WebError::NoCredentials { realm },
+            Refusal::InvalidRequest(reason) => WebError::InvalidRequest { realm, reason },
+            Refusal::InvalidToken(error) => WebError::InvalidToken { realm, error },
+            Refusal::Unavailable(error) => self.outage(error),
         }
     }
 
@@ -117,23 +116,19 @@ impl<St: Store> WebSessions<St> {
     pub(crate) async fn verify_offline<T: DeserializeOwned>(
         &self,
         token: &str,
-    ) -> Result<Verified<T>, WebError> {
+    ) -> Result<Verified<T>, Error> {
         crate::jws::verify_at(
             self.sessions.keys(),
             token,
             &self.validation,
             self.sessions.now(),
         )
-        .map_err(|e| self.invalid_token(e))
     }
 
     pub(crate) async fn verify_online<T: DeserializeOwned>(
         &self,
         token: &str,
-    ) -> Result<Verified<T>, WebError> {
-        self.sessions
-            .verify_access(token, &self.validation)
-            .await
-            .map_err(|e| self.invalid_token(e))
+    ) -> Result<Verified<T>, Error> {
+        self.sessions.verify_access(token, &self.validation).await
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::bearer::challenge;
 use crate::error::Error;
 
 /// A refused web request. Converts into the response the client gets.
@@ -84,18 +85,6 @@ impl WebError {
 
 fn json_error(status: StatusCode, code: &str) -> Response {
     super::json::json(status, &serde_json::json!({ "error": code }))
-}
-
-/// A challenge; `realm` and the code are tok's own (quoted-string safe: the realm is
-/// checked at configuration, codes are kebab-case).
-fn challenge(realm: &str, error: Option<(&str, &str)>) -> HeaderValue {
-    let value = match error {
-        None => format!("Bearer realm=\"{realm}\""),
-        Some((error, description)) => format!(
-            "Bearer realm=\"{realm}\", error=\"{error}\", error_description=\"{description}\""
-        ),
-    };
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
 
 impl IntoResponse for WebError {

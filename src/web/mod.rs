@@ -58,7 +58,7 @@ mod router;
 use std::time::Duration;
 
 #[doc(hidden)]
-pub use bearer::bearer_token;
+pub use crate::bearer::bearer_token;
 pub use bearer::{Bearer, OnlineBearer};
 pub use config::WebSessions;
 pub use error::WebError;

@@ -1,0 +1,69 @@
+//! Why a bearer token was not accepted, and RFC 6750's words for it.
+
+use http::{HeaderValue, StatusCode};
+
+use crate::error::Error;
+
+/// A bearer token not accepted.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// No bearer credentials (none, or another scheme: RFC 6750 §3.1).
+    NoCredentials,
+    /// A malformed request (two `Authorization` headers, a credential that is not one
+    /// `b64token`), with the reason.
+    InvalidRequest(&'static str),
+    /// A token that did not verify, or whose session or `jti` was revoked.
+    InvalidToken(Error),
+    /// The store behind an online check is unreachable.
+    Unavailable(Error),
+}
+
+// The web layer answers through `WebError`; these words are the tower layer's.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+impl Refusal {
+    /// tok's code for it, as the JSON bodies and `grpc-message` carry it.
+    pub(crate) fn code(&self) -> &str {
+        match self {
+            Self::NoCredentials => "no-credentials",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidToken(error) => error.code(),
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// The HTTP status RFC 6750 §3.1 gives it (503 for an outage).
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Self::NoCredentials | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge in `realm` (none for an outage: the client's
+    /// credentials are not in question).
+    pub(crate) fn challenge(&self, realm: &str) -> Option<HeaderValue> {
+        match self {
+            Self::NoCredentials => Some(challenge(realm, None)),
+            Self::InvalidRequest(reason) => {
+                Some(challenge(realm, Some(("invalid_request", reason))))
+            }
+            Self::InvalidToken(error) => {
+                Some(challenge(realm, Some(("invalid_token", error.code()))))
+            }
+            Self::Unavailable(_) => None,
+        }
+    }
+}
+
+/// A Bearer challenge; `realm` and the description are tok's own (quoted-string safe: a
+/// realm is filtered when configured, codes and reasons are tok's constants).
+pub(crate) fn challenge(realm: &str, error: Option<(&str, &str)>) -> HeaderValue {
+    let value = match error {
+        None => format!("Bearer realm=\"{realm}\""),
+        Some((error, description)) => format!(
+            "Bearer realm=\"{realm}\", error=\"{error}\", error_description=\"{description}\""
+        ),
+    };
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
