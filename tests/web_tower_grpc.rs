@@ -13,10 +13,10 @@ mod common;
 #[allow(dead_code)]
 mod who;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::listening::Listening;
 use common::redis_server::RedisServer;
 use serde_json::Map;
 use tok::refresh::{RefreshPolicy, Sessions};
@@ -32,32 +32,23 @@ fn keys() -> KeySet {
 
 /// The example server as a process, stopped when dropped.
 struct Grpc {
-    child: Child,
     url: String,
+    _server: Listening,
 }
 
 impl Grpc {
     fn start(store: &str) -> Self {
         let key = HmacKey::from_bytes(&SECRET).unwrap().export_jwk();
-        let mut child = Command::new(common::example_bin("grpc"))
-            .arg("127.0.0.1:0")
-            .env("TOK_KEY", key)
-            .env("TOK_STORE", store)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("the example said {line:?}"));
+        let server = Listening::start(
+            Command::new(common::example_bin("grpc"))
+                .arg("127.0.0.1:0")
+                .env("TOK_KEY", key)
+                .env("TOK_STORE", store),
+        )
+        .unwrap_or_else(|said| panic!("the example said {said:?}"));
         Self {
-            child,
-            url: format!("http://{addr}"),
+            url: format!("http://{}", server.at),
+            _server: server,
         }
     }
 
@@ -67,13 +58,6 @@ impl Grpc {
             .connect()
             .await
             .unwrap()
-    }
-}
-
-impl Drop for Grpc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

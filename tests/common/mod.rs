@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod attacks;
+pub mod listening;
 #[cfg(feature = "refresh")]
 pub mod observed;
 #[cfg(feature = "postgres")]

@@ -1,20 +1,22 @@
 //! The example web app as a real server process, and a real HTTP client with a cookie
 //! jar (the `cookie` crate's), for the web tests.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use cookie::{Cookie, CookieJar};
 use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
+
+use super::listening::Listening;
 
 /// The key every test app signs with (32 bytes of 7, base64url).
 pub const KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc";
 
 /// One `examples/web` process on a free loopback port.
 pub struct App {
-    child: Child,
     pub url: String,
+    // Killed when the app is dropped.
+    server: Listening,
 }
 
 impl App {
@@ -26,37 +28,16 @@ impl App {
     /// Starts the app; what it printed instead of its address if it did not listen
     /// (e.g. a port given to it was taken).
     pub fn try_start(store: &str, extra: &[&str]) -> Result<Self, String> {
-        let bin = super::example_bin("web");
-        let mut child = Command::new(bin)
-            .args(["--listen", "127.0.0.1:0", "--store", store])
-            .args(extra)
-            .env("TOK_KEY", KEY)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        match line.trim().strip_prefix("listening on ") {
-            Some(url) => Ok(Self {
-                url: url.to_owned(),
-                child,
-            }),
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(line)
-            }
-        }
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let server = Listening::start(
+            Command::new(super::example_bin("web"))
+                .args(["--listen", "127.0.0.1:0", "--store", store])
+                .args(extra)
+                .env("TOK_KEY", KEY),
+        )?;
+        Ok(Self {
+            url: server.at.clone(),
+            server,
+        })
     }
 }
 

@@ -1,7 +1,10 @@
 //! What the axum extractor adds to verification: `tok::web::Bearer` (header parsing,
 //! RFC 6750 checks, then `verify`) against `tok::verify` alone, on a prebuilt request
 //! carrying the workload's token. Criterion reports each; then an interleaved pass (both
-//! take turns in every round) prints the median ratio. Last, what tok's metrics cost: an
+//! take turns in every round) prints the median ratio. Then the tower layer
+//! (`tok::tower::BearerLayer`, offline) against the extractor on the same work: each given
+//! a fresh request with the same headers, the layer calling a service that reads the
+//! claims it put in the request, interleaved. Last, what tok's metrics cost: an
 //! online check (cached) and a rotation (memory store) with a Prometheus recorder
 //! installed against the same with none, interleaved (a recorder that switches between
 //! the two at run time, since a process installs one recorder for good).
@@ -19,7 +22,7 @@ use tok::store::MemoryStore;
 use tok::web::{Bearer, WebSessions};
 use tok::{Claims, HmacKey, KeySet, NumericDate, Validation};
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Custom {
     role: String,
 }
@@ -69,7 +72,7 @@ fn main() {
         .unwrap()
         .into_parts();
 
-    let verify = || {
+    let mut verify = || {
         let v = tok::verify::<Custom>(&keys, black_box(&token), &validation).unwrap();
         black_box(v);
     };
@@ -87,7 +90,57 @@ fn main() {
     c.bench_function("tok::web::Bearer extractor", |b| b.iter(&mut extract));
     c.final_summary();
 
-    const ROUNDS: usize = 41;
+    let (v_ns, e_ns, ratio) = interleaved(&mut verify, &mut extract);
+    println!(
+        "extractor: verify {v_ns:.0} ns, Bearer extractor {e_ns:.0} ns: the extractor costs {ratio:.3}x verify (median of {ROUNDS} interleaved rounds)"
+    );
+    layer_against_extractor(&state, &keys, &validation, &parts.headers);
+    metrics_overhead();
+}
+
+/// The tower layer against the extractor, both on a fresh request with `headers`.
+fn layer_against_extractor(
+    state: &Arc<WebSessions<MemoryStore>>,
+    keys: &KeySet,
+    validation: &Validation,
+    headers: &axum::http::HeaderMap,
+) {
+    use tower::{Layer, Service};
+    let fresh = || {
+        let mut request = axum::http::Request::new(());
+        *request.headers_mut() = headers.clone();
+        request
+    };
+    let layer =
+        tok::tower::BearerLayer::<Custom, MemoryStore>::offline(keys.clone(), validation.clone());
+    let mut service = layer.layer(tower::service_fn(|r: axum::http::Request<()>| async move {
+        let admitted = r.extensions().get::<tok::Verified<Custom>>().is_some();
+        Ok::<_, std::convert::Infallible>(axum::http::Response::new(admitted))
+    }));
+    let mut through_layer = || {
+        let response = ready(service.call(fresh())).unwrap();
+        assert!(*response.body());
+    };
+    let mut through_extractor = || {
+        let (mut parts, ()) = fresh().into_parts();
+        let b = ready(Bearer::<Custom, MemoryStore>::from_request_parts(
+            &mut parts, state,
+        ))
+        .unwrap();
+        black_box(b);
+    };
+    let (e_ns, l_ns, ratio) = interleaved(&mut through_extractor, &mut through_layer);
+    println!(
+        "tower layer: Bearer extractor {e_ns:.0} ns, BearerLayer {l_ns:.0} ns (fresh request each): the layer costs {ratio:.3}x the extractor (median of {ROUNDS} interleaved rounds)"
+    );
+}
+
+/// Rounds of the interleaved passes.
+const ROUNDS: usize = 41;
+
+/// `a` and `b` taking turns, `ROUNDS` rounds of 20 000 calls each: the median ns per call
+/// of each, and the median of b/a per round.
+fn interleaved(a: &mut dyn FnMut(), b: &mut dyn FnMut()) -> (f64, f64, f64) {
     const N: u32 = 20_000;
     let time = |f: &mut dyn FnMut()| {
         let start = Instant::now();
@@ -96,26 +149,19 @@ fn main() {
         }
         start.elapsed().as_nanos() as f64 / f64::from(N)
     };
-    let mut verify = verify;
-    let (mut v_ns, mut e_ns, mut ratios) = (vec![], vec![], vec![]);
+    let (mut a_ns, mut b_ns, mut ratios) = (vec![], vec![], vec![]);
     for _ in 0..ROUNDS {
-        let v = time(&mut verify);
-        let e = time(&mut extract);
-        v_ns.push(v);
-        e_ns.push(e);
-        ratios.push(e / v);
+        let x = time(a);
+        let y = time(b);
+        a_ns.push(x);
+        b_ns.push(y);
+        ratios.push(y / x);
     }
     let median = |mut xs: Vec<f64>| {
         xs.sort_by(f64::total_cmp);
         xs[xs.len() / 2]
     };
-    println!(
-        "extractor: verify {:.0} ns, Bearer extractor {:.0} ns: the extractor costs {:.3}x verify (median of {ROUNDS} interleaved rounds)",
-        median(v_ns),
-        median(e_ns),
-        median(ratios)
-    );
-    metrics_overhead();
+    (median(a_ns), median(b_ns), median(ratios))
 }
 
 /// The Prometheus recorder while `ON`, else none (the facade's no-op handles).
