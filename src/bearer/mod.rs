@@ -59,3 +59,16 @@ where
         Err(error) => Err(Refusal::InvalidToken(error)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_realm_keeps_only_what_a_quoted_string_carries() {
+        assert_eq!(super::realm("api.example"), "api.example");
+        assert_eq!(super::realm("my realm"), "my realm");
+        // A quote or backslash would end or escape the challenge's quoted string; a
+        // control or non-ASCII character cannot travel in a header.
+        assert_eq!(super::realm("a\"b\\c\r\nd\u{7f}é~"), "abcd~");
+        assert_eq!(super::realm(""), "");
+    }
+}

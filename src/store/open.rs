@@ -72,7 +72,7 @@ pub async fn open(url: &str) -> Result<AnyStore, Error> {
 /// # async fn main() -> Result<(), tok::Error> {
 /// let err = tok::store::open_shared("memory:").await.unwrap_err();
 /// assert_eq!(err.kind(), tok::ErrorKind::Config);
-/// assert!(!err.detail().contains("memory"), "{err}");
+/// assert!(!err.detail().contains("expected memory"), "{err}");
 /// # Ok(()) }
 /// ```
 ///
