@@ -7,6 +7,7 @@ mod credential;
 mod refusal;
 
 use std::future::Future;
+use std::time::Duration;
 
 use http::HeaderMap;
 
@@ -19,6 +20,10 @@ pub use credential::bearer_token;
 pub(crate) use refusal::Refusal;
 #[cfg(feature = "axum")]
 pub(crate) use refusal::challenge;
+
+/// How long a client is told to wait after a store outage (`Retry-After`), by the web
+/// layer and the tower layer alike.
+pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// `realm` as a challenge's quoted string can carry it: visible ASCII without `"` or `\`
 /// (anything else is dropped).

@@ -2,7 +2,7 @@
 //! for gRPC, RFC 6750's for everything else.
 
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response};
 
 use crate::bearer::Refusal;
 
@@ -56,10 +56,11 @@ pub(crate) fn refusal<B: Default>(
     if let Some(challenge) = refusal.challenge(realm) {
         out.insert(WWW_AUTHENTICATE, challenge);
     }
-    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    if let Refusal::Unavailable(_) = refusal {
+        out.insert(
+            RETRY_AFTER,
+            HeaderValue::from(crate::bearer::RETRY_AFTER.as_secs()),
+        );
     }
     response
 }

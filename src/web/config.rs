@@ -3,6 +3,7 @@
 
 use serde::de::DeserializeOwned;
 
+use crate::bearer::RETRY_AFTER;
 use crate::bearer::Refusal;
 use crate::error::{Error, ErrorKind};
 use crate::jws::Verified;
@@ -11,7 +12,7 @@ use crate::layer::Cached;
 use crate::refresh::{RefreshPolicy, Sessions};
 use crate::store::{AnyStore, Store};
 use crate::validation::Validation;
-use crate::web::{DEFAULT_GRACE, RETRY_AFTER, WebError};
+use crate::web::{DEFAULT_GRACE, WebError};
 
 /// [`Sessions`] as an HTTP service uses them: the validation bearer tokens must pass, the
 /// realm, the origins allowed to send cookie-authenticated requests, and whether sessions

@@ -72,9 +72,6 @@ pub use router::{session_router, session_router_for};
 /// a stolen previous token is worth little.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
-/// How long a client is told to wait after a store outage.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
-
 /// The refresh cookie's name, before the `__Host-` prefix.
 const REFRESH_COOKIE: &str = "refresh";
 /// The fingerprint cookie's name, before the `__Host-` prefix.
