@@ -582,8 +582,10 @@ mod tests {
         use std::sync::Arc;
         use std::sync::atomic::AtomicUsize;
         let cache = Arc::new(OnlineCache::new(1000));
-        // The store: the id of the newest family; every older one is revoked.
-        let newest = Arc::new(AtomicUsize::new(0));
+        // The store: the id of the newest family; every older one is revoked. Family 0
+        // never lives: it stands for "nothing revoked yet", so a reader that starts
+        // before the writer checks a family no fill ever saw live.
+        let newest = Arc::new(AtomicUsize::new(1));
         // The newest family whose revocation's invalidation has returned.
         let invalidated = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
@@ -620,8 +622,11 @@ mod tests {
                 violations
             }));
         }
+        // The readers run alone first, as they may under load: the oracle must hold
+        // before the first revocation too.
+        std::thread::sleep(Duration::from_millis(50));
         let start = std::time::Instant::now();
-        let mut n = 0;
+        let mut n = 1;
         while start.elapsed() < Duration::from_millis(500) {
             n += 1;
             newest.store(n, Ordering::SeqCst); // family n - 1 is revoked in the store
