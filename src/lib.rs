@@ -1,33 +1,9 @@
 //! # tok
 //!
-//! Strict, fast HMAC-SHA256 signed tokens (JWT, RFC 7519, in RFC 7515 compact form).
-//!
-//! - One algorithm, HS256, fixed by the key and checked before any MAC work: `alg` is
-//!   never taken from the token.
-//! - Strict parsing: canonical base64url only, exactly three segments, no duplicate JSON
-//!   members, `crit` refused, NumericDates that are numbers within range.
-//! - Strict validation by default ([`Validation`]): `exp` required and `exp == now`
-//!   already expired, audience checked per RFC 7519 §4.1.3, every loosening named.
-//! - Keys ([`HmacKey`], [`KeySet`]) checked at construction (≥ 256 bits), zeroized,
-//!   redacted in `Debug`, with JWK import/export and rotation by `kid`.
-//! - One error type ([`Error`]) whose [`ErrorKind`] has a stable code per kind.
-//! - With feature `refresh`: rotating refresh tokens with reuse detection, revocation and
-//!   shared stores ([`refresh`], [`store`]; `sqlite` adds the SQLite backend).
-//!
-//! Where things live, from the bottom up (each layer imports only those below it):
-//! - the JWT core, in this folder's files: encoding, keys, header, claims, validation,
-//!   sign/verify, errors;
-//! - `model/`: the session model with no I/O — the refresh-token format, the family record
-//!   and every rule a store applies (a new rule goes here), the `Store` trait, and the
-//!   online-check cache stores keep current;
-//! - `store/`: the backends (a new store goes here, a folder once it has more than one
-//!   concern) and [`store::open`], which picks one by URL;
-//! - `refresh/`: [`refresh::Sessions`] and the online check, what an application calls;
-//! - `bearer/`: the one path a request's bearer token takes (credential, verification,
-//!   refusal), shared by `web/` and `tower/`;
-//! - `web/` (feature `axum`): extractors, the session router and its flows (a new route
-//!   goes here); `tower/` (feature `tower`): the bearer layer for any tower service, gRPC
-//!   included; `bin/cli/`: the `tok` command, one file per command.
+//! Strict, fast HMAC-SHA256 signed tokens (JWT, RFC 7519, in RFC 7515 compact form), with
+//! the server-side half plain JWT libraries leave out: rotating refresh tokens with reuse
+//! detection, revocation that takes effect at once, and stores every server behind a load
+//! balancer shares.
 //!
 //! ```
 //! use std::time::Duration;
@@ -45,6 +21,36 @@
 //! assert_eq!(verified.claims.sub.as_deref(), Some("user-42"));
 //! # Ok::<(), tok::Error>(())
 //! ```
+//!
+//! # Where to go next
+//!
+//! - Signing and verifying: [`sign`], [`verify`], [`Validation`] (strict by default:
+//!   `exp` required, `exp == now` already expired, every loosening a named call), keys
+//!   ([`HmacKey`], [`KeySet`]: rotation by `kid`), errors ([`Error`], whose
+//!   [`ErrorKind`] has a stable code).
+//! - Sessions (feature `refresh`): [`refresh::Sessions`] issues, rotates and revokes
+//!   sessions and checks access tokens online; [`store`] opens the store they live in by
+//!   URL; [`layer::Cached`] answers online checks from memory, kept current.
+//! - Web services: [`web`] (feature `axum`: extractors, a session router, hardened
+//!   cookies) and [`tower`] (feature `tower`: a bearer layer for tonic or any tower
+//!   service).
+//! - The guides in the repository's `docs/` folder: sessions and their guarantees, web
+//!   and cookies, the HTTP reference, stores and operations, the security model,
+//!   performance.
+//!
+//! # Feature flags
+//!
+//! None by default: the core needs no runtime, no store and no clap.
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `refresh` | sessions: rotation, revocation, the [`Store`](store::Store) trait, the memory store, the online-check cache |
+//! | `sqlite` | the embedded SQLite store |
+//! | `redis` | the Redis store (one node, Sentinel, Cluster) |
+//! | `postgres` | the PostgreSQL store; `postgres-tls` adds TLS on rustls |
+//! | `axum` | the web layer |
+//! | `tower` | the tower bearer layer |
+//! | `cli` | the `tok` command-line tool, with every store |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
@@ -92,7 +98,14 @@ pub use validation::{DEFAULT_MAX_TOKEN_LEN, DEFAULT_NOT_BEFORE_LEEWAY, Validatio
 
 /// README.md's Rust snippets, compiled and run as doctests (with every feature, since
 /// they show sessions, stores and the web layer), so that README cannot drift from the
-/// code.
+/// code; the guides' below.
 #[cfg(all(doctest, feature = "axum", feature = "cli"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The guides' Rust snippets (`docs/`), as doctests, like README's.
+#[cfg(all(doctest, feature = "axum", feature = "cli"))]
+#[doc = include_str!("../docs/tokens.md")]
+#[doc = include_str!("../docs/sessions.md")]
+#[doc = include_str!("../docs/web.md")]
+pub struct GuideDoctests;

@@ -1,19 +1,19 @@
-//! README's shell walk-through, run as written: every command of "tok in the shell" and
-//! "Sessions from the shell", in order, in a fresh temporary HOME with the built `tok` on
-//! PATH. A command whose comment says `exit 1` (or shows `tok: rejected:`) must exit 1;
+//! The shell snippets, run as written: README's "In the shell", then every command of
+//! `docs/cli.md` ("tok in the shell" and "Sessions from the shell"), in order, in a fresh
+//! temporary HOME with the built `tok` on PATH. A command whose comment says `exit 1` (or shows `tok: rejected:`) must exit 1;
 //! every other command must exit 0.
 #![cfg(feature = "cli")]
 
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The `sh` blocks under `heading` in README.md, as (command, expected exit code), with
+/// The first `sh` block under `heading` in a document, as (command, expected exit code), with
 /// a trailing-comment-only line attached to the command before it.
-fn commands(readme: &str, heading: &str) -> Vec<(String, i32)> {
-    let section = readme
+fn commands(document: &str, heading: &str) -> Vec<(String, i32)> {
+    let section = document
         .split(heading)
         .nth(1)
-        .unwrap_or_else(|| panic!("README has no {heading:?}"));
+        .unwrap_or_else(|| panic!("no heading {heading:?}"));
     let block = section
         .split("```sh\n")
         .nth(1)
@@ -43,12 +43,15 @@ fn commands(readme: &str, heading: &str) -> Vec<(String, i32)> {
 }
 
 #[test]
-fn readme_shell_walkthrough_runs_as_written() {
+fn shell_snippets_run_as_written() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let mut all = commands(&readme, "## tok in the shell");
-    all.extend(commands(&readme, "### Sessions from the shell"));
-    assert!(all.len() > 15, "{all:?}");
+    let guide = std::fs::read_to_string(root.join("docs/cli.md")).unwrap();
+    let mut all = commands(&readme, "### In the shell\n");
+    assert!(all.len() >= 4, "{all:?}");
+    all.extend(commands(&guide, "# tok in the shell\n"));
+    all.extend(commands(&guide, "## Sessions from the shell\n"));
+    assert!(all.len() > 19, "{all:?}");
     assert!(
         all.iter().filter(|(_, want)| *want == 1).count() >= 4,
         "{all:?}"
@@ -57,7 +60,7 @@ fn readme_shell_walkthrough_runs_as_written() {
     let mut script = String::from("set -u\n");
     for (i, (command, want)) in all.iter().enumerate() {
         script.push_str(&format!(
-            "{command}\ngot=$?\nif [ $got -ne {want} ]; then echo \"step {i}: exit $got, README says {want}: {}\" >&2; exit 100; fi\n",
+            "{command}\ngot=$?\nif [ $got -ne {want} ]; then echo \"step {i}: exit $got, the docs say {want}: {}\" >&2; exit 100; fi\n",
             command.replace('"', "'").replace('$', "\\$")
         ));
     }

@@ -1,8 +1,9 @@
-//! README's Rust snippets as a reader uses them: each pasted as the whole `src/main.rs` of a
-//! new crate whose `[dependencies]` are the TOML block above it (only the path to this
-//! checkout filled in), built with cargo and run. A snippet that needs a dependency or a
-//! feature README does not list, or that is not a whole program, fails here, even when it
-//! compiles as a doctest (which sees every feature and dev-dependency of this crate).
+//! The Rust snippets of README and of every guide in `docs/`, as a reader uses them: each
+//! pasted as the whole `src/main.rs` of a new crate whose `[dependencies]` are the TOML
+//! block above it in the same document (only the path to this checkout filled in), built
+//! with cargo and run. A snippet that needs a dependency or a feature its document does
+//! not list, or that is not a whole program, fails here, even when it compiles as a
+//! doctest (which sees every feature and dev-dependency of this crate).
 //!
 //! The crates share one target directory under `target/readme-snippets` and start from
 //! this repository's `Cargo.lock`, so each builds only what is new to it.
@@ -15,7 +16,8 @@ use std::time::{Duration, Instant};
 
 /// One snippet: its fence's info string, its code and the dependencies above it.
 struct Snippet {
-    line: usize,
+    /// `FILE:LINE` of its fence.
+    place: String,
     info: String,
     code: String,
     dependencies: String,
@@ -23,9 +25,9 @@ struct Snippet {
 
 /// Every ```` ```rust ```` block that is not `ignore`, with the nearest `[dependencies]`
 /// TOML block before it.
-fn snippets(readme: &str) -> Vec<Snippet> {
+fn snippets(file: &str, document: &str) -> Vec<Snippet> {
     let (mut found, mut dependencies) = (Vec::new(), None::<String>);
-    let mut lines = readme.lines().enumerate();
+    let mut lines = document.lines().enumerate();
     while let Some((n, line)) = lines.next() {
         let Some(info) = line.strip_prefix("```") else {
             continue;
@@ -41,12 +43,12 @@ fn snippets(readme: &str) -> Vec<Snippet> {
             dependencies = Some(body);
         } else if info.starts_with("rust") && !info.contains("ignore") {
             found.push(Snippet {
-                line: n + 1,
+                place: format!("{file}:{}", n + 1),
                 info,
                 code: body,
                 dependencies: dependencies
                     .clone()
-                    .unwrap_or_else(|| panic!("README line {}: no [dependencies] above", n + 1)),
+                    .unwrap_or_else(|| panic!("{file}:{}: no [dependencies] above", n + 1)),
             });
         }
     }
@@ -67,8 +69,8 @@ fn scratch_crate(base: &Path, index: usize, snippet: &Snippet) -> PathBuf {
         .replace("path = \"../tok\"", &format!("path = {checkout:?}"));
     assert_ne!(
         dependencies, snippet.dependencies,
-        "README line {}: the dependencies name no path = \"../tok\"",
-        snippet.line
+        "{}: the dependencies name no path = \"../tok\"",
+        snippet.place
     );
     std::fs::write(
         dir.join("Cargo.toml"),
@@ -97,9 +99,9 @@ fn cargo(dir: &Path, target: &Path, args: &[&str]) -> std::process::Output {
 
 /// A snippet that serves on 127.0.0.1:8080: it answers an unauthenticated request as
 /// README's web section says (401 with a Bearer challenge), then is stopped.
-fn check_server(binary: &Path, dir: &Path, line: usize) {
+fn check_server(binary: &Path, dir: &Path, place: &str) {
     if TcpListener::bind("127.0.0.1:8080").is_err() {
-        eprintln!("README line {line}: port 8080 is taken here; built, not run");
+        eprintln!("{place}: port 8080 is taken here; built, not run");
         return;
     }
     let mut child = Command::new(binary)
@@ -116,11 +118,11 @@ fn check_server(binary: &Path, dir: &Path, line: usize) {
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
             std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-            panic!("README line {line}: the server exited ({status}): {err}");
+            panic!("{place}: the server exited ({status}): {err}");
         }
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "README line {line}: never listened"
+            "{place}: never listened"
         );
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -156,37 +158,38 @@ fn check_server(binary: &Path, dir: &Path, line: usize) {
     child.kill().unwrap();
     child.wait().unwrap();
     let answer = unauthenticated;
-    assert!(
-        answer.starts_with("HTTP/1.1 401"),
-        "README line {line}: {answer}"
-    );
+    assert!(answer.starts_with("HTTP/1.1 401"), "{place}: {answer}");
     assert!(
         answer
             .to_ascii_lowercase()
             .contains("www-authenticate: bearer"),
-        "README line {line}: {answer}"
+        "{place}: {answer}"
     );
-    assert!(
-        login.starts_with("HTTP/1.1 200"),
-        "README line {line}: {login}"
-    );
-    let me = me.unwrap_or_else(|| panic!("README line {line}: no access token in {login}"));
-    assert!(me.starts_with("HTTP/1.1 200"), "README line {line}: {me}");
+    assert!(login.starts_with("HTTP/1.1 200"), "{place}: {login}");
+    let me = me.unwrap_or_else(|| panic!("{place}: no access token in {login}"));
+    assert!(me.starts_with("HTTP/1.1 200"), "{place}: {me}");
     assert!(
         me.contains(r#""role":"user""#) && me.contains(r#""sub":"alice""#),
-        "README line {line}: {me}"
+        "{place}: {me}"
     );
 }
 
 #[test]
 fn readme_snippets_build_and_run_as_pasted() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let all = snippets(&readme);
-    assert!(
-        all.len() >= 4,
-        "README's snippets were not found: {}",
-        all.len()
-    );
+    let mut documents = vec![root().join("README.md")];
+    let mut guides: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    guides.sort();
+    documents.extend(guides);
+    let mut all = Vec::new();
+    for path in &documents {
+        let name = path.strip_prefix(root()).unwrap().display().to_string();
+        all.extend(snippets(&name, &std::fs::read_to_string(path).unwrap()));
+    }
+    assert!(all.len() >= 5, "the snippets were not found: {}", all.len());
     let base = root().join("target/readme-snippets");
     let target = base.join("target");
     for (index, snippet) in all.iter().enumerate() {
@@ -194,26 +197,26 @@ fn readme_snippets_build_and_run_as_pasted() {
         let built = cargo(&dir, &target, &["build", "--quiet"]);
         assert!(
             built.status.success(),
-            "README line {}: the snippet does not build as pasted:\n{}",
-            snippet.line,
+            "{}: the snippet does not build as pasted:\n{}",
+            snippet.place,
             String::from_utf8_lossy(&built.stderr)
         );
         let binary = target.join("debug").join(format!("snippet{index}"));
         if snippet.info.contains("no_run") {
-            check_server(&binary, &dir, snippet.line);
+            check_server(&binary, &dir, &snippet.place);
             continue;
         }
         let ran = Command::new(&binary).current_dir(&dir).output().unwrap();
         assert!(
             ran.status.success(),
-            "README line {}: the snippet failed:\n{}",
-            snippet.line,
+            "{}: the snippet failed:\n{}",
+            snippet.place,
             String::from_utf8_lossy(&ran.stderr)
         );
         assert!(
             !ran.stdout.is_empty(),
-            "README line {}: the snippet prints nothing of what it did",
-            snippet.line
+            "{}: the snippet prints nothing of what it did",
+            snippet.place
         );
     }
 }
@@ -222,7 +225,7 @@ fn readme_snippets_build_and_run_as_pasted() {
 fn snippets_are_found_with_their_dependencies() {
     let readme = "```toml\n[dependencies]\na = 1\n```\n\n```rust\nfn main() {}\n```\n\n\
                   ```rust,ignore\nx\n```\n```toml\n[dependencies]\nb = 2\n```\n```rust,no_run\ny\n```\n";
-    let found = snippets(readme);
+    let found = snippets("x.md", readme);
     assert_eq!(found.len(), 2);
     assert_eq!(found[0].dependencies, "[dependencies]\na = 1\n");
     assert_eq!(found[0].code, "fn main() {}\n");

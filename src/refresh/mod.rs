@@ -40,15 +40,22 @@
 //! # }
 //! ```
 
-mod claims;
-mod devices;
-mod metrics;
+// `Sessions`' methods are documented in the order of these modules (each holds an
+// `impl Sessions` block): what every application calls first, then online checks,
+// revocation, and a devices page.
+mod sessions;
+
 mod online;
+
+mod revoke;
+
+mod devices;
+
+mod claims;
+mod metrics;
 mod pair;
 mod policy;
 mod refusal;
-mod revoke;
-mod sessions;
 
 pub use crate::model::{family, token};
 pub use online::{GENERATION_CLAIM, SESSION_CLAIM, check_online, minted_at, session_id};

@@ -1,6 +1,27 @@
-//! Where refresh-token families live: the backends of the [`Store`] trait (one file or
-//! folder each), opened by URL with [`open`]. The trait and its request and outcome types
-//! are defined in the session model (`src/model/store.rs`) and re-exported here.
+//! Where sessions live: the backends of the [`Store`] trait, opened by URL.
+//!
+//! | URL | backend | feature |
+//! |---|---|---|
+//! | `memory:` | [`MemoryStore`]: one process, for tests | `refresh` |
+//! | `sqlite:PATH` | [`SqliteStore`]: the processes of one host | `sqlite` |
+//! | `redis://…`, `redis+sentinel://…`, `redis+cluster://…` | [`RedisStore`] | `redis` |
+//! | `postgres://…` | [`PostgresStore`] | `postgres` |
+//!
+//! Most applications open one by URL and put it in the cache layer, which answers
+//! online checks from memory and keeps them current through the store's change feed:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tok::Error> {
+//! use tok::refresh::{RefreshPolicy, Sessions};
+//! let store = tok::layer::Cached::open("sqlite:/var/lib/app/tok.db").await?;
+//! let keys = tok::KeySet::new(tok::HmacKey::generate()?);
+//! let sessions = Sessions::new(store, keys, RefreshPolicy::default());
+//! # Ok(()) }
+//! ```
+//!
+//! [`open`] returns an [`AnyStore`] without the layer; [`open_shared`] refuses `memory:`
+//! (a store other processes cannot reach), as the CLI does. Each backend's module says
+//! what its URL takes (timeouts, pool sizes, waiting for replicas, TLS).
 //!
 //! # Writing a store
 //! A backend keeps, per family, one [`FamilyRecord`](crate::refresh::family::FamilyRecord) (constant size: no token or token

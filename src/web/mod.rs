@@ -1,5 +1,6 @@
 //! tok in an axum service (feature `axum`): bearer extractors, a session router, and the
-//! login and privilege-change steps, with hardened cookies and CSRF refusal.
+//! login and privilege-change steps, with hardened cookies and CSRF refusal. Every route
+//! with its request and answers is in the repository's `docs/http.md`.
 //!
 //! - [`Bearer`] / [`OnlineBearer`]: verified claims from `Authorization: Bearer`
 //!   (RFC 6750), offline or also checked against the store.
@@ -18,13 +19,17 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use axum::{Router, routing::get, extract::FromRef};
-//! use tok::web::{OnlineBearer, WebSessions, session_router};
+//! use axum::{Json, Router, extract::State, http::HeaderMap, response::Response};
+//! use axum::routing::{get, post};
+//! use tok::web::{OnlineBearer, WebError, WebSessions, session_router};
 //!
-//! #[derive(Clone)]
-//! struct App { web: Arc<WebSessions> }
-//! impl FromRef<App> for Arc<WebSessions> {
-//!     fn from_ref(app: &App) -> Self { app.web.clone() }
+//! #[derive(serde::Deserialize)]
+//! struct Login { username: String, password: String }
+//!
+//! async fn login(State(web): State<Arc<WebSessions>>, headers: HeaderMap, body: Json<Login>)
+//!     -> Result<Response, WebError> {
+//!     // Your own check of body.password comes first.
+//!     web.login(&headers, &body.username, &serde_json::json!({"role": "user"})).await
 //! }
 //!
 //! async fn me(user: OnlineBearer<serde_json::Value>) -> String {
@@ -36,9 +41,10 @@
 //! let web = WebSessions::new(store, tok::KeySet::new(tok::HmacKey::generate()?))
 //!     .with_origin("https://app.example");
 //! let app: Router = Router::new()
+//!     .route("/login", post(login))
 //!     .route("/api/me", get(me))
 //!     .nest("/session", session_router())
-//!     .with_state(App { web: Arc::new(web) });
+//!     .with_state(Arc::new(web));
 //! # Ok(()) }
 //! ```
 

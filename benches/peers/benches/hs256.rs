@@ -1,5 +1,5 @@
 //! HS256 sign and verify: tok, jsonwebtoken 11 (rust_crypto) and oxitoken 0.1 (aws-lc-rs),
-//! on the workload of ../shared/BENCHMARKING.md, in one run.
+//! on the workload of benches/README.md, in one run.
 //!
 //! Criterion reports each implementation; then an interleaved pass (the three take turns
 //! within every round, so machine noise hits all alike) prints median ratios.
@@ -67,7 +67,7 @@ type OxiPipeline = oxitoken::validation::ValidationPipeline<
     oxitoken::validation::StaticKeyProvider<aws_lc_rs::hmac::Key>,
 >;
 
-/// The borrowed-parse floor of `../shared/BENCHMARKING.md`: an HMAC key state keyed once
+/// The borrowed-parse floor of `benches/README.md`: an HMAC key state keyed once
 /// (the `hmac` crate, cloned per tag), base64 into stack buffers, a borrowed serde parse
 /// (no allocation), and the `exp`, `iss` and `aud` checks. No header parse, no duplicate
 /// or depth checks, no owned claims: what any verifier of this token must at least do.
