@@ -98,4 +98,19 @@ mod tests {
         assert_eq!(auth(&["Bearer a=b"]), Err("invalid_request"));
         assert_eq!(auth(&["Bearer a", "Bearer a"]), Err("invalid_request"));
     }
+
+    /// The fuzz target's entry point applies the same rules to raw values: one value, the
+    /// Bearer scheme, one `b64token`.
+    #[cfg(feature = "axum")]
+    #[test]
+    fn bearer_token_holds_the_fuzz_target_to_rfc6750() {
+        assert_eq!(bearer_token(&[b"Bearer a.b.c"]), Ok(Some("a.b.c")));
+        assert_eq!(bearer_token(&[]), Ok(None));
+        assert_eq!(bearer_token(&[b"Basic dXNlcjpwdw=="]), Ok(None));
+        assert_eq!(bearer_token(&[b"Bearer a b"]), Err(NOT_ONE_TOKEN));
+        assert_eq!(
+            bearer_token(&[b"Bearer a", b"Bearer a"]),
+            Err("more than one Authorization header")
+        );
+    }
 }
