@@ -225,6 +225,81 @@ suite! { $
         assert!(mine.rotate(&pair.refresh_token, None).await.is_ok());
     }
 
+    // Routine key rotation: A signs, B is added, B is put first, A is removed. An active
+    // session moves to B's refresh key at its next rotation and outlives A; a token it
+    // minted before the move is reuse while A is known and unknown (never accepted)
+    // once A is gone.
+    async fn families_move_to_the_signing_key_at_rotation(store) {
+        let clock = Clock::new();
+        let store = std::sync::Arc::new(store);
+        let a = || HmacKey::from_bytes(&[7; 32]).unwrap().with_kid("a");
+        let b = || HmacKey::from_bytes(&[8; 32]).unwrap().with_kid("b");
+        let policy = RefreshPolicy::default().with_grace(Duration::from_secs(10)).unwrap();
+        let with = |keys: KeySet| {
+            let c = clock.clone();
+            Sessions::new(store.clone(), keys, policy.clone()).with_clock(move || c.now())
+        };
+        let set = |first: HmacKey, then: Option<HmacKey>| match then {
+            Some(then) => {
+                let mut set = KeySet::new(then);
+                set.prepend(first).unwrap();
+                set
+            }
+            None => KeySet::new(first),
+        };
+        let only_a = with(set(a(), None));
+        let a_then_b = with(set(a(), Some(b())));
+        let b_then_a = with(set(b(), Some(a())));
+        let only_b = with(set(b(), None));
+        let kid = |pair: &TokenPair| {
+            let header = tok::insecure::decode_unverified(&pair.access_token, 8192).unwrap().header;
+            header.get("kid").and_then(|k| k.as_str()).map(str::to_owned)
+        };
+
+        let p0 = only_a.issue("alice", &Map::new(), None).await.unwrap();
+        let idle = only_a.issue("bob", &Map::new(), None).await.unwrap();
+        // B added everywhere, A still signs: nothing moves.
+        clock.advance_ms(1_000);
+        let p1 = a_then_b.rotate(&p0.refresh_token, None).await.unwrap();
+        assert_eq!(kid(&p1).as_deref(), Some("a"));
+        // B first: the next rotation moves the family to B.
+        clock.advance_ms(1_000);
+        let p2 = b_then_a.rotate(&p1.refresh_token, None).await.unwrap();
+        assert_eq!(kid(&p2).as_deref(), Some("b"));
+        // The token before the move, inside the grace window, gets the live one.
+        let again = b_then_a.rotate(&p1.refresh_token, None).await.unwrap();
+        assert_eq!(again.refresh_token, p2.refresh_token);
+        // A removed: the moved session goes on; its access token verifies online.
+        clock.advance_ms(11_000);
+        let p3 = only_b.rotate(&p2.refresh_token, None).await.unwrap();
+        assert_eq!(access_state(&only_b, &p3).await, Ok(()));
+        // A pre-move token without A: unknown, and nothing changes.
+        assert_eq!(
+            kind(only_b.rotate(&p1.refresh_token, None).await),
+            ErrorKind::RefreshUnknown
+        );
+        assert_eq!(
+            kind(only_b.revoke_refresh(&p1.refresh_token).await),
+            ErrorKind::RefreshUnknown
+        );
+        let p4 = only_b.rotate(&p3.refresh_token, None).await.unwrap();
+        // A session idle through the rotation kept A's key: removing A ended it.
+        assert_eq!(
+            kind(only_b.rotate(&idle.refresh_token, None).await),
+            ErrorKind::RefreshUnknown
+        );
+        assert!(a_then_b.rotate(&idle.refresh_token, None).await.is_ok());
+        // With A known again, the pre-move token is recognised as reuse.
+        assert_eq!(
+            kind(b_then_a.rotate(&p1.refresh_token, None).await),
+            ErrorKind::RefreshReused
+        );
+        assert_eq!(
+            kind(only_b.rotate(&p4.refresh_token, None).await),
+            ErrorKind::Revoked
+        );
+    }
+
     async fn logout_needs_a_token_the_family_minted(store) {
         let clock = Clock::new();
         let s = sessions(store, RefreshPolicy::default(), &clock);

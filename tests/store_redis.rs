@@ -403,6 +403,7 @@ async fn logout_everywhere_between_indexing_and_creating() {
         secret: FamilySecret {
             key_id: "k".into(),
             nonce: [1; 32],
+            moved: None,
         },
         previous_rotated_at: None,
         fingerprint: None,

@@ -366,6 +366,7 @@ mod tests {
             secret: FamilySecret {
                 key_id: "k".into(),
                 nonce: [0; 32],
+                moved: None,
             },
             previous_rotated_at: None,
             fingerprint: None,

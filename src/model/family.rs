@@ -224,11 +224,17 @@ pub fn decide(
 }
 
 /// The family after `decision`, as the store must persist it (`None` when nothing
-/// changes). Shared by the backends that run Rust inside their atomic step.
+/// changes). Shared by the backends that run Rust inside their atomic step. A rotation
+/// moves the family to the refresh key `signing_key_id` (the key set's signing key's)
+/// when its key is another ([`FamilySecret::rotated_to`](crate::model::token::FamilySecret::rotated_to)).
+///
+/// Mirrored by `src/store/redis/rotate.lua` and by `tok_rotate` and the fast rotation
+/// `UPDATE` of the PostgreSQL store.
 pub fn apply(
     family: &FamilyRecord,
     decision: Decision,
     new_claims: Option<&str>,
+    signing_key_id: &str,
     now: NumericDate,
 ) -> Option<FamilyRecord> {
     let mut next = family.clone();
@@ -236,6 +242,7 @@ pub fn apply(
         Decision::Rotate => {
             let at = effective_now(family, now);
             next.generation = family.generation.checked_add(1)?;
+            next.secret = family.secret.rotated_to(next.generation, signing_key_id);
             next.last_used_at = at;
             next.previous_rotated_at = Some(at);
             if let Some(claims) = new_claims {
@@ -310,6 +317,7 @@ mod tests {
             secret: FamilySecret {
                 key_id: "k".into(),
                 nonce: [3; 32],
+                moved: None,
             },
             previous_rotated_at: Some(at(2000)),
             fingerprint: None,
@@ -396,7 +404,7 @@ mod tests {
     #[test]
     fn apply_moves_only_what_the_decision_says() {
         let f = family();
-        let rotated = apply(&f, Decision::Rotate, Some("{\"a\":1}"), at(2100)).unwrap();
+        let rotated = apply(&f, Decision::Rotate, Some("{\"a\":1}"), "k", at(2100)).unwrap();
         assert_eq!(rotated.generation, 6);
         // New claims: no grace for the token this rotation retired.
         assert_eq!(rotated.previous_rotated_at, None);
@@ -405,7 +413,7 @@ mod tests {
         assert_eq!(rotated.claims_generation, 6);
         assert_eq!(rotated.secret, f.secret);
         // A clock behind the last use moves nothing backwards.
-        let behind = apply(&f, Decision::Rotate, None, at(1500)).unwrap();
+        let behind = apply(&f, Decision::Rotate, None, "k", at(1500)).unwrap();
         assert_eq!(behind.last_used_at, at(2000));
         assert_eq!(behind.previous_rotated_at, Some(at(2000)));
         assert_eq!(
@@ -413,18 +421,29 @@ mod tests {
             "a plain rotation keeps the claims"
         );
         assert_eq!(behind.claims, "{}");
-        assert_eq!(apply(&f, Decision::Grace, None, at(2001)), None);
+        assert_eq!(apply(&f, Decision::Grace, None, "k", at(2001)), None);
         for refusal in [Refusal::Unknown, Refusal::Revoked, Refusal::Expired] {
-            assert_eq!(apply(&f, Decision::Refuse(refusal), None, at(2001)), None);
+            assert_eq!(
+                apply(&f, Decision::Refuse(refusal), None, "k", at(2001)),
+                None
+            );
         }
         for refusal in [Refusal::Reused, Refusal::FingerprintMismatch] {
-            let next = apply(&f, Decision::Refuse(refusal), None, at(2001)).unwrap();
+            let next = apply(&f, Decision::Refuse(refusal), None, "k", at(2001)).unwrap();
             assert_eq!(next.revoked_at, Some(at(2001)));
             assert_eq!(next.generation, 5);
         }
         let mut last = family();
         last.generation = u64::MAX;
-        assert_eq!(apply(&last, Decision::Rotate, None, at(2001)), None);
+        assert_eq!(apply(&last, Decision::Rotate, None, "k", at(2001)), None);
+        // Another signing key: the rotation moves the family to it, from its generation on;
+        // a refusal that revokes does not.
+        let moved = apply(&f, Decision::Rotate, None, "k2", at(2001)).unwrap();
+        assert_eq!(moved.secret, f.secret.rotated_to(6, "k2"));
+        assert_eq!(moved.secret.key_id_for(5), "k");
+        assert_eq!(moved.secret.key_id_for(6), "k2");
+        let reused = apply(&f, REUSED, None, "k2", at(2001)).unwrap();
+        assert_eq!(reused.secret, f.secret);
     }
 
     /// A refusal's code is the code of the error kind it becomes.

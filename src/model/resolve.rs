@@ -49,7 +49,13 @@ pub fn resolve_rotation(family: Option<&FamilyRecord>, r: &RotationRequest) -> R
         r.grace,
         r.new_claims.is_some(),
     );
-    let next = apply(family, decision, r.new_claims.as_deref(), r.now);
+    let next = apply(
+        family,
+        decision,
+        r.new_claims.as_deref(),
+        &r.signing_key_id,
+        r.now,
+    );
     match (decision, next) {
         (Decision::Rotate, Some(next)) => resolved(RotationOutcome::Rotated(Box::new(next)), None),
         // Only after 2^64 rotations: nothing more can be minted.

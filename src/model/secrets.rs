@@ -2,9 +2,12 @@
 //! a family never changes that a backend keeps beside them), for stores whose
 //! atomic step runs on a server (a Lua script, a SQL function) and so cannot check a
 //! presented token's tag inside it: the store checks the tag first, against the secret
-//! remembered here or read once. A family's secret never changes, so an entry is never
-//! stale; at worst a purged family's entry lingers until evicted, and an id is never
-//! reused (ids are random and creation refuses a taken one).
+//! remembered here or read once. A family's nonce never changes; its key changes only
+//! when a rotation moves it to the signing key (a key rotation), after which a remembered
+//! entry fails the tag check of the family's new tokens, and is read again then. A
+//! stale entry never makes a token pass: at worst it costs one more read. A purged
+//! family's entry lingers until evicted, and an id is never reused (ids are random and
+//! creation refuses a taken one).
 
 use std::future::Future;
 
@@ -38,8 +41,9 @@ impl<T: Clone + AsRef<FamilySecret>> SecretCache<T> {
     }
 
     /// The remembered secret of the family `presented` names if that family minted it:
-    /// against the remembered secret, or the one `read` finds (`None`: no such family),
-    /// which is then remembered. The MAC is computed whether or not the family exists
+    /// against the remembered secret, or, when none is remembered or the token fails it
+    /// (the family may have moved to another key since), the one `read` finds (`None`: no
+    /// such family), which is then remembered. The MAC is computed whether or not the family exists
     /// (see [`PresentedToken::is_minted_by`]).
     ///
     /// # Errors
@@ -49,18 +53,19 @@ impl<T: Clone + AsRef<FamilySecret>> SecretCache<T> {
         R: Future<Output = Result<Option<T>, Error>>,
     {
         let family_id = presented.family_id();
-        let secret = match self.get(family_id) {
-            Some(secret) => Some(secret),
-            None => {
-                let read = read.await?;
-                if let Some(secret) = &read {
-                    self.insert(family_id, secret.clone());
-                }
-                read
-            }
-        };
-        let minted = presented.is_minted_by(secret.as_ref().map(AsRef::as_ref));
-        Ok(secret.filter(|_| minted))
+        if let Some(secret) = self.get(family_id)
+            && presented.is_minted_by(Some(secret.as_ref()))
+        {
+            return Ok(Some(secret));
+        }
+        // Not remembered, or remembered from before the family moved to another key
+        // (a rotation in another process): read what the store holds now.
+        let read = read.await?;
+        if let Some(secret) = &read {
+            self.insert(family_id, secret.clone());
+        }
+        let minted = presented.is_minted_by(read.as_ref().map(AsRef::as_ref));
+        Ok(read.filter(|_| minted))
     }
 }
 

@@ -77,6 +77,9 @@ pub struct RotationRequest {
     pub now: NumericDate,
     /// The grace window for the immediately previous token.
     pub grace: Duration,
+    /// The public id of the key set's signing refresh key: a rotation moves the family
+    /// to it when the family's key is another (a routine key rotation).
+    pub signing_key_id: String,
 }
 
 /// What a store did with a rotation.

@@ -54,13 +54,54 @@ pub type TokenHash = [u8; 32];
 pub type Nonce = [u8; NONCE_BYTES];
 
 /// What a store keeps so that a family's tokens can be checked: which refresh key the
-/// family uses and its random nonce. `Debug` redacts the nonce.
+/// family uses, its random nonce, and the key it used before its last move to another
+/// key (see [`KeyMove`]). `Debug` redacts the nonce.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FamilySecret {
-    /// The public id of the refresh key (derived one-way from it).
+    /// The public id of the refresh key (derived one-way from it) of the family's
+    /// current tokens.
     pub key_id: String,
     /// The family's random nonce: with the key, it gives every tag of the family.
     pub nonce: Nonce,
+    /// The family's last move to another refresh key, if it ever moved.
+    pub moved: Option<KeyMove>,
+}
+
+/// A family's move to another refresh key: made at a rotation when the key set's
+/// signing key is no longer the family's (a routine key rotation), so that an active
+/// session outlives the removal of the key it began with. Tokens the family minted
+/// before the move were tagged with the key it left: they are still recognised (as
+/// reuse, or inside the grace window) while that key is in the set, and are unknown once
+/// it is gone. Only the last move is kept: a family stays constant in size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMove {
+    /// The public id of the refresh key the family left.
+    pub from_key_id: String,
+    /// The first generation tagged with the new key; earlier ones used the old.
+    pub at_generation: u64,
+}
+
+impl FamilySecret {
+    /// The id of the refresh key that tagged the family's token of `generation`.
+    pub fn key_id_for(&self, generation: u64) -> &str {
+        match &self.moved {
+            Some(moved) if generation < moved.at_generation => &moved.from_key_id,
+            _ => &self.key_id,
+        }
+    }
+
+    /// This secret after a rotation to `generation` under the refresh key `signing`:
+    /// moved to it when the family's key is another.
+    pub fn rotated_to(&self, generation: u64, signing: &str) -> Self {
+        let mut next = self.clone();
+        if self.key_id != signing {
+            next.moved = Some(KeyMove {
+                from_key_id: std::mem::replace(&mut next.key_id, signing.to_owned()),
+                at_generation: generation,
+            });
+        }
+        next
+    }
 }
 
 impl AsRef<FamilySecret> for FamilySecret {
@@ -74,6 +115,7 @@ impl fmt::Debug for FamilySecret {
         f.debug_struct("FamilySecret")
             .field("key_id", &self.key_id)
             .field("nonce", &"[redacted]")
+            .field("moved", &self.moved)
             .finish()
     }
 }
@@ -147,6 +189,7 @@ impl RefreshKeys {
         Ok(FamilySecret {
             key_id: self.signing_key_id().to_owned(),
             nonce,
+            moved: None,
         })
     }
 
@@ -158,7 +201,7 @@ impl RefreshKeys {
         generation: u64,
         secret: &FamilySecret,
     ) -> Option<Zeroizing<String>> {
-        let key = self.find(&secret.key_id)?;
+        let key = self.find(secret.key_id_for(generation))?;
         let tag = Zeroizing::new(tag(key, family_id, generation, &secret.nonce));
         let encoded = Zeroizing::new(crate::base64url::encode(&tag[..]));
         let mut token = Zeroizing::new(String::with_capacity(
@@ -257,12 +300,16 @@ impl PresentedToken {
     /// Whether the family with `secret` minted this token (its key and nonce give this
     /// tag for this family and generation), compared in constant time.
     ///
+    /// The key is the one the family used for this token's generation (see [`KeyMove`]).
     /// With `None` (no such family) or a key no longer in the set, the same MAC is still
     /// computed (under another key or a zero nonce) so that "no such family" takes as long
     /// to say as "wrong tag": the answer is `false` either way.
     pub fn is_minted_by(&self, secret: Option<&FamilySecret>) -> bool {
         const NO_NONCE: Nonce = [0; NONCE_BYTES];
-        let known = secret.and_then(|s| Some((self.keys.find(&s.key_id)?, &s.nonce)));
+        let known = secret.and_then(|s| {
+            let key_id = s.key_id_for(self.generation);
+            Some((self.keys.find(key_id)?, &s.nonce))
+        });
         let (key, nonce) = known.unwrap_or((&self.keys.keys[self.keys.signer], &NO_NONCE));
         let expected = Zeroizing::new(tag(key, &self.family_id, self.generation, nonce));
         let equal: bool = expected.ct_eq(&*self.tag).into();
@@ -305,16 +352,71 @@ mod tests {
         let foreign_secret = FamilySecret {
             key_id: keys(2).signing_key_id().to_owned(),
             nonce: secret.nonce,
+            moved: None,
         };
         assert!(!foreign.is_minted_by(Some(&foreign_secret)), "another key");
         let retired = FamilySecret {
             key_id: "gone".into(),
             nonce: secret.nonce,
+            moved: None,
         };
         assert!(!p.is_minted_by(Some(&retired)));
         // Deterministic: the same family and generation give the same token.
         assert_eq!(k.mint(&id, 7, &secret).unwrap(), token);
         assert_ne!(k.mint(&id, 8, &secret).unwrap(), token);
+    }
+
+    /// A family that moved from key 1 to key 2 at generation 3: tokens before 3 are
+    /// checked (and minted) with key 1, the rest with key 2; a move to the key it has
+    /// changes nothing.
+    #[test]
+    fn a_moved_family_checks_each_generation_with_its_key() {
+        let set = {
+            let mut set = KeySet::new(HmacKey::from_bytes(&[1; 32]).unwrap());
+            set.prepend(HmacKey::from_bytes(&[2; 32]).unwrap()).unwrap();
+            set
+        };
+        let both = Arc::new(RefreshKeys::from_key_set(&set));
+        let (old, new) = (keys(1), keys(2));
+        let id = new_family_id().unwrap();
+        let before = old.new_family_secret().unwrap();
+        let after = before.rotated_to(3, new.signing_key_id());
+        assert_eq!(after.key_id, new.signing_key_id());
+        assert_eq!(after.nonce, before.nonce);
+        assert_eq!(
+            after.moved,
+            Some(KeyMove {
+                from_key_id: old.signing_key_id().to_owned(),
+                at_generation: 3
+            })
+        );
+        assert_eq!(after.rotated_to(4, new.signing_key_id()), after);
+        for (generation, minter) in [(2, &old), (3, &new), (4, &new)] {
+            let token = minter.mint(&id, generation, &after).unwrap();
+            assert!(
+                PresentedToken::parse(&token, Arc::clone(&both))
+                    .unwrap()
+                    .is_minted_by(Some(&after))
+            );
+            assert_eq!(both.mint(&id, generation, &after).unwrap(), token);
+        }
+        // Generation 2 tagged with the new key, or 3 with the old: not the family's.
+        let wrong = new.mint(&id, 2, &before.rotated_to(0, new.signing_key_id()));
+        let p = PresentedToken::parse(&wrong.unwrap(), Arc::clone(&both)).unwrap();
+        assert!(!p.is_minted_by(Some(&after)));
+        let wrong = old.mint(&id, 3, &before).unwrap();
+        assert!(
+            !PresentedToken::parse(&wrong, Arc::clone(&both))
+                .unwrap()
+                .is_minted_by(Some(&after))
+        );
+        // Without the old key, the old generations are not known.
+        let token = old.mint(&id, 2, &before).unwrap();
+        assert!(
+            !PresentedToken::parse(&token, Arc::clone(&new))
+                .unwrap()
+                .is_minted_by(Some(&after))
+        );
     }
 
     #[test]

@@ -260,6 +260,7 @@ impl<S: Store> Sessions<S> {
             new_claims,
             now,
             grace: self.policy.grace,
+            signing_key_id: self.refresh_keys.signing_key_id().to_owned(),
         };
         let family = request.presented.family_id();
         let span = tracing::Span::current();

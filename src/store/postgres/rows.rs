@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 
 use crate::error::{Error, ErrorKind};
 use crate::model::family::FamilyRecord;
-use crate::model::token::FamilySecret;
+use crate::model::token::{FamilySecret, KeyMove};
 use crate::numeric_date::NumericDate;
 
 /// The family's columns, in the order [`family_from`] reads them: a macro, so that the
@@ -16,7 +16,8 @@ use crate::numeric_date::NumericDate;
 macro_rules! columns {
     () => {
         "id, subject, claims, created_ms, expires_ms, last_used_ms, idle_ms, generation, \
-         key_id, nonce, previous_rotated_ms, fingerprint, revoked_ms, claims_gen, label"
+         key_id, nonce, previous_rotated_ms, fingerprint, revoked_ms, claims_gen, label, \
+         moved_from_key, moved_at_gen"
     };
 }
 pub(super) use columns;
@@ -67,6 +68,19 @@ fn count(n: i64) -> Result<u64, Error> {
 
 /// The family in `row`'s columns from `at` on (in [`columns!`] order); `None` when its id
 /// is NULL (a function that answered without a family).
+/// A family's last move to another key from its `moved_from_key` and `moved_at_gen`
+/// columns (both NULL until its first move).
+pub(super) fn key_move(from: Option<String>, at: Option<i64>) -> Result<Option<KeyMove>, Error> {
+    match (from, at) {
+        (None, None) => Ok(None),
+        (Some(from_key_id), Some(at)) => Ok(Some(KeyMove {
+            from_key_id,
+            at_generation: count(at)?,
+        })),
+        _ => Err(corrupt("a key move with one of its two columns")),
+    }
+}
+
 pub(super) fn family_from(row: &Row, at: usize) -> Result<Option<FamilyRecord>, Error> {
     let read = |e| Error::store("reading a family row", e);
     let Some(family_id) = row.try_get::<_, Option<String>>(at).map_err(read)? else {
@@ -86,6 +100,7 @@ pub(super) fn family_from(row: &Row, at: usize) -> Result<Option<FamilyRecord>, 
         secret: FamilySecret {
             key_id: row.try_get(at + 8).map_err(read)?,
             nonce: bytes32(row.try_get(at + 9).map_err(read)?)?,
+            moved: key_move(row.try_get(at + 15).map_err(read)?, opt_int(16)?)?,
         },
         previous_rotated_at: opt_int(10)?.map(date).transpose()?,
         fingerprint: row

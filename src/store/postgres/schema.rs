@@ -6,7 +6,7 @@ use tokio_postgres::Client;
 use crate::error::{Error, ErrorKind};
 
 /// The schema version this code creates and reads.
-pub(super) const VERSION: i32 = 2;
+pub(super) const VERSION: i32 = 3;
 
 /// The schema of version 1.
 const SCHEMA: &str = include_str!("schema.sql");
@@ -14,6 +14,10 @@ const SCHEMA: &str = include_str!("schema.sql");
 /// What version 2 changes (a subject's change message by digest); run on a new database
 /// after [`SCHEMA`], and alone on a version 1 schema to upgrade it.
 const UPGRADE_2: &str = include_str!("upgrade_2.sql");
+
+/// What version 3 changes (a family's move to another refresh key, and `tok_rotate` that
+/// makes it); run after [`UPGRADE_2`] on a new database, and alone on a version 2 schema.
+const UPGRADE_3: &str = include_str!("upgrade_3.sql");
 
 /// Any lock id of our own: the first stores opening one empty database at once take turns,
 /// so exactly one creates the schema.
@@ -48,6 +52,7 @@ pub(super) async fn ensure(client: &mut Client) -> Result<(), Error> {
         }
         tx.batch_execute(SCHEMA).await.map_err(fail)?;
         tx.batch_execute(UPGRADE_2).await.map_err(fail)?;
+        tx.batch_execute(UPGRADE_3).await.map_err(fail)?;
         tx.execute(
             "INSERT INTO tok_meta (schema_version) VALUES ($1)",
             &[&VERSION],
@@ -61,9 +66,12 @@ pub(super) async fn ensure(client: &mut Client) -> Result<(), Error> {
         .await
         .map_err(fail)?
         .map(|r| r.get(0));
-    if found == Some(1) {
-        // Under the same lock: one store upgrades, the others then find version 2.
-        tx.batch_execute(UPGRADE_2).await.map_err(fail)?;
+    if matches!(found, Some(1 | 2)) {
+        // Under the same lock: one store upgrades, the others then find this version.
+        if found == Some(1) {
+            tx.batch_execute(UPGRADE_2).await.map_err(fail)?;
+        }
+        tx.batch_execute(UPGRADE_3).await.map_err(fail)?;
         tx.execute("UPDATE tok_meta SET schema_version = $1", &[&VERSION])
             .await
             .map_err(fail)?;

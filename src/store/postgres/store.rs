@@ -15,7 +15,9 @@ use crate::model::store::{
 };
 use crate::model::token::{FamilySecret, PresentedToken};
 use crate::numeric_date::NumericDate;
-use crate::store::postgres::rows::{columns, corrupt, duration_ms, family_from, generation, ms};
+use crate::store::postgres::rows::{
+    columns, corrupt, duration_ms, family_from, generation, key_move, ms,
+};
 use crate::store::postgres::{PostgresStore, pg_error};
 
 impl PostgresStore {
@@ -54,13 +56,14 @@ impl PostgresStore {
             .ok_or_else(|| corrupt("a statement answered no row"))
     }
 
-    /// The key id and nonce of a family (which never change); `None` when no family has
-    /// that id.
+    /// The key id, nonce and last key move of a family (the nonce never changes, the key
+    /// only when a rotation moves the family to another); `None` when no family has that
+    /// id.
     async fn read_secret(&self, family_id: &str) -> Result<Option<FamilySecret>, Error> {
         let rows = self
             .rows(
                 "reading a family",
-                "SELECT key_id, nonce FROM tok_families WHERE id = $1",
+                "SELECT key_id, nonce, moved_from_key, moved_at_gen FROM tok_families WHERE id = $1",
                 &[&family_id],
             )
             .await?;
@@ -73,6 +76,7 @@ impl PostgresStore {
             nonce: nonce
                 .try_into()
                 .map_err(|_| corrupt("a nonce that is not 32 bytes"))?,
+            moved: key_move(row.get(2), row.get(3))?,
         }))
     }
 
@@ -89,7 +93,10 @@ impl PostgresStore {
                 concat!(
                     "UPDATE tok_families f SET generation = generation + 1, \
                      last_used_ms = greatest($3, last_used_ms), \
-                     previous_rotated_ms = greatest($3, last_used_ms) \
+                     previous_rotated_ms = greatest($3, last_used_ms), \
+                     moved_from_key = CASE WHEN key_id <> $5 THEN key_id ELSE moved_from_key END, \
+                     moved_at_gen = CASE WHEN key_id <> $5 THEN generation + 1 ELSE moved_at_gen END, \
+                     key_id = $5 \
                      WHERE id = $1 AND generation = $2 AND generation < 9223372036854775807 \
                      AND revoked_ms IS NULL AND NOT tok_expired($3, last_used_ms, expires_ms, idle_ms) \
                      AND (fingerprint IS NULL OR fingerprint = $4) RETURNING ",
@@ -100,6 +107,7 @@ impl PostgresStore {
                     &generation(r.presented.generation()),
                     &ms(r.now),
                     &r.fingerprint.as_ref().map(|h| &h[..]),
+                    &r.signing_key_id,
                 ],
             )
             .await?;
@@ -156,21 +164,29 @@ impl Store for PostgresStore {
     }
 
     async fn rotate(&self, r: &RotationRequest) -> Result<RotationOutcome, Error> {
-        if !self.minted(&r.presented).await? {
+        let read = self.read_secret(r.presented.family_id());
+        let Some(known) = self.secrets.minted(&r.presented, read).await? else {
             return Ok(RotationOutcome::Refused(Refusal::Unknown));
-        }
+        };
         let family_id = r.presented.family_id();
+        // A family moved to another key: remembered with its new secret.
+        let remembered = |record: FamilyRecord| {
+            if record.secret != known {
+                self.secrets.insert(family_id, record.secret.clone());
+            }
+            Box::new(record)
+        };
         self.standbys_ready("rotating a refresh token").await?;
         if r.new_claims.is_none()
             && let Some(rotated) = self.rotate_live(r).await?
         {
             self.replicated_write("rotating a refresh token").await?;
-            return Ok(RotationOutcome::Rotated(Box::new(rotated)));
+            return Ok(RotationOutcome::Rotated(remembered(rotated)));
         }
         let row = self
             .row(
                 "rotating a refresh token",
-                "SELECT r.outcome, (r.family).* FROM tok_rotate($1, $2, $3, $4, $5, $6) AS r",
+                "SELECT r.outcome, (r.family).* FROM tok_rotate($1, $2, $3, $4, $5, $6, $7) AS r",
                 &[
                     &family_id,
                     &generation(r.presented.generation()),
@@ -178,6 +194,7 @@ impl Store for PostgresStore {
                     &r.new_claims.as_deref(),
                     &ms(r.now),
                     &duration_ms(r.grace),
+                    &r.signing_key_id,
                 ],
             )
             .await?;
@@ -189,8 +206,8 @@ impl Store for PostgresStore {
             _ => self.replicated_write("rotating a refresh token").await?,
         }
         Ok(match outcome.as_str() {
-            "rotated" => RotationOutcome::Rotated(Box::new(family()?)),
-            "grace" => RotationOutcome::Grace(Box::new(family()?)),
+            "rotated" => RotationOutcome::Rotated(remembered(family()?)),
+            "grace" => RotationOutcome::Grace(remembered(family()?)),
             "unknown" => RotationOutcome::Refused(Refusal::Unknown),
             "revoked" => RotationOutcome::Refused(Refusal::Revoked),
             "expired" => RotationOutcome::Refused(Refusal::Expired),

@@ -6,7 +6,7 @@ use redis::{FromRedisValue, Value};
 
 use crate::error::{Error, ErrorKind};
 use crate::model::family::FamilyRecord;
-use crate::model::token::FamilySecret;
+use crate::model::token::{FamilySecret, KeyMove};
 use crate::numeric_date::NumericDate;
 
 /// The format of the family hashes this code writes (field `v`). Keys of another
@@ -18,9 +18,9 @@ pub(super) const FORMAT_VERSION: &str = "2";
 /// kept: at least the family's deadline. `cgen`, the generation of the last claims
 /// change, is absent from families written before it existed (read as 0), and so is
 /// `label` (read as empty).
-pub(super) const FIELDS: [&str; 15] = [
+pub(super) const FIELDS: [&str; 17] = [
     "sub", "claims", "created", "expires", "last", "idle", "gen", "kid", "nonce", "prev", "fp",
-    "revoked", "ttl", "cgen", "label",
+    "revoked", "ttl", "cgen", "label", "mkid", "mgen",
 ];
 
 pub(super) fn hex(bytes: &[u8]) -> String {
@@ -88,14 +88,16 @@ pub(super) fn date(s: &str) -> Result<NumericDate, Error> {
         .ok_or_else(|| corrupt("a time"))
 }
 
-/// The fields of a family hash that never change in its life, read once with its secret
-/// (the format version first): what a rotation neither reads nor returns.
-pub(super) const FIXED: [&str; 9] = [
-    "v", "sub", "created", "expires", "idle", "kid", "nonce", "fp", "label",
+/// The fields of a family hash read once with its secret (the format version first),
+/// which never change in its life but for the key fields (`kid`, `mkid`, `mgen`), which a
+/// rotation moves to another key and then returns: a process that remembers a family
+/// from before such a move finds its tag check failing and reads them again.
+pub(super) const FIXED: [&str; 11] = [
+    "v", "sub", "created", "expires", "idle", "kid", "nonce", "fp", "label", "mkid", "mgen",
 ];
 
-/// What of a family never changes, remembered by a process once read: its secret, and
-/// what a rotation's answer need not carry.
+/// What of a family never changes, remembered by a process once read, and its secret
+/// (which changes only when a rotation moves the family to another key).
 #[derive(Clone)]
 pub(super) struct Fixed {
     pub subject: String,
@@ -135,8 +137,21 @@ impl AsRef<FamilySecret> for Fixed {
 /// A family of another format (or corrupt) is refused loudly rather than decided on or
 /// taken for unknown.
 pub(super) fn fixed_from(values: Vec<Option<String>>) -> Result<Option<Fixed>, Error> {
-    let Ok([version, sub, created, expires, idle, kid, nonce, fp, label]) =
-        <[Option<String>; FIXED.len()]>::try_from(values)
+    let Ok(
+        [
+            version,
+            sub,
+            created,
+            expires,
+            idle,
+            kid,
+            nonce,
+            fp,
+            label,
+            mkid,
+            mgen,
+        ],
+    ) = <[Option<String>; FIXED.len()]>::try_from(values)
     else {
         return Err(corrupt("the family's fields"));
     };
@@ -160,6 +175,7 @@ pub(super) fn fixed_from(values: Vec<Option<String>>) -> Result<Option<Fixed>, E
         secret: FamilySecret {
             key_id: kid,
             nonce: unhex(&nonce).ok_or_else(|| corrupt("nonce"))?,
+            moved: key_move(mkid.as_deref(), mgen.as_deref())?,
         },
         fingerprint: match fp.as_deref() {
             None | Some("") => None,
@@ -171,7 +187,8 @@ pub(super) fn fixed_from(values: Vec<Option<String>>) -> Result<Option<Fixed>, E
 }
 
 /// Rebuilds a family from what never changes and what `rotate.lua` answers: generation,
-/// claims, last use, previous rotation, the key's expiry, claims generation.
+/// claims, last use, previous rotation, the key's expiry, claims generation, and the key
+/// fields (`kid`, `mkid`, `mgen`).
 pub(super) fn rotated_from(
     family_id: &str,
     fixed: Fixed,
@@ -181,10 +198,27 @@ pub(super) fn rotated_from(
         .into_iter()
         .map(|v| String::from_redis_value(v).map_err(|_| corrupt("a rotation's field")))
         .collect::<Result<_, _>>()?;
-    let Ok([generation, claims, last, prev, _kept, claims_generation]) =
-        <[String; 6]>::try_from(values)
+    let Ok(
+        [
+            generation,
+            claims,
+            last,
+            prev,
+            _kept,
+            claims_generation,
+            kid,
+            mkid,
+            mgen,
+        ],
+    ) = <[String; 9]>::try_from(values)
     else {
         return Err(corrupt("the rotation's fields"));
+    };
+    // The key the family's tokens use from now on (a rotation may have moved it).
+    let secret = FamilySecret {
+        key_id: kid,
+        moved: key_move(Some(&mkid), Some(&mgen))?,
+        ..fixed.secret
     };
     Ok(FamilyRecord {
         family_id: family_id.to_owned(),
@@ -195,7 +229,7 @@ pub(super) fn rotated_from(
         last_used_at: date(&last)?,
         idle_timeout: fixed.idle_timeout,
         generation: generation.parse().map_err(|_| corrupt("gen"))?,
-        secret: fixed.secret,
+        secret,
         previous_rotated_at: match prev.as_str() {
             "" => None,
             v => Some(date(v)?),
@@ -208,6 +242,18 @@ pub(super) fn rotated_from(
     })
 }
 
+/// A family's last move to another key from its `mkid` and `mgen` fields: none while
+/// both are absent or empty (a family that never moved).
+fn key_move(mkid: Option<&str>, mgen: Option<&str>) -> Result<Option<KeyMove>, Error> {
+    match (mkid.unwrap_or_default(), mgen.unwrap_or_default()) {
+        ("", "") => Ok(None),
+        (from, at) => Ok(Some(KeyMove {
+            from_key_id: from.to_owned(),
+            at_generation: at.parse().map_err(|_| corrupt("mgen"))?,
+        })),
+    }
+}
+
 /// Rebuilds a family from the values of [`FIELDS`], in that order.
 pub(super) fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyRecord, Error> {
     let values: Vec<String> = values
@@ -218,6 +264,8 @@ pub(super) fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyR
             // too: no label.
             Value::Nil if FIELDS.get(i) == Some(&"cgen") => Ok("0".to_owned()),
             Value::Nil if FIELDS.get(i) == Some(&"label") => Ok(String::new()),
+            // `mkid` and `mgen` are set by a family's first move to another key.
+            Value::Nil if matches!(FIELDS.get(i), Some(&"mkid" | &"mgen")) => Ok(String::new()),
             v => String::from_redis_value(v).map_err(|_| corrupt("a family field")),
         })
         .collect::<Result<_, _>>()?;
@@ -237,6 +285,8 @@ pub(super) fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyR
         _kept,
         claims_generation,
         label,
+        mkid,
+        mgen,
     ] = <[String; FIELDS.len()]>::try_from(values).map_err(|_| corrupt("the family's fields"))?;
     let optional_date = |v: &str| -> Result<Option<NumericDate>, Error> {
         match v {
@@ -256,6 +306,7 @@ pub(super) fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyR
         secret: FamilySecret {
             key_id: kid,
             nonce: unhex(&nonce).ok_or_else(|| corrupt("nonce"))?,
+            moved: key_move(Some(&mkid), Some(&mgen))?,
         },
         previous_rotated_at: optional_date(&prev)?,
         fingerprint: match fp.as_str() {

@@ -6,18 +6,23 @@
 -- KEYS[1]: the family. ARGV: presented generation, fingerprint hash (hex, '' if none),
 -- new claims ('' to keep), now (ms), grace (ms), change channel, change message,
 -- request id (random, per call), then the family's own fingerprint hash (hex, '' if
--- unbound), expires (ms) and idle timeout (ms), which never change.
+-- unbound), expires (ms) and idle timeout (ms), which never change, and the public id of
+-- the signing refresh key: a rotation moves the family to it when its key is another
+-- (`FamilySecret::rotated_to`).
 -- A call sent again by a client that lost the reply (a dropped connection; the cluster
 -- client retries) finds its own request id on the family, one generation on, and gets
 -- the answer the first run gave instead of being judged reuse.
 -- A refusal that revokes publishes the change message, for other processes' caches.
--- Returns {'rotated', GEN, CLAIMS, LAST, PREV, TTL, CGEN}, {'grace', the same} or
--- {'refused', reason}.
-local f = redis.call('HMGET', KEYS[1], 'gen', 'claims', 'last', 'prev', 'revoked', 'ttl', 'cgen')
+-- Returns {'rotated', GEN, CLAIMS, LAST, PREV, TTL, CGEN, KID, MKID, MGEN}, {'grace', the
+-- same} or {'refused', reason}.
+local f = redis.call('HMGET', KEYS[1], 'gen', 'claims', 'last', 'prev', 'revoked', 'ttl', 'cgen',
+  'kid', 'mkid', 'mgen')
 -- 1 gen, 2 claims, 3 last, 4 prev, 5 revoked, 6 ttl, 7 cgen (absent on families older
--- than it: 0). No generation: no family (or a tombstone).
+-- than it: 0), 8 kid, 9 mkid and 10 mgen (absent until the family first moves to another
+-- key). No generation: no family (or a tombstone).
 if not f[1] then return {'refused', 'unknown'} end
 local cgen = f[7] or '0'
+local kid, mkid, mgen = f[8], f[9] or '', f[10] or ''
 local pgen = tonumber(ARGV[1])
 local gen = tonumber(f[1])
 if pgen > gen then return {'refused', 'unknown'} end
@@ -36,7 +41,7 @@ if ARGV[9] ~= '' and ARGV[9] ~= ARGV[2] then
 end
 if pgen ~= gen then
   if pgen + 1 == gen and redis.call('HGET', KEYS[1], 'rq') == ARGV[8] then
-    return {'rotated', f[1], f[2], f[3], f[4], f[6], cgen}
+    return {'rotated', f[1], f[2], f[3], f[4], f[6], cgen, kid, mkid, mgen}
   end
   local in_grace = pgen + 1 == gen and f[4] ~= '' and eff < tonumber(f[4]) + tonumber(ARGV[5])
   if not in_grace then
@@ -47,7 +52,7 @@ if pgen ~= gen then
   -- A privilege change rotates on from the live generation; a plain refresh gets the
   -- live token again and changes nothing.
   if ARGV[3] == '' then
-    return {'grace', f[1], f[2], f[3], f[4], f[6], cgen}
+    return {'grace', f[1], f[2], f[3], f[4], f[6], cgen, kid, mkid, mgen}
   end
 end
 gen = gen + 1
@@ -61,6 +66,12 @@ if ARGV[3] ~= '' then
   cgen = gen
   redis.call('PUBLISH', ARGV[6], ARGV[7])
 end
+-- Another signing key: the family moves to it from this generation on (as
+-- `FamilySecret::rotated_to`); its earlier tokens stay checkable with the key it left.
+if kid ~= ARGV[12] then
+  mkid, mgen, kid = kid, gen, ARGV[12]
+  redis.call('HSET', KEYS[1], 'kid', kid, 'mkid', mkid, 'mgen', mgen)
+end
 -- Numbers go to Redis as integers (HSET arguments and replies alike).
 local deadline = math.min(expires, eff + idle)
 local kept = tonumber(f[6]) or 0
@@ -71,4 +82,4 @@ if deadline > kept then
 else
   redis.call('HSET', KEYS[1], 'gen', gen, 'prev', prev, 'last', eff, 'claims', claims, 'rq', ARGV[8], 'cgen', cgen)
 end
-return {'rotated', gen, claims, eff, prev, kept, cgen}
+return {'rotated', gen, claims, eff, prev, kept, cgen, kid, mkid, mgen}

@@ -93,20 +93,30 @@ impl Store for RedisStore {
                             .unwrap_or_default(),
                     )
                     .arg(ms(fixed.expires_at))
-                    .arg(fixed.idle_timeout.as_millis() as u64),
+                    .arg(fixed.idle_timeout.as_millis() as u64)
+                    .arg(&r.signing_key_id),
             )
             .await?;
         let mut reply = reply.into_iter();
         let mut next_string = || reply.next().and_then(|v| String::from_redis_value(v).ok());
+        // A family moved to another key: remembered with its new secret.
+        let remembered = |record: FamilyRecord| {
+            if record.secret != fixed.secret {
+                let mut moved = fixed.clone();
+                moved.secret = record.secret.clone();
+                self.secrets.insert(family_id, moved);
+            }
+            Box::new(record)
+        };
         match next_string().as_deref() {
-            Some("rotated") => Ok(RotationOutcome::Rotated(Box::new(rotated_from(
+            Some("rotated") => Ok(RotationOutcome::Rotated(remembered(rotated_from(
                 family_id,
-                fixed,
+                fixed.clone(),
                 reply.collect(),
             )?))),
-            Some("grace") => Ok(RotationOutcome::Grace(Box::new(rotated_from(
+            Some("grace") => Ok(RotationOutcome::Grace(remembered(rotated_from(
                 family_id,
-                fixed,
+                fixed.clone(),
                 reply.collect(),
             )?))),
             Some("refused") => Ok(RotationOutcome::Refused(match next_string().as_deref() {

@@ -14,8 +14,9 @@ use crate::store::sqlite::changes;
 /// The schema version this code writes and reads. Version 1 kept one row per refresh
 /// token ever minted; version 2 derives tokens and keeps one row per family; version 3
 /// adds the change log (`changes`), which a version-2 file gains when opened; version 4
-/// adds each session's label, which a version-2 or -3 file gains when opened.
-pub(super) const SCHEMA_VERSION: i64 = 4;
+/// adds each session's label, which a version-2 or -3 file gains when opened; version 5
+/// adds each family's last move to another refresh key, which older files gain too.
+pub(super) const SCHEMA_VERSION: i64 = 5;
 
 /// What version 3 adds to version 2: the change log, and the generation of each
 /// family's last claims change (0 for families that never changed claims).
@@ -30,7 +31,13 @@ fn upgrade_3() -> String {
 /// (empty for sessions from before).
 const UPGRADE_4: &str = "ALTER TABLE tok_families ADD COLUMN label TEXT NOT NULL DEFAULT '';";
 
-/// Version 2's schema; a new file gets it and then [`upgrade_3`] and [`UPGRADE_4`].
+/// What version 5 adds to version 4: a family's last move to another refresh key (the
+/// key it left, and the first generation of the new one), none for families from before.
+const UPGRADE_5: &str = "ALTER TABLE tok_families ADD COLUMN moved_from_key TEXT;
+ALTER TABLE tok_families ADD COLUMN moved_at_gen INTEGER;";
+
+/// Version 2's schema; a new file gets it and then [`upgrade_3`], [`UPGRADE_4`] and
+/// [`UPGRADE_5`].
 pub(super) const SCHEMA: &str = "
 CREATE TABLE tok_schema (version INTEGER NOT NULL);
 CREATE TABLE tok_families (
@@ -188,6 +195,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<i64> {
         tx.execute_batch(SCHEMA)?;
         tx.execute_batch(&upgrade_3())?;
         tx.execute_batch(UPGRADE_4)?;
+        tx.execute_batch(UPGRADE_5)?;
         tx.execute(
             "INSERT INTO tok_schema (version) VALUES (?1)",
             [SCHEMA_VERSION],
@@ -202,6 +210,10 @@ fn migrate(conn: &Connection) -> rusqlite::Result<i64> {
     }
     if version == 3 {
         tx.execute_batch(UPGRADE_4)?;
+        version = 4;
+    }
+    if version == 4 {
+        tx.execute_batch(UPGRADE_5)?;
         tx.execute("UPDATE tok_schema SET version = ?1", [SCHEMA_VERSION])?;
         version = SCHEMA_VERSION;
     }
@@ -249,11 +261,11 @@ mod tests {
         let err = init_schema(&conn, &path).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Store);
         assert!(err.detail().contains("schema version 1"), "{err}");
-        assert!(err.detail().contains("only version 4"), "{err}");
+        assert!(err.detail().contains("only version 5"), "{err}");
     }
 
-    /// A version-2 file (before the change log and labels) gains the log and the label
-    /// column and opens, its families intact; nothing else about it changes.
+    /// A version-2 file (before the change log, labels and key moves) gains the log and
+    /// the columns and opens, its families intact; nothing else about it changes.
     #[test]
     fn a_version_2_file_gains_the_change_log_and_labels() {
         let dir = tempfile::tempdir().unwrap();
@@ -270,15 +282,19 @@ mod tests {
         drop(conn);
         let conn = open_connection(&path, Durability::Full).unwrap();
         init_schema(&conn, &path).unwrap();
-        let (version, denied, log, label): (i64, i64, i64, String) = conn
+        let (version, denied, log, label, moved): (i64, i64, i64, String, Option<String>) = conn
             .query_row(
                 "SELECT (SELECT version FROM tok_schema), (SELECT count(*) FROM tok_denylist),
-                        (SELECT count(*) FROM tok_changes), (SELECT label FROM tok_families)",
+                        (SELECT count(*) FROM tok_changes), (SELECT label FROM tok_families),
+                        (SELECT moved_from_key FROM tok_families)",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .unwrap();
-        assert_eq!((version, denied, log, label.as_str()), (4, 1, 0, ""));
+        assert_eq!(
+            (version, denied, log, label.as_str(), moved),
+            (5, 1, 0, "", None)
+        );
     }
 
     #[test]

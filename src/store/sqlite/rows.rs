@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::model::change::Change;
 use crate::model::family::FamilyRecord;
-use crate::model::token::FamilySecret;
+use crate::model::token::{FamilySecret, KeyMove};
 use crate::numeric_date::NumericDate;
 use crate::store::sqlite::changes;
 
@@ -45,6 +45,16 @@ pub(super) fn family_from_row(row: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
         secret: FamilySecret {
             key_id: row.get(8)?,
             nonce: blob32(row.get(9)?)?,
+            moved: match (
+                row.get::<_, Option<String>>(15)?,
+                row.get::<_, Option<i64>>(16)?,
+            ) {
+                (Some(from_key_id), Some(at)) => Some(KeyMove {
+                    from_key_id,
+                    at_generation: u64::try_from(at).unwrap_or(0),
+                }),
+                _ => None,
+            },
         },
         previous_rotated_at: row.get::<_, Option<i64>>(10)?.map(date).transpose()?,
         fingerprint: row.get::<_, Option<Vec<u8>>>(11)?.map(blob32).transpose()?,
@@ -63,13 +73,13 @@ pub(super) fn read_family(conn: &Connection, id: &str) -> rusqlite::Result<Optio
 }
 
 pub(super) const SELECT_FAMILY: &str = "SELECT id, subject, claims, created_ms, expires_ms, last_used_ms, idle_ms, \
-     generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, claims_gen, label \
-     FROM tok_families WHERE id = ?1";
+     generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, claims_gen, label, \
+     moved_from_key, moved_at_gen FROM tok_families WHERE id = ?1";
 
 /// A subject's unrevoked families, oldest first, by the subject index.
 pub(super) const SELECT_SUBJECT: &str = "SELECT id, subject, claims, created_ms, expires_ms, last_used_ms, \
      idle_ms, generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, claims_gen, \
-     label FROM tok_families WHERE subject = ?1 AND revoked_ms IS NULL ORDER BY created_ms LIMIT ?2";
+     label, moved_from_key, moved_at_gen FROM tok_families WHERE subject = ?1 AND revoked_ms IS NULL ORDER BY created_ms LIMIT ?2";
 
 pub(super) const INSERT_FAMILY: &str = "INSERT INTO tok_families (id, subject, claims, created_ms, expires_ms, \
      last_used_ms, idle_ms, generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, \
@@ -98,7 +108,8 @@ pub(super) fn write_family(
     let changed = tx
         .prepare_cached(
             "UPDATE tok_families SET claims = ?2, last_used_ms = ?3, generation = ?4,
-                 prev_rotated_ms = ?5, revoked_ms = ?6, claims_gen = ?8
+                 prev_rotated_ms = ?5, revoked_ms = ?6, claims_gen = ?8, key_id = ?9,
+                 moved_from_key = ?10, moved_at_gen = ?11
              WHERE id = ?1 AND generation = ?7",
         )?
         .execute(params![
@@ -110,6 +121,9 @@ pub(super) fn write_family(
             next.revoked_at.map(ms),
             gen_i64(before.generation),
             gen_i64(next.claims_generation),
+            next.secret.key_id,
+            next.secret.moved.as_ref().map(|m| m.from_key_id.as_str()),
+            next.secret.moved.as_ref().map(|m| gen_i64(m.at_generation)),
         ])?;
     // A family that ended, or whose claims changed, is announced to other processes'
     // online-check caches in this transaction.
