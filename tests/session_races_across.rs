@@ -201,3 +201,72 @@ async fn postgres_killed_with_rotations_in_flight() {
     })
     .await;
 }
+
+/// One instance remembers a family's secret (key A); another, signing with B, moves the
+/// family at its next rotation. The first instance, its memory now stale, must read the
+/// moved secret again and go on, not refuse the session as unknown.
+async fn a_move_by_another_instance_is_seen(url: &str) {
+    let a = HmacKey::from_bytes(&[7; 32]).unwrap().with_kid("a");
+    let b = HmacKey::from_bytes(&[8; 32]).unwrap().with_kid("b");
+    let here_keys = tok::refresh::LiveKeys::new(KeySet::new(a.clone()));
+    let here = Sessions::new(
+        tok::store::open(url).await.unwrap(),
+        here_keys.clone(),
+        policy(0),
+    );
+    let there = Sessions::new(
+        tok::store::open(url).await.unwrap(),
+        KeySet::from_keys(vec![b.clone(), a.clone()]).unwrap(),
+        policy(0),
+    );
+    let p0 = here.issue("alice", &Map::new(), None).await.unwrap();
+    let p1 = here.rotate(&p0.refresh_token, None).await.unwrap();
+    let p2 = there.rotate(&p1.refresh_token, None).await.unwrap();
+    here_keys.replace(KeySet::from_keys(vec![a, b]).unwrap());
+    let p3 = here.rotate(&p2.refresh_token, None).await.unwrap();
+    assert_eq!(p3.session_id, p0.session_id);
+    // `here` signs with A, so p2's rotation moved the family back (B to A). A family
+    // keeps its last move only: p1 (A, before the first move) is unknown, never accepted;
+    // p2 (B, before the last move) is reuse, and ends the family.
+    assert_eq!(
+        here.rotate(&p1.refresh_token, None)
+            .await
+            .unwrap_err()
+            .kind(),
+        tok::ErrorKind::RefreshUnknown
+    );
+    assert_eq!(
+        here.rotate(&p2.refresh_token, None)
+            .await
+            .unwrap_err()
+            .kind(),
+        tok::ErrorKind::RefreshReused
+    );
+    assert_eq!(
+        there
+            .rotate(&p3.refresh_token, None)
+            .await
+            .unwrap_err()
+            .kind(),
+        tok::ErrorKind::Revoked
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_move_by_another_instance_is_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    a_move_by_another_instance_is_seen(&format!("sqlite:{}", dir.path().join("move.db").display()))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_a_move_by_another_instance_is_seen() {
+    let redis = RedisServer::start();
+    a_move_by_another_instance_is_seen(&redis.url()).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_move_by_another_instance_is_seen() {
+    a_move_by_another_instance_is_seen(&common::postgres_server::database()).await;
+}

@@ -82,6 +82,26 @@ fn generation(token: &str) -> u64 {
     token.split('.').nth(1).unwrap().parse().unwrap()
 }
 
+/// Asserts what [`Sessions::key_usage`] answers: each key of the set as (kid, signing,
+/// live sessions), and the sessions on keys not in the set. Redis Cluster cannot count
+/// (SCAN reaches one node) and must say so.
+async fn assert_usage<S: Store>(
+    s: &Sessions<S>,
+    keys: &[(Option<&str>, bool, u64)],
+    not_in_set: u64,
+) {
+    let usage = match s.key_usage().await {
+        Err(e) if e.kind() == ErrorKind::Store && e.to_string().contains("Redis Cluster") => return,
+        other => other.unwrap(),
+    };
+    let got: Vec<_> = usage
+        .keys
+        .iter()
+        .map(|k| (k.kid.as_deref(), k.signing, k.sessions))
+        .collect();
+    assert_eq!((got.as_slice(), usage.not_in_set), (keys, not_in_set));
+}
+
 /// Defines the cases (in `mod cases`) and the `conformance!` macro that runs every one of
 /// them on a backend. `$d` is a literal `$`, so that the inner macro can have its own
 /// metavariables.
@@ -258,6 +278,7 @@ suite! { $
 
         let p0 = only_a.issue("alice", &Map::new(), None).await.unwrap();
         let idle = only_a.issue("bob", &Map::new(), None).await.unwrap();
+        assert_usage(&only_a, &[(Some("a"), true, 2)], 0).await;
         // B added everywhere, A still signs: nothing moves.
         clock.advance_ms(1_000);
         let p1 = a_then_b.rotate(&p0.refresh_token, None).await.unwrap();
@@ -266,6 +287,7 @@ suite! { $
         clock.advance_ms(1_000);
         let p2 = b_then_a.rotate(&p1.refresh_token, None).await.unwrap();
         assert_eq!(kid(&p2).as_deref(), Some("b"));
+        assert_usage(&b_then_a, &[(Some("b"), true, 1), (Some("a"), false, 1)], 0).await;
         // The token before the move, inside the grace window, gets the live one.
         let again = b_then_a.rotate(&p1.refresh_token, None).await.unwrap();
         assert_eq!(again.refresh_token, p2.refresh_token);
@@ -273,6 +295,8 @@ suite! { $
         clock.advance_ms(11_000);
         let p3 = only_b.rotate(&p2.refresh_token, None).await.unwrap();
         assert_eq!(access_state(&only_b, &p3).await, Ok(()));
+        // The idle session still uses A: counted as using a key not in the set.
+        assert_usage(&only_b, &[(Some("b"), true, 1)], 1).await;
         // A pre-move token without A: unknown, and nothing changes.
         assert_eq!(
             kind(only_b.rotate(&p1.refresh_token, None).await),
@@ -298,6 +322,33 @@ suite! { $
             kind(only_b.rotate(&p4.refresh_token, None).await),
             ErrorKind::Revoked
         );
+    }
+
+    // Key usage counts live sessions only: not a revoked one, not one past its idle or
+    // absolute end.
+    async fn key_usage_counts_live_sessions_only(store) {
+        let clock = Clock::new();
+        let policy = RefreshPolicy::default()
+            .with_idle_timeout(Duration::from_secs(60))
+            .with_session_lifetime(Duration::from_secs(3600));
+        let s = sessions(store, policy, &clock);
+        let live = s.issue("alice", &Map::new(), None).await.unwrap();
+        let revoked = s.issue("alice", &Map::new(), None).await.unwrap();
+        let idle = s.issue("bob", &Map::new(), None).await.unwrap();
+        assert!(s.revoke_refresh(&revoked.refresh_token).await.unwrap());
+        clock.advance_ms(59_000);
+        let live = s.rotate(&live.refresh_token, None).await.unwrap();
+        assert_usage(&s, &[(Some("k"), true, 2)], 0).await;
+        clock.advance_ms(1_000);
+        assert_usage(&s, &[(Some("k"), true, 1)], 0).await;
+        assert_eq!(kind(s.rotate(&idle.refresh_token, None).await), ErrorKind::RefreshExpired);
+        for _ in 0..61 {
+            clock.advance_ms(59_000);
+            if s.rotate(&live.refresh_token, None).await.is_err() {
+                break;
+            }
+        }
+        assert_usage(&s, &[(Some("k"), true, 0)], 0).await;
     }
 
     async fn logout_needs_a_token_the_family_minted(store) {

@@ -7,8 +7,8 @@ use crate::layer::online_cache::{DEFAULT_CACHE_CAPACITY, OnlineCache};
 use crate::model::change::{Change, ChangeListener, Feed};
 use crate::model::family::{FamilyRecord, Logout};
 use crate::model::store::{
-    Created, LogoutRequest, OnlineQuery, OnlineState, RotationOutcome, RotationRequest, Store,
-    Verdict, deny_until,
+    Created, FamiliesByKey, LogoutRequest, OnlineQuery, OnlineState, RotationOutcome,
+    RotationRequest, Store, Verdict, deny_until,
 };
 use crate::numeric_date::NumericDate;
 use crate::store::AnyStore;
@@ -219,6 +219,10 @@ impl<S: Store> Store for Cached<S> {
         now: NumericDate,
     ) -> Result<Vec<FamilyRecord>, Error> {
         self.store.sessions_of(subject, now).await
+    }
+
+    async fn families_by_key(&self, now: NumericDate) -> Result<FamiliesByKey, Error> {
+        self.store.families_by_key(now).await
     }
 
     async fn end_session(

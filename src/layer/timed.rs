@@ -10,8 +10,8 @@ use crate::error::Error;
 use crate::model::change::{ChangeListener, Feed};
 use crate::model::family::{FamilyRecord, Logout};
 use crate::model::store::{
-    Created, LogoutRequest, OnlineQuery, OnlineState, RotationOutcome, RotationRequest, Store,
-    Verdict,
+    Created, FamiliesByKey, LogoutRequest, OnlineQuery, OnlineState, RotationOutcome,
+    RotationRequest, Store, Verdict,
 };
 use crate::numeric_date::NumericDate;
 
@@ -87,6 +87,11 @@ impl<S: Store> Store for Timed<S> {
         now: NumericDate,
     ) -> Result<Vec<FamilyRecord>, Error> {
         self.timed("list", self.0.sessions_of(subject, now)).await
+    }
+
+    async fn families_by_key(&self, now: NumericDate) -> Result<FamiliesByKey, Error> {
+        self.timed("count_by_key", self.0.families_by_key(now))
+            .await
     }
 
     async fn end_session(

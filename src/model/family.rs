@@ -107,7 +107,7 @@ impl FamilyRecord {
     /// fast rotation `UPDATE` (PostgreSQL); the conformance suite's lifetime cases and
     /// the generated sequences (`tests/store_sequences.rs`) run through every one.
     pub fn is_expired(&self, now: NumericDate) -> bool {
-        effective_now(self, now) >= self.usable_until()
+        ended_by_lifetime(self.last_used_at, self.expires_at, self.idle_timeout, now)
     }
 
     /// Whether the family is live at `now` (not revoked, not expired).
@@ -168,6 +168,17 @@ pub enum Decision {
     Grace,
     /// No new pair.
     Refuse(Refusal),
+}
+
+/// The lifetime rule of [`FamilyRecord::is_expired`] on the fields it reads, for a store
+/// that reads only those (counting families per key).
+pub fn ended_by_lifetime(
+    last_used_at: NumericDate,
+    expires_at: NumericDate,
+    idle_timeout: Duration,
+    now: NumericDate,
+) -> bool {
+    now.max(last_used_at) >= expires_at.min(last_used_at.saturating_add(idle_timeout))
 }
 
 /// "Now" for lifetime checks: never earlier than the last use, so setting the clock back

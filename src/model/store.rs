@@ -34,6 +34,25 @@ pub fn listed(
     live
 }
 
+/// Live families by the id of the refresh key they use ([`FamilySecret::key_id`]): what
+/// [`Store::families_by_key`] answers.
+///
+/// [`FamilySecret::key_id`]: crate::model::token::FamilySecret
+pub type FamiliesByKey = std::collections::BTreeMap<String, u64>;
+
+/// What [`Store::families_by_key`] answers from the families a backend read: the live
+/// ones at `now`, counted by refresh key. One rule for every backend.
+pub fn count_by_key(
+    families: impl IntoIterator<Item = FamilyRecord>,
+    now: NumericDate,
+) -> FamiliesByKey {
+    let mut counts = FamiliesByKey::new();
+    for family in families.into_iter().filter(|f| f.is_live(now)) {
+        *counts.entry(family.secret.key_id).or_default() += 1;
+    }
+    counts
+}
+
 /// The most sessions [`Store::sessions_of`] lists for one subject: a devices page shows
 /// far fewer, and a subject with more is listed oldest first up to this bound.
 pub const MAX_LISTED: usize = 1000;
@@ -231,6 +250,28 @@ pub trait Store: Send + Sync {
             Err(Error::new(
                 crate::error::ErrorKind::Config,
                 "this store cannot list a subject's sessions",
+            ))
+        }
+    }
+
+    /// How many live families use each refresh key at `now` (see [`FamiliesByKey`]):
+    /// what an operator reads before removing a key from the set (see
+    /// [`Sessions::key_usage`](crate::refresh::Sessions::key_usage)). It reads every
+    /// family: an operator's call, not a request's. The default answers
+    /// [`Config`](crate::error::ErrorKind::Config): a store counts only if it can read
+    /// every family.
+    ///
+    /// # Errors
+    /// [`Store`](crate::error::ErrorKind::Store) when the backend fails.
+    fn families_by_key(
+        &self,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<FamiliesByKey, Error>> + Send {
+        let _ = now;
+        async {
+            Err(Error::new(
+                crate::error::ErrorKind::Config,
+                "this store cannot count its sessions by key",
             ))
         }
     }
@@ -462,5 +503,12 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         now: NumericDate,
     ) -> impl Future<Output = Result<bool, Error>> + Send {
         (**self).end_session(subject, family_id, now)
+    }
+
+    fn families_by_key(
+        &self,
+        now: NumericDate,
+    ) -> impl Future<Output = Result<FamiliesByKey, Error>> + Send {
+        (**self).families_by_key(now)
     }
 }

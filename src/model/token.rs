@@ -175,6 +175,11 @@ impl RefreshKeys {
         &self.keys[self.signer].id
     }
 
+    /// The refresh key ids, in the order of the set's keys they derive from.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.id.as_str())
+    }
+
     fn find(&self, id: &str) -> Option<&RefreshKey> {
         self.keys.iter().find(|k| k.id == id)
     }

@@ -10,7 +10,10 @@
 //! | `tok_subject_logouts_total` | | "logout everywhere" calls |
 //! | `tok_sessions_ended_total` | `by`: `operator`, `subject` | sessions ended by id (an operator, or the user's devices page) |
 //! | `tok_online_checks_total` | `result`: `accepted`, `denied`, `ended`, `outdated`; `answered_by`: `cache`, `store` | online checks that reached a verdict |
-//! | `tok_store_operation_seconds` (histogram) | `backend`: `memory`, `sqlite`, `redis`, `postgres`, `custom`; `operation`: `create`, `rotate`, `logout`, `revoke_family`, `revoke_subject`, `deny`, `online_state` (reads only: an answer from a [`Cached`](crate::layer::Cached) layer's memory is none), `list`, `end_session` | each store call a session flow makes, failed ones included (timed by one layer, `crate::layer::timed`) |
+//! | `tok_store_operation_seconds` (histogram) | `backend`: `memory`, `sqlite`, `redis`, `postgres`, `custom`; `operation`: `create`, `rotate`, `logout`, `revoke_family`, `revoke_subject`, `deny`, `online_state` (reads only: an answer from a [`Cached`](crate::layer::Cached) layer's memory is none), `list`, `end_session`, `count_by_key` | each store call a session flow makes, failed ones included (timed by one layer, `crate::layer::timed`) |
+//! | `tok_sessions_by_key` (gauge) | `kid`: a key's id, `(no kid)`, `(not in set)` | live sessions per key, as of the last [`Sessions::key_usage`](crate::refresh::Sessions::key_usage) |
+//! | `tok_key_file_reloads_total` | `outcome`: `loaded`, `rejected` | changes of a [`KeyFile`](crate::refresh::KeyFile) read |
+//! | `tok_key_file_rejected` (gauge) | | 1 while the key file on disk is rejected (the last good set is in use) |
 //! | `tok_sqlite_write_batch_size` (histogram) | | requests per SQLite group commit |
 //! | `tok_change_feed_losses_total` | `backend`: `redis`, `postgres`; `store`: the Redis prefix or PostgreSQL's `host:port/database` | deaf episodes: a proven change feed lost (the store's online cache reads the store until the feed is proven again) |
 //! | `tok_change_feed_hearing` (gauge) | as above | 1 while the store's change feed is proven, 0 while deaf |

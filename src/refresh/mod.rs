@@ -51,6 +51,11 @@ mod revoke;
 
 mod devices;
 
+mod key_usage;
+
+mod key_file;
+mod live_keys;
+
 mod claims;
 mod metrics;
 mod pair;
@@ -61,6 +66,9 @@ pub use crate::model::{family, token};
 pub use online::{GENERATION_CLAIM, SESSION_CLAIM, check_online, minted_at, session_id};
 
 pub use devices::SessionInfo;
+pub use key_file::{KEY_FILE_POLL, KeyFile, Watching};
+pub use key_usage::{KeyCount, KeyUsage};
+pub use live_keys::LiveKeys;
 pub use pair::TokenPair;
 pub use policy::{MAX_GRACE, RefreshPolicy};
 pub use sessions::{Clock, Fingerprint, Sessions};

@@ -126,8 +126,12 @@ impl<S: Store> Sessions<S> {
         validation: &Validation,
     ) -> Result<(), Error> {
         let now = self.now();
-        let verified =
-            crate::jws::verify_at::<Map<String, Value>>(&self.keys, access_token, validation, now)?;
+        let verified = crate::jws::verify_at::<Map<String, Value>>(
+            &self.keys.load().set,
+            access_token,
+            validation,
+            now,
+        )?;
         let jti = verified
             .claims
             .jti

@@ -13,9 +13,10 @@ use crate::keyset::KeySet;
 use crate::layer::timed::Timed;
 use crate::model::family::{FamilyRecord, Refusal};
 use crate::model::store::{Created, RotationOutcome, RotationRequest, Store};
-use crate::model::token::{self, PresentedToken, RefreshKeys};
+use crate::model::token::{self, PresentedToken};
 use crate::numeric_date::NumericDate;
 use crate::refresh::claims::claims_json;
+use crate::refresh::live_keys::LiveKeys;
 use crate::refresh::online::{
     GENERATION_CLAIM, SESSION_CLAIM, check_online, minted_at, session_id,
 };
@@ -40,8 +41,7 @@ const ISSUE_ATTEMPTS: usize = 3;
 pub struct Sessions<S> {
     /// Timed: every call a flow makes is recorded (see [`crate::layer`]).
     pub(super) store: Timed<S>,
-    pub(super) keys: KeySet,
-    refresh_keys: Arc<RefreshKeys>,
+    pub(super) keys: LiveKeys,
     pub(super) policy: RefreshPolicy,
     clock: Clock,
     sessionless: bool,
@@ -50,11 +50,12 @@ pub struct Sessions<S> {
 impl<S: Store> Sessions<S> {
     /// Sessions over `store`, signing access tokens with `keys`' signing key and deriving
     /// refresh tokens from refresh keys derived from `keys` (see [`crate::refresh::token`]).
-    pub fn new(store: S, keys: KeySet, policy: RefreshPolicy) -> Self {
+    /// `keys` is a [`KeySet`] fixed for the life of these sessions, or [`LiveKeys`] that
+    /// can change while they run (see [`KeyFile`](crate::refresh::KeyFile)).
+    pub fn new(store: S, keys: impl Into<LiveKeys>, policy: RefreshPolicy) -> Self {
         Self {
-            refresh_keys: Arc::new(RefreshKeys::from_key_set(&keys)),
             store: Timed(store),
-            keys,
+            keys: keys.into(),
             policy,
             clock: Arc::new(NumericDate::now),
             sessionless: false,
@@ -88,8 +89,14 @@ impl<S: Store> Sessions<S> {
         &self.policy
     }
 
-    /// The key set access tokens are signed and verified with.
-    pub fn keys(&self) -> &KeySet {
+    /// The key set access tokens are signed and verified with now (a copy: see
+    /// [`live_keys`](Self::live_keys) for the set that follows replacements).
+    pub fn keys(&self) -> KeySet {
+        self.keys.current()
+    }
+
+    /// The live keys these sessions read on every call.
+    pub fn live_keys(&self) -> &LiveKeys {
         &self.keys
     }
 
@@ -98,7 +105,7 @@ impl<S: Store> Sessions<S> {
     }
 
     pub(super) fn parse(&self, refresh_token: &str) -> Result<PresentedToken, Error> {
-        PresentedToken::parse(refresh_token, Arc::clone(&self.refresh_keys))
+        PresentedToken::parse(refresh_token, Arc::clone(&self.keys.load().refresh))
     }
 
     /// Starts a family for `subject`: an access token carrying `claims` (any type that
@@ -165,7 +172,7 @@ impl<S: Store> Sessions<S> {
                 last_used_at: now,
                 idle_timeout: self.policy.idle_timeout,
                 generation: 0,
-                secret: self.refresh_keys.new_family_secret()?,
+                secret: self.keys.load().refresh.new_family_secret()?,
                 previous_rotated_at: None,
                 fingerprint: fingerprint.map(token::hash),
                 claims_generation: 0,
@@ -254,13 +261,18 @@ impl<S: Store> Sessions<S> {
         new_claims: Option<String>,
     ) -> Result<TokenPair, Error> {
         let now = self.now();
-        let request = RotationRequest {
-            presented: self.parse(refresh_token)?,
-            fingerprint: fingerprint.map(token::hash),
-            new_claims,
-            now,
-            grace: self.policy.grace,
-            signing_key_id: self.refresh_keys.signing_key_id().to_owned(),
+        // One version of the keys parses the token and names the signing key; the guard
+        // is not held across the store call.
+        let request = {
+            let keys = self.keys.load();
+            RotationRequest {
+                presented: PresentedToken::parse(refresh_token, Arc::clone(&keys.refresh))?,
+                fingerprint: fingerprint.map(token::hash),
+                new_claims,
+                now,
+                grace: self.policy.grace,
+                signing_key_id: keys.refresh.signing_key_id().to_owned(),
+            }
         };
         let family = request.presented.family_id();
         let span = tracing::Span::current();
@@ -284,9 +296,11 @@ impl<S: Store> Sessions<S> {
     }
 
     fn pair(&self, record: &FamilyRecord, now: NumericDate) -> Result<TokenPair, Error> {
-        // The family's key passed the tag check (or just signed it), so it is in the set.
-        let refresh_token = self
-            .refresh_keys
+        // The family's key passed the tag check (or just signed it), so it is in the set
+        // (unless the set was replaced since: then the family's key may be gone).
+        let keys = self.keys.load();
+        let refresh_token = keys
+            .refresh
             .mint(&record.family_id, record.generation, &record.secret)
             .ok_or_else(|| refusal_error(Refusal::Unknown, &record.family_id))?;
         let mut custom: Map<String, Value> = serde_json::from_str(&record.claims).map_err(|e| {
@@ -307,7 +321,7 @@ impl<S: Store> Sessions<S> {
         if let Some(aud) = &self.policy.audience {
             claims = claims.with_audience(aud.as_str());
         }
-        let access_token = crate::jws::sign(self.keys.signing_key(), &claims)?;
+        let access_token = crate::jws::sign(keys.set.signing_key(), &claims)?;
         Ok(TokenPair {
             access_token,
             token_type: "Bearer",
@@ -354,8 +368,12 @@ impl<S: Store> Sessions<S> {
         validation: &Validation,
     ) -> Result<Verified<T>, Error> {
         let now = self.now();
-        let verified =
-            crate::jws::verify_at::<Map<String, Value>>(&self.keys, access_token, validation, now)?;
+        let verified = crate::jws::verify_at::<Map<String, Value>>(
+            &self.keys.load().set,
+            access_token,
+            validation,
+            now,
+        )?;
         let claims = verified.claims;
         let sid = session_id(&claims.custom)?;
         if sid.is_none() && !self.sessionless {

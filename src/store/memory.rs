@@ -12,8 +12,8 @@ use crate::model::change::{ChangeListener, Feed};
 use crate::model::family::{FamilyRecord, Logout};
 use crate::model::resolve::{resolve_logout, resolve_rotation};
 use crate::model::store::{
-    Created, LogoutRequest, OnlineState, RotationOutcome, RotationRequest, Store, deny_until,
-    listed,
+    Created, FamiliesByKey, LogoutRequest, OnlineState, RotationOutcome, RotationRequest, Store,
+    count_by_key, deny_until, listed,
 };
 use crate::numeric_date::NumericDate;
 
@@ -208,6 +208,11 @@ impl Store for MemoryStore {
             .filter_map(|id| state.families.get(id))
             .cloned();
         Ok(listed(found, subject, now))
+    }
+
+    async fn families_by_key(&self, now: NumericDate) -> Result<FamiliesByKey, Error> {
+        let state = self.lock();
+        Ok(count_by_key(state.families.values().cloned(), now))
     }
 
     async fn online_state(

@@ -56,8 +56,9 @@ mod url;
 pub use crate::model::change::{Change, ChangeListener, Feed, SubjectDigest, subject_digest};
 pub use crate::model::resolve::{Resolved, resolve_logout, resolve_rotation};
 pub use crate::model::store::{
-    Created, DENYLIST_RETENTION, LogoutRequest, MAX_LISTED, OnlineQuery, OnlineState, PURGE_MARGIN,
-    RotationOutcome, RotationRequest, Store, Verdict, listed, purge_horizon,
+    Created, DENYLIST_RETENTION, FamiliesByKey, LogoutRequest, MAX_LISTED, OnlineQuery,
+    OnlineState, PURGE_MARGIN, RotationOutcome, RotationRequest, Store, Verdict, count_by_key,
+    listed, purge_horizon,
 };
 pub use memory::MemoryStore;
 pub use open::{AnyStore, open, open_shared};

@@ -7,7 +7,7 @@ use std::sync::Weak;
 use crate::model::change::{ChangeListener, Feed};
 use crate::model::family::{FamilyRecord, Logout};
 use crate::model::store::{
-    Created, LogoutRequest, OnlineState, RotationOutcome, RotationRequest, Store,
+    Created, FamiliesByKey, LogoutRequest, OnlineState, RotationOutcome, RotationRequest, Store,
 };
 use crate::numeric_date::NumericDate;
 use crate::store::memory::MemoryStore;
@@ -192,6 +192,9 @@ impl Store for AnyStore {
         now: NumericDate,
     ) -> Result<Vec<FamilyRecord>, Error> {
         dispatch!(self, s => s.sessions_of(subject, now))
+    }
+    async fn families_by_key(&self, now: NumericDate) -> Result<FamiliesByKey, Error> {
+        dispatch!(self, s => s.families_by_key(now))
     }
     async fn end_session(
         &self,

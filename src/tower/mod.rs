@@ -48,15 +48,14 @@ use tower::{Layer, Service};
 
 use crate::bearer::Refusal;
 use crate::jws::Verified;
-use crate::keyset::KeySet;
 use crate::layer::Cached;
-use crate::refresh::Sessions;
+use crate::refresh::{LiveKeys, Sessions};
 use crate::store::{AnyStore, Store};
 use crate::validation::Validation;
 
 /// How a token is checked.
 enum Check<St> {
-    Offline(KeySet),
+    Offline(LiveKeys),
     Online(Arc<Sessions<St>>),
 }
 
@@ -104,8 +103,9 @@ impl<T, St> Clone for BearerLayer<T, St> {
 impl<T, St: Store> BearerLayer<T, St> {
     /// Tokens checked offline: signature under `keys` and claims under `validation`, no
     /// store round trip (a revoked session's tokens live until they expire).
-    pub fn offline(keys: KeySet, validation: Validation) -> Self {
-        Self::with(Check::Offline(keys), validation)
+    /// `keys`: a fixed [`KeySet`](crate::KeySet) or [`LiveKeys`] that change while it runs.
+    pub fn offline(keys: impl Into<LiveKeys>, validation: Validation) -> Self {
+        Self::with(Check::Offline(keys.into()), validation)
     }
 
     /// Tokens checked online: as [`Sessions::verify_access`] checks them (signature,
@@ -141,7 +141,9 @@ impl<St: Store> Config<St> {
     ) -> Result<Verified<T>, Refusal> {
         crate::bearer::check(headers, |token| async move {
             match &self.check {
-                Check::Offline(keys) => crate::jws::verify(keys, token, &self.validation),
+                Check::Offline(keys) => {
+                    crate::jws::verify(&keys.load().set, token, &self.validation)
+                }
                 Check::Online(sessions) => sessions.verify_access(token, &self.validation).await,
             }
         })

@@ -9,10 +9,10 @@ use std::sync::Weak;
 
 use crate::model::change::{ChangeListener, Feed};
 use crate::model::family::{FamilyRecord, Logout, Refusal};
-use crate::model::store::OnlineState;
 use crate::model::store::{
     Created, LogoutRequest, MAX_LISTED, RotationOutcome, RotationRequest, Store, deny_until, listed,
 };
+use crate::model::store::{FamiliesByKey, OnlineState};
 use crate::model::token::{FamilySecret, PresentedToken};
 use crate::numeric_date::NumericDate;
 use crate::store::postgres::rows::{
@@ -350,6 +350,29 @@ impl Store for PostgresStore {
             found.extend(family_from(row, 0)?);
         }
         Ok(listed(found, subject, now))
+    }
+
+    /// Counted in SQL, the lifetime rule as `tok_expired`.
+    async fn families_by_key(&self, now: NumericDate) -> Result<FamiliesByKey, Error> {
+        let rows = self
+            .rows(
+                "counting sessions by key",
+                "SELECT key_id, count(*) FROM tok_families WHERE revoked_ms IS NULL \
+                 AND NOT tok_expired($1, last_used_ms, expires_ms, idle_ms) GROUP BY key_id",
+                &[&ms(now)],
+            )
+            .await?;
+        let mut counts = FamiliesByKey::new();
+        for row in &rows {
+            let key: String = row
+                .try_get(0)
+                .map_err(|e| Error::store("counting sessions by key", e))?;
+            let n: i64 = row
+                .try_get(1)
+                .map_err(|e| Error::store("counting sessions by key", e))?;
+            counts.insert(key, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(counts)
     }
 
     /// The subject is checked in the statement that revokes.

@@ -18,6 +18,7 @@ pub use writer::WriterStopped;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -25,11 +26,11 @@ use crate::error::Error;
 use std::sync::Weak;
 
 use crate::model::change::{Change, ChangeListener, Feed};
-use crate::model::family::{FamilyRecord, Logout};
+use crate::model::family::{FamilyRecord, Logout, ended_by_lifetime};
 use crate::model::resolve::{resolve_logout, resolve_rotation};
 use crate::model::store::{
-    Created, LogoutRequest, MAX_LISTED, OnlineState, RotationOutcome, RotationRequest, Store,
-    deny_until, listed,
+    Created, FamiliesByKey, LogoutRequest, MAX_LISTED, OnlineState, RotationOutcome,
+    RotationRequest, Store, deny_until, listed,
 };
 use crate::numeric_date::NumericDate;
 use busy::retry_busy;
@@ -312,6 +313,28 @@ impl Store for SqliteStore {
             })
             .await?;
         Ok(listed(found, subject_name, now))
+    }
+
+    /// Every unrevoked family's key and lifetime fields, the lifetime rule the model's.
+    async fn families_by_key(&self, now: NumericDate) -> Result<FamiliesByKey, Error> {
+        self.with("counting sessions by key", move |conn| {
+            let mut statement = conn.prepare_cached(rows::SELECT_KEY_LIFETIMES)?;
+            let mut found = statement.query([])?;
+            let mut counts = FamiliesByKey::new();
+            while let Some(row) = found.next()? {
+                let idle = Duration::from_millis(u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0));
+                if !ended_by_lifetime(
+                    rows::date(row.get(1)?)?,
+                    rows::date(row.get(2)?)?,
+                    idle,
+                    now,
+                ) {
+                    *counts.entry(row.get::<_, String>(0)?).or_default() += 1;
+                }
+            }
+            Ok(counts)
+        })
+        .await
     }
 
     async fn end_session(

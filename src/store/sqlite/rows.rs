@@ -76,6 +76,10 @@ pub(super) const SELECT_FAMILY: &str = "SELECT id, subject, claims, created_ms, 
      generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, claims_gen, label, \
      moved_from_key, moved_at_gen FROM tok_families WHERE id = ?1";
 
+/// Every unrevoked family's refresh key and lifetime fields (counting families per key).
+pub(super) const SELECT_KEY_LIFETIMES: &str =
+    "SELECT key_id, last_used_ms, expires_ms, idle_ms FROM tok_families WHERE revoked_ms IS NULL";
+
 /// A subject's unrevoked families, oldest first, by the subject index.
 pub(super) const SELECT_SUBJECT: &str = "SELECT id, subject, claims, created_ms, expires_ms, last_used_ms, \
      idle_ms, generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, claims_gen, \
