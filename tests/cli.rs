@@ -179,6 +179,81 @@ fn key_rotation_with_add_to() {
     assert_eq!(out.status.code(), Some(3));
 }
 
+/// The runbook's steps: add b on standby (a still signs), put b first, read usage as sessions move, refuse to remove the last key; each step keeps the
+/// file's mode, and unknown kids change nothing.
+#[test]
+fn key_rotation_steps_and_usage() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let store = format!("sqlite:{}", env.path("tok.db").display());
+    let ok = |args: &[&str]| {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    ok(&["keygen", "--kid", "a", "--add-to", "set.json"]);
+    std::fs::set_permissions(env.path("set.json"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    let pair: Value = serde_json::from_str(&ok(&[
+        "refresh", "issue", "--key", "set.json", "--store", &store, "--sub", "alice",
+    ]))
+    .unwrap();
+    ok(&["keygen", "--kid", "b", "--add-to", "set.json", "--standby"]);
+    assert_eq!(ok(&["keys", "list", "--key", "set.json"]), "a\nb\n");
+    ok(&["keys", "first", "a", "--key", "set.json"]);
+    assert_eq!(ok(&["keys", "list", "--key", "set.json"]), "a\nb\n");
+    let usage = |env: &Env| -> Value {
+        serde_json::from_str(&ok(&[
+            "keys", "usage", "--key", "set.json", "--store", &store, "--json",
+        ]))
+        .unwrap()
+    };
+    assert_eq!(
+        usage(&env),
+        serde_json::json!({"keys": [
+            {"kid": "a", "signing": true, "sessions": 1},
+            {"kid": "b", "signing": false, "sessions": 0}], "not_in_set": 0})
+    );
+    ok(&["keys", "first", "b", "--key", "set.json"]);
+    assert_eq!(ok(&["keys", "list", "--key", "set.json"]), "b\na\n");
+    let rotated = env
+        .tok()
+        .args(["refresh", "rotate", "--key", "set.json", "--store", &store])
+        .write_stdin(pair["refresh_token"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(rotated.status.code(), Some(0), "{}", stderr(&rotated));
+    assert_eq!(
+        usage(&env)["keys"],
+        serde_json::json!([
+            {"kid": "b", "signing": true, "sessions": 1},
+            {"kid": "a", "signing": false, "sessions": 0}])
+    );
+    let text = ok(&["keys", "usage", "--key", "set.json", "--store", &store]);
+    assert!(text.contains("b\tyes\t1\na\tno\t0\n"), "{text}");
+    ok(&["keys", "remove", "a", "--key", "set.json"]);
+    assert_eq!(ok(&["keys", "list", "--key", "set.json"]), "b\n");
+    let mode = std::fs::metadata(env.path("set.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640, "each change keeps the file's mode");
+    let before = std::fs::read(env.path("set.json")).unwrap();
+    for args in [
+        ["keys", "remove", "b", "--key", "set.json"],
+        ["keys", "remove", "a", "--key", "set.json"],
+        ["keys", "first", "zz", "--key", "set.json"],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    assert!(stderr(&env.run(&["keys", "remove", "b", "--key", "set.json"])).contains("last key"));
+    assert_eq!(
+        std::fs::read(env.path("set.json")).unwrap(),
+        before,
+        "refusals change nothing"
+    );
+}
+
 #[test]
 fn sign_defaults_and_flags() {
     let env = Env::new();

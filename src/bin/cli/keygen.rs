@@ -7,7 +7,7 @@ use std::path::Path;
 use clap::Args;
 use tok::{HmacKey, KeySet};
 
-use super::input;
+use super::keyfile::{self, private_temp};
 use super::output::Failure;
 
 /// Arguments of `tok keygen`.
@@ -15,6 +15,7 @@ use super::output::Failure;
 #[command(after_help = "Examples:\n  \
     tok keygen --out key.json              # a new key in a file only you can read\n  \
     tok keygen --add-to keys.json          # rotate: the new key signs, old ones still verify\n  \
+    tok keygen --add-to keys.json --standby  # add a key that verifies, to sign later\n  \
     export TOK_KEY=\"$(tok keygen)\"         # a key for this shell session")]
 pub struct KeygenArgs {
     /// The key identifier (default: the key's RFC 7638 thumbprint).
@@ -30,6 +31,12 @@ pub struct KeygenArgs {
     /// signing key while older keys still verify. Prints the new kid.
     #[arg(long, value_name = "SET")]
     add_to: Option<String>,
+    /// With --add-to: add the key second, behind the signing key. It verifies at once
+    /// and signs only once `tok keys first KID` puts it first: the first step of a
+    /// rotation across processes, so that no process signs with a key another has not
+    /// read yet.
+    #[arg(long, requires = "add_to")]
+    standby: bool,
 }
 
 pub fn run(args: &KeygenArgs) -> Result<(), Failure> {
@@ -40,7 +47,7 @@ pub fn run(args: &KeygenArgs) -> Result<(), Failure> {
     let kid = key.kid().unwrap_or_default().to_owned();
 
     if let Some(set_path) = &args.add_to {
-        add_to_set(set_path, key)?;
+        add_to_set(set_path, key, args.standby)?;
         println!("{kid}");
         return Ok(());
     }
@@ -59,70 +66,21 @@ pub fn run(args: &KeygenArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Prepends `key` to the key set at `path` (created if missing).
-///
-/// A symlink is followed and the file it points to is replaced, so the link and every
-/// other name of the set see the new key. The replacement keeps the file's mode and
-/// owner. Concurrent runs are serialised by an exclusive lock on the set's folder, taken
-/// before the set is read, so no run can lose another's key.
-fn add_to_set(path: &str, key: HmacKey) -> Result<(), Failure> {
-    let io = |e: std::io::Error| Failure::io(format!("{path}: {e}"));
-    let target = match std::fs::canonicalize(path) {
-        Ok(real) => real,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if std::fs::symlink_metadata(path).is_ok() {
-                return Err(Failure::io(format!("{path} is a link to nothing")));
-            }
-            Path::new(path).to_owned()
+/// Prepends `key` to the key set at `path` (created if missing), or puts it second
+/// (`standby`).
+fn add_to_set(path: &str, key: HmacKey, standby: bool) -> Result<(), Failure> {
+    keyfile::update(path, |existing| match existing {
+        Some(set) if standby => {
+            let mut keys = set.keys().to_vec();
+            keys.insert(1, key);
+            KeySet::from_keys(keys).map_err(|e| Failure::key(&e))
         }
-        Err(e) => return Err(io(e)),
-    };
-    let dir = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => Path::new(".").to_owned(),
-    };
-    let lock = std::fs::File::open(&dir).map_err(io)?;
-    lock.lock().map_err(io)?;
-    let existing = std::fs::metadata(&target).ok();
-    let set = match &existing {
-        Some(_) => {
-            let text = input::small_file(&target.to_string_lossy())?;
-            let mut set = KeySet::from_jwk_or_jwks(&text)
-                .map_err(|e| Failure::io(format!("{path}: {}", e.detail())))?;
+        Some(mut set) => {
             set.prepend(key).map_err(|e| Failure::key(&e))?;
-            set
+            Ok(set)
         }
-        None => KeySet::new(key),
-    };
-    let tmp = private_temp(&dir, set.export_jwks().as_bytes(), path)?;
-    #[cfg(unix)]
-    if let Some(meta) = &existing {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let file = tmp.as_file();
-        file.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))
-            .map_err(io)?;
-        std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid())).map_err(io)?;
-    }
-    tmp.persist(&target).map_err(|e| io(e.error))?;
-    // The lock is released when `lock` is dropped, after the rename.
-    drop(lock);
-    Ok(())
-}
-
-/// A temporary file in `dir`, mode 0600, holding `bytes`, flushed to disk.
-fn private_temp(dir: &Path, bytes: &[u8], name: &str) -> Result<tempfile::NamedTempFile, Failure> {
-    let io = |e: std::io::Error| Failure::io(format!("{name}: {e}"));
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".tok-key-");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o600));
-    }
-    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    Ok(tmp)
+        None => Ok(KeySet::new(key)),
+    })
 }
 
 /// Writes `bytes` to `path` atomically (a temporary file in the same folder, then a

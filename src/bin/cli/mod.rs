@@ -4,8 +4,10 @@
 mod clock;
 mod input;
 mod inspect;
+mod keyfile;
 mod keygen;
 mod keys;
+mod keyset;
 mod output;
 mod refresh;
 mod revoke;
@@ -37,6 +39,8 @@ struct Cli {
 enum Command {
     /// Generate a new 256-bit key as a JWK.
     Keygen(keygen::KeygenArgs),
+    /// A key set file's rotation steps: list, put a key first, remove one, sessions per key.
+    Keys(keyset::KeysArgs),
     /// Sign claims into a token.
     Sign(sign::SignArgs),
     /// Verify a token and print its claims.
@@ -54,6 +58,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Keygen(args) => keygen::run(args),
+        Command::Keys(args) => keyset::run(args),
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
