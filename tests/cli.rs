@@ -201,14 +201,14 @@ fn key_rotation_steps_and_usage() {
     assert_eq!(ok(&["keys", "list", "--key", "set.json"]), "a\nb\n");
     ok(&["keys", "first", "a", "--key", "set.json"]);
     assert_eq!(ok(&["keys", "list", "--key", "set.json"]), "a\nb\n");
-    let usage = |env: &Env| -> Value {
+    let usage = || -> Value {
         serde_json::from_str(&ok(&[
             "keys", "usage", "--key", "set.json", "--store", &store, "--json",
         ]))
         .unwrap()
     };
     assert_eq!(
-        usage(&env),
+        usage(),
         serde_json::json!({"keys": [
             {"kid": "a", "signing": true, "sessions": 1},
             {"kid": "b", "signing": false, "sessions": 0}], "not_in_set": 0})
@@ -223,7 +223,7 @@ fn key_rotation_steps_and_usage() {
         .unwrap();
     assert_eq!(rotated.status.code(), Some(0), "{}", stderr(&rotated));
     assert_eq!(
-        usage(&env)["keys"],
+        usage()["keys"],
         serde_json::json!([
             {"kid": "b", "signing": true, "sessions": 1},
             {"kid": "a", "signing": false, "sessions": 0}])
