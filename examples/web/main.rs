@@ -37,7 +37,7 @@ use axum::{Json, Router};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tok::refresh::{RefreshPolicy, Sessions};
+use tok::refresh::{KEY_FILE_POLL, KeyFile, LiveKeys, RefreshPolicy, Sessions};
 use tok::web::{Bearer, OnlineBearer, PAGE_POLICY, WebError, WebSessions, harden, session_router};
 use tok::{HmacKey, KeySet};
 
@@ -58,7 +58,9 @@ struct Args {
     /// CLI's default SQLite store).
     #[arg(long, env = "TOK_STORE", hide_env_values = true)]
     store: Option<String>,
-    /// A JWK or JWK Set file (default: TOK_KEY, else a key file beside the default store).
+    /// A JWK or JWK Set file, read again every 250 ms and on SIGHUP: a key added, put
+    /// first or removed takes effect without a restart; a bad file keeps the last good
+    /// set (default: TOK_KEY, fixed, else a key file beside the default store).
     #[arg(long)]
     key: Option<PathBuf>,
     /// Access-token lifetime.
@@ -203,21 +205,25 @@ fn default_dir() -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-/// The key: `--key FILE`, else `TOK_KEY`, else a key file beside the default store
-/// (created, mode 0600, on first start), so that sessions survive a restart.
-fn load_key(args: &Args) -> Result<KeySet, String> {
-    let parse = |text: &str| {
-        KeySet::from_jwk_or_jwks(text.trim()).or_else(|_| {
-            let secret = tok::base64url::decode(text.trim().as_bytes())?;
-            Ok::<_, tok::Error>(KeySet::new(HmacKey::from_bytes(&secret)?))
-        })
+/// The keys: `--key FILE` (watched), else `TOK_KEY` (fixed), else a key file beside the
+/// default store (created, mode 0600, on first start, and watched), so that sessions
+/// survive a restart.
+fn load_key(args: &Args) -> Result<(LiveKeys, Option<Arc<KeyFile>>), String> {
+    let watched = |path: &std::path::Path| {
+        let file = Arc::new(KeyFile::open(path).map_err(|e| e.to_string())?);
+        Ok::<_, String>((file.keys(), Some(file)))
     };
     if let Some(path) = &args.key {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        return parse(&text).map_err(|e| format!("{}: {e}", path.display()));
+        return watched(path);
     }
     if let Ok(text) = std::env::var("TOK_KEY") {
-        return parse(&text).map_err(|e| format!("TOK_KEY: {e}"));
+        let set = KeySet::from_jwk_or_jwks(text.trim())
+            .or_else(|_| {
+                let secret = tok::base64url::decode(text.trim().as_bytes())?;
+                Ok::<_, tok::Error>(KeySet::new(HmacKey::from_bytes(&secret)?))
+            })
+            .map_err(|e| format!("TOK_KEY: {e}"))?;
+        return Ok((set.into(), None));
     }
     let path = default_dir()?.join("web-example-key.json");
     if !path.exists() {
@@ -232,8 +238,27 @@ fn load_key(args: &Args) -> Result<KeySet, String> {
             .map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!("web: no key given; created {}", path.display());
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    watched(&path)
+}
+
+/// Keeps the key file read: every [`KEY_FILE_POLL`], and at once on SIGHUP. A rejected
+/// file is reported by tok (a warn event and metrics) and on stderr here.
+fn watch_keys(file: Arc<KeyFile>) -> Result<tok::refresh::Watching, String> {
+    let watching = file.watch(KEY_FILE_POLL);
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("SIGHUP: {e}"))?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let file = Arc::clone(&file);
+            match tokio::task::spawn_blocking(move || file.reload()).await {
+                Ok(Ok(true)) => eprintln!("web: SIGHUP: key set replaced"),
+                Ok(Ok(false)) => eprintln!("web: SIGHUP: key file unchanged"),
+                Ok(Err(e)) => eprintln!("web: SIGHUP: {e}; the last good key set stays"),
+                Err(e) => eprintln!("web: SIGHUP: {e}"),
+            }
+        }
+    });
+    Ok(watching)
 }
 
 async fn run(args: Args) -> Result<(), String> {
@@ -243,7 +268,8 @@ async fn run(args: Args) -> Result<(), String> {
             .install()
             .map_err(|e| format!("--metrics {addr}: {e}"))?;
     }
-    let keys = load_key(&args)?;
+    let (keys, key_file) = load_key(&args)?;
+    let _watching = key_file.map(watch_keys).transpose()?;
     let url = match &args.store {
         Some(url) => url.clone(),
         None => format!("sqlite:{}", default_dir()?.join("tok.db").display()),
@@ -276,6 +302,20 @@ async fn run(args: Args) -> Result<(), String> {
         web = web.with_origin(origin);
     }
     let app = App { web: Arc::new(web) };
+    if args.metrics.is_some() {
+        // tok_sessions_by_key: what an operator watches before removing a key. It reads
+        // every session, so once a minute, not per request.
+        let web = Arc::clone(&app.web);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                if let Err(e) = web.sessions().key_usage().await {
+                    eprintln!("web: counting sessions per key: {e}");
+                }
+            }
+        });
+    }
     let router = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route(
