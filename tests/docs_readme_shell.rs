@@ -1,7 +1,8 @@
 //! The shell snippets, run as written: README's "In the shell", then every command of
-//! `docs/cli.md` ("tok in the shell" and "Sessions from the shell"), in order, in a fresh
-//! temporary HOME with the built `tok` on PATH. A command whose comment says `exit 1` (or shows `tok: rejected:`) must exit 1;
-//! every other command must exit 0.
+//! `docs/cli.md` ("tok in the shell", "Sessions from the shell", "Keys from the shell"),
+//! then README's "Rotating keys" (which goes on from the last), in order, in a fresh
+//! temporary HOME with the built `tok` on PATH. A command whose comment says `exit 1` (or shows `tok: rejected:`) must exit 1,
+//! one whose comment says `exit 2` must exit 2; every other command must exit 0.
 #![cfg(feature = "cli")]
 
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ fn commands(document: &str, heading: &str) -> Vec<(String, i32)> {
             None => (line, ""),
         };
         let rejects = comment.contains("exit 1") || comment.contains("tok: rejected:");
+        let usage = comment.contains("exit 2");
         if trimmed.starts_with('#') {
             // A comment on its own line describes the command above it.
             if rejects && let Some(last) = out.last_mut() {
@@ -37,7 +39,8 @@ fn commands(document: &str, heading: &str) -> Vec<(String, i32)> {
             }
             continue;
         }
-        out.push((command.trim_end().to_owned(), i32::from(rejects)));
+        let want = if usage { 2 } else { i32::from(rejects) };
+        out.push((command.trim_end().to_owned(), want));
     }
     out
 }
@@ -51,7 +54,9 @@ fn shell_snippets_run_as_written() {
     assert!(all.len() >= 4, "{all:?}");
     all.extend(commands(&guide, "# tok in the shell\n"));
     all.extend(commands(&guide, "## Sessions from the shell\n"));
-    assert!(all.len() > 19, "{all:?}");
+    all.extend(commands(&guide, "## Keys from the shell\n"));
+    all.extend(commands(&readme, "## Rotating keys\n"));
+    assert!(all.len() > 28, "{all:?}");
     assert!(
         all.iter().filter(|(_, want)| *want == 1).count() >= 4,
         "{all:?}"

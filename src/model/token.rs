@@ -128,8 +128,9 @@ struct RefreshKey {
 }
 
 /// The refresh keys of a [`KeySet`]: one derived from each of its keys. New families use
-/// the one derived from the signing key; a family keeps its key for life, so removing a
-/// key from the set ends the families that use it. `Debug` shows only the key ids.
+/// the one derived from the signing key; a family moves to the signing key's at its next
+/// rotation (see [`FamilySecret`]), and removing a key from the set ends the families
+/// still on it. `Debug` shows only the key ids.
 #[derive(Clone)]
 pub(crate) struct RefreshKeys {
     keys: Vec<RefreshKey>,
