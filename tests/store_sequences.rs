@@ -9,7 +9,8 @@
 //! previous or an older token (with the right, a wrong or no fingerprint; with and
 //! without a privilege change), log out with any of them, end a session from the devices
 //! page, revoke a family or a subject, denylist an access token's `jti`, check an access
-//! token online, purge, and the clock moved forward (inside and past the grace window,
+//! token online, purge, the key set changed (a key added, put first, removed: sessions
+//! move to the signing key as they rotate), and the clock moved forward (inside and past the grace window,
 //! past the idle timeout) and back. `TOK_SEQUENCE_CASES` sets the number of sequences
 //! (CI's budget: the default).
 #![cfg(all(feature = "sqlite", feature = "redis", feature = "postgres"))]
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
+use tok::refresh::{LiveKeys, RefreshPolicy, Sessions, TokenPair};
 use tok::store::{AnyStore, Store};
 use tok::{HmacKey, KeySet, NumericDate, Validation};
 
@@ -71,6 +72,22 @@ enum Op {
     Purge,
     /// Milliseconds, negative for a clock set back.
     Clock(i64),
+    /// The key set in use becomes [`key_set`]`(n)`: a key added, put first or removed.
+    Keys(usize),
+}
+
+/// The key sets a sequence moves between: k alone, n added, n first, n alone. Sessions
+/// move to the signing key as they rotate; those left on a removed key end.
+fn key_set(n: usize) -> KeySet {
+    let k = HmacKey::from_bytes(&[5; 32]).unwrap().with_kid("k");
+    let next = HmacKey::from_bytes(&[6; 32]).unwrap().with_kid("n");
+    let keys = match n % 4 {
+        0 => vec![k],
+        1 => vec![k, next],
+        2 => vec![next, k],
+        _ => vec![next],
+    };
+    KeySet::from_keys(keys).unwrap()
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -87,6 +104,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (session.clone(), back.clone()).prop_map(|(session, back)| Op::Deny { session, back }),
         3 => (session, back).prop_map(|(session, back)| Op::Check { session, back }),
         1 => Just(Op::Purge),
+        1 => (0usize..4).prop_map(Op::Keys),
         4 => prop_oneof![
             1 => Just(1_000i64),
             // Around the grace window's end, the boundaries mirrors get wrong.
@@ -119,6 +137,7 @@ impl Clock {
 struct Run {
     name: &'static str,
     s: Sessions<AnyStore>,
+    keys: LiveKeys,
     held: Vec<(usize, Vec<TokenPair>)>,
 }
 
@@ -270,6 +289,10 @@ impl Run {
                 Err(e) => kind(&e),
             },
             Op::Clock(_) => "clock".into(),
+            Op::Keys(n) => {
+                self.keys.replace(key_set(*n));
+                "keys".into()
+            }
         }
     }
 
@@ -353,11 +376,16 @@ async fn runs(clock: &Clock) -> Vec<Run> {
     let mut runs = Vec::new();
     for (name, url) in urls {
         let c = clock.clone();
-        let keys = KeySet::new(HmacKey::from_bytes(&[5; 32]).unwrap().with_kid("k"));
+        let keys = LiveKeys::new(key_set(0));
         runs.push(Run {
             name,
-            s: Sessions::new(tok::store::open(&url).await.unwrap(), keys, policy())
-                .with_clock(move || c.now()),
+            s: Sessions::new(
+                tok::store::open(&url).await.unwrap(),
+                keys.clone(),
+                policy(),
+            )
+            .with_clock(move || c.now()),
+            keys,
             held: Vec::new(),
         });
     }
