@@ -37,7 +37,7 @@ use axum::{Json, Router};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tok::refresh::{KEY_FILE_POLL, KeyFile, LiveKeys, RefreshPolicy, Sessions};
+use tok::refresh::{KEY_FILE_POLL, KeyFile, RefreshPolicy, Sessions};
 use tok::web::{Bearer, OnlineBearer, PAGE_POLICY, WebError, WebSessions, harden, session_router};
 use tok::{HmacKey, KeySet};
 
@@ -205,13 +205,21 @@ fn default_dir() -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// Where the app's keys come from.
+enum Keys {
+    /// `TOK_KEY`: fixed for the life of the process.
+    Fixed(KeySet),
+    /// A key file, read again while the process runs.
+    Watched(Arc<KeyFile>),
+}
+
 /// The keys: `--key FILE` (watched), else `TOK_KEY` (fixed), else a key file beside the
 /// default store (created, mode 0600, on first start, and watched), so that sessions
 /// survive a restart.
-fn load_key(args: &Args) -> Result<(LiveKeys, Option<Arc<KeyFile>>), String> {
+fn load_key(args: &Args) -> Result<Keys, String> {
     let watched = |path: &std::path::Path| {
         let file = Arc::new(KeyFile::open(path).map_err(|e| e.to_string())?);
-        Ok::<_, String>((file.keys(), Some(file)))
+        Ok::<_, String>(Keys::Watched(file))
     };
     if let Some(path) = &args.key {
         return watched(path);
@@ -223,7 +231,7 @@ fn load_key(args: &Args) -> Result<(LiveKeys, Option<Arc<KeyFile>>), String> {
                 Ok::<_, tok::Error>(KeySet::new(HmacKey::from_bytes(&secret)?))
             })
             .map_err(|e| format!("TOK_KEY: {e}"))?;
-        return Ok((set.into(), None));
+        return Ok(Keys::Fixed(set));
     }
     let path = default_dir()?.join("web-example-key.json");
     if !path.exists() {
@@ -268,8 +276,7 @@ async fn run(args: Args) -> Result<(), String> {
             .install()
             .map_err(|e| format!("--metrics {addr}: {e}"))?;
     }
-    let (keys, key_file) = load_key(&args)?;
-    let _watching = key_file.map(watch_keys).transpose()?;
+    let keys = load_key(&args)?;
     let url = match &args.store {
         Some(url) => url.clone(),
         None => format!("sqlite:{}", default_dir()?.join("tok.db").display()),
@@ -292,7 +299,14 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("{}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let mut web = WebSessions::from_sessions(Sessions::new(store, keys, policy));
+    let (sessions, _watching) = match keys {
+        Keys::Fixed(set) => (Sessions::new(store, set, policy), None),
+        Keys::Watched(file) => (
+            Sessions::new(store, file.keys(), policy),
+            Some(watch_keys(file)?),
+        ),
+    };
+    let mut web = WebSessions::from_sessions(sessions);
     let origins = if args.origin.is_empty() {
         vec![format!("http://{addr}")]
     } else {

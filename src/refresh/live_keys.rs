@@ -65,23 +65,83 @@ impl LiveKeys {
     pub fn current(&self) -> KeySet {
         self.shared.load().set.clone()
     }
-
-    /// The set now, with its refresh keys, for one call.
-    pub(crate) fn load(&self) -> Guard<Arc<Keys>> {
-        self.shared.load()
-    }
-}
-
-impl From<KeySet> for LiveKeys {
-    fn from(set: KeySet) -> Self {
-        Self::new(set)
-    }
 }
 
 impl fmt::Debug for LiveKeys {
     /// Key ids only, as [`KeySet`]'s `Debug` shows them: never a secret.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("LiveKeys").field(&self.load().set).finish()
+        f.debug_tuple("LiveKeys")
+            .field(&self.shared.load().set)
+            .finish()
+    }
+}
+
+/// What [`Sessions::new`](crate::refresh::Sessions::new), `WebSessions::new` and
+/// `BearerLayer::offline` take: a [`KeySet`], fixed for good and read directly, or
+/// [`LiveKeys`], read through `arc-swap` (a few atomic operations per call) so that a
+/// replacement reaches them.
+pub trait SessionKeys: sealed::Sealed {
+    #[doc(hidden)]
+    /// Where calls read the keys.
+    fn into_source(self) -> KeySource;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::keyset::KeySet {}
+    impl Sealed for super::LiveKeys {}
+}
+
+impl SessionKeys for KeySet {
+    fn into_source(self) -> KeySource {
+        KeySource(Source::Fixed(Arc::new(Keys::of(self))))
+    }
+}
+
+impl SessionKeys for LiveKeys {
+    fn into_source(self) -> KeySource {
+        KeySource(Source::Live(self.shared))
+    }
+}
+
+/// Where calls read the keys. Public only in name: this module is private and the type
+/// is not re-exported.
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct KeySource(Source);
+
+#[derive(Clone)]
+enum Source {
+    /// A set nothing can replace.
+    Fixed(Arc<Keys>),
+    /// A set [`LiveKeys::replace`] changes.
+    Live(Arc<ArcSwap<Keys>>),
+}
+
+impl KeySource {
+    /// The set now, with its refresh keys, for one call.
+    pub(crate) fn load(&self) -> Loaded<'_> {
+        match &self.0 {
+            Source::Fixed(keys) => Loaded::Fixed(keys),
+            Source::Live(shared) => Loaded::Live(shared.load()),
+        }
+    }
+}
+
+/// The keys one call reads: borrowed from a fixed set, or a guard of the live one.
+pub(crate) enum Loaded<'a> {
+    Fixed(&'a Keys),
+    Live(Guard<Arc<Keys>>),
+}
+
+impl std::ops::Deref for Loaded<'_> {
+    type Target = Keys;
+
+    fn deref(&self) -> &Keys {
+        match self {
+            Self::Fixed(keys) => keys,
+            Self::Live(guard) => guard,
+        }
     }
 }
 
@@ -97,10 +157,10 @@ mod tests {
         let b = HmacKey::from_bytes(&[2; 32]).unwrap().with_kid("b");
         let live = LiveKeys::new(KeySet::new(a.clone()));
         let other = live.clone();
-        let before = other.load().refresh.signing_key_id().to_owned();
+        let before = other.shared.load().refresh.signing_key_id().to_owned();
         live.replace(KeySet::from_keys(vec![b, a]).unwrap());
         assert_eq!(other.current().signing_key().kid(), Some("b"));
-        assert_ne!(other.load().refresh.signing_key_id(), before);
+        assert_ne!(other.shared.load().refresh.signing_key_id(), before);
         assert!(!format!("{other:?}").contains("AQEB"), "{other:?}");
     }
 }

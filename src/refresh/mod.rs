@@ -54,7 +54,7 @@ mod devices;
 mod key_usage;
 
 mod key_file;
-mod live_keys;
+pub(crate) mod live_keys;
 
 mod claims;
 mod metrics;
@@ -68,7 +68,7 @@ pub use online::{GENERATION_CLAIM, SESSION_CLAIM, check_online, minted_at, sessi
 pub use devices::SessionInfo;
 pub use key_file::{KEY_FILE_POLL, KeyFile, Watching};
 pub use key_usage::{KeyCount, KeyUsage};
-pub use live_keys::LiveKeys;
+pub use live_keys::{LiveKeys, SessionKeys};
 pub use pair::TokenPair;
 pub use policy::{MAX_GRACE, RefreshPolicy};
 pub use sessions::{Clock, Fingerprint, Sessions};

@@ -16,7 +16,7 @@ use crate::model::store::{Created, RotationOutcome, RotationRequest, Store};
 use crate::model::token::{self, PresentedToken};
 use crate::numeric_date::NumericDate;
 use crate::refresh::claims::claims_json;
-use crate::refresh::live_keys::LiveKeys;
+use crate::refresh::live_keys::{KeySource, SessionKeys};
 use crate::refresh::online::{
     GENERATION_CLAIM, SESSION_CLAIM, check_online, minted_at, session_id,
 };
@@ -41,7 +41,7 @@ const ISSUE_ATTEMPTS: usize = 3;
 pub struct Sessions<S> {
     /// Timed: every call a flow makes is recorded (see [`crate::layer`]).
     pub(super) store: Timed<S>,
-    pub(super) keys: LiveKeys,
+    pub(super) keys: KeySource,
     pub(super) policy: RefreshPolicy,
     clock: Clock,
     sessionless: bool,
@@ -50,12 +50,13 @@ pub struct Sessions<S> {
 impl<S: Store> Sessions<S> {
     /// Sessions over `store`, signing access tokens with `keys`' signing key and deriving
     /// refresh tokens from refresh keys derived from `keys` (see [`crate::refresh::token`]).
-    /// `keys` is a [`KeySet`] fixed for the life of these sessions, or [`LiveKeys`] that
-    /// can change while they run (see [`KeyFile`](crate::refresh::KeyFile)).
-    pub fn new(store: S, keys: impl Into<LiveKeys>, policy: RefreshPolicy) -> Self {
+    /// `keys` is a [`KeySet`] fixed for the life of these sessions, or
+    /// [`LiveKeys`](crate::refresh::LiveKeys) that can change while they run (see
+    /// [`KeyFile`](crate::refresh::KeyFile)).
+    pub fn new(store: S, keys: impl SessionKeys, policy: RefreshPolicy) -> Self {
         Self {
             store: Timed(store),
-            keys: keys.into(),
+            keys: keys.into_source(),
             policy,
             clock: Arc::new(NumericDate::now),
             sessionless: false,
@@ -89,14 +90,14 @@ impl<S: Store> Sessions<S> {
         &self.policy
     }
 
-    /// The key set access tokens are signed and verified with now (a copy: see
-    /// [`live_keys`](Self::live_keys) for the set that follows replacements).
+    /// The key set access tokens are signed and verified with now (a copy: it does not
+    /// follow a replacement of [`LiveKeys`](crate::refresh::LiveKeys)).
     pub fn keys(&self) -> KeySet {
-        self.keys.current()
+        self.keys.load().set.clone()
     }
 
-    /// The live keys these sessions read on every call.
-    pub fn live_keys(&self) -> &LiveKeys {
+    /// Where these sessions read their keys, for the layers built on them.
+    pub(crate) fn key_source(&self) -> &KeySource {
         &self.keys
     }
 

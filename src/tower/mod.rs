@@ -49,13 +49,14 @@ use tower::{Layer, Service};
 use crate::bearer::Refusal;
 use crate::jws::Verified;
 use crate::layer::Cached;
-use crate::refresh::{LiveKeys, Sessions};
+use crate::refresh::live_keys::KeySource;
+use crate::refresh::{SessionKeys, Sessions};
 use crate::store::{AnyStore, Store};
 use crate::validation::Validation;
 
 /// How a token is checked.
 enum Check<St> {
-    Offline(LiveKeys),
+    Offline(KeySource),
     Online(Arc<Sessions<St>>),
 }
 
@@ -103,9 +104,10 @@ impl<T, St> Clone for BearerLayer<T, St> {
 impl<T, St: Store> BearerLayer<T, St> {
     /// Tokens checked offline: signature under `keys` and claims under `validation`, no
     /// store round trip (a revoked session's tokens live until they expire).
-    /// `keys`: a fixed [`KeySet`](crate::KeySet) or [`LiveKeys`] that change while it runs.
-    pub fn offline(keys: impl Into<LiveKeys>, validation: Validation) -> Self {
-        Self::with(Check::Offline(keys.into()), validation)
+    /// `keys`: a fixed [`KeySet`](crate::KeySet) or
+    /// [`LiveKeys`](crate::refresh::LiveKeys) that change while it runs.
+    pub fn offline(keys: impl SessionKeys, validation: Validation) -> Self {
+        Self::with(Check::Offline(keys.into_source()), validation)
     }
 
     /// Tokens checked online: as [`Sessions::verify_access`] checks them (signature,

@@ -8,7 +8,7 @@ use crate::bearer::Refusal;
 use crate::error::{Error, ErrorKind};
 use crate::jws::Verified;
 use crate::layer::Cached;
-use crate::refresh::LiveKeys;
+use crate::refresh::SessionKeys;
 use crate::refresh::{RefreshPolicy, Sessions};
 use crate::store::{AnyStore, Store};
 use crate::validation::Validation;
@@ -30,7 +30,7 @@ impl<St: Store> WebSessions<St> {
     /// [`RefreshPolicy`], the default [`Validation`], realm `tok`, no allowed origin yet
     /// (requests carrying `Origin` without `Sec-Fetch-Site` are refused until one is
     /// added), and fingerprint cookies on.
-    pub fn new(store: St, keys: impl Into<LiveKeys>) -> Self {
+    pub fn new(store: St, keys: impl SessionKeys) -> Self {
         let policy = RefreshPolicy::default()
             .with_grace(DEFAULT_GRACE)
             .unwrap_or_default();
@@ -119,7 +119,7 @@ impl<St: Store> WebSessions<St> {
         token: &str,
     ) -> Result<Verified<T>, Error> {
         crate::jws::verify_at(
-            &self.sessions.live_keys().load().set,
+            &self.sessions.key_source().load().set,
             token,
             &self.validation,
             self.sessions.now(),
