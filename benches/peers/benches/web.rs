@@ -95,7 +95,43 @@ fn main() {
         "extractor: verify {v_ns:.0} ns, Bearer extractor {e_ns:.0} ns: the extractor costs {ratio:.3}x verify (median of {ROUNDS} interleaved rounds)"
     );
     layer_against_extractor(&state, &keys, &validation, &parts.headers);
+    live_against_fixed(&state, &keys, &validation, &parts.headers);
     metrics_overhead();
+}
+
+/// The extractor on sessions whose keys are `LiveKeys` (replaceable while running, read
+/// through arc-swap) against the same on a fixed `KeySet`.
+fn live_against_fixed(
+    fixed: &Arc<WebSessions<MemoryStore>>,
+    keys: &KeySet,
+    validation: &Validation,
+    headers: &axum::http::HeaderMap,
+) {
+    let live = Arc::new(
+        WebSessions::new(MemoryStore::new(), tok::refresh::LiveKeys::new(keys.clone()))
+            .with_validation(validation.clone()),
+    );
+    let (mut parts, ()) = {
+        let mut request = axum::http::Request::new(());
+        *request.headers_mut() = headers.clone();
+        request.into_parts()
+    };
+    let mut on = |state: &Arc<WebSessions<MemoryStore>>| {
+        let b = ready(Bearer::<Custom, MemoryStore>::from_request_parts(
+            black_box(&mut parts),
+            state,
+        ))
+        .unwrap();
+        black_box(b);
+    };
+    let on = std::cell::RefCell::new(&mut on);
+    let (f_ns, l_ns, ratio) = interleaved(
+        &mut || (on.borrow_mut())(fixed),
+        &mut || (on.borrow_mut())(&live),
+    );
+    println!(
+        "live keys: Bearer extractor on a KeySet {f_ns:.0} ns, on LiveKeys {l_ns:.0} ns: live keys cost {ratio:.3}x (median of {ROUNDS} interleaved rounds)"
+    );
 }
 
 /// The tower layer against the extractor, both on a fresh request with `headers`.
