@@ -257,3 +257,42 @@ async fn rotation_on_one_redis() {
 async fn rotation_on_one_postgres() {
     rotation_on_a_running_fleet(&common::postgres_server::database()).await;
 }
+
+/// SIGHUP reads the key file at once: with the timer set to an hour, a change is not in
+/// use until the signal, and is right after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reads_the_key_file_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let keys_arg = keys.to_str().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("web.db").display());
+    tok(&["keygen", "--kid", "a", "--add-to", keys_arg]);
+    let app = App::start(&store, &["--key", keys_arg, "--key-poll", "1h"]);
+    let login_kid = || async {
+        let mut c = Client::new();
+        assert_eq!(c.login(&app.url, "alice").await.status, 200);
+        kid(c.access.as_deref().unwrap())
+    };
+    assert_eq!(login_kid().await, "a");
+    tok(&["keygen", "--kid", "b", "--add-to", keys_arg]);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(login_kid().await, "a", "the timer is an hour: no read yet");
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &app.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let start = Instant::now();
+    while login_kid().await != "b" {
+        assert!(start.elapsed() < BOUND, "SIGHUP did not load the new set");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A bad file on SIGHUP keeps the set in use.
+    replace(&keys, b"not json");
+    std::process::Command::new("kill")
+        .args(["-HUP", &app.pid().to_string()])
+        .status()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(login_kid().await, "b");
+}

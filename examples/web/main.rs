@@ -37,7 +37,7 @@ use axum::{Json, Router};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tok::refresh::{KEY_FILE_POLL, KeyFile, RefreshPolicy, Sessions};
+use tok::refresh::{KeyFile, RefreshPolicy, Sessions};
 use tok::web::{Bearer, OnlineBearer, PAGE_POLICY, WebError, WebSessions, harden, session_router};
 use tok::{HmacKey, KeySet};
 
@@ -63,6 +63,9 @@ struct Args {
     /// set (default: TOK_KEY, fixed, else a key file beside the default store).
     #[arg(long)]
     key: Option<PathBuf>,
+    /// How often the key file is read again (SIGHUP reads it at once).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
+    key_poll: Duration,
     /// Access-token lifetime.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "15m")]
     access_ttl: Duration,
@@ -249,10 +252,11 @@ fn load_key(args: &Args) -> Result<Keys, String> {
     watched(&path)
 }
 
-/// Keeps the key file read: every [`KEY_FILE_POLL`], and at once on SIGHUP. A rejected
+/// Keeps the key file read: every `every` (`--key-poll`, 250 ms by default, as
+/// `tok::refresh::KEY_FILE_POLL`), and at once on SIGHUP. A rejected
 /// file is reported by tok (a warn event and metrics) and on stderr here.
-fn watch_keys(file: Arc<KeyFile>) -> Result<tok::refresh::Watching, String> {
-    let watching = file.watch(KEY_FILE_POLL);
+fn watch_keys(file: Arc<KeyFile>, every: Duration) -> Result<tok::refresh::Watching, String> {
+    let watching = file.watch(every);
     let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| format!("SIGHUP: {e}"))?;
     tokio::spawn(async move {
@@ -303,7 +307,7 @@ async fn run(args: Args) -> Result<(), String> {
         Keys::Fixed(set) => (Sessions::new(store, set, policy), None),
         Keys::Watched(file) => (
             Sessions::new(store, file.keys(), policy),
-            Some(watch_keys(file)?),
+            Some(watch_keys(file, args.key_poll)?),
         ),
     };
     let mut web = WebSessions::from_sessions(sessions);

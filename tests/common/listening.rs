@@ -38,6 +38,13 @@ impl Listening {
     }
 }
 
+impl Listening {
+    /// The process id (to send it a signal).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Listening {
     fn drop(&mut self) {
         let _ = self.child.kill();

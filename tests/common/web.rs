@@ -39,6 +39,11 @@ impl App {
             server,
         })
     }
+
+    /// The app's process id.
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
+    }
 }
 
 /// A browser stand-in: an HTTP client that keeps cookies as a browser would for this
