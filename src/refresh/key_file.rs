@@ -299,6 +299,16 @@ mod tests {
         std::fs::write(&tmp, set(&[("c", 3)])).unwrap();
         std::fs::rename(&tmp, &path).unwrap();
         wait_for("c");
+        // The end of the timer channel stops the thread, as a drop does.
+        let mut watching = watching;
+        drop(watching.stop.take());
+        for _ in 0..200 {
+            if !watching.is_running() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!watching.is_running());
         drop(watching);
         std::fs::write(&path, set(&[("a", 1)])).unwrap();
         std::thread::sleep(Duration::from_millis(100));
