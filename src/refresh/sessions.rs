@@ -96,7 +96,8 @@ impl<S: Store> Sessions<S> {
         self.keys.load().set.clone()
     }
 
-    /// Where these sessions read their keys, for the layers built on them.
+    /// Where these sessions read their keys, for the web layer's offline checks.
+    #[cfg(feature = "axum")]
     pub(crate) fn key_source(&self) -> &KeySource {
         &self.keys
     }
