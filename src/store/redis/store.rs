@@ -281,6 +281,13 @@ impl Store for RedisStore {
     /// Every family, found by SCAN and read 128 at a time (single node and Sentinel; on
     /// Redis Cluster SCAN reaches one node, so this answers an error there).
     async fn families_by_key(&self, now: NumericDate) -> Result<FamiliesByKey, Error> {
+        if self.conn.is_cluster() {
+            return Err(Error::new(
+                crate::error::ErrorKind::Config,
+                "counting sessions per key is not supported on Redis Cluster (SCAN reaches \
+                 one node)",
+            ));
+        }
         let keys = self.scan(&format!("{}:{{*}}:f", self.prefix)).await?;
         let ids: Vec<&str> = keys
             .iter()
