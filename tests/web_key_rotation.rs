@@ -296,3 +296,74 @@ async fn sighup_reads_the_key_file_at_once() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(login_kid().await, "b");
 }
+
+/// A refused key file is reported in the metrics (and a good one clears it), never with
+/// the file's contents; the sessions-per-key gauge is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_file_shows_in_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let keys_arg = keys.to_str().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("web.db").display());
+    tok(&["keygen", "--kid", "a", "--add-to", keys_arg]);
+    // The exporter binds the port it is given: one picked here may be taken first.
+    let (_app, metrics) = (0..5)
+        .find_map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let metrics = format!("127.0.0.1:{port}");
+            let app = App::try_start(&store, &["--key", keys_arg, "--metrics", &metrics]);
+            app.ok().map(|app| (app, metrics))
+        })
+        .expect("the app with metrics did not start on five free ports");
+    let scrape = || async {
+        reqwest::get(format!("http://{metrics}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let value = |text: &str, series: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    let secret = std::fs::read_to_string(&keys).unwrap();
+    let secret: Value = serde_json::from_str(&secret).unwrap();
+    let secret = secret["keys"][0]["k"].as_str().unwrap().to_owned();
+    replace(
+        &keys,
+        br#"{"keys":[{"kty":"oct","kid":"a","k":"c2hvcnQ"}]}"#,
+    );
+    tokio::time::sleep(BOUND).await;
+    let text = scrape().await;
+    assert_eq!(
+        value(&text, "tok_key_file_reloads_total{outcome=\"rejected\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(value(&text, "tok_key_file_rejected"), Some(1.0), "{text}");
+    assert_eq!(
+        value(&text, "tok_sessions_by_key{kid=\"a\"}"),
+        Some(0.0),
+        "{text}"
+    );
+    tok(&["keygen", "--kid", "a", "--out", keys_arg, "--force"]);
+    tokio::time::sleep(BOUND).await;
+    let text = scrape().await;
+    assert_eq!(
+        value(&text, "tok_key_file_reloads_total{outcome=\"loaded\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(value(&text, "tok_key_file_rejected"), Some(0.0), "{text}");
+    assert!(
+        !text.contains(&secret) && !text.contains("c2hvcnQ"),
+        "{text}"
+    );
+}
