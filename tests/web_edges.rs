@@ -370,20 +370,7 @@ async fn devices_are_listed_and_ended_by_their_holder() {
 /// those counts; no label carries a subject, a session id or a token.
 #[tokio::test]
 async fn metrics_count_a_scripted_session_and_leak_nothing() {
-    // The exporter binds the port it is given: one picked here may be taken before the
-    // app binds it, and the app then exits; it is tried again on another.
-    let (app, metrics) = (0..5)
-        .find_map(|_| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let metrics = format!("127.0.0.1:{port}");
-            let app = App::try_start("memory:", &["--grace", "0s", "--metrics", &metrics]);
-            app.ok().map(|app| (app, metrics))
-        })
-        .expect("the app with metrics did not start on five free ports");
+    let (app, metrics) = App::start_with_metrics("memory:", &["--grace", "0s"]);
     let mut alice = Client::new();
     alice.login(&app.url, "alice").await;
     let sid = alice.cookie(REFRESH).unwrap();
@@ -407,12 +394,7 @@ async fn metrics_count_a_scripted_session_and_leak_nothing() {
         .text()
         .await
         .unwrap();
-    let value = |series: &str| -> Option<f64> {
-        text.lines()
-            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    };
+    let value = |series: &str| common::web::metric(&text, series);
     assert_eq!(value("tok_sessions_issued_total"), Some(2.0), "{text}");
     assert_eq!(
         value("tok_rotations_total{outcome=\"rotated\"}"),

@@ -258,6 +258,15 @@ async fn rotation_on_one_postgres() {
     rotation_on_a_running_fleet(&common::postgres_server::database()).await;
 }
 
+/// Sends the app SIGHUP.
+fn hangup(app: &App) {
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &app.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
 /// SIGHUP reads the key file at once: with the timer set to an hour, a change is not in
 /// use until the signal, and is right after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,11 +286,7 @@ async fn sighup_reads_the_key_file_at_once() {
     tok(&["keygen", "--kid", "b", "--add-to", keys_arg]);
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(login_kid().await, "a", "the timer is an hour: no read yet");
-    let hup = std::process::Command::new("kill")
-        .args(["-HUP", &app.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
+    hangup(&app);
     let start = Instant::now();
     while login_kid().await != "b" {
         assert!(start.elapsed() < BOUND, "SIGHUP did not load the new set");
@@ -289,10 +294,7 @@ async fn sighup_reads_the_key_file_at_once() {
     }
     // A bad file on SIGHUP keeps the set in use.
     replace(&keys, b"not json");
-    std::process::Command::new("kill")
-        .args(["-HUP", &app.pid().to_string()])
-        .status()
-        .unwrap();
+    hangup(&app);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(login_kid().await, "b");
 }
@@ -306,19 +308,7 @@ async fn a_refused_key_file_shows_in_the_metrics() {
     let keys_arg = keys.to_str().unwrap();
     let store = format!("sqlite:{}", dir.path().join("web.db").display());
     tok(&["keygen", "--kid", "a", "--add-to", keys_arg]);
-    // The exporter binds the port it is given: one picked here may be taken first.
-    let (_app, metrics) = (0..5)
-        .find_map(|_| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let metrics = format!("127.0.0.1:{port}");
-            let app = App::try_start(&store, &["--key", keys_arg, "--metrics", &metrics]);
-            app.ok().map(|app| (app, metrics))
-        })
-        .expect("the app with metrics did not start on five free ports");
+    let (_app, metrics) = App::start_with_metrics(&store, &["--key", keys_arg]);
     let scrape = || async {
         reqwest::get(format!("http://{metrics}/metrics"))
             .await
@@ -327,12 +317,7 @@ async fn a_refused_key_file_shows_in_the_metrics() {
             .await
             .unwrap()
     };
-    let value = |text: &str, series: &str| -> Option<f64> {
-        text.lines()
-            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    };
+    let value = common::web::metric;
     let secret = std::fs::read_to_string(&keys).unwrap();
     let secret: Value = serde_json::from_str(&secret).unwrap();
     let secret = secret["keys"][0]["k"].as_str().unwrap().to_owned();

@@ -40,6 +40,25 @@ impl App {
         })
     }
 
+    /// Starts the app with `--metrics` on a free port: its address for `GET /metrics`.
+    /// The exporter binds the port it is given, which may be taken between choosing and
+    /// binding (the app then exits): another is tried, five at most.
+    pub fn start_with_metrics(store: &str, extra: &[&str]) -> (Self, String) {
+        (0..5)
+            .find_map(|_| {
+                let port = std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port();
+                let metrics = format!("127.0.0.1:{port}");
+                let mut args = extra.to_vec();
+                args.extend(["--metrics", &metrics]);
+                Self::try_start(store, &args).ok().map(|app| (app, metrics))
+            })
+            .expect("the app with metrics did not start on five free ports")
+    }
+
     /// The app's process id.
     pub fn pid(&self) -> u32 {
         self.server.pid()
@@ -216,6 +235,14 @@ impl Client {
         self.send("POST", &format!("{base}/session/refresh"), &[], None)
             .await
     }
+}
+
+/// The value of one series (name and labels exactly as served) in Prometheus text.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// Sends `request` (raw bytes) to the app over a plain socket and returns the status
