@@ -1,8 +1,6 @@
 //! Ending sessions and access tokens: logout with a refresh token, an operator's revoke by
 //! family id, logout everywhere, and denylisting one access token.
 
-use serde_json::{Map, Value};
-
 use crate::error::{Error, ErrorKind};
 use crate::model::family::{Logout, Refusal};
 use crate::model::store::{LogoutRequest, Store};
@@ -126,12 +124,7 @@ impl<S: Store> Sessions<S> {
         validation: &Validation,
     ) -> Result<(), Error> {
         let now = self.now();
-        let verified = crate::jws::verify_at::<Map<String, Value>>(
-            &self.keys.load().set,
-            access_token,
-            validation,
-            now,
-        )?;
+        let verified = self.verify_signed(access_token, validation, now)?;
         let jti = verified
             .claims
             .jti
