@@ -42,13 +42,13 @@ pub type FamiliesByKey = std::collections::BTreeMap<String, u64>;
 
 /// What [`Store::families_by_key`] answers from the families a backend read: the live
 /// ones at `now`, counted by refresh key. One rule for every backend.
-pub fn count_by_key(
-    families: impl IntoIterator<Item = FamilyRecord>,
+pub fn count_by_key<'a>(
+    families: impl IntoIterator<Item = &'a FamilyRecord>,
     now: NumericDate,
 ) -> FamiliesByKey {
     let mut counts = FamiliesByKey::new();
     for family in families.into_iter().filter(|f| f.is_live(now)) {
-        *counts.entry(family.secret.key_id).or_default() += 1;
+        *counts.entry(family.secret.key_id.clone()).or_default() += 1;
     }
     counts
 }

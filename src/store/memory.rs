@@ -212,7 +212,7 @@ impl Store for MemoryStore {
 
     async fn families_by_key(&self, now: NumericDate) -> Result<FamiliesByKey, Error> {
         let state = self.lock();
-        Ok(count_by_key(state.families.values().cloned(), now))
+        Ok(count_by_key(state.families.values(), now))
     }
 
     async fn online_state(

@@ -266,16 +266,7 @@ impl Store for RedisStore {
                 redis::cmd("SMEMBERS").arg(self.subject_key(subject)),
             )
             .await?;
-        // A bounded number of reads in flight: a subject with thousands of sessions must
-        // not put thousands of requests on one connection at once.
-        let mut found = Vec::new();
-        for chunk in ids.chunks(LIST_READS_IN_FLIGHT) {
-            let read = futures_util::future::join_all(chunk.iter().map(|id| self.family(id))).await;
-            for family in read {
-                found.extend(family?);
-            }
-        }
-        Ok(listed(found, subject, now))
+        Ok(listed(self.read_families(&ids).await?, subject, now))
     }
 
     /// Every family, found by SCAN and read 128 at a time (single node and Sentinel; on
@@ -293,14 +284,7 @@ impl Store for RedisStore {
             .iter()
             .filter_map(|key| key.split('{').nth(1).and_then(|r| r.split('}').next()))
             .collect();
-        let mut found = Vec::new();
-        for chunk in ids.chunks(LIST_READS_IN_FLIGHT) {
-            let read = futures_util::future::join_all(chunk.iter().map(|id| self.family(id))).await;
-            for family in read {
-                found.extend(family?);
-            }
-        }
-        Ok(count_by_key(found, now))
+        Ok(count_by_key(&self.read_families(&ids).await?, now))
     }
 
     /// The denylist entry and the family, in one round trip: one pipeline on a single
@@ -391,3 +375,21 @@ impl Store for RedisStore {
 
 /// How many family reads one listing sends at once.
 const LIST_READS_IN_FLIGHT: usize = 128;
+
+impl RedisStore {
+    /// The families of `ids` that exist, read [`LIST_READS_IN_FLIGHT`] at a time: a
+    /// subject with thousands of sessions (or a count of every family) must not put
+    /// thousands of requests on one connection at once.
+    async fn read_families(&self, ids: &[impl AsRef<str>]) -> Result<Vec<FamilyRecord>, Error> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(LIST_READS_IN_FLIGHT) {
+            let read =
+                futures_util::future::join_all(chunk.iter().map(|id| self.family(id.as_ref())))
+                    .await;
+            for family in read {
+                found.extend(family?);
+            }
+        }
+        Ok(found)
+    }
+}
