@@ -18,7 +18,6 @@ pub use writer::WriterStopped;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -322,7 +321,7 @@ impl Store for SqliteStore {
             let mut found = statement.query([])?;
             let mut counts = FamiliesByKey::new();
             while let Some(row) = found.next()? {
-                let idle = Duration::from_millis(u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0));
+                let idle = rows::millis(row.get(3)?);
                 if !ended_by_lifetime(
                     rows::date(row.get(1)?)?,
                     rows::date(row.get(2)?)?,

@@ -21,6 +21,11 @@ pub(super) fn date(ms: i64) -> rusqlite::Result<NumericDate> {
         .ok_or_else(|| rusqlite::Error::IntegralValueOutOfRange(0, ms))
 }
 
+/// A stored duration in milliseconds (a negative one, which tok never writes, as 0).
+pub(super) fn millis(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
 pub(super) fn blob32(blob: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
     let len = blob.len();
     blob.try_into().map_err(|_| {
@@ -40,7 +45,7 @@ pub(super) fn family_from_row(row: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
         created_at: date(row.get(3)?)?,
         expires_at: date(row.get(4)?)?,
         last_used_at: date(row.get(5)?)?,
-        idle_timeout: Duration::from_millis(u64::try_from(row.get::<_, i64>(6)?).unwrap_or(0)),
+        idle_timeout: millis(row.get(6)?),
         generation: u64::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
         secret: FamilySecret {
             key_id: row.get(8)?,
