@@ -260,8 +260,9 @@ async fn rotation_on_one_postgres() {
 
 /// Sends the app SIGHUP.
 fn hangup(app: &App) {
-    let sent = std::process::Command::new("kill")
-        .args(["-HUP", &app.pid().to_string()])
+    // The shell's own `kill`: a minimal machine may have no /bin/kill (procps).
+    let sent = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -HUP {}", app.pid())])
         .status()
         .unwrap();
     assert!(sent.success());
