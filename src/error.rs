@@ -33,6 +33,10 @@ pub enum ErrorKind {
     NotYetValid,
     /// The token was issued longer ago than the validation's maximum age.
     TooOld,
+    /// The user's login is older than the validation's maximum login age, or of an
+    /// authentication level (`acr`) it does not accept: ask the user to prove who they
+    /// are again (RFC 9470's `insufficient_user_authentication`).
+    InsufficientUserAuthentication,
     /// The token's audience is not one the validation accepts.
     WrongAudience,
     /// The token's issuer is not one the validation accepts.
@@ -83,6 +87,7 @@ impl ErrorKind {
             Self::Expired => "expired",
             Self::NotYetValid => "not-yet-valid",
             Self::TooOld => "too-old",
+            Self::InsufficientUserAuthentication => "insufficient-user-authentication",
             Self::WrongAudience => "wrong-audience",
             Self::WrongIssuer => "wrong-issuer",
             Self::WrongSubject => "wrong-subject",
@@ -184,7 +189,9 @@ impl Error {
 
     /// For time errors, the claim value that decided them: `exp` for
     /// [`Expired`](ErrorKind::Expired), `nbf` or `iat` for
-    /// [`NotYetValid`](ErrorKind::NotYetValid), `iat` for [`TooOld`](ErrorKind::TooOld).
+    /// [`NotYetValid`](ErrorKind::NotYetValid), `iat` for [`TooOld`](ErrorKind::TooOld),
+    /// `auth_time` for a login too old
+    /// ([`InsufficientUserAuthentication`](ErrorKind::InsufficientUserAuthentication)).
     pub fn instant(&self) -> Option<NumericDate> {
         self.instant
     }
@@ -241,6 +248,7 @@ mod tests {
             ErrorKind::Expired,
             ErrorKind::NotYetValid,
             ErrorKind::TooOld,
+            ErrorKind::InsufficientUserAuthentication,
             ErrorKind::WrongAudience,
             ErrorKind::WrongIssuer,
             ErrorKind::WrongSubject,

@@ -211,6 +211,9 @@ pub fn verify_at<T: DeserializeOwned>(
     let mut names = crate::json::MemberNames::new();
     let custom = claims::parse::<T>(payload_json, &mut registered, &mut names)?;
     validation.check(&registered, &names, now)?;
+    if validation.checks_login() {
+        validation.check_login(payload_json, now)?;
+    }
     Ok(Verified {
         header: raw.into_header(),
         claims: registered.with_custom(custom),

@@ -86,7 +86,7 @@ mod validation;
 #[cfg(feature = "axum")]
 pub mod web;
 
-pub use claims::{Audience, ClaimString, Claims, NoCustomClaims, REGISTERED};
+pub use claims::{Audience, ClaimString, Claims, LOGIN_CLAIMS, NoCustomClaims, REGISTERED};
 pub use error::{Error, ErrorKind};
 pub use header::{ALGORITHM, DEFAULT_TYPE, Header};
 pub use json::from_json_strict;

@@ -48,6 +48,8 @@ pub struct Validation {
     pub(crate) require_type: bool,
     pub(crate) max_token_len: usize,
     pub(crate) try_all_keys: bool,
+    pub(crate) max_auth_age: Option<Duration>,
+    pub(crate) acr_values: Vec<String>,
 }
 
 impl Default for Validation {
@@ -73,6 +75,8 @@ impl Validation {
             require_type: false,
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             try_all_keys: false,
+            max_auth_age: None,
+            acr_values: Vec::new(),
         }
     }
 
@@ -158,6 +162,49 @@ impl Validation {
     pub fn try_all_keys_without_kid(mut self) -> Self {
         self.try_all_keys = true;
         self
+    }
+
+    /// Rejects tokens whose user proved who they are (`auth_time`) `age` ago or more, or
+    /// that carry no `auth_time`, as
+    /// [`InsufficientUserAuthentication`](ErrorKind::InsufficientUserAuthentication): a
+    /// sensitive action (a new password, a payment) asks for a recent login, and the
+    /// client asks the user to log in again (RFC 9470). The expiry leeway applies.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let key = tok::HmacKey::generate()?;
+    /// let now = tok::NumericDate::now();
+    /// let logged_in = now.saturating_sub(Duration::from_secs(600));
+    /// let claims = tok::Claims::new(serde_json::json!({"auth_time": logged_in.as_secs()}))
+    ///     .expires_after(now, Duration::from_secs(60));
+    /// let token = tok::sign(&key, &claims)?;
+    /// let recent = tok::Validation::new().with_max_auth_age(Duration::from_secs(300));
+    /// let err = tok::verify::<serde_json::Value>(&key, &token, &recent).unwrap_err();
+    /// assert_eq!(err.kind(), tok::ErrorKind::InsufficientUserAuthentication);
+    /// # Ok::<(), tok::Error>(())
+    /// ```
+    pub fn with_max_auth_age(mut self, age: Duration) -> Self {
+        self.max_auth_age = Some(age);
+        self
+    }
+
+    /// Accepts tokens whose authentication level (`acr`) is `acr`. May be called several
+    /// times; once any is named, `acr` is required, and a token without it or with
+    /// another is [`InsufficientUserAuthentication`](ErrorKind::InsufficientUserAuthentication).
+    pub fn with_acr_values<I: IntoIterator<Item = S>, S: Into<String>>(mut self, acr: I) -> Self {
+        self.acr_values.extend(acr.into_iter().map(Into::into));
+        self
+    }
+
+    /// The maximum login age this validation asks for, if any (for an RFC 9470
+    /// challenge's `max_age`).
+    pub fn max_auth_age(&self) -> Option<Duration> {
+        self.max_auth_age
+    }
+
+    /// The authentication levels this validation accepts (empty: any).
+    pub fn acr_values(&self) -> &[String] {
+        &self.acr_values
     }
 
     /// The longest token accepted.
@@ -279,6 +326,62 @@ impl Validation {
                     ErrorKind::WrongSubject,
                     format!("subject {:?} is not the expected one", truncate(sub)),
                 ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The login claims, read from a verified payload only when a validation asks for them
+/// (a second, small parse, so that every other verification pays nothing).
+#[derive(serde::Deserialize)]
+struct LoginClaims {
+    auth_time: Option<NumericDate>,
+    acr: Option<String>,
+}
+
+impl Validation {
+    /// Whether this validation reads the login claims.
+    pub(crate) fn checks_login(&self) -> bool {
+        self.max_auth_age.is_some() || !self.acr_values.is_empty()
+    }
+
+    /// Checks the login claims of a verified `payload` (whose claims passed
+    /// [`check`](Self::check), duplicates included) at `now`.
+    pub(crate) fn check_login(&self, payload: &[u8], now: NumericDate) -> Result<(), Error> {
+        let login: LoginClaims = serde_json::from_slice(payload).map_err(|e| {
+            Error::malformed(format!(
+                "claim \"auth_time\" or \"acr\" is not valid: {}",
+                crate::json::shorten_quotes(&e.to_string())
+            ))
+        })?;
+        let insufficient = |detail: String| {
+            Error::new(ErrorKind::InsufficientUserAuthentication, detail)
+        };
+        if let Some(max) = self.max_auth_age {
+            let Some(auth_time) = login.auth_time else {
+                return Err(insufficient(
+                    "the token does not say when its user logged in (no auth_time)".into(),
+                ));
+            };
+            if now >= auth_time.saturating_add(max).saturating_add(self.expiry_leeway) {
+                return Err(insufficient(format!(
+                    "the user logged in at {auth_time}, more than {}s ago: log in again",
+                    max.as_secs()
+                ))
+                .at(auth_time));
+            }
+        }
+        if !self.acr_values.is_empty() {
+            let acr = login.acr.as_deref().unwrap_or_default();
+            if !self.acr_values.iter().any(|a| a == acr) {
+                return Err(insufficient(match login.acr {
+                    None => "the token does not say its authentication level (no acr)".into(),
+                    Some(acr) => format!(
+                        "authentication level {:?} is not an accepted one",
+                        truncate(&acr)
+                    ),
+                }));
             }
         }
         Ok(())

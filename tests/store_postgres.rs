@@ -43,7 +43,7 @@ async fn concurrent_first_opens_create_the_schema_once() {
         shared()
             .psql(db_name(&url), "SELECT schema_version FROM tok_meta")
             .trim(),
-        "3"
+        "4"
     );
 }
 
@@ -482,7 +482,8 @@ async fn a_family_gone_from_the_database_is_unknown() {
 
 /// A database of schema version 1 (whose subject revocations announce the subject itself,
 /// and whose families cannot move to another key) is upgraded in place by the first store
-/// that opens it: version 3, the functions replaced, the columns added, every family kept.
+/// that opens it: version 4, the functions replaced, the columns added, every family kept
+/// (its login read as a remembered one at its creation).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_1_schema_is_upgraded_in_place() {
     let url = database();
@@ -498,8 +499,11 @@ async fn a_version_1_schema_is_upgraded_in_place() {
     shared().psql(
         db,
         "UPDATE tok_meta SET schema_version = 1; \
-         ALTER TABLE tok_families DROP COLUMN moved_from_key, DROP COLUMN moved_at_gen; \
-         DROP FUNCTION tok_rotate(text, bigint, bytea, text, bigint, bigint, text); \
+         ALTER TABLE tok_families DROP COLUMN moved_from_key, DROP COLUMN moved_at_gen, \
+         DROP COLUMN login; \
+         DROP FUNCTION tok_rotate(text, bigint, bytea, text, bigint, bigint, text, text); \
+         DROP FUNCTION tok_create(text, text, text, bigint, bigint, bigint, bigint, bigint, \
+         text, bytea, bigint, bytea, bigint, bigint, text, text); \
          CREATE OR REPLACE FUNCTION tok_revoke_subject(p_subject text, p_now bigint) \
          RETURNS bigint LANGUAGE plpgsql AS $$ DECLARE n bigint; BEGIN \
          UPDATE tok_families SET revoked_ms = p_now WHERE subject = p_subject AND revoked_ms IS NULL; \
@@ -511,7 +515,7 @@ async fn a_version_1_schema_is_upgraded_in_place() {
         shared()
             .psql(db, "SELECT schema_version FROM tok_meta")
             .trim(),
-        "3"
+        "4"
     );
     let body = shared().psql(
         db,

@@ -409,6 +409,7 @@ async fn logout_everywhere_between_indexing_and_creating() {
         fingerprint: None,
         claims_generation: 0,
         label: String::new(),
+        login: String::new(),
         revoked_at: None,
     };
     assert_eq!(

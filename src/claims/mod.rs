@@ -21,6 +21,13 @@ pub use string::ClaimString;
 /// The claim names RFC 7519 §4.1 registers; tok reads these itself.
 pub const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 
+/// The claims that say how the user logged in (OpenID Connect Core §2, registered with
+/// IANA): `auth_time`, when they last proved who they are; `amr`, how; `acr`, at what
+/// level. tok reads them only for a [`Validation`](crate::Validation) that asks
+/// ([`with_max_auth_age`](crate::Validation::with_max_auth_age),
+/// [`with_acr_values`](crate::Validation::with_acr_values)); sessions set them.
+pub const LOGIN_CLAIMS: [&str; 3] = ["auth_time", "amr", "acr"];
+
 /// No custom claims: the default for [`Claims`].
 pub type NoCustomClaims = ();
 

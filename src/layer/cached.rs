@@ -164,13 +164,13 @@ impl<S: Store> Store for Cached<S> {
     async fn rotate(&self, request: &RotationRequest) -> Result<RotationOutcome, Error> {
         let outcome = self.store.rotate(request).await;
         // A rotation only moves a family's end later, which a cached answer notices by
-        // itself; a refusal may have revoked the family, a privilege change outdates its
-        // tokens, and a failure may have done either before it failed.
+        // itself; a refusal may have revoked the family, a privilege change (or a new
+        // login) outdates its tokens, and a failure may have done either before it failed.
         let answered = matches!(
             outcome,
             Ok(RotationOutcome::Rotated(_) | RotationOutcome::Grace(_))
         );
-        if !answered || request.new_claims.is_some() {
+        if !answered || request.changes_access() {
             self.forget(Change::Family(request.presented.family_id().to_owned()));
         }
         outcome

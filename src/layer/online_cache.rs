@@ -372,6 +372,7 @@ mod tests {
             fingerprint: None,
             claims_generation: 0,
             label: String::new(),
+            login: String::new(),
             revoked_at: None,
         }
     }

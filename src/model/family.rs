@@ -49,6 +49,11 @@ pub struct FamilyRecord {
     /// name, a coarse location); empty when nothing. Never a secret, at most
     /// [`MAX_LABEL_BYTES`]: see [`check_label`].
     pub label: String,
+    /// The family's login ([`Login`](crate::model::login::Login), as
+    /// [`Login::to_stored`](crate::model::login::Login::to_stored) writes it): set at
+    /// creation and by a reauthentication only. Empty for a family stored before logins
+    /// were recorded (read by [`login`](Self::login) as a remembered login at creation).
+    pub login: String,
 }
 
 /// The longest [`FamilyRecord::label`], in bytes: enough for a device name and a place,
@@ -108,6 +113,14 @@ impl FamilyRecord {
     /// the generated sequences (`tests/store_sequences.rs`) run through every one.
     pub fn is_expired(&self, now: NumericDate) -> bool {
         ended_by_lifetime(self.last_used_at, self.expires_at, self.idle_timeout, now)
+    }
+
+    /// The family's login, read from [`login`](Self::login).
+    ///
+    /// # Errors
+    /// [`Store`](crate::ErrorKind::Store) when the stored text is not a login.
+    pub fn login(&self) -> Result<crate::model::login::Login, crate::error::Error> {
+        crate::model::login::Login::from_stored(&self.login, self.created_at)
     }
 
     /// Whether the family is live at `now` (not revoked, not expired).
@@ -189,7 +202,8 @@ pub fn effective_now(family: &FamilyRecord, now: NumericDate) -> NumericDate {
 
 /// Decides a presented token that `family` minted (its tag already checked) for
 /// `generation`. `fingerprint` is the hash of the presented fingerprint;
-/// `changes_claims` says whether the caller asks for new access claims. Mirrors (with
+/// `changes_claims` says whether the caller asks for new access claims or a new login
+/// (a reauthentication), which rotate alike. Mirrors (with
 /// [`apply`]): `rotate.lua` (Redis), `tok_rotate`, `tok_in_grace` and, for the live
 /// token of a live family, the fast rotation `UPDATE` (PostgreSQL); the generated
 /// sequences of `tests/store_sequences.rs` run each against this function.
@@ -238,6 +252,8 @@ pub fn decide(
 /// changes). Shared by the backends that run Rust inside their atomic step. A rotation
 /// moves the family to the refresh key `signing_key_id` (the key set's signing key's)
 /// when its key is another ([`FamilySecret::rotated_to`](crate::model::token::FamilySecret::rotated_to)).
+/// `new_login` (a reauthentication) replaces the family's login and, as new claims do,
+/// ends grace and outdates earlier access tokens: they carry the old `auth_time`.
 ///
 /// Mirrored by `src/store/redis/rotate.lua` and by `tok_rotate` and the fast rotation
 /// `UPDATE` of the PostgreSQL store.
@@ -245,6 +261,7 @@ pub fn apply(
     family: &FamilyRecord,
     decision: Decision,
     new_claims: Option<&str>,
+    new_login: Option<&str>,
     signing_key_id: &str,
     now: NumericDate,
 ) -> Option<FamilyRecord> {
@@ -258,9 +275,15 @@ pub fn apply(
             next.previous_rotated_at = Some(at);
             if let Some(claims) = new_claims {
                 next.claims = claims.to_owned();
-                // A privilege change ends grace for every earlier generation: the token
-                // it retired (which another tab or a thief may hold) must not be handed
-                // the new claims, so presenting it afterwards is reuse.
+            }
+            if let Some(login) = new_login {
+                next.login = login.to_owned();
+            }
+            if new_claims.is_some() || new_login.is_some() {
+                // A privilege change (or a fresh login) ends grace for every earlier
+                // generation: the token it retired (which another tab or a thief may
+                // hold) must not be handed what it grants, so presenting it afterwards
+                // is reuse.
                 next.previous_rotated_at = None;
                 next.claims_generation = next.generation;
             }
@@ -335,6 +358,7 @@ mod tests {
             claims_generation: 0,
             revoked_at: None,
             label: String::new(),
+            login: String::new(),
         }
     }
 
@@ -415,7 +439,7 @@ mod tests {
     #[test]
     fn apply_moves_only_what_the_decision_says() {
         let f = family();
-        let rotated = apply(&f, Decision::Rotate, Some("{\"a\":1}"), "k", at(2100)).unwrap();
+        let rotated = apply(&f, Decision::Rotate, Some("{\"a\":1}"), None, "k", at(2100)).unwrap();
         assert_eq!(rotated.generation, 6);
         // New claims: no grace for the token this rotation retired.
         assert_eq!(rotated.previous_rotated_at, None);
@@ -424,7 +448,7 @@ mod tests {
         assert_eq!(rotated.claims_generation, 6);
         assert_eq!(rotated.secret, f.secret);
         // A clock behind the last use moves nothing backwards.
-        let behind = apply(&f, Decision::Rotate, None, "k", at(1500)).unwrap();
+        let behind = apply(&f, Decision::Rotate, None, None, "k", at(1500)).unwrap();
         assert_eq!(behind.last_used_at, at(2000));
         assert_eq!(behind.previous_rotated_at, Some(at(2000)));
         assert_eq!(
@@ -432,29 +456,47 @@ mod tests {
             "a plain rotation keeps the claims"
         );
         assert_eq!(behind.claims, "{}");
-        assert_eq!(apply(&f, Decision::Grace, None, "k", at(2001)), None);
+        assert_eq!(apply(&f, Decision::Grace, None, None, "k", at(2001)), None);
         for refusal in [Refusal::Unknown, Refusal::Revoked, Refusal::Expired] {
             assert_eq!(
-                apply(&f, Decision::Refuse(refusal), None, "k", at(2001)),
+                apply(&f, Decision::Refuse(refusal), None, None, "k", at(2001)),
                 None
             );
         }
         for refusal in [Refusal::Reused, Refusal::FingerprintMismatch] {
-            let next = apply(&f, Decision::Refuse(refusal), None, "k", at(2001)).unwrap();
+            let next = apply(&f, Decision::Refuse(refusal), None, None, "k", at(2001)).unwrap();
             assert_eq!(next.revoked_at, Some(at(2001)));
             assert_eq!(next.generation, 5);
         }
         let mut last = family();
         last.generation = u64::MAX;
-        assert_eq!(apply(&last, Decision::Rotate, None, "k", at(2001)), None);
+        assert_eq!(apply(&last, Decision::Rotate, None, None, "k", at(2001)), None);
         // Another signing key: the rotation moves the family to it, from its generation on;
         // a refusal that revokes does not.
-        let moved = apply(&f, Decision::Rotate, None, "k2", at(2001)).unwrap();
+        let moved = apply(&f, Decision::Rotate, None, None, "k2", at(2001)).unwrap();
         assert_eq!(moved.secret, f.secret.rotated_to(6, "k2"));
         assert_eq!(moved.secret.key_id_for(5), "k");
         assert_eq!(moved.secret.key_id_for(6), "k2");
-        let reused = apply(&f, REUSED, None, "k2", at(2001)).unwrap();
+        let reused = apply(&f, REUSED, None, None, "k2", at(2001)).unwrap();
         assert_eq!(reused.secret, f.secret);
+    }
+
+    /// A new login rotates as new claims do, keeps the claims, and moves only the login;
+    /// a plain rotation and a privilege change keep the login.
+    #[test]
+    fn apply_moves_the_login_only_when_asked() {
+        let mut f = family();
+        f.login = "old".into();
+        let reauthenticated = apply(&f, Decision::Rotate, None, Some("new"), "k", at(2100)).unwrap();
+        assert_eq!(reauthenticated.login, "new");
+        assert_eq!(reauthenticated.claims, f.claims);
+        assert_eq!(reauthenticated.previous_rotated_at, None, "no grace after it");
+        assert_eq!(reauthenticated.claims_generation, 6, "earlier tokens outdated");
+        let plain = apply(&f, Decision::Rotate, None, None, "k", at(2100)).unwrap();
+        let promoted = apply(&f, Decision::Rotate, Some("{}"), None, "k", at(2100)).unwrap();
+        assert_eq!((plain.login.as_str(), promoted.login.as_str()), ("old", "old"));
+        let reused = apply(&f, REUSED, None, Some("new"), "k", at(2100)).unwrap();
+        assert_eq!(reused.login, "old");
     }
 
     /// A refusal's code is the code of the error kind it becomes.

@@ -5,6 +5,7 @@
 //! - [`token`]: the refresh-token format, derived from a key and a per-family nonce;
 //! - [`family`]: the family record and every rule a store applies (rotation, grace,
 //!   lifetimes, logout), written once;
+//! - [`login`]: what a family records of its user's login (recent login, remember-me);
 //! - [`store`]: the [`Store`](store::Store) trait, with its requests and outcomes;
 //! - [`online`]: what an online check asks a store and what it answers;
 //! - [`resolve`]: a whole rotation or logout as a store's atomic step runs it;
@@ -17,6 +18,7 @@
 
 pub mod change;
 pub mod family;
+pub mod login;
 pub mod online;
 pub mod resolve;
 #[cfg(any(feature = "redis", feature = "postgres"))]

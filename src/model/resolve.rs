@@ -47,12 +47,13 @@ pub fn resolve_rotation(family: Option<&FamilyRecord>, r: &RotationRequest) -> R
         r.fingerprint.as_ref(),
         r.now,
         r.grace,
-        r.new_claims.is_some(),
+        r.changes_access(),
     );
     let next = apply(
         family,
         decision,
         r.new_claims.as_deref(),
+        r.new_login.as_deref(),
         &r.signing_key_id,
         r.now,
     );

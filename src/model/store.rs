@@ -92,6 +92,9 @@ pub struct RotationRequest {
     pub fingerprint: Option<TokenHash>,
     /// New access claims (a JSON object) for a privilege change, if any.
     pub new_claims: Option<String>,
+    /// A new login ([`Login::to_stored`](crate::model::login::Login::to_stored)) for a
+    /// reauthentication, if any: it rotates as a privilege change does.
+    pub new_login: Option<String>,
     /// The time of the attempt.
     pub now: NumericDate,
     /// The grace window for the immediately previous token.
@@ -113,6 +116,15 @@ pub enum RotationOutcome {
     /// No new pair, for this reason (the family is now revoked when it
     /// [`revokes`](Refusal::revokes)).
     Refused(Refusal),
+}
+
+impl RotationRequest {
+    /// Whether the rotation changes what access tokens grant (new claims or a new login):
+    /// such a rotation is never answered from the grace window and outdates earlier
+    /// access tokens.
+    pub fn changes_access(&self) -> bool {
+        self.new_claims.is_some() || self.new_login.is_some()
+    }
 }
 
 /// A logout with a refresh token, as handed to a store.

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::claims::REGISTERED;
+use crate::claims::{LOGIN_CLAIMS, REGISTERED};
 use crate::error::Error;
 use crate::refresh::online::{GENERATION_CLAIM, SESSION_CLAIM};
 
@@ -19,7 +19,12 @@ pub(super) fn claims_json(claims: &impl Serialize) -> Result<String, Error> {
     };
     if let Some(name) = map
         .keys()
-        .find(|k| REGISTERED.contains(&k.as_str()) || *k == SESSION_CLAIM || *k == GENERATION_CLAIM)
+        .find(|k| {
+            REGISTERED.contains(&k.as_str())
+                || LOGIN_CLAIMS.contains(&k.as_str())
+                || *k == SESSION_CLAIM
+                || *k == GENERATION_CLAIM
+        })
     {
         let instead = match name.as_str() {
             "sub" => "the subject argument",
@@ -29,6 +34,9 @@ pub(super) fn claims_json(claims: &impl Serialize) -> Result<String, Error> {
             "jti" => "nothing: each access token gets a random jti",
             "sid" => "nothing: it is the session (family) id",
             "sgen" => "nothing: it is the session's generation when the token was minted",
+            "auth_time" | "amr" | "acr" => {
+                "LoginDetails at login and Sessions::reauthenticate: the session records them"
+            }
             _ => "nothing: tok sets it",
         };
         return Err(Error::malformed(format!(

@@ -57,6 +57,7 @@ mod key_file;
 pub(crate) mod live_keys;
 
 mod claims;
+mod login;
 mod metrics;
 mod pair;
 mod policy;
@@ -68,6 +69,7 @@ pub use online::{GENERATION_CLAIM, SESSION_CLAIM, check_online, minted_at, sessi
 pub use devices::SessionInfo;
 pub use key_file::{KEY_FILE_POLL, KeyFile, Watching};
 pub use key_usage::{KeyCount, KeyUsage};
+pub use login::LoginDetails;
 pub use live_keys::{LiveKeys, SessionKeys};
 pub use pair::TokenPair;
 pub use policy::{MAX_GRACE, RefreshPolicy};

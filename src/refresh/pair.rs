@@ -25,6 +25,10 @@ pub struct TokenPair {
     /// refresh-token family's id).
     #[serde(skip)]
     pub session_id: String,
+    /// Whether the session's login is remembered ("remember me"): only then should what
+    /// holds these tokens outlive the browser's session (cookies with `Max-Age`).
+    #[serde(skip)]
+    pub remembered: bool,
 }
 
 impl fmt::Debug for TokenPair {
@@ -35,6 +39,7 @@ impl fmt::Debug for TokenPair {
             .field("expires_in", &self.expires_in)
             .field("refresh_expires_in", &self.refresh_expires_in)
             .field("session_id", &self.session_id)
+            .field("remembered", &self.remembered)
             .finish()
     }
 }

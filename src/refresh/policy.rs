@@ -24,6 +24,7 @@ pub const MAX_GRACE: Duration = Duration::from_secs(5 * 60);
 pub struct RefreshPolicy {
     pub(crate) access_ttl: Duration,
     pub(crate) family_lifetime: Duration,
+    pub(crate) unremembered_lifetime: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) grace: Duration,
     pub(crate) issuer: Option<String>,
@@ -31,11 +32,13 @@ pub struct RefreshPolicy {
 }
 
 impl Default for RefreshPolicy {
-    /// Access tokens 15 minutes, families 30 days, idle timeout 7 days, no grace window.
+    /// Access tokens 15 minutes, families 30 days (12 hours for a login not remembered),
+    /// idle timeout 7 days, no grace window.
     fn default() -> Self {
         Self {
             access_ttl: Duration::from_secs(15 * 60),
             family_lifetime: Duration::from_secs(30 * 86400),
+            unremembered_lifetime: Duration::from_secs(12 * 3600),
             idle_timeout: Duration::from_secs(7 * 86400),
             grace: Duration::ZERO,
             issuer: None,
@@ -55,6 +58,24 @@ impl RefreshPolicy {
     pub fn with_session_lifetime(mut self, lifetime: Duration) -> Self {
         self.family_lifetime = lifetime;
         self
+    }
+
+    /// Absolute lifetime of a session whose login is not remembered (a "remember me" box
+    /// left unticked; see [`LoginDetails::not_remembered`](crate::refresh::LoginDetails::not_remembered)),
+    /// default 12 hours; never longer than [`with_session_lifetime`](Self::with_session_lifetime)'s.
+    /// Its cookies end with the browser anyway; this bounds a browser left open.
+    pub fn with_unremembered_lifetime(mut self, lifetime: Duration) -> Self {
+        self.unremembered_lifetime = lifetime;
+        self
+    }
+
+    /// The absolute lifetime of a session whose login is `remembered` or not.
+    pub(crate) fn lifetime(&self, remembered: bool) -> Duration {
+        if remembered {
+            self.family_lifetime
+        } else {
+            self.unremembered_lifetime.min(self.family_lifetime)
+        }
     }
 
     /// How long a session may go unrotated (default 7 days).

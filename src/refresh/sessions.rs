@@ -20,6 +20,7 @@ use crate::refresh::live_keys::{KeySource, SessionKeys};
 use crate::refresh::online::{
     GENERATION_CLAIM, SESSION_CLAIM, check_online, minted_at, session_id,
 };
+use crate::refresh::login::LoginDetails;
 use crate::refresh::pair::TokenPair;
 use crate::refresh::policy::RefreshPolicy;
 use crate::refresh::refusal::refusal_error;
@@ -160,10 +161,6 @@ impl<S: Store> Sessions<S> {
     /// As [`issue`](Self::issue); [`TooLarge`](ErrorKind::TooLarge) or
     /// [`Malformed`](ErrorKind::Malformed) for a label that is too long or holds a
     /// control character.
-    #[tracing::instrument(
-        name = "issue", target = "tok::refresh", skip_all,
-        fields(subject = %subject, bound = fingerprint.is_some(), family, outcome),
-    )]
     pub async fn issue_labelled(
         &self,
         subject: &str,
@@ -171,17 +168,55 @@ impl<S: Store> Sessions<S> {
         fingerprint: Option<Fingerprint<'_>>,
         label: &str,
     ) -> Result<TokenPair, Error> {
-        crate::model::family::check_label(label)?;
+        let details = LoginDetails::new().with_label(label);
+        self.issue_with(subject, claims, fingerprint, &details)
+            .await
+    }
+
+    /// [`issue`](Self::issue), with what the application says of the login: how the user
+    /// proved who they are (`amr`, `acr`: access tokens carry them, with `auth_time` =
+    /// now), whether the login is remembered, a label (see [`LoginDetails`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tok::Error> {
+    /// use tok::refresh::{LoginDetails, Sessions};
+    /// # let keys = tok::KeySet::new(tok::HmacKey::generate()?);
+    /// let sessions = Sessions::new(tok::store::MemoryStore::new(), keys, Default::default());
+    /// let details = LoginDetails::new().with_methods(["pwd"]).not_remembered();
+    /// let pair = sessions.issue_with("alice", &serde_json::json!({}), None, &details).await?;
+    /// assert!(!pair.remembered);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`issue_labelled`](Self::issue_labelled); [`TooLarge`](ErrorKind::TooLarge) or
+    /// [`Malformed`](ErrorKind::Malformed) for `amr`/`acr` names too many, too long, or
+    /// not printable ASCII.
+    #[tracing::instrument(
+        name = "issue", target = "tok::refresh", skip_all,
+        fields(subject = %subject, bound = fingerprint.is_some(), family, outcome),
+    )]
+    pub async fn issue_with(
+        &self,
+        subject: &str,
+        claims: &impl Serialize,
+        fingerprint: Option<Fingerprint<'_>>,
+        details: &LoginDetails,
+    ) -> Result<TokenPair, Error> {
+        crate::model::family::check_label(&details.label)?;
         let claims_json = claims_json(claims)?;
         let fingerprint = fingerprint.map(AsRef::as_ref);
         let now = self.now();
+        let login = details.login_at(now)?.to_stored();
+        let lifetime = self.policy.lifetime(details.remember);
         for _ in 0..ISSUE_ATTEMPTS {
             let record = FamilyRecord {
                 family_id: token::new_family_id()?,
                 subject: subject.to_owned(),
                 claims: claims_json.clone(),
                 created_at: now,
-                expires_at: now.saturating_add(self.policy.family_lifetime),
+                expires_at: now.saturating_add(lifetime),
                 last_used_at: now,
                 idle_timeout: self.policy.idle_timeout,
                 generation: 0,
@@ -190,7 +225,8 @@ impl<S: Store> Sessions<S> {
                 fingerprint: fingerprint.map(token::hash),
                 claims_generation: 0,
                 revoked_at: None,
-                label: label.to_owned(),
+                label: details.label.clone(),
+                login: login.clone(),
             };
             match self.store.create_family(&record, now).await? {
                 Created::Stored => {
@@ -241,7 +277,7 @@ impl<S: Store> Sessions<S> {
         refresh_token: &str,
         fingerprint: Option<Fingerprint<'_>>,
     ) -> Result<TokenPair, Error> {
-        self.rotate_inner(refresh_token, fingerprint.map(AsRef::as_ref), None)
+        self.rotate_inner(refresh_token, fingerprint.map(AsRef::as_ref), None, None)
             .await
     }
 
@@ -259,19 +295,31 @@ impl<S: Store> Sessions<S> {
         claims: &impl Serialize,
     ) -> Result<TokenPair, Error> {
         let claims = claims_json(claims)?;
-        self.rotate_inner(refresh_token, fingerprint.map(AsRef::as_ref), Some(claims))
-            .await
+        self.rotate_inner(
+            refresh_token,
+            fingerprint.map(AsRef::as_ref),
+            Some(claims),
+            None,
+        )
+        .await
     }
 
     #[tracing::instrument(
         name = "rotate", target = "tok::refresh", skip_all,
-        fields(family, privilege_change = new_claims.is_some(), generation, outcome),
+        fields(
+            family,
+            privilege_change = new_claims.is_some(),
+            reauthentication = new_login.is_some(),
+            generation,
+            outcome,
+        ),
     )]
-    async fn rotate_inner(
+    pub(super) async fn rotate_inner(
         &self,
         refresh_token: &str,
         fingerprint: Option<&[u8]>,
         new_claims: Option<String>,
+        new_login: Option<String>,
     ) -> Result<TokenPair, Error> {
         let now = self.now();
         // One version of the keys parses the token and names the signing key; the guard
@@ -282,6 +330,7 @@ impl<S: Store> Sessions<S> {
                 presented: PresentedToken::parse(refresh_token, Arc::clone(&keys.refresh))?,
                 fingerprint: fingerprint.map(token::hash),
                 new_claims,
+                new_login,
                 now,
                 grace: self.policy.grace,
                 signing_key_id: keys.refresh.signing_key_id().to_owned(),
@@ -325,6 +374,16 @@ impl<S: Store> Sessions<S> {
         })?;
         custom.insert(SESSION_CLAIM.into(), record.family_id.as_str().into());
         custom.insert(GENERATION_CLAIM.into(), record.generation.into());
+        let login = record.login()?;
+        // Whole seconds, rounded down, as every OpenID Connect consumer reads auth_time:
+        // rounding never makes a login look more recent.
+        custom.insert("auth_time".into(), login.auth_time.as_secs().into());
+        if !login.amr.is_empty() {
+            custom.insert("amr".into(), login.amr.into());
+        }
+        if let Some(acr) = login.acr {
+            custom.insert("acr".into(), acr.into());
+        }
         let mut claims = Claims::new(custom)
             .with_subject(record.subject.as_str())
             .issued_at(now)
@@ -342,6 +401,7 @@ impl<S: Store> Sessions<S> {
             refresh_token,
             refresh_expires_in: record.usable_until().duration_since(now).as_secs(),
             session_id: record.family_id.clone(),
+            remembered: login.remember,
         })
     }
 

@@ -4,7 +4,7 @@
 //! Every decision is one statement on the server, so that any number of hosts rotating one
 //! token get exactly one winner: the common rotation (the live token of a live family) is
 //! one `UPDATE … WHERE` the family is in that state; anything else is one call of the
-//! `tok_rotate` function (`upgrade_3.sql`), which locks the family's row, decides and
+//! `tok_rotate` function (`upgrade_4.sql`), which locks the family's row, decides and
 //! writes in one transaction. Both mirror [`decide`](crate::refresh::family::decide) and
 //! [`apply`](crate::refresh::family::apply). The presented token's tag is checked first,
 //! in Rust, against the family's key id and nonce (a process remembers them in a bounded

@@ -17,7 +17,7 @@ macro_rules! columns {
     () => {
         "id, subject, claims, created_ms, expires_ms, last_used_ms, idle_ms, generation, \
          key_id, nonce, previous_rotated_ms, fingerprint, revoked_ms, claims_gen, label, \
-         moved_from_key, moved_at_gen"
+         moved_from_key, moved_at_gen, login"
     };
 }
 pub(super) use columns;
@@ -111,6 +111,7 @@ pub(super) fn family_from(row: &Row, at: usize) -> Result<Option<FamilyRecord>, 
         revoked_at: opt_int(12)?.map(date).transpose()?,
         claims_generation: count(int(13)?)?,
         label: row.try_get(at + 14).map_err(read)?,
+        login: row.try_get(at + 17).map_err(read)?,
     }))
 }
 

@@ -6,7 +6,7 @@ use tokio_postgres::Client;
 use crate::error::{Error, ErrorKind};
 
 /// The schema version this code creates and reads.
-pub(super) const VERSION: i32 = 3;
+pub(super) const VERSION: i32 = 4;
 
 /// The schema of version 1.
 const SCHEMA: &str = include_str!("schema.sql");
@@ -18,6 +18,10 @@ const UPGRADE_2: &str = include_str!("upgrade_2.sql");
 /// What version 3 changes (a family's move to another refresh key, and `tok_rotate` that
 /// makes it); run after [`UPGRADE_2`] on a new database, and alone on a version 2 schema.
 const UPGRADE_3: &str = include_str!("upgrade_3.sql");
+
+/// What version 4 changes (a family's login, and `tok_create` and `tok_rotate` that
+/// write it); run after [`UPGRADE_3`] on a new database, and alone on a version 3 schema.
+const UPGRADE_4: &str = include_str!("upgrade_4.sql");
 
 /// Any lock id of our own: the first stores opening one empty database at once take turns,
 /// so exactly one creates the schema.
@@ -53,6 +57,7 @@ pub(super) async fn ensure(client: &mut Client) -> Result<(), Error> {
         tx.batch_execute(SCHEMA).await.map_err(fail)?;
         tx.batch_execute(UPGRADE_2).await.map_err(fail)?;
         tx.batch_execute(UPGRADE_3).await.map_err(fail)?;
+        tx.batch_execute(UPGRADE_4).await.map_err(fail)?;
         tx.execute(
             "INSERT INTO tok_meta (schema_version) VALUES ($1)",
             &[&VERSION],
@@ -66,12 +71,15 @@ pub(super) async fn ensure(client: &mut Client) -> Result<(), Error> {
         .await
         .map_err(fail)?
         .map(|r| r.get(0));
-    if matches!(found, Some(1 | 2)) {
+    if matches!(found, Some(1..=3)) {
         // Under the same lock: one store upgrades, the others then find this version.
         if found == Some(1) {
             tx.batch_execute(UPGRADE_2).await.map_err(fail)?;
         }
-        tx.batch_execute(UPGRADE_3).await.map_err(fail)?;
+        if matches!(found, Some(1 | 2)) {
+            tx.batch_execute(UPGRADE_3).await.map_err(fail)?;
+        }
+        tx.batch_execute(UPGRADE_4).await.map_err(fail)?;
         tx.execute("UPDATE tok_meta SET schema_version = $1", &[&VERSION])
             .await
             .map_err(fail)?;

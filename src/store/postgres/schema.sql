@@ -76,7 +76,7 @@ LANGUAGE sql IMMUTABLE AS $$
        AND greatest(now_ms, f.last_used_ms) < f.previous_rotated_ms + grace_ms;
 $$;
 
--- tok_rotate, the rotation under the family's row lock, is defined by upgrade_3.sql,
+-- tok_rotate, the rotation under the family's row lock, is defined by upgrade_4.sql,
 -- which always runs after this file (see schema.rs).
 
 -- A logout with a refresh token: mirrors decide_logout(). Answers 'revoked', 'ended',
@@ -117,36 +117,8 @@ BEGIN
 END
 $$;
 
--- Stores a new family unless its id is taken; answers whether it was stored. Logout
--- everywhere must end every family whose creation reached the server before it did
--- (Store::revoke_subject): a creation holds the subject's lock shared until it commits, so
--- tok_revoke_subject, which takes it exclusively, waits for creations in flight and then
--- sees them; one that reached the server before the revocation but had to wait for its
--- lock stores its family revoked.
-CREATE FUNCTION tok_create(p_id text, p_subject text, p_claims text, p_created bigint,
-                           p_expires bigint, p_last_used bigint, p_idle bigint,
-                           p_generation bigint, p_key_id text, p_nonce bytea,
-                           p_previous_rotated bigint, p_fingerprint bytea, p_revoked bigint,
-                           p_claims_gen bigint, p_label text)
-RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE
-    revoked bigint := p_revoked;
-BEGIN
-    PERFORM pg_advisory_xact_lock_shared(7630699, hashtext(p_subject)); -- 7630699: "tok"
-    IF revoked IS NULL AND EXISTS (SELECT 1 FROM tok_subject_revocations
-                                    WHERE subject = p_subject AND at >= statement_timestamp()) THEN
-        revoked := p_created;
-    END IF;
-    INSERT INTO tok_families (id, subject, claims, created_ms, expires_ms, last_used_ms,
-                              idle_ms, generation, key_id, nonce, previous_rotated_ms,
-                              fingerprint, revoked_ms, claims_gen, label)
-    VALUES (p_id, p_subject, p_claims, p_created, p_expires, p_last_used, p_idle,
-            p_generation, p_key_id, p_nonce, p_previous_rotated, p_fingerprint, revoked,
-            p_claims_gen, p_label)
-    ON CONFLICT (id) DO NOTHING;
-    RETURN FOUND;
-END
-$$;
+-- tok_create: see upgrade_4.sql, which every schema runs.
+
 
 -- tok_revoke_subject: see upgrade_2.sql, which every schema runs.
 

@@ -129,7 +129,7 @@ impl Store for PostgresStore {
         let row = self
             .row(
                 "creating a family",
-                "SELECT tok_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                "SELECT tok_create($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 &[
                     &f.family_id,
                     &f.subject,
@@ -146,6 +146,7 @@ impl Store for PostgresStore {
                     &f.revoked_at.map(ms),
                     &generation(f.claims_generation),
                     &f.label,
+                    &f.login,
                 ],
             )
             .await?;
@@ -177,7 +178,7 @@ impl Store for PostgresStore {
             Box::new(record)
         };
         self.standbys_ready("rotating a refresh token").await?;
-        if r.new_claims.is_none()
+        if !r.changes_access()
             && let Some(rotated) = self.rotate_live(r).await?
         {
             self.replicated_write("rotating a refresh token").await?;
@@ -186,7 +187,7 @@ impl Store for PostgresStore {
         let row = self
             .row(
                 "rotating a refresh token",
-                "SELECT r.outcome, (r.family).* FROM tok_rotate($1, $2, $3, $4, $5, $6, $7) AS r",
+                "SELECT r.outcome, (r.family).* FROM tok_rotate($1, $2, $3, $4, $5, $6, $7, $8) AS r",
                 &[
                     &family_id,
                     &generation(r.presented.generation()),
@@ -195,6 +196,7 @@ impl Store for PostgresStore {
                     &ms(r.now),
                     &duration_ms(r.grace),
                     &r.signing_key_id,
+                    &r.new_login.as_deref(),
                 ],
             )
             .await?;

@@ -17,10 +17,10 @@ pub(super) const FORMAT_VERSION: &str = "2";
 /// fixed list is cheaper than HGETALL. `ttl` is the time (ms) until which the key is
 /// kept: at least the family's deadline. `cgen`, the generation of the last claims
 /// change, is absent from families written before it existed (read as 0), and so is
-/// `label` (read as empty).
-pub(super) const FIELDS: [&str; 17] = [
+/// `label` and `login` (read as empty).
+pub(super) const FIELDS: [&str; 18] = [
     "sub", "claims", "created", "expires", "last", "idle", "gen", "kid", "nonce", "prev", "fp",
-    "revoked", "ttl", "cgen", "label", "mkid", "mgen",
+    "revoked", "ttl", "cgen", "label", "mkid", "mgen", "login",
 ];
 
 pub(super) fn hex(bytes: &[u8]) -> String {
@@ -187,8 +187,8 @@ pub(super) fn fixed_from(values: Vec<Option<String>>) -> Result<Option<Fixed>, E
 }
 
 /// Rebuilds a family from what never changes and what `rotate.lua` answers: generation,
-/// claims, last use, previous rotation, the key's expiry, claims generation, and the key
-/// fields (`kid`, `mkid`, `mgen`).
+/// claims, last use, previous rotation, the key's expiry, claims generation, the key
+/// fields (`kid`, `mkid`, `mgen`) and the login.
 pub(super) fn rotated_from(
     family_id: &str,
     fixed: Fixed,
@@ -209,8 +209,9 @@ pub(super) fn rotated_from(
             kid,
             mkid,
             mgen,
+            login,
         ],
-    ) = <[String; 9]>::try_from(values)
+    ) = <[String; 10]>::try_from(values)
     else {
         return Err(corrupt("the rotation's fields"));
     };
@@ -239,6 +240,7 @@ pub(super) fn rotated_from(
         revoked_at: None,
         claims_generation: claims_generation.parse().map_err(|_| corrupt("cgen"))?,
         label: fixed.label,
+        login,
     })
 }
 
@@ -263,7 +265,7 @@ pub(super) fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyR
             // `cgen` is missing on families older than it: no claims change yet; `label`
             // too: no label.
             Value::Nil if FIELDS.get(i) == Some(&"cgen") => Ok("0".to_owned()),
-            Value::Nil if FIELDS.get(i) == Some(&"label") => Ok(String::new()),
+            Value::Nil if matches!(FIELDS.get(i), Some(&"label" | &"login")) => Ok(String::new()),
             // `mkid` and `mgen` are set by a family's first move to another key.
             Value::Nil if matches!(FIELDS.get(i), Some(&"mkid" | &"mgen")) => Ok(String::new()),
             v => String::from_redis_value(v).map_err(|_| corrupt("a family field")),
@@ -287,6 +289,7 @@ pub(super) fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyR
         label,
         mkid,
         mgen,
+        login,
     ] = <[String; FIELDS.len()]>::try_from(values).map_err(|_| corrupt("the family's fields"))?;
     let optional_date = |v: &str| -> Result<Option<NumericDate>, Error> {
         match v {
@@ -316,6 +319,7 @@ pub(super) fn family_from(family_id: &str, values: Vec<Value>) -> Result<FamilyR
         revoked_at: optional_date(&revoked)?,
         claims_generation: claims_generation.parse().map_err(|_| corrupt("cgen"))?,
         label,
+        login,
     })
 }
 

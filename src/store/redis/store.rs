@@ -54,7 +54,8 @@ impl Store for RedisStore {
                     .arg(f.fingerprint.as_ref().map(|h| hex(h)).unwrap_or_default())
                     .arg(ms(now))
                     .arg(request_id()?)
-                    .arg(&f.label),
+                    .arg(&f.label)
+                    .arg(&f.login),
             )
             .await?;
         if created != 1 {
@@ -94,7 +95,8 @@ impl Store for RedisStore {
                     )
                     .arg(ms(fixed.expires_at))
                     .arg(fixed.idle_timeout.as_millis() as u64)
-                    .arg(&r.signing_key_id),
+                    .arg(&r.signing_key_id)
+                    .arg(r.new_login.as_deref().unwrap_or_default()),
             )
             .await?;
         let mut reply = reply.into_iter();

@@ -15,8 +15,9 @@ use crate::store::sqlite::changes;
 /// token ever minted; version 2 derives tokens and keeps one row per family; version 3
 /// adds the change log (`changes`), which a version-2 file gains when opened; version 4
 /// adds each session's label, which a version-2 or -3 file gains when opened; version 5
-/// adds each family's last move to another refresh key, which older files gain too.
-pub(super) const SCHEMA_VERSION: i64 = 5;
+/// adds each family's last move to another refresh key, which older files gain too;
+/// version 6 adds each family's login (when its user last proved who they are).
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
 /// What version 3 adds to version 2: the change log, and the generation of each
 /// family's last claims change (0 for families that never changed claims).
@@ -36,8 +37,13 @@ const UPGRADE_4: &str = "ALTER TABLE tok_families ADD COLUMN label TEXT NOT NULL
 const UPGRADE_5: &str = "ALTER TABLE tok_families ADD COLUMN moved_from_key TEXT;
 ALTER TABLE tok_families ADD COLUMN moved_at_gen INTEGER;";
 
-/// Version 2's schema; a new file gets it and then [`upgrade_3`], [`UPGRADE_4`] and
-/// [`UPGRADE_5`].
+/// What version 6 adds to version 5: the family's login
+/// ([`Login::to_stored`](crate::model::login::Login::to_stored)); empty for families from
+/// before, which read as a remembered login at creation.
+const UPGRADE_6: &str = "ALTER TABLE tok_families ADD COLUMN login TEXT NOT NULL DEFAULT '';";
+
+/// Version 2's schema; a new file gets it and then [`upgrade_3`], [`UPGRADE_4`],
+/// [`UPGRADE_5`] and [`UPGRADE_6`].
 pub(super) const SCHEMA: &str = "
 CREATE TABLE tok_schema (version INTEGER NOT NULL);
 CREATE TABLE tok_families (
@@ -196,6 +202,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<i64> {
         tx.execute_batch(&upgrade_3())?;
         tx.execute_batch(UPGRADE_4)?;
         tx.execute_batch(UPGRADE_5)?;
+        tx.execute_batch(UPGRADE_6)?;
         tx.execute(
             "INSERT INTO tok_schema (version) VALUES (?1)",
             [SCHEMA_VERSION],
@@ -214,6 +221,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<i64> {
     }
     if version == 4 {
         tx.execute_batch(UPGRADE_5)?;
+        tx.execute_batch(UPGRADE_6)?;
         tx.execute("UPDATE tok_schema SET version = ?1", [SCHEMA_VERSION])?;
         version = SCHEMA_VERSION;
     }
@@ -261,7 +269,7 @@ mod tests {
         let err = init_schema(&conn, &path).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Store);
         assert!(err.detail().contains("schema version 1"), "{err}");
-        assert!(err.detail().contains("only version 5"), "{err}");
+        assert!(err.detail().contains("only version 6"), "{err}");
     }
 
     /// A version-2 file (before the change log, labels and key moves) gains the log and
@@ -282,18 +290,20 @@ mod tests {
         drop(conn);
         let conn = open_connection(&path, Durability::Full).unwrap();
         init_schema(&conn, &path).unwrap();
-        let (version, denied, log, label, moved): (i64, i64, i64, String, Option<String>) = conn
+        type Read = (i64, i64, i64, String, Option<String>, String);
+        let (version, denied, log, label, moved, login): Read = conn
             .query_row(
                 "SELECT (SELECT version FROM tok_schema), (SELECT count(*) FROM tok_denylist),
                         (SELECT count(*) FROM tok_changes), (SELECT label FROM tok_families),
-                        (SELECT moved_from_key FROM tok_families)",
+                        (SELECT moved_from_key FROM tok_families),
+                        (SELECT login FROM tok_families)",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
             )
             .unwrap();
         assert_eq!(
-            (version, denied, log, label.as_str(), moved),
-            (5, 1, 0, "", None)
+            (version, denied, log, label.as_str(), moved, login.as_str()),
+            (6, 1, 0, "", None, "")
         );
     }
 

@@ -187,6 +187,7 @@ impl Store for SqliteStore {
                 f.revoked_at.map(ms),
                 gen_i64(f.claims_generation),
                 f.label,
+                f.login,
             ]);
             // An id that collided is reported so the caller draws a new one; never
             // overwritten.

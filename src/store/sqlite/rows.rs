@@ -66,6 +66,7 @@ pub(super) fn family_from_row(row: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
         revoked_at: row.get::<_, Option<i64>>(12)?.map(date).transpose()?,
         claims_generation: u64::try_from(row.get::<_, i64>(13)?).unwrap_or(0),
         label: row.get(14)?,
+        login: row.get(17)?,
     })
 }
 
@@ -79,7 +80,7 @@ pub(super) fn read_family(conn: &Connection, id: &str) -> rusqlite::Result<Optio
 
 pub(super) const SELECT_FAMILY: &str = "SELECT id, subject, claims, created_ms, expires_ms, last_used_ms, idle_ms, \
      generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, claims_gen, label, \
-     moved_from_key, moved_at_gen FROM tok_families WHERE id = ?1";
+     moved_from_key, moved_at_gen, login FROM tok_families WHERE id = ?1";
 
 /// Every unrevoked family's refresh key and lifetime fields (counting families per key).
 pub(super) const SELECT_KEY_LIFETIMES: &str =
@@ -88,11 +89,11 @@ pub(super) const SELECT_KEY_LIFETIMES: &str =
 /// A subject's unrevoked families, oldest first, by the subject index.
 pub(super) const SELECT_SUBJECT: &str = "SELECT id, subject, claims, created_ms, expires_ms, last_used_ms, \
      idle_ms, generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, claims_gen, \
-     label, moved_from_key, moved_at_gen FROM tok_families WHERE subject = ?1 AND revoked_ms IS NULL ORDER BY created_ms LIMIT ?2";
+     label, moved_from_key, moved_at_gen, login FROM tok_families WHERE subject = ?1 AND revoked_ms IS NULL ORDER BY created_ms LIMIT ?2";
 
 pub(super) const INSERT_FAMILY: &str = "INSERT INTO tok_families (id, subject, claims, created_ms, expires_ms, \
      last_used_ms, idle_ms, generation, key_id, nonce, prev_rotated_ms, fingerprint, revoked_ms, \
-     claims_gen, label) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+     claims_gen, label, login) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 pub(super) fn gen_i64(g: u64) -> i64 {
     i64::try_from(g).unwrap_or(i64::MAX)
@@ -118,7 +119,7 @@ pub(super) fn write_family(
         .prepare_cached(
             "UPDATE tok_families SET claims = ?2, last_used_ms = ?3, generation = ?4,
                  prev_rotated_ms = ?5, revoked_ms = ?6, claims_gen = ?8, key_id = ?9,
-                 moved_from_key = ?10, moved_at_gen = ?11
+                 moved_from_key = ?10, moved_at_gen = ?11, login = ?12
              WHERE id = ?1 AND generation = ?7",
         )?
         .execute(params![
@@ -133,6 +134,7 @@ pub(super) fn write_family(
             next.secret.key_id,
             next.secret.moved.as_ref().map(|m| m.from_key_id.as_str()),
             next.secret.moved.as_ref().map(|m| gen_i64(m.at_generation)),
+            next.login,
         ])?;
     // A family that ended, or whose claims changed, is announced to other processes'
     // online-check caches in this transaction.
