@@ -355,16 +355,19 @@ impl Validation {
                 crate::json::shorten_quotes(&e.to_string())
             ))
         })?;
-        let insufficient = |detail: String| {
-            Error::new(ErrorKind::InsufficientUserAuthentication, detail)
-        };
+        let insufficient =
+            |detail: String| Error::new(ErrorKind::InsufficientUserAuthentication, detail);
         if let Some(max) = self.max_auth_age {
             let Some(auth_time) = login.auth_time else {
                 return Err(insufficient(
                     "the token does not say when its user logged in (no auth_time)".into(),
                 ));
             };
-            if now >= auth_time.saturating_add(max).saturating_add(self.expiry_leeway) {
+            if now
+                >= auth_time
+                    .saturating_add(max)
+                    .saturating_add(self.expiry_leeway)
+            {
                 return Err(insufficient(format!(
                     "the user logged in at {auth_time}, more than {}s ago: log in again",
                     max.as_secs()

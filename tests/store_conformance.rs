@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use tok::layer::Cached;
-use tok::refresh::{RefreshPolicy, Sessions, TokenPair};
+use tok::refresh::{LoginDetails, RefreshPolicy, Sessions, TokenPair};
 use tok::store::{PURGE_MARGIN, Store};
 use tok::{ErrorKind, HmacKey, KeySet, NumericDate, Validation};
 
@@ -104,6 +104,25 @@ async fn assert_usage<S: Store>(
     assert_eq!((got.as_slice(), usage.not_in_set), (keys, not_in_set));
 }
 
+/// The login claims of an access token (read without checking: the cases check the
+/// token online besides).
+fn login_claims(pair: &TokenPair) -> Value {
+    let payload = pair.access_token.split('.').nth(1).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&tok::base64url::decode(payload.as_bytes()).unwrap()).unwrap();
+    json!({"auth_time": claims["auth_time"], "amr": claims["amr"], "acr": claims["acr"]})
+}
+
+/// Whether the access token passes an online check that asks for a login at most
+/// `max_s` seconds old.
+async fn recent<S: Store>(s: &Sessions<S>, pair: &TokenPair, max_s: u64) -> Result<(), ErrorKind> {
+    let v = Validation::new().with_max_auth_age(Duration::from_secs(max_s));
+    s.verify_access::<Map<String, Value>>(&pair.access_token, &v)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.kind())
+}
+
 /// Defines the cases (in `mod cases`) and the `conformance!` macro that runs every one of
 /// them on a backend. `$d` is a literal `$`, so that the inner macro can have its own
 /// metavariables.
@@ -132,6 +151,134 @@ macro_rules! suite {
 }
 
 suite! { $
+    async fn logins_are_recorded_and_never_moved_by_rotations(store) {
+        let clock = Clock::new();
+        let policy = RefreshPolicy::default().with_grace(Duration::from_secs(60)).unwrap();
+        let s = sessions(store, policy, &clock);
+        let details = LoginDetails::new().with_methods(["pwd", "otp"]).with_level("loa2");
+        let t0 = s.issue_with("alice", &claims(json!({"role": "user"})), None, &details).await.unwrap();
+        let login = json!({"auth_time": START_MS / 1000, "amr": ["pwd", "otp"], "acr": "loa2"});
+        assert_eq!(login_claims(&t0), login);
+        assert!(t0.remembered);
+        // Rotations, the grace window and a privilege change, ten minutes on: the login
+        // stays when it was.
+        clock.advance_ms(600_000);
+        let t1 = s.rotate(&t0.refresh_token, None).await.unwrap();
+        clock.advance_ms(1_000);
+        let again = s.rotate(&t0.refresh_token, None).await.unwrap();
+        assert_eq!(again.refresh_token, t1.refresh_token, "grace");
+        let t2 = s
+            .rotate_with_claims(&t1.refresh_token, None, &claims(json!({"role": "admin"})))
+            .await
+            .unwrap();
+        let t3 = s.rotate(&t2.refresh_token, None).await.unwrap();
+        for pair in [&t1, &again, &t2, &t3] {
+            assert_eq!(login_claims(pair), login);
+            assert_eq!(recent(&s, pair, 300).await, Err(ErrorKind::InsufficientUserAuthentication));
+        }
+        assert_eq!(recent(&s, &t3, 700).await, Ok(()));
+        let stored = s.store().family(&t3.session_id).await.unwrap().unwrap();
+        let read = stored.login().unwrap();
+        assert_eq!(read.auth_time, NumericDate::from_millis(START_MS).unwrap());
+        assert_eq!((read.amr.as_slice(), read.acr.as_deref()), (&["pwd".to_owned(), "otp".to_owned()][..], Some("loa2")));
+        // Nothing said of the login: auth_time only.
+        let bare = s.issue("bob", &Map::new(), None).await.unwrap();
+        assert_eq!(login_claims(&bare), json!({"auth_time": clock.ms() / 1000, "amr": null, "acr": null}));
+        // The application cannot set them as claims, nor name a method tokens cannot carry.
+        for name in ["auth_time", "amr", "acr"] {
+            assert_eq!(kind(s.issue("x", &claims(json!({name: 1})), None).await), ErrorKind::Malformed);
+        }
+        let bad = LoginDetails::new().with_methods(["two words"]);
+        assert_eq!(kind(s.issue_with("x", &Map::new(), None, &bad).await), ErrorKind::Malformed);
+    }
+
+    async fn reauthentication_moves_the_login_of_one_session_only(store) {
+        let clock = Clock::new();
+        let policy = RefreshPolicy::default().with_grace(Duration::from_secs(60)).unwrap();
+        let s = sessions(store, policy, &clock);
+        let forgetful = LoginDetails::new().with_methods(["pwd"]).not_remembered();
+        let laptop0 = s.issue_with("alice", &claims(json!({"role": "user"})), None, &forgetful).await.unwrap();
+        let phone = s.issue("alice", &Map::new(), None).await.unwrap();
+        clock.advance_ms(600_000);
+        let laptop1 = s.rotate(&laptop0.refresh_token, None).await.unwrap();
+        assert_eq!(recent(&s, &laptop1, 300).await, Err(ErrorKind::InsufficientUserAuthentication));
+        let proof = LoginDetails::new().with_methods(["pwd", "hwk"]).with_level("loa3");
+        let laptop2 = s.reauthenticate(&laptop1.refresh_token, None, &proof).await.unwrap();
+        assert_eq!(generation(&laptop2.refresh_token), 2, "a reauthentication rotates");
+        assert_eq!(
+            login_claims(&laptop2),
+            json!({"auth_time": clock.ms() / 1000, "amr": ["pwd", "hwk"], "acr": "loa3"})
+        );
+        assert_eq!(recent(&s, &laptop2, 300).await, Ok(()));
+        assert!(!laptop2.remembered, "the session keeps whether it is remembered");
+        // The session's earlier access tokens are outdated online; offline they carry the
+        // old login and fail a recency check by themselves.
+        assert_eq!(access_state(&s, &laptop1).await, Err(ErrorKind::Revoked));
+        assert_eq!(access_state(&s, &laptop0).await, Err(ErrorKind::Revoked));
+        assert_eq!(login_claims(&laptop1)["auth_time"], json!(START_MS / 1000));
+        // The claims are the session's own, and later rotations keep the new login.
+        clock.advance_ms(1_000);
+        let laptop3 = s.rotate(&laptop2.refresh_token, None).await.unwrap();
+        assert_eq!(login_claims(&laptop3), login_claims(&laptop2));
+        let v = s.verify_access::<Map<String, Value>>(&laptop3.access_token, &Validation::new()).await.unwrap();
+        assert_eq!(v.claims.custom["role"], "user");
+        // The other session of the same user is untouched.
+        let phone1 = s.rotate(&phone.refresh_token, None).await.unwrap();
+        assert_eq!(login_claims(&phone1)["auth_time"], json!(START_MS / 1000));
+        assert_eq!(recent(&s, &phone1, 300).await, Err(ErrorKind::InsufficientUserAuthentication));
+        assert_eq!(access_state(&s, &phone1).await, Ok(()));
+        // The token a reauthentication retired gets no grace: it is reuse, and revokes.
+        assert_eq!(kind(s.rotate(&laptop1.refresh_token, None).await), ErrorKind::RefreshReused);
+        assert_eq!(kind(s.reauthenticate(&laptop3.refresh_token, None, &proof).await), ErrorKind::Revoked);
+    }
+
+    async fn a_retired_token_cannot_reauthenticate(store) {
+        let clock = Clock::new();
+        let policy = RefreshPolicy::default().with_grace(Duration::from_secs(60)).unwrap();
+        let s = sessions(store, policy, &clock);
+        let t0 = s.issue("alice", &Map::new(), Some(b"fp")).await.unwrap();
+        let t1 = s.rotate(&t0.refresh_token, Some(b"fp")).await.unwrap();
+        clock.advance_ms(1_000);
+        // Inside grace the previous token rotates on (as a privilege change does), never
+        // handing out the live token another holder may share.
+        let fresh = s.reauthenticate(&t0.refresh_token, Some(b"fp"), &LoginDetails::new()).await.unwrap();
+        assert_eq!(generation(&fresh.refresh_token), 2);
+        assert_eq!(kind(s.rotate(&t1.refresh_token, Some(b"fp")).await), ErrorKind::RefreshReused);
+        // A thief without the fingerprint revokes the session instead of refreshing it.
+        let t0 = s.issue("bob", &Map::new(), Some(b"fp")).await.unwrap();
+        assert_eq!(
+            kind(s.reauthenticate(&t0.refresh_token, Some(b"other"), &LoginDetails::new()).await),
+            ErrorKind::FingerprintMismatch
+        );
+        assert_eq!(kind(s.rotate(&t0.refresh_token, Some(b"fp")).await), ErrorKind::Revoked);
+        // A token no family minted.
+        assert_eq!(
+            kind(s.reauthenticate(&with_generation(&t0.refresh_token, 5), Some(b"fp"), &LoginDetails::new()).await),
+            ErrorKind::RefreshUnknown
+        );
+    }
+
+    async fn unremembered_logins_end_sooner(store) {
+        let clock = Clock::new();
+        let policy = RefreshPolicy::default()
+            .with_idle_timeout(Duration::from_secs(30 * 86400))
+            .with_unremembered_lifetime(Duration::from_secs(3600));
+        let s = sessions(store, policy, &clock);
+        let short = s
+            .issue_with("alice", &Map::new(), None, &LoginDetails::new().not_remembered())
+            .await
+            .unwrap();
+        let long = s.issue_with("alice", &Map::new(), None, &LoginDetails::new()).await.unwrap();
+        assert_eq!((short.remembered, short.refresh_expires_in), (false, 3600));
+        assert_eq!((long.remembered, long.refresh_expires_in), (true, 30 * 86400));
+        clock.advance_ms(3_599_000);
+        let short = s.rotate(&short.refresh_token, None).await.unwrap();
+        assert_eq!((short.remembered, short.refresh_expires_in), (false, 1));
+        clock.advance_ms(1_000);
+        assert_eq!(kind(s.rotate(&short.refresh_token, None).await), ErrorKind::RefreshExpired);
+        assert!(s.rotate(&long.refresh_token, None).await.unwrap().remembered);
+    }
+
     async fn rotate_and_reuse(store) {
         let clock = Clock::new();
         let s = sessions(store, RefreshPolicy::default(), &clock);

@@ -470,7 +470,10 @@ mod tests {
         }
         let mut last = family();
         last.generation = u64::MAX;
-        assert_eq!(apply(&last, Decision::Rotate, None, None, "k", at(2001)), None);
+        assert_eq!(
+            apply(&last, Decision::Rotate, None, None, "k", at(2001)),
+            None
+        );
         // Another signing key: the rotation moves the family to it, from its generation on;
         // a refusal that revokes does not.
         let moved = apply(&f, Decision::Rotate, None, None, "k2", at(2001)).unwrap();
@@ -487,14 +490,24 @@ mod tests {
     fn apply_moves_the_login_only_when_asked() {
         let mut f = family();
         f.login = "old".into();
-        let reauthenticated = apply(&f, Decision::Rotate, None, Some("new"), "k", at(2100)).unwrap();
+        let reauthenticated =
+            apply(&f, Decision::Rotate, None, Some("new"), "k", at(2100)).unwrap();
         assert_eq!(reauthenticated.login, "new");
         assert_eq!(reauthenticated.claims, f.claims);
-        assert_eq!(reauthenticated.previous_rotated_at, None, "no grace after it");
-        assert_eq!(reauthenticated.claims_generation, 6, "earlier tokens outdated");
+        assert_eq!(
+            reauthenticated.previous_rotated_at, None,
+            "no grace after it"
+        );
+        assert_eq!(
+            reauthenticated.claims_generation, 6,
+            "earlier tokens outdated"
+        );
         let plain = apply(&f, Decision::Rotate, None, None, "k", at(2100)).unwrap();
         let promoted = apply(&f, Decision::Rotate, Some("{}"), None, "k", at(2100)).unwrap();
-        assert_eq!((plain.login.as_str(), promoted.login.as_str()), ("old", "old"));
+        assert_eq!(
+            (plain.login.as_str(), promoted.login.as_str()),
+            ("old", "old")
+        );
         let reused = apply(&f, REUSED, None, Some("new"), "k", at(2100)).unwrap();
         assert_eq!(reused.login, "old");
     }

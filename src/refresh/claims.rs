@@ -17,15 +17,12 @@ pub(super) fn claims_json(claims: &impl Serialize) -> Result<String, Error> {
             "access claims must serialize to a JSON object (a struct or a map)",
         ));
     };
-    if let Some(name) = map
-        .keys()
-        .find(|k| {
-            REGISTERED.contains(&k.as_str())
-                || LOGIN_CLAIMS.contains(&k.as_str())
-                || *k == SESSION_CLAIM
-                || *k == GENERATION_CLAIM
-        })
-    {
+    if let Some(name) = map.keys().find(|k| {
+        REGISTERED.contains(&k.as_str())
+            || LOGIN_CLAIMS.contains(&k.as_str())
+            || *k == SESSION_CLAIM
+            || *k == GENERATION_CLAIM
+    }) {
         let instead = match name.as_str() {
             "sub" => "the subject argument",
             "exp" | "iat" => "RefreshPolicy::with_access_ttl",

@@ -69,8 +69,8 @@ pub use online::{GENERATION_CLAIM, SESSION_CLAIM, check_online, minted_at, sessi
 pub use devices::SessionInfo;
 pub use key_file::{KEY_FILE_POLL, KeyFile, Watching};
 pub use key_usage::{KeyCount, KeyUsage};
-pub use login::LoginDetails;
 pub use live_keys::{LiveKeys, SessionKeys};
+pub use login::LoginDetails;
 pub use pair::TokenPair;
 pub use policy::{MAX_GRACE, RefreshPolicy};
 pub use sessions::{Clock, Fingerprint, Sessions};

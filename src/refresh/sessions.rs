@@ -17,10 +17,10 @@ use crate::model::token::{self, PresentedToken};
 use crate::numeric_date::NumericDate;
 use crate::refresh::claims::claims_json;
 use crate::refresh::live_keys::{KeySource, SessionKeys};
+use crate::refresh::login::LoginDetails;
 use crate::refresh::online::{
     GENERATION_CLAIM, SESSION_CLAIM, check_online, minted_at, session_id,
 };
-use crate::refresh::login::LoginDetails;
 use crate::refresh::pair::TokenPair;
 use crate::refresh::policy::RefreshPolicy;
 use crate::refresh::refusal::refusal_error;
