@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use tok::refresh::{LiveKeys, RefreshPolicy, Sessions, TokenPair};
+use tok::refresh::{LiveKeys, LoginDetails, RefreshPolicy, Sessions, TokenPair};
 use tok::store::{AnyStore, Store};
 use tok::{HmacKey, KeySet, NumericDate, Validation};
 
@@ -40,12 +40,13 @@ enum Op {
         subject: usize,
         fingerprint: Option<usize>,
         label: bool,
+        remember: bool,
     },
     Rotate {
         session: usize,
         back: usize,
         fingerprint: Option<usize>,
-        privilege: bool,
+        change: Change,
     },
     Logout {
         session: usize,
@@ -76,6 +77,16 @@ enum Op {
     Keys(usize),
 }
 
+/// What a rotation changes besides the generation.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Nothing,
+    /// New claims (a privilege change).
+    Claims,
+    /// A new login (a reauthentication).
+    Login,
+}
+
 /// The key sets a sequence moves between: k alone, n added, n first, n alone. Sessions
 /// move to the signing key as they rotate; those left on a removed key end.
 fn key_set(n: usize) -> KeySet {
@@ -95,8 +106,8 @@ fn op() -> impl Strategy<Value = Op> {
     let back = prop_oneof![4 => Just(0usize), 2 => Just(1usize), 1 => 2usize..4];
     let fingerprint = proptest::option::of(0usize..2);
     prop_oneof![
-        3 => (0usize..3, fingerprint.clone(), any::<bool>()).prop_map(|(subject, fingerprint, label)| Op::Issue { subject, fingerprint, label }),
-        6 => (session.clone(), back.clone(), fingerprint, prop::bool::weighted(0.15)).prop_map(|(session, back, fingerprint, privilege)| Op::Rotate { session, back, fingerprint, privilege }),
+        3 => (0usize..3, fingerprint.clone(), any::<bool>(), prop::bool::weighted(0.7)).prop_map(|(subject, fingerprint, label, remember)| Op::Issue { subject, fingerprint, label, remember }),
+        6 => (session.clone(), back.clone(), fingerprint, prop_oneof![12 => Just(Change::Nothing), 4 => Just(Change::Claims), 4 => Just(Change::Login)]).prop_map(|(session, back, fingerprint, change)| Op::Rotate { session, back, fingerprint, change }),
         2 => (session.clone(), back.clone()).prop_map(|(session, back)| Op::Logout { session, back }),
         1 => (session.clone(), 0usize..3).prop_map(|(session, as_subject)| Op::End { session, as_subject }),
         1 => session.clone().prop_map(|session| Op::RevokeFamily { session }),
@@ -148,6 +159,19 @@ fn policy() -> RefreshPolicy {
         .with_idle_timeout(Duration::from_secs(86_400))
         .with_session_lifetime(Duration::from_secs(4 * 86_400))
         .with_access_ttl(Duration::from_secs(3_600))
+        .with_unremembered_lifetime(Duration::from_secs(86_400 + 3_600))
+}
+
+/// What a pair says of its session's login: the access token's `auth_time`, `amr` and
+/// `acr`, and whether the login is remembered.
+fn login_of(pair: &tok::refresh::TokenPair) -> String {
+    let payload = pair.access_token.split('.').nth(1).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&tok::base64url::decode(payload.as_bytes()).unwrap()).unwrap();
+    format!(
+        "{}:{}:{}:{}",
+        claims["auth_time"], claims["amr"], claims["acr"], pair.remembered
+    )
 }
 
 fn kind(e: &tok::Error) -> String {
@@ -170,20 +194,32 @@ impl Run {
                 subject,
                 fingerprint,
                 label,
+                remember,
             } => {
                 let fp = fingerprint.map(|i| &FINGERPRINTS[i] as tok::refresh::Fingerprint<'_>);
                 let claims = json!({"role": "user"});
-                let issued = if *label {
-                    self.s
-                        .issue_labelled(SUBJECTS[*subject], &claims, fp, "phone")
-                        .await
-                } else {
-                    self.s.issue(SUBJECTS[*subject], &claims, fp).await
+                let issued = match (*label, *remember) {
+                    (true, true) => {
+                        self.s
+                            .issue_labelled(SUBJECTS[*subject], &claims, fp, "phone")
+                            .await
+                    }
+                    (false, true) => self.s.issue(SUBJECTS[*subject], &claims, fp).await,
+                    (label, false) => {
+                        let details = LoginDetails::new()
+                            .not_remembered()
+                            .with_methods(["pwd"])
+                            .with_label(if label { "phone" } else { "" });
+                        self.s
+                            .issue_with(SUBJECTS[*subject], &claims, fp, &details)
+                            .await
+                    }
                 };
                 match issued {
                     Ok(pair) => {
+                        let answer = format!("issued:{}", login_of(&pair));
                         self.held.push((*subject, vec![pair]));
-                        "issued".into()
+                        answer
                     }
                     Err(e) => kind(&e),
                 }
@@ -192,20 +228,25 @@ impl Run {
                 session,
                 back,
                 fingerprint,
-                privilege,
+                change,
             } => {
                 let Some(pair) = self.pair(*session, *back).cloned() else {
                     return "none".into();
                 };
                 let fp = fingerprint.map(|i| &FINGERPRINTS[i] as tok::refresh::Fingerprint<'_>);
-                let rotated = if *privilege {
-                    let claims: Map<String, Value> =
-                        json!({"role": "admin"}).as_object().unwrap().clone();
-                    self.s
-                        .rotate_with_claims(&pair.refresh_token, fp, &claims)
-                        .await
-                } else {
-                    self.s.rotate(&pair.refresh_token, fp).await
+                let rotated = match change {
+                    Change::Claims => {
+                        let claims: Map<String, Value> =
+                            json!({"role": "admin"}).as_object().unwrap().clone();
+                        self.s
+                            .rotate_with_claims(&pair.refresh_token, fp, &claims)
+                            .await
+                    }
+                    Change::Login => {
+                        let proof = LoginDetails::new().with_methods(["pwd", "otp"]);
+                        self.s.reauthenticate(&pair.refresh_token, fp, &proof).await
+                    }
+                    Change::Nothing => self.s.rotate(&pair.refresh_token, fp).await,
                 };
                 match rotated {
                     Ok(next) => {
@@ -216,9 +257,10 @@ impl Run {
                             .flat_map(|(_, p)| p)
                             .any(|p| p.refresh_token == next.refresh_token);
                         let answer = format!(
-                            "rotated:{}:{}",
+                            "rotated:{}:{}:{}",
                             if same { "again" } else { "new" },
-                            next.refresh_expires_in
+                            next.refresh_expires_in,
+                            login_of(&next),
                         );
                         let i = *session % self.held.len();
                         self.held[i].1.push(next);
