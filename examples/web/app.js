@@ -25,6 +25,8 @@ const MESSAGES = {
   "csrf": "The request did not come from this page, so it was refused.",
   "unavailable": "The session store is not answering. Nothing changed; try again in a moment.",
   "invalid_request": "The request was not understood.",
+  "insufficient-user-authentication": "Please enter your password again to do that.",
+  "bad-password": "A password must have 4 to 128 characters.",
 };
 const explain = (code, status) =>
   MESSAGES[code] || `Something went wrong (${code || "HTTP " + status}). Please try again.`;
@@ -58,6 +60,7 @@ function showSignedOut() {
   $("signed-in").hidden = true;
   $("signed-out").hidden = false;
   $("password").value = "";
+  $("reauth-form").hidden = true;
   $("status").textContent = "logged out";
 }
 // When the access token in memory stops being accepted and the page renews it (its own
@@ -247,7 +250,11 @@ $("login-form").addEventListener("submit", async (event) => {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ username: name.value, password: password.value }),
+      body: JSON.stringify({
+        username: name.value,
+        password: password.value,
+        remember: $("remember").checked,
+      }),
     });
     if (!response.ok) {
       await sayError(response);
@@ -280,6 +287,79 @@ $("promote").addEventListener("click", busy($("promote"), async () => {
   say("You are an admin now: your session was renewed with the new role.");
   await whoami();
 }));
+// Asks for the current password (a sensitive action needs a recent login); answers it,
+// or null when the person cancels.
+function askPassword() {
+  const form = $("reauth-form");
+  const input = $("reauth-password");
+  form.hidden = false;
+  input.value = "";
+  input.focus();
+  return new Promise((resolve) => {
+    const done = (value) => {
+      form.hidden = true;
+      form.onsubmit = null;
+      $("reauth-cancel").onclick = null;
+      resolve(value);
+    };
+    form.onsubmit = (event) => {
+      event.preventDefault();
+      done(input.value);
+    };
+    $("reauth-cancel").onclick = () => done(null);
+  });
+}
+
+// A call to a sensitive route: when the server answers that the login is too old
+// (RFC 9470's insufficient_user_authentication), the page asks for the password, proves
+// it with POST /reauthenticate (which renews the session), and retries once.
+async function sensitive(method, path, body) {
+  let response = await api(method, path, body);
+  for (let attempt = 0; attempt < 3 && response.status === 401; attempt += 1) {
+    const refusal = await response.clone().json().catch(() => ({}));
+    if (refusal.error !== "insufficient-user-authentication") return response;
+    say(MESSAGES["insufficient-user-authentication"]);
+    const password = await askPassword();
+    if (password === null) {
+      say("Nothing changed.");
+      return null;
+    }
+    const proof = await api("POST", "/reauthenticate", { password });
+    if (!proof.ok) {
+      await sayError(proof);
+      const why = await proof.clone().json().catch(() => ({}));
+      if (why.error !== "bad-credentials") return null;
+      continue;
+    }
+    setAccess((await proof.json()).access_token);
+    response = await api(method, path, body);
+  }
+  return response;
+}
+
+$("password-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = $("new-password");
+  if (input.value.length < 4 || input.value.length > 128) {
+    say(MESSAGES["bad-password"], true);
+    input.focus();
+    return;
+  }
+  $("change-password").disabled = true;
+  try {
+    const response = await sensitive("POST", "/api/password", { new_password: input.value });
+    if (response === null) return;
+    if (!response.ok) {
+      await sayError(response);
+      return;
+    }
+    input.value = "";
+    say("Your password is changed.");
+  } finally {
+    $("change-password").disabled = false;
+  }
+});
+
 // A logout that failed must say so: the session is still alive.
 $("logout").addEventListener("click", busy($("logout"), async () => {
   const response = await fetch("/session/logout", { method: "POST", credentials: "same-origin" });

@@ -5,7 +5,8 @@
 //! cargo run --release --example web --features axum,sqlite -- [--listen 127.0.0.1:8080] \
 //!     [--store URL] [--key FILE] [--access-ttl 15m] [--grace 5s] [--idle-timeout 7days] \
 //!     [--lifetime 30days] [--origin URL]... [--check online|offline|none] \
-//!     [--no-online-cache] [--metrics ADDR]
+//!     [--no-online-cache] [--metrics ADDR] [--recent-login 5m] \
+//!     [--unremembered-lifetime 12h]
 //! ```
 //!
 //! `--features redis` or `postgres` adds those stores' URLs. Defaults: the CLI's default store (an SQLite file in the user's data folder; `TOK_STORE`
@@ -17,10 +18,17 @@
 //!
 //! Routes:
 //! - `GET /`, `GET /app.js`, `GET /app.css`, `GET /icon.svg`: the page;
-//! - `POST /login`: `{"username","password"}` (the demo accepts password `demo` for any
-//!   username), answers a token response and sets the session cookies;
+//! - `POST /login`: `{"username","password","remember"}` (the demo accepts password
+//!   `demo` for any username until it is changed; `remember` defaults to true, and a
+//!   login not remembered gets session cookies), answers a token response and sets the
+//!   session cookies;
 //! - `GET /api/me`: the caller's claims, checked as `--check` says;
 //! - `POST /api/promote`: a privilege change to admin;
+//! - `POST /api/password`: `{"new_password"}`, a sensitive action: it needs a login
+//!   within `--recent-login` (else 401 `insufficient-user-authentication` with RFC 9470's
+//!   challenge);
+//! - `POST /reauthenticate`: `{"password"}` with the access token and the session's
+//!   cookies: the user proves who they are again, and the session's login is now;
 //! - under `/session` ([`session_router`]): `POST /refresh`, `POST /logout`, `POST
 //!   /logout-all`, `GET /sessions` (the caller's devices), `POST /end` (`{"id"}`: end one).
 
@@ -37,8 +45,10 @@ use axum::{Json, Router};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tok::refresh::{KeyFile, RefreshPolicy, Sessions};
-use tok::web::{Bearer, OnlineBearer, PAGE_POLICY, WebError, WebSessions, harden, session_router};
+use tok::refresh::{KeyFile, LoginDetails, RefreshPolicy, Sessions};
+use tok::web::{
+    Bearer, OnlineBearer, PAGE_POLICY, RecentLogin, WebError, WebSessions, harden, session_router,
+};
 use tok::{HmacKey, KeySet};
 
 /// The page: a login form and the session buttons; its script (a file of its own, so that
@@ -94,6 +104,12 @@ struct Args {
     /// own, so it is never exposed with the app): `GET http://ADDR/metrics`. Off by default.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
+    /// How recent a login a sensitive action (`POST /api/password`) needs.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
+    recent_login: Duration,
+    /// The absolute lifetime of a session whose login is not remembered.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "12h")]
+    unremembered_lifetime: Duration,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -106,6 +122,39 @@ enum Check {
 #[derive(Clone)]
 struct App {
     web: Arc<WebSessions>,
+    passwords: Arc<Passwords>,
+}
+
+/// The demo's passwords: `demo` for every user until they change theirs. In this
+/// process's memory only (another process of the app, or a restart, knows only `demo`);
+/// a real application keeps a slow password hash (argon2) in its database instead of
+/// this SHA-256.
+#[derive(Default)]
+struct Passwords(std::sync::Mutex<std::collections::HashMap<String, [u8; 32]>>);
+
+impl Passwords {
+    fn digest(password: &str) -> [u8; 32] {
+        <sha2::Sha256 as sha2::Digest>::digest(password.as_bytes()).into()
+    }
+
+    /// Whether `password` is `user`'s, compared in constant time.
+    fn check(&self, user: &str, password: &str) -> bool {
+        let expected = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(user)
+            .copied()
+            .unwrap_or_else(|| Self::digest("demo"));
+        subtle::ConstantTimeEq::ct_eq(&expected[..], &Self::digest(password)[..]).into()
+    }
+
+    fn set(&self, user: &str, password: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(user.to_owned(), Self::digest(password));
+    }
 }
 
 impl FromRef<App> for Arc<WebSessions> {
@@ -124,6 +173,17 @@ struct Role {
 struct Login {
     username: String,
     password: String,
+    /// "Remember me": a login not remembered gets session cookies.
+    #[serde(default = "remembered")]
+    remember: bool,
+}
+
+fn remembered() -> bool {
+    true
+}
+
+fn refusal(status: StatusCode, code: &str) -> Response {
+    (status, Json(json!({ "error": code }))).into_response()
 }
 
 async fn login(State(app): State<App>, headers: HeaderMap, body: Json<Login>) -> Response {
@@ -137,15 +197,63 @@ async fn login(State(app): State<App>, headers: HeaderMap, body: Json<Login>) ->
         )
             .into_response();
     }
-    if body.password != "demo" {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "bad-credentials"})),
-        )
-            .into_response();
+    if !app.passwords.check(name, &body.password) {
+        return refusal(StatusCode::UNAUTHORIZED, "bad-credentials");
+    }
+    let details = LoginDetails::new()
+        .with_methods(["pwd"])
+        .remembered_if(body.remember);
+    app.web
+        .login_with(&headers, &body.username, &Role { role: "user" }, details)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+#[derive(Deserialize)]
+struct NewPassword {
+    new_password: String,
+}
+
+/// A sensitive action: it needs a recent login ([`RecentLogin`]), which answers 401 with
+/// RFC 9470's challenge when the login is older than `--recent-login`.
+async fn change_password(
+    State(app): State<App>,
+    user: RecentLogin<Map<String, Value>>,
+    body: Json<NewPassword>,
+) -> Response {
+    let Some(name) = user.claims.sub.as_deref() else {
+        return refusal(StatusCode::FORBIDDEN, "no-subject");
+    };
+    if body.new_password.len() < 4 || body.new_password.len() > 128 {
+        return refusal(StatusCode::BAD_REQUEST, "bad-password");
+    }
+    app.passwords.set(name, &body.new_password);
+    Json(json!({"changed": true})).into_response()
+}
+
+#[derive(Deserialize)]
+struct Reauthenticate {
+    password: String,
+}
+
+/// The user proves who they are again: the password of the access token's user, and the
+/// refresh cookie of its session (`sid`), which tok checks and rotates.
+async fn reauthenticate(
+    State(app): State<App>,
+    user: OnlineBearer<Map<String, Value>>,
+    headers: HeaderMap,
+    body: Json<Reauthenticate>,
+) -> Response {
+    let (Some(name), Some(Value::String(sid))) =
+        (user.claims.sub.as_deref(), user.claims.custom.get("sid"))
+    else {
+        return refusal(StatusCode::FORBIDDEN, "no-subject");
+    };
+    if !app.passwords.check(name, &body.password) {
+        return refusal(StatusCode::UNAUTHORIZED, "bad-credentials");
     }
     app.web
-        .login(&headers, &body.username, &Role { role: "user" })
+        .reauthenticate(&headers, sid, &LoginDetails::new().with_methods(["pwd"]))
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -155,6 +263,7 @@ fn whoami(claims: &tok::Claims<Map<String, Value>>) -> Json<Value> {
         "sub": claims.sub.as_deref(),
         "sid": claims.custom.get("sid"),
         "role": claims.custom.get("role"),
+        "auth_time": claims.custom.get("auth_time"),
     }))
 }
 
@@ -167,7 +276,7 @@ async fn me_offline(user: Bearer<Map<String, Value>>) -> Json<Value> {
 }
 
 async fn me_unchecked() -> Json<Value> {
-    Json(json!({"sub": null, "sid": null, "role": null}))
+    Json(json!({"sub": null, "sid": null, "role": null, "auth_time": null}))
 }
 
 async fn promote(
@@ -297,6 +406,7 @@ async fn run(args: Args) -> Result<(), String> {
         .with_access_ttl(args.access_ttl)
         .with_idle_timeout(args.idle_timeout)
         .with_session_lifetime(args.lifetime)
+        .with_unremembered_lifetime(args.unremembered_lifetime)
         .with_grace(args.grace)
         .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -310,7 +420,7 @@ async fn run(args: Args) -> Result<(), String> {
             Some(watch_keys(file, args.key_poll)?),
         ),
     };
-    let mut web = WebSessions::from_sessions(sessions);
+    let mut web = WebSessions::from_sessions(sessions).with_recent_login(args.recent_login);
     let origins = if args.origin.is_empty() {
         vec![format!("http://{addr}")]
     } else {
@@ -319,7 +429,10 @@ async fn run(args: Args) -> Result<(), String> {
     for origin in origins {
         web = web.with_origin(origin);
     }
-    let app = App { web: Arc::new(web) };
+    let app = App {
+        web: Arc::new(web),
+        passwords: Arc::default(),
+    };
     if args.metrics.is_some() {
         // tok_sessions_by_key: what an operator watches before removing a key. It reads
         // every session, so once a minute, not per request.
@@ -358,6 +471,8 @@ async fn run(args: Args) -> Result<(), String> {
             },
         )
         .route("/api/promote", post(promote))
+        .route("/api/password", post(change_password))
+        .route("/reauthenticate", post(reauthenticate))
         .nest("/session", session_router())
         .layer(axum::middleware::map_response(hardened))
         .with_state(app);

@@ -19,7 +19,7 @@ use crate::jws::Verified;
 pub use credential::bearer_token;
 pub(crate) use refusal::Refusal;
 #[cfg(feature = "axum")]
-pub(crate) use refusal::challenge;
+pub(crate) use refusal::{challenge, login_challenge};
 
 /// How long a client is told to wait after a store outage (`Retry-After`), by the web
 /// layer and the tower layer alike.

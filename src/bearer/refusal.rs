@@ -2,7 +2,9 @@
 
 use http::{HeaderValue, StatusCode};
 
-use crate::error::Error;
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind};
 
 /// A bearer token not accepted.
 #[derive(Debug)]
@@ -48,6 +50,11 @@ impl Refusal {
             Self::InvalidRequest(reason) => {
                 Some(challenge(realm, Some(("invalid_request", reason))))
             }
+            Self::InvalidToken(error)
+                if error.kind() == ErrorKind::InsufficientUserAuthentication =>
+            {
+                Some(login_challenge(realm, None, &[]))
+            }
             Self::InvalidToken(error) => {
                 Some(challenge(realm, Some(("invalid_token", error.code()))))
             }
@@ -65,5 +72,33 @@ pub(crate) fn challenge(realm: &str, error: Option<(&str, &str)>) -> HeaderValue
             "Bearer realm=\"{realm}\", error=\"{error}\", error_description=\"{description}\""
         ),
     };
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
+/// RFC 9470's challenge for a login too old or of a level not accepted: the client asks
+/// its user to log in again (within `max_age` seconds, at one of `acr_values`) and
+/// retries. Quoted as RFC 9470's examples quote them; characters a quoted string cannot
+/// carry are dropped from the levels (they are the application's words).
+pub(crate) fn login_challenge(
+    realm: &str,
+    max_age: Option<Duration>,
+    acr_values: &[String],
+) -> HeaderValue {
+    let mut value = format!(
+        "Bearer realm=\"{realm}\", error=\"insufficient_user_authentication\", \
+         error_description=\"{}\"",
+        if max_age.is_some() {
+            "A more recent login is required"
+        } else {
+            "Another authentication level is required"
+        }
+    );
+    if let Some(age) = max_age {
+        value.push_str(&format!(", max_age=\"{}\"", age.as_secs()));
+    }
+    if !acr_values.is_empty() {
+        let levels: Vec<String> = acr_values.iter().map(|a| crate::bearer::realm(a)).collect();
+        value.push_str(&format!(", acr_values=\"{}\"", levels.join(" ")));
+    }
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }

@@ -87,6 +87,16 @@ impl LoginDetails {
         self.remember
     }
 
+    /// Checks the methods, level and label: what [`Sessions::issue_with`] and
+    /// [`Sessions::reauthenticate`] refuse.
+    ///
+    /// # Errors
+    /// [`TooLarge`](crate::ErrorKind::TooLarge) or [`Malformed`](crate::ErrorKind::Malformed).
+    pub fn check(&self) -> Result<(), Error> {
+        crate::model::family::check_label(&self.label)?;
+        self.login_at(NumericDate::EPOCH).map(drop)
+    }
+
     /// The login these details record at `now`.
     pub(crate) fn login_at(&self, now: NumericDate) -> Result<Login, Error> {
         let login = Login {

@@ -15,7 +15,7 @@ use crate::store::{AnyStore, Store};
 use crate::web::{WebError, WebSessions};
 
 macro_rules! extractor {
-    ($(#[$doc:meta])* $name:ident, $verify:ident) => {
+    ($(#[$doc:meta])* $name:ident, $verify:ident, $validation:ident) => {
         $(#[$doc])*
         #[derive(Debug)]
         pub struct $name<T, St = Cached<AnyStore>> {
@@ -45,7 +45,7 @@ macro_rules! extractor {
                 crate::bearer::check(&parts.headers, |token| web.$verify::<T>(token))
                     .await
                     .map(|verified| Self { verified, _store: PhantomData })
-                    .map_err(|refusal| web.refused(refusal))
+                    .map_err(|refusal| web.refused(refusal, &web.$validation))
             }
         }
     };
@@ -56,7 +56,8 @@ extractor!(
     /// claims under the [`WebSessions`]' key set and validation, no store round trip.
     /// Rejections follow RFC 6750 §3 (see [`WebError`]). The token is never echoed.
     Bearer,
-    verify_offline
+    verify_offline,
+    validation
 );
 
 extractor!(
@@ -64,5 +65,21 @@ extractor!(
     /// denylist and the session (`sid`) in the store, so a logout or a "logout
     /// everywhere" on any server ends the token at once. A store outage is a 503.
     OnlineBearer,
-    verify_online
+    verify_online,
+    validation
+);
+
+extractor!(
+    /// Verified claims from `Authorization: Bearer` for a sensitive route (a new
+    /// password, a payment): checked online as [`OnlineBearer`], and its user must have
+    /// logged in (or [reauthenticated](WebSessions::reauthenticate)) within
+    /// [`WebSessions::with_recent_login`] (default 5 minutes). An older login is a 401
+    /// with RFC 9470's challenge, `WWW-Authenticate: Bearer realm="tok",
+    /// error="insufficient_user_authentication", error_description="...", max_age="300"`
+    /// and `{"error": "insufficient-user-authentication", "max_age": 300}`: the client asks
+    /// for the password again, calls the application's reauthentication route, and
+    /// retries.
+    RecentLogin,
+    verify_recent,
+    recent_validation
 );

@@ -12,7 +12,7 @@ use crate::refresh::SessionKeys;
 use crate::refresh::{RefreshPolicy, Sessions};
 use crate::store::{AnyStore, Store};
 use crate::validation::Validation;
-use crate::web::{DEFAULT_GRACE, WebError};
+use crate::web::{DEFAULT_GRACE, DEFAULT_RECENT_LOGIN, WebError};
 
 /// [`Sessions`] as an HTTP service uses them: the validation bearer tokens must pass, the
 /// realm, the origins allowed to send cookie-authenticated requests, and whether sessions
@@ -23,6 +23,11 @@ pub struct WebSessions<St = Cached<AnyStore>> {
     pub(super) realm: String,
     pub(super) origins: Vec<String>,
     pub(super) fingerprint: bool,
+    /// How recent a login [`RecentLogin`](crate::web::RecentLogin) asks for.
+    pub(super) recent_login: std::time::Duration,
+    /// `validation` with [`recent_login`](Self::recent_login) as its maximum login age,
+    /// built when either changes rather than on every request.
+    pub(super) recent_validation: Validation,
 }
 
 impl<St: Store> WebSessions<St> {
@@ -45,12 +50,25 @@ impl<St: Store> WebSessions<St> {
             realm: "tok".into(),
             origins: Vec::new(),
             fingerprint: true,
+            recent_login: DEFAULT_RECENT_LOGIN,
+            recent_validation: Validation::new().with_max_auth_age(DEFAULT_RECENT_LOGIN),
         }
     }
 
     /// The validation bearer tokens must pass (default [`Validation::new`]).
     pub fn with_validation(mut self, validation: Validation) -> Self {
+        self.recent_validation = validation.clone().with_max_auth_age(self.recent_login);
         self.validation = validation;
+        self
+    }
+
+    /// How recent a login the [`RecentLogin`](crate::web::RecentLogin) extractor asks for
+    /// (default [`DEFAULT_RECENT_LOGIN`], 5 minutes): a sensitive route refuses an access
+    /// token whose user logged in (or [reauthenticated](Self::reauthenticate)) longer
+    /// ago, with RFC 9470's challenge.
+    pub fn with_recent_login(mut self, max_age: std::time::Duration) -> Self {
+        self.recent_login = max_age;
+        self.recent_validation = self.validation.clone().with_max_auth_age(max_age);
         self
     }
 
@@ -83,10 +101,20 @@ impl<St: Store> WebSessions<St> {
         &self.realm
     }
 
-    /// A bearer token not accepted, in the web layer's words.
-    pub(super) fn refused(&self, refusal: Refusal) -> WebError {
+    /// A bearer token not accepted under `validation`, in the web layer's words.
+    pub(super) fn refused(&self, refusal: Refusal, validation: &Validation) -> WebError {
         let realm = self.realm.clone();
         match refusal {
+            Refusal::InvalidToken(error)
+                if error.kind() == ErrorKind::InsufficientUserAuthentication =>
+            {
+                WebError::InsufficientUserAuthentication {
+                    realm,
+                    error,
+                    max_age: validation.max_auth_age(),
+                    acr_values: validation.acr_values().to_vec(),
+                }
+            }
             Refusal::NoCredentials => WebError::NoCredentials { realm },
             Refusal::InvalidRequest(reason) => WebError::InvalidRequest { realm, reason },
             Refusal::InvalidToken(error) => WebError::InvalidToken { realm, error },
@@ -131,5 +159,14 @@ impl<St: Store> WebSessions<St> {
         token: &str,
     ) -> Result<Verified<T>, Error> {
         self.sessions.verify_access(token, &self.validation).await
+    }
+
+    pub(crate) async fn verify_recent<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<Verified<T>, Error> {
+        self.sessions
+            .verify_access(token, &self.recent_validation)
+            .await
     }
 }

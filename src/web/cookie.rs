@@ -4,7 +4,8 @@
 //! Every cookie carries the hijacking defences, and nothing loosens them: the `__Host-` prefix (the browser then insists on
 //! `Secure`, `Path=/` and no `Domain`, so no subdomain can plant or read it), `HttpOnly`
 //! (no script can read it), `SameSite=Strict`, and a `Max-Age` no longer than the session
-//! family.
+//! family, or none at all for a login not remembered (a session cookie, which the browser
+//! drops when its session ends).
 
 use std::time::Duration;
 
@@ -34,6 +35,25 @@ pub fn full_name(name: &str) -> String {
 /// [`Malformed`](crate::error::ErrorKind::Malformed) when the name is not a cookie token or the
 /// value has characters a cookie cannot carry (RFC 6265 §4.1.1).
 pub fn set_cookie(name: &str, value: &str, max_age: Duration) -> Result<String, Error> {
+    build(name, value, Some(max_age))
+}
+
+/// A `Set-Cookie` header value for `name=value` as a session cookie: no `Max-Age` and no
+/// `Expires`, so the browser drops it when its session ends (a login not remembered).
+///
+/// ```
+/// let header = tok::web::cookie::set_session_cookie("refresh", "abc.def")?;
+/// assert_eq!(header, "__Host-refresh=abc.def; HttpOnly; SameSite=Strict; Secure; Path=/");
+/// # Ok::<(), tok::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`set_cookie`].
+pub fn set_session_cookie(name: &str, value: &str) -> Result<String, Error> {
+    build(name, value, None)
+}
+
+fn build(name: &str, value: &str, max_age: Option<Duration>) -> Result<String, Error> {
     // The cookie crate builds what it is given; what may be given is checked here.
     let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     if name.is_empty() || !name.chars().all(token_char) {
@@ -47,15 +67,16 @@ pub fn set_cookie(name: &str, value: &str, max_age: Duration) -> Result<String, 
             "cookie value has characters a cookie cannot carry",
         ));
     }
-    let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
-    let cookie = Cookie::build((full_name(name), value.to_owned()))
+    let mut cookie = Cookie::build((full_name(name), value.to_owned()))
         .http_only(true)
         .same_site(cookie::SameSite::Strict)
         .secure(true)
-        .path("/")
-        .max_age(time::Duration::seconds(max_age))
-        .build();
-    Ok(cookie.to_string())
+        .path("/");
+    if let Some(max_age) = max_age {
+        let secs = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+        cookie = cookie.max_age(time::Duration::seconds(secs));
+    }
+    Ok(cookie.build().to_string())
 }
 
 /// A `Set-Cookie` header value that deletes the cookie (logout): empty, `Max-Age=0`, with

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::bearer::challenge;
+use crate::bearer::{challenge, login_challenge};
 use crate::error::Error;
 
 /// A refused web request. Converts into the response the client gets.
@@ -34,6 +34,20 @@ pub enum WebError {
         realm: String,
         /// Why.
         error: Error,
+    },
+    /// A good token whose user logged in too long ago (or at a level not accepted) for
+    /// the route: 401 with RFC 9470's challenge (`error="insufficient_user_authentication"`,
+    /// `max_age`, `acr_values`) and `{"error": "insufficient-user-authentication",
+    /// "max_age": N}`: ask the user to prove who they are again, then retry.
+    InsufficientUserAuthentication {
+        /// The protection space named in the challenge.
+        realm: String,
+        /// Why.
+        error: Error,
+        /// The maximum login age the route asks for, if it asks for one.
+        max_age: Option<Duration>,
+        /// The authentication levels the route accepts (empty: any).
+        acr_values: Vec<String>,
     },
     /// A cookie-authenticated request from another site: 403 `{"error":"csrf"}`.
     Csrf,
@@ -73,7 +87,9 @@ impl WebError {
         match self {
             Self::NoCredentials { .. } => "no-credentials",
             Self::InvalidRequest { .. } => "invalid_request",
-            Self::InvalidToken { error, .. } | Self::Session { error, .. } => error.code(),
+            Self::InvalidToken { error, .. }
+            | Self::Session { error, .. }
+            | Self::InsufficientUserAuthentication { error, .. } => error.code(),
             Self::Csrf => "csrf",
             Self::NoSession => "no-session",
             Self::NotSessionHolder => "not-session-holder",
@@ -110,6 +126,26 @@ impl IntoResponse for WebError {
                 r.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     challenge(&realm, Some(("invalid_token", error.code()))),
+                );
+                r
+            }
+            Self::InsufficientUserAuthentication {
+                realm,
+                max_age,
+                acr_values,
+                ..
+            } => {
+                let mut body = serde_json::json!({ "error": code });
+                if let Some(age) = max_age {
+                    body["max_age"] = age.as_secs().into();
+                }
+                if !acr_values.is_empty() {
+                    body["acr_values"] = acr_values.clone().into();
+                }
+                let mut r = super::json::json(StatusCode::UNAUTHORIZED, &body);
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    login_challenge(&realm, max_age, &acr_values),
                 );
                 r
             }

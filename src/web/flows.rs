@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde::Serialize;
 
 use crate::error::ErrorKind;
-use crate::refresh::Fingerprint;
+use crate::refresh::{Fingerprint, LoginDetails};
 use crate::store::Store;
 use crate::web::{REFRESH_COOKIE, WebError, WebSessions, csrf};
 
@@ -31,6 +31,28 @@ impl<St: Store> WebSessions<St> {
         subject: &str,
         claims: &impl Serialize,
     ) -> Result<Response, WebError> {
+        self.login_with(headers, subject, claims, LoginDetails::new())
+            .await
+    }
+
+    /// [`login`](Self::login), with what the application says of the login (see
+    /// [`LoginDetails`]): how the user proved who they are (`amr`, `acr`), and whether
+    /// the login is remembered. A login not remembered gets session cookies (no
+    /// `Max-Age`, no `Expires`: both cookies end with the browser's session) on this
+    /// answer and on every refresh, and the policy's shorter
+    /// [unremembered lifetime](crate::refresh::RefreshPolicy::with_unremembered_lifetime).
+    /// Without a label in `details`, the session is labelled with the `User-Agent`.
+    ///
+    /// # Errors
+    /// As [`login`](Self::login); [`WebError::Internal`] for `amr`/`acr` names
+    /// [`LoginDetails`] refuses (the application's words, not the client's).
+    pub async fn login_with(
+        &self,
+        headers: &HeaderMap,
+        subject: &str,
+        claims: &impl Serialize,
+        details: LoginDetails,
+    ) -> Result<Response, WebError> {
         csrf::check(headers, &self.origins)?;
         if let Some(old) = self.read_cookie(headers, REFRESH_COOKIE)? {
             match self.sessions.revoke_refresh(&old).await {
@@ -44,10 +66,19 @@ impl<St: Store> WebSessions<St> {
         } else {
             None
         };
-        let label = device_label(headers);
+        let details = if details.label.is_empty() {
+            details.with_label(device_label(headers))
+        } else {
+            details
+        };
         let pair = self
             .sessions
-            .issue_labelled(subject, claims, fingerprint.as_ref().map(as_bytes), &label)
+            .issue_with(
+                subject,
+                claims,
+                fingerprint.as_ref().map(as_bytes),
+                &details,
+            )
             .await
             .map_err(|e| match e.kind() {
                 ErrorKind::Store => self.outage(e),
@@ -94,6 +125,36 @@ impl<St: Store> WebSessions<St> {
             Some(claims) => self.sessions.rotate_with_claims(&token, fp, claims).await,
         }
         .map_err(|e| self.session_error(e))?;
+        Ok(self.token_response(&pair, fingerprint.as_deref()))
+    }
+
+    /// Records that the holder of session `session_id` proved who they are again (the
+    /// application's handler has just checked their password, passkey or second factor),
+    /// and answers as a refresh does: the token response, whose access token carries
+    /// `auth_time` = now and passes [`RecentLogin`](crate::web::RecentLogin), and renewed
+    /// cookies. `session_id` is the caller's verified access token's `sid`: the request
+    /// must also carry that session's refresh cookie (and fingerprint), as for
+    /// [`logout_everywhere`](Self::logout_everywhere), so a leaked access token alone
+    /// cannot refresh anyone's login. Only this session's login moves.
+    ///
+    /// # Errors
+    /// As [`logout_everywhere`](Self::logout_everywhere);
+    /// [`WebError::Internal`] for `amr`/`acr` names [`LoginDetails`] refuses.
+    pub async fn reauthenticate(
+        &self,
+        headers: &HeaderMap,
+        session_id: &str,
+        proof: &LoginDetails,
+    ) -> Result<Response, WebError> {
+        // The application's words are checked before the client's cookie: a bad name is
+        // the server's fault, and must not read as a refused session.
+        proof.check().map_err(WebError::Internal)?;
+        let (token, fingerprint) = self.holder_cookies(headers, session_id)?;
+        let pair = self
+            .sessions
+            .reauthenticate(&token, fingerprint.as_ref().map(as_bytes), proof)
+            .await
+            .map_err(|e| self.session_error(e))?;
         Ok(self.token_response(&pair, fingerprint.as_deref()))
     }
 
@@ -216,21 +277,32 @@ impl<St: Store> WebSessions<St> {
         headers: &HeaderMap,
         session_id: &str,
     ) -> Result<(crate::refresh::TokenPair, Option<String>), WebError> {
-        csrf::check(headers, &self.origins)?;
-        let Some(token) = self.read_cookie(headers, REFRESH_COOKIE)? else {
-            return Err(WebError::NoSession);
-        };
-        // The family id is the token's first segment; the rotation below checks the rest.
-        if token.split('.').next() != Some(session_id) {
-            return Err(WebError::NotSessionHolder);
-        }
-        let fingerprint = self.fingerprint_of(headers)?;
+        let (token, fingerprint) = self.holder_cookies(headers, session_id)?;
         let pair = self
             .sessions
             .rotate(&token, fingerprint.as_ref().map(as_bytes))
             .await
             .map_err(|e| self.session_error(e))?;
         Ok((pair, fingerprint))
+    }
+
+    /// The refresh cookie (and fingerprint cookie) of a request that claims to come from
+    /// the holder of session `session_id`, after its CSRF check. The caller rotates the
+    /// cookie to prove it.
+    fn holder_cookies(
+        &self,
+        headers: &HeaderMap,
+        session_id: &str,
+    ) -> Result<(String, Option<String>), WebError> {
+        csrf::check(headers, &self.origins)?;
+        let Some(token) = self.read_cookie(headers, REFRESH_COOKIE)? else {
+            return Err(WebError::NoSession);
+        };
+        // The family id is the token's first segment; the rotation checks the rest.
+        if token.split('.').next() != Some(session_id) {
+            return Err(WebError::NotSessionHolder);
+        }
+        Ok((token, self.fingerprint_of(headers)?))
     }
 
     /// The action after a holder proof failed: an outage (503, nothing done) that still

@@ -3,14 +3,18 @@
 //! with its request and answers is in the repository's `docs/http.md`.
 //!
 //! - [`Bearer`] / [`OnlineBearer`]: verified claims from `Authorization: Bearer`
-//!   (RFC 6750), offline or also checked against the store.
+//!   (RFC 6750), offline or also checked against the store; [`RecentLogin`] for sensitive
+//!   routes: online, and the user logged in recently (else 401 with RFC 9470's
+//!   `insufficient_user_authentication` challenge), with [`WebSessions::reauthenticate`]
+//!   for the application's "enter your password again" handler.
 //! - [`session_router`]: `POST /refresh`, `POST /logout`, `POST /logout-all`,
 //!   `GET /sessions`, `POST /end`, to mount under a prefix. The refresh token travels only in a `__Host-` cookie (`HttpOnly`,
 //!   `Secure`, `SameSite=Strict`, `Path=/`), with the client fingerprint in a second one.
 //! - [`WebSessions::login`] starts a session after the application has authenticated its
 //!   user (any refresh cookie that came with the request is revoked: a new family every
-//!   login, so a planted cookie is worth nothing); [`WebSessions::change_privileges`]
-//!   rotates with new claims.
+//!   login, so a planted cookie is worth nothing); [`WebSessions::login_with`] takes
+//!   "remember me" (a login not remembered gets session cookies, without `Max-Age`);
+//!   [`WebSessions::change_privileges`] rotates with new claims.
 //!
 //! Token responses are RFC 6749 §5.1 JSON without the refresh token, with
 //! `Cache-Control: no-store` and `Pragma: no-cache`. Reuse, fingerprint mismatch and ended
@@ -65,7 +69,7 @@ use std::time::Duration;
 
 #[doc(hidden)]
 pub use crate::bearer::bearer_token;
-pub use bearer::{Bearer, OnlineBearer};
+pub use bearer::{Bearer, OnlineBearer, RecentLogin};
 pub use config::WebSessions;
 pub use error::WebError;
 pub use headers::{API_POLICY, PAGE_POLICY, harden};
@@ -77,6 +81,10 @@ pub use router::{session_router, session_router_for};
 /// once, or a retry after a lost response, to get the same live token; short enough that
 /// a stolen previous token is worth little.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// How recent a login [`RecentLogin`] asks for by default: five minutes, as sudo asks
+/// again after five minutes (see [`WebSessions::with_recent_login`]).
+pub const DEFAULT_RECENT_LOGIN: Duration = Duration::from_secs(5 * 60);
 
 /// The refresh cookie's name, before the `__Host-` prefix.
 const REFRESH_COOKIE: &str = "refresh";

@@ -44,21 +44,26 @@ impl<St: Store> WebSessions<St> {
         }
     }
 
+    /// A `Set-Cookie` value for tok's cookie `name`: for `max_age`, or a session cookie
+    /// (no `Max-Age`, no `Expires`) for `None`.
     pub(super) fn set_cookie(
         &self,
         name: &str,
         value: &str,
-        max_age: Duration,
+        max_age: Option<Duration>,
     ) -> Option<HeaderValue> {
-        cookie::set_cookie(name, value, max_age)
-            .ok()
-            .and_then(|v| HeaderValue::from_str(&v).ok())
+        match max_age {
+            Some(age) => cookie::set_cookie(name, value, age),
+            None => cookie::set_session_cookie(name, value),
+        }
+        .ok()
+        .and_then(|v| HeaderValue::from_str(&v).ok())
     }
 
     pub(super) fn clearing_cookies(&self) -> Vec<HeaderValue> {
         [REFRESH_COOKIE, FINGERPRINT_COOKIE]
             .iter()
-            .filter_map(|name| self.set_cookie(name, "", Duration::ZERO))
+            .filter_map(|name| self.set_cookie(name, "", Some(Duration::ZERO)))
             .collect()
     }
 
@@ -92,13 +97,16 @@ impl<St: Store> WebSessions<St> {
     }
 
     /// The `Set-Cookie` values that hand `pair`'s refresh token (and the fingerprint)
-    /// to the browser, for the refresh token's lifetime.
+    /// to the browser, for the refresh token's lifetime when the login is remembered, and
+    /// as session cookies (both alike: never one without the other) when it is not.
     pub(super) fn session_cookies(
         &self,
         pair: &TokenPair,
         fingerprint: Option<&str>,
     ) -> Vec<HeaderValue> {
-        let lifetime = Duration::from_secs(pair.refresh_expires_in);
+        let lifetime = pair
+            .remembered
+            .then(|| Duration::from_secs(pair.refresh_expires_in));
         let refresh = self.set_cookie(REFRESH_COOKIE, &pair.refresh_token, lifetime);
         let fingerprint =
             fingerprint.and_then(|fp| self.set_cookie(FINGERPRINT_COOKIE, fp, lifetime));
