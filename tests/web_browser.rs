@@ -533,3 +533,60 @@ async fn the_page_explains_itself() {
     assert!(shown(&c, "signed-out").await && !shown(&c, "signed-in").await);
     c.close().await.unwrap();
 }
+
+/// Recent login and remember-me in the page: a login with "remember me" unticked leaves
+/// session cookies (no expiry) in the browser; past `--recent-login`, changing the
+/// password asks for the current one again, and after it the change goes through; the
+/// new password is the one that signs in afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sensitive_action_asks_for_the_password_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start("memory:", &["--recent-login", "2s"]);
+    let driver = Driver::start();
+    let c = driver.browser(&dir.path().join("profile")).await;
+    c.goto(&app.url).await.unwrap();
+    wait_text(&c, "status", |t| t == "logged out").await;
+    fill(&c, "username", "alice").await;
+    fill(&c, "password", "demo").await;
+    let remember = c.find(Locator::Id("remember")).await.unwrap();
+    assert_eq!(
+        remember.prop("checked").await.unwrap().as_deref(),
+        Some("true")
+    );
+    remember.click().await.unwrap();
+    click(&c, "login").await;
+    wait_text(&c, "status", |t| t.starts_with("logged in as alice")).await;
+
+    // Not remembered: both cookies are session cookies, gone with the browser's session.
+    let cookies = c.get_all_cookies().await.unwrap();
+    for name in ["__Host-refresh", "__Host-fingerprint"] {
+        let cookie = cookies
+            .iter()
+            .find(|k| k.name() == name)
+            .unwrap_or_else(|| panic!("the browser stored {name}"));
+        assert_eq!(cookie.expires_datetime(), None, "{cookie}");
+        assert_eq!(cookie.http_only(), Some(true), "{cookie}");
+    }
+
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    assert!(!shown(&c, "reauth-form").await);
+    fill(&c, "new-password", "hunter22").await;
+    click(&c, "change-password").await;
+    wait_text(&c, "message", |m| {
+        m.starts_with("Please enter your password again")
+    })
+    .await;
+    assert!(shown(&c, "reauth-form").await);
+    fill(&c, "reauth-password", "demo").await;
+    click(&c, "reauth").await;
+    wait_text(&c, "message", |m| m == "Your password is changed.").await;
+    assert!(!shown(&c, "reauth-form").await);
+
+    click(&c, "logout").await;
+    wait_text(&c, "status", |t| t == "logged out").await;
+    fill(&c, "username", "alice").await;
+    fill(&c, "password", "hunter22").await;
+    click(&c, "login").await;
+    wait_text(&c, "status", |t| t.starts_with("logged in as alice")).await;
+    c.close().await.unwrap();
+}
