@@ -943,3 +943,76 @@ fn labels_with_format_characters_are_refused() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A login's method, level and remember-me from the shell: `tok refresh issue` records
+/// them, `tok inspect` shows when the user logged in, `tok verify` refuses a login older
+/// than `--max-auth-age` or of another level.
+#[test]
+fn recent_login_from_the_shell() {
+    let env = Env::new();
+    let out = env.run(&[
+        "refresh",
+        "issue",
+        "--sub",
+        "alice",
+        "--amr",
+        "pwd",
+        "--amr",
+        "otp",
+        "--acr",
+        "loa2",
+        "--not-remembered",
+        "--unremembered-lifetime",
+        "1h",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let pair: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        pair["refresh_expires_in"], 3600,
+        "not remembered: the shorter life"
+    );
+    let access = field(&pair, "access_token");
+
+    let out = env.run(&["inspect", "--json", &access]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["claims"]["amr"], serde_json::json!(["pwd", "otp"]));
+    assert_eq!(shown["claims"]["acr"], "loa2");
+    assert!(
+        shown["times"]["auth_time"]["relative"]
+            .as_str()
+            .unwrap()
+            .starts_with("logged in "),
+        "{shown}"
+    );
+    let out = env.run(&["inspect", &access]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\n  auth_time "), "{text}");
+
+    let ok = env.run(&["verify", "--max-auth-age", "1h", "--acr", "loa2", &access]);
+    assert_eq!(ok.status.code(), Some(0), "{}", err(&ok));
+    let later = (tok::NumericDate::now().as_secs() + 120).to_string();
+    let old = env.run(&["verify", "--max-auth-age", "1m", "--at", &later, &access]);
+    assert_eq!(old.status.code(), Some(1));
+    assert!(
+        err(&old)
+            .starts_with("tok: rejected: insufficient-user-authentication: the user logged in 2m"),
+        "{}",
+        err(&old)
+    );
+    let level = env.run(&["verify", "--acr", "loa3", &access]);
+    assert_eq!(level.status.code(), Some(1));
+    assert!(
+        err(&level).starts_with("tok: rejected: insufficient-user-authentication: "),
+        "{}",
+        err(&level)
+    );
+    // A name a token cannot carry is a usage error, and nothing is stored.
+    let bad = env.run(&["refresh", "issue", "--sub", "bob", "--amr", "two words"]);
+    assert_ne!(bad.status.code(), Some(0));
+    let listed = env.run(&["refresh", "list", "--subject", "bob"]);
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains("bob"),
+        "{listed:?}"
+    );
+}

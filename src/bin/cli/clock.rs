@@ -75,6 +75,12 @@ pub fn rejection(e: &tok::Error, now: NumericDate) -> Failure {
                 e.detail()
             )
         }
+        (tok::ErrorKind::InsufficientUserAuthentication, Some(auth_time)) => {
+            format!(
+                "the user logged in {} ago ({auth_time}), beyond the maximum login age",
+                short(now.duration_since(auth_time))
+            )
+        }
         (tok::ErrorKind::TooOld, Some(iat)) => {
             format!(
                 "issued {} ago ({iat}), beyond the maximum age",

@@ -70,8 +70,9 @@ pub fn run(args: &InspectArgs) -> Result<(), Failure> {
     println!("{}", pretty(&decoded.claims));
     if !times.is_empty() {
         println!("{}", paint_if(colour, "times", BOLD));
+        let width = times.iter().map(|t| t.name.len()).max().unwrap_or(0);
         for t in &times {
-            println!("  {:<4} {}  {}", t.name, t.utc, t.relative);
+            println!("  {:<width$} {}  {}", t.name, t.utc, t.relative);
         }
     }
     for w in &warnings {
@@ -96,6 +97,8 @@ fn times(claims: &Map<String, Value>, now: NumericDate) -> Vec<Time> {
         ("exp", "expires", "expired"),
         ("nbf", "valid", "valid since"),
         ("iat", "issued", "issued"),
+        // When the user last proved who they are (OpenID Connect; tok's sessions set it).
+        ("auth_time", "logged in", "logged in"),
     ];
     phrases
         .iter()
@@ -131,7 +134,7 @@ fn warnings(t: &tok::insecure::UnverifiedToken, now: NumericDate) -> Vec<String>
     if t.header.contains_key("crit") {
         w.push("header has crit: tok supports no critical extensions and would reject it".into());
     }
-    for name in ["exp", "nbf", "iat"] {
+    for name in ["exp", "nbf", "iat", "auth_time"] {
         if let Some(v) = t.claims.get(name)
             && claim_time(v).is_none()
         {

@@ -156,6 +156,20 @@ struct IssueArgs {
     /// name; never a secret; at most 200 bytes).
     #[arg(long, default_value = "")]
     label: String,
+    /// How the user proved who they are (`amr`: pwd, otp, hwk...), which access tokens
+    /// carry with `auth_time`. Repeatable.
+    #[arg(long = "amr", value_name = "METHOD")]
+    amr: Vec<String>,
+    /// The authentication level (`acr`) access tokens carry.
+    #[arg(long, value_name = "LEVEL")]
+    acr: Option<String>,
+    /// The login is not remembered: the session lasts --unremembered-lifetime, and its
+    /// pairs say a web layer should set session cookies.
+    #[arg(long)]
+    not_remembered: bool,
+    /// Absolute lifetime of a session whose login is not remembered (at most --lifetime).
+    #[arg(long, value_parser = parse_duration, default_value = "12h")]
+    unremembered_lifetime: Duration,
 }
 
 #[derive(Args, Debug)]
@@ -276,13 +290,21 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
                 .policy
                 .policy()?
                 .with_session_lifetime(a.lifetime)
+                .with_unremembered_lifetime(a.unremembered_lifetime)
                 .with_idle_timeout(a.idle);
             let claims = parse_claims(&a.claims)?;
             let fingerprint = a.policy.fingerprint()?;
+            let mut details = tok::refresh::LoginDetails::new()
+                .with_label(a.label.as_str())
+                .with_methods(&a.amr)
+                .remembered_if(!a.not_remembered);
+            if let Some(acr) = &a.acr {
+                details = details.with_level(acr);
+            }
             block_on(async {
                 let sessions = Sessions::new(a.store.open().await?, keys, policy);
                 let pair = sessions
-                    .issue_labelled(&a.sub, &claims, fingerprint.as_deref().map(bytes), &a.label)
+                    .issue_with(&a.sub, &claims, fingerprint.as_deref().map(bytes), &details)
                     .await
                     .map_err(|e| failure(&e))?;
                 print_pair(&pair)

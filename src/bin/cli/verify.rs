@@ -42,6 +42,13 @@ pub struct VerifyArgs {
     /// Reject tokens issued longer ago than this (needs iat).
     #[arg(long, value_parser = parse_duration)]
     max_age: Option<Duration>,
+    /// Reject tokens whose user logged in (`auth_time`) longer ago than this, or that
+    /// do not say when (exit 1, insufficient-user-authentication).
+    #[arg(long, value_parser = parse_duration)]
+    max_auth_age: Option<Duration>,
+    /// Accept only this authentication level (`acr`); repeatable (any one matches).
+    #[arg(long, value_name = "LEVEL")]
+    acr: Vec<String>,
     /// Accept tokens without exp.
     #[arg(long)]
     allow_no_exp: bool,
@@ -193,6 +200,12 @@ fn validation(args: &VerifyArgs) -> Validation {
     }
     if let Some(age) = args.max_age {
         v = v.with_max_age(age);
+    }
+    if let Some(age) = args.max_auth_age {
+        v = v.with_max_auth_age(age);
+    }
+    if !args.acr.is_empty() {
+        v = v.with_acr_values(&args.acr);
     }
     if args.allow_no_exp {
         v = v.allow_missing_expiry();
