@@ -109,10 +109,10 @@ impl<St: Store> WebSessions<St> {
                 if error.kind() == ErrorKind::InsufficientUserAuthentication =>
             {
                 WebError::InsufficientUserAuthentication {
-                    realm,
+                    realm: realm.into(),
                     error,
                     max_age: validation.max_auth_age(),
-                    acr_values: validation.acr_values().to_vec(),
+                    acr_values: validation.acr_values().into(),
                 }
             }
             Refusal::NoCredentials => WebError::NoCredentials { realm },

@@ -41,13 +41,13 @@ pub enum WebError {
     /// "max_age": N}`: ask the user to prove who they are again, then retry.
     InsufficientUserAuthentication {
         /// The protection space named in the challenge.
-        realm: String,
+        realm: Box<str>,
         /// Why.
         error: Error,
         /// The maximum login age the route asks for, if it asks for one.
         max_age: Option<Duration>,
         /// The authentication levels the route accepts (empty: any).
-        acr_values: Vec<String>,
+        acr_values: Box<[String]>,
     },
     /// A cookie-authenticated request from another site: 403 `{"error":"csrf"}`.
     Csrf,
@@ -140,7 +140,7 @@ impl IntoResponse for WebError {
                     body["max_age"] = age.as_secs().into();
                 }
                 if !acr_values.is_empty() {
-                    body["acr_values"] = acr_values.clone().into();
+                    body["acr_values"] = acr_values.to_vec().into();
                 }
                 let mut r = super::json::json(StatusCode::UNAUTHORIZED, &body);
                 r.headers_mut().insert(
