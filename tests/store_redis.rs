@@ -329,11 +329,11 @@ async fn family_memory_is_constant() {
         after_many <= after_one + 8,
         "{after_one} B after 1 rotation, {after_many} B after 10,000"
     );
-    // The record's 15 fields, the format version, and the last request id (which
-    // makes a retried script call recognisable).
+    // The record's 16 fields (its login among them), the format version, and the last
+    // request id (which makes a retried script call recognisable).
     assert_eq!(
         redis.cli(&["HLEN", &key]).trim(),
-        "17",
+        "18",
         "fields of one family"
     );
     assert_eq!(

@@ -49,8 +49,8 @@ pub struct FamilyRecord {
     /// name, a coarse location); empty when nothing. Never a secret, at most
     /// [`MAX_LABEL_BYTES`]: see [`check_label`].
     pub label: String,
-    /// The family's login ([`Login`](crate::model::login::Login), as
-    /// [`Login::to_stored`](crate::model::login::Login::to_stored) writes it): set at
+    /// The family's login ([`Login`](crate::refresh::login::Login), as
+    /// [`Login::to_stored`](crate::refresh::login::Login::to_stored) writes it): set at
     /// creation and by a reauthentication only. Empty for a family stored before logins
     /// were recorded (read by [`login`](Self::login) as a remembered login at creation).
     pub login: String,

@@ -13,7 +13,7 @@
 //! - [`secrets`]: family secrets remembered by stores that check tags before their
 //!   server-side step.
 //!
-//! The public paths are `tok::refresh::{family, token}` and `tok::store` (the trait and
+//! The public paths are `tok::refresh::{family, login, token}` and `tok::store` (the trait and
 //! `resolve_*`).
 
 pub mod change;

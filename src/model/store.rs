@@ -92,7 +92,7 @@ pub struct RotationRequest {
     pub fingerprint: Option<TokenHash>,
     /// New access claims (a JSON object) for a privilege change, if any.
     pub new_claims: Option<String>,
-    /// A new login ([`Login::to_stored`](crate::model::login::Login::to_stored)) for a
+    /// A new login ([`Login::to_stored`](crate::refresh::login::Login::to_stored)) for a
     /// reauthentication, if any: it rotates as a privilege change does.
     pub new_login: Option<String>,
     /// The time of the attempt.

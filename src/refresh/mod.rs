@@ -18,6 +18,8 @@
 //! - [`Sessions`] (with [`RefreshPolicy`] and [`TokenPair`]): what an application calls;
 //! - [`crate::store`]: the [`Store`](crate::store::Store) trait and its backends;
 //! - [`family`]: the family record and the pure rules every backend applies;
+//! - [`login`]: what a family records of its user's login (when, how, remembered or
+//!   not), for recent-login checks and remember-me;
 //! - [`token`]: the refresh-token format, derived from a key and a per-family nonce, so
 //!   that a family's storage stays constant however often it rotates.
 //!
@@ -57,20 +59,20 @@ mod key_file;
 pub(crate) mod live_keys;
 
 mod claims;
-mod login;
+mod login_details;
 mod metrics;
 mod pair;
 mod policy;
 mod refusal;
 
-pub use crate::model::{family, token};
+pub use crate::model::{family, login, token};
 pub use online::{GENERATION_CLAIM, SESSION_CLAIM, check_online, minted_at, session_id};
 
 pub use devices::SessionInfo;
 pub use key_file::{KEY_FILE_POLL, KeyFile, Watching};
 pub use key_usage::{KeyCount, KeyUsage};
 pub use live_keys::{LiveKeys, SessionKeys};
-pub use login::LoginDetails;
+pub use login_details::LoginDetails;
 pub use pair::TokenPair;
 pub use policy::{MAX_GRACE, RefreshPolicy};
 pub use sessions::{Clock, Fingerprint, Sessions};

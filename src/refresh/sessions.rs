@@ -17,7 +17,7 @@ use crate::model::token::{self, PresentedToken};
 use crate::numeric_date::NumericDate;
 use crate::refresh::claims::claims_json;
 use crate::refresh::live_keys::{KeySource, SessionKeys};
-use crate::refresh::login::LoginDetails;
+use crate::refresh::login_details::LoginDetails;
 use crate::refresh::online::{
     GENERATION_CLAIM, SESSION_CLAIM, check_online, minted_at, session_id,
 };

@@ -38,7 +38,7 @@ const UPGRADE_5: &str = "ALTER TABLE tok_families ADD COLUMN moved_from_key TEXT
 ALTER TABLE tok_families ADD COLUMN moved_at_gen INTEGER;";
 
 /// What version 6 adds to version 5: the family's login
-/// ([`Login::to_stored`](crate::model::login::Login::to_stored)); empty for families from
+/// ([`Login::to_stored`](crate::refresh::login::Login::to_stored)); empty for families from
 /// before, which read as a remembered login at creation.
 const UPGRADE_6: &str = "ALTER TABLE tok_families ADD COLUMN login TEXT NOT NULL DEFAULT '';";
 

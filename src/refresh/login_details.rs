@@ -48,7 +48,7 @@ impl LoginDetails {
     }
 
     /// How the user proved who they are (`amr`, RFC 8176 values: `pwd`, `otp`, `hwk`,
-    /// `mfa`...), at most [`MAX_METHODS`](crate::refresh::family::MAX_METHODS).
+    /// `mfa`...), at most [`MAX_METHODS`](crate::refresh::login::MAX_METHODS).
     pub fn with_methods<I: IntoIterator<Item = S>, S: Into<String>>(mut self, amr: I) -> Self {
         self.amr = amr.into_iter().map(Into::into).collect();
         self
