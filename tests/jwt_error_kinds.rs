@@ -164,6 +164,49 @@ fn issued_at_boundary() {
     assert_eq!(kind(&iat(NOW + 1), &strict), ErrorKind::NotYetValid);
 }
 
+/// A login exactly `max` old is too old (the window is half-open, as `exp` is); the
+/// leeway widens it; a token that does not say when is refused; levels must match
+/// exactly; a validation that asks for neither reads neither.
+#[test]
+fn insufficient_user_authentication() {
+    let at = |auth: u64| {
+        claims(&format!(
+            r#"{{"exp":1900000000,"auth_time":{auth},"acr":"loa2"}}"#
+        ))
+    };
+    let v = Validation::new().with_max_auth_age(Duration::from_secs(300));
+    let e = verify_with(&at(NOW - 300), &v).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InsufficientUserAuthentication);
+    assert_eq!(e.code(), "insufficient-user-authentication");
+    assert_eq!(e.instant().map(|i| i.as_secs()), Some(NOW - 300));
+    assert!(verify_with(&at(NOW - 299), &v).is_ok());
+    let lenient = v.clone().with_expiry_leeway(Duration::from_secs(1));
+    assert!(verify_with(&at(NOW - 300), &lenient).is_ok());
+    assert_eq!(
+        kind(&claims(r#"{"exp":1900000000}"#), &v),
+        ErrorKind::InsufficientUserAuthentication
+    );
+    // A login in the future is not refused as old (nbf/iat rules govern the token).
+    assert!(verify_with(&at(NOW + 10), &v).is_ok());
+    let levels = Validation::new().with_acr_values(["loa2", "loa3"]);
+    assert!(verify_with(&at(NOW), &levels).is_ok());
+    let higher = Validation::new().with_acr_values(["loa3"]);
+    assert_eq!(
+        kind(&at(NOW), &higher),
+        ErrorKind::InsufficientUserAuthentication
+    );
+    assert_eq!(
+        kind(&claims(r#"{"exp":1900000000}"#), &higher),
+        ErrorKind::InsufficientUserAuthentication
+    );
+    // Asked for, the claims must have their types; not asked for, they are the caller's.
+    let odd = claims(r#"{"exp":1900000000,"auth_time":"yesterday","acr":7}"#);
+    assert_eq!(kind(&odd, &v), ErrorKind::Malformed);
+    assert!(verify_with(&odd, &Validation::new()).is_ok());
+    assert_eq!(v.max_auth_age(), Some(Duration::from_secs(300)));
+    assert_eq!(levels.acr_values(), ["loa2", "loa3"]);
+}
+
 #[test]
 fn too_old() {
     let token = claims(&format!(r#"{{"exp":1900000000,"iat":{}}}"#, NOW - 3600));

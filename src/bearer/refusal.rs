@@ -102,3 +102,35 @@ pub(crate) fn login_challenge(
     }
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_challenges_say_what_is_required() {
+        let age = login_challenge("tok", Some(Duration::from_secs(300)), &[]);
+        assert_eq!(
+            age.to_str().unwrap(),
+            "Bearer realm=\"tok\", error=\"insufficient_user_authentication\", \
+             error_description=\"A more recent login is required\", max_age=\"300\""
+        );
+        let levels = login_challenge("tok", None, &["loa2".into(), "x\"y\\z".into()]);
+        assert_eq!(
+            levels.to_str().unwrap(),
+            "Bearer realm=\"tok\", error=\"insufficient_user_authentication\", \
+             error_description=\"Another authentication level is required\", \
+             acr_values=\"loa2 xyz\""
+        );
+        let refusal =
+            Refusal::InvalidToken(Error::new(ErrorKind::InsufficientUserAuthentication, "old"));
+        assert!(
+            refusal
+                .challenge("tok")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains("error=\"insufficient_user_authentication\"")
+        );
+    }
+}
