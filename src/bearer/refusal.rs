@@ -132,5 +132,13 @@ mod tests {
                 .unwrap()
                 .contains("error=\"insufficient_user_authentication\"")
         );
+        let bad = Refusal::InvalidToken(Error::new(ErrorKind::BadSignature, "bad"));
+        assert!(
+            bad.challenge("tok")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains("error=\"invalid_token\", error_description=\"bad-signature\"")
+        );
     }
 }

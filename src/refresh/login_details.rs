@@ -165,3 +165,33 @@ impl<S: Store> Sessions<S> {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_say_what_was_given() {
+        assert!(LoginDetails::new().remembered());
+        assert!(!LoginDetails::new().remembered_if(false).remembered());
+        assert!(
+            LoginDetails::new()
+                .not_remembered()
+                .remembered_if(true)
+                .remembered()
+        );
+        let login = LoginDetails::new()
+            .with_methods(["pwd"])
+            .with_level("loa2")
+            .not_remembered()
+            .login_at(NumericDate::EPOCH)
+            .unwrap();
+        assert_eq!(
+            (login.amr, login.acr.as_deref(), login.remember),
+            (vec!["pwd".to_owned()], Some("loa2"), false)
+        );
+        assert!(LoginDetails::new().with_label("a\nb").check().is_err());
+        assert!(LoginDetails::new().with_methods([""]).check().is_err());
+        LoginDetails::default().with_label("phone").check().unwrap();
+    }
+}

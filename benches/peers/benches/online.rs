@@ -3,7 +3,9 @@
 //! (signature and claims) of the same session token, per backend: in memory, SQLite and
 //! Redis (AOF `appendfsync always`), each with its online-check cache (the default) and
 //! without it. Criterion reports each; then an interleaved pass (all take turns in every
-//! round) prints the median ratios and one summary line.
+//! round) prints the median ratios and one summary line. Last, what a recent-login check
+//! (`Validation::with_max_auth_age`, which reads `auth_time` in a second small parse)
+//! adds to a verification, offline and online (memory, cached), as interleaved ratios.
 //!
 //! Run: `cargo bench --manifest-path benches/peers/Cargo.toml --bench online`
 
@@ -152,4 +154,22 @@ fn main() {
         }
     }
     println!("online check vs offline: {}", summary.join(", "));
+
+    // The same token, the same checks, and the login's age besides.
+    let recent = Validation::new().with_max_auth_age(Duration::from_secs(3600));
+    let (mut offline_ratio, mut online_ratio) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let plain = offline(&cases[0], &validation, 20_000).as_nanos() as f64;
+        let checked = offline(&cases[0], &recent, 20_000).as_nanos() as f64;
+        offline_ratio.push(checked / plain);
+        let plain = rt.block_on(online(&cases[0], &validation, 20_000)).as_nanos() as f64;
+        let checked = rt.block_on(online(&cases[0], &recent, 20_000)).as_nanos() as f64;
+        online_ratio.push(checked / plain);
+    }
+    println!(
+        "recent-login check vs none (time ratio, median of {rounds} rounds): offline {:.3}x, \
+         online (memory, cached) {:.3}x",
+        median(offline_ratio),
+        median(online_ratio)
+    );
 }
