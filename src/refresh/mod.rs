@@ -63,6 +63,7 @@ mod login_details;
 mod metrics;
 mod pair;
 mod policy;
+mod reauthenticate;
 mod refusal;
 
 pub use crate::model::{family, login, token};
