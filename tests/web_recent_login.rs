@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::web::{App, Client};
+use common::web::{Answer, App, Client};
 use serde_json::json;
 
 /// Waits until a login made now is more than `limit` old (`auth_time` is in whole
@@ -17,35 +17,35 @@ async fn wait_past(limit: Duration) {
     tokio::time::sleep(limit + Duration::from_millis(1_100)).await;
 }
 
-async fn change_password(client: &mut Client, app: &App, new: &str) -> common::web::Answer {
-    let body = json!({ "new_password": new });
+/// A JSON `POST` to the app's `path`, as the page sends it.
+async fn post(client: &mut Client, app: &App, path: &str, body: serde_json::Value) -> Answer {
     client
-        .send(
-            "POST",
-            &format!("{}/api/password", app.url),
-            &[],
-            Some(body),
-        )
+        .send("POST", &format!("{}{path}", app.url), &[], Some(body))
         .await
 }
 
-async fn reauthenticate(client: &mut Client, app: &App, password: &str) -> common::web::Answer {
-    let body = json!({ "password": password });
-    client
-        .send(
-            "POST",
-            &format!("{}/reauthenticate", app.url),
-            &[],
-            Some(body),
-        )
-        .await
+async fn change_password(client: &mut Client, app: &App, new: &str) -> Answer {
+    post(client, app, "/api/password", json!({ "new_password": new })).await
 }
 
-async fn login_with(client: &mut Client, app: &App, password: &str) -> common::web::Answer {
-    let body = json!({ "username": "alice", "password": password });
-    client
-        .send("POST", &format!("{}/login", app.url), &[], Some(body))
-        .await
+async fn reauthenticate(client: &mut Client, app: &App, password: &str) -> Answer {
+    post(
+        client,
+        app,
+        "/reauthenticate",
+        json!({ "password": password }),
+    )
+    .await
+}
+
+async fn login_with(client: &mut Client, app: &App, password: &str) -> Answer {
+    post(
+        client,
+        app,
+        "/login",
+        json!({ "username": "alice", "password": password }),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -177,11 +177,9 @@ async fn a_login_not_remembered_gets_session_cookies() {
     let app = App::start("memory:", &[]);
     let mut forgetful = Client::new();
     let body = json!({"username": "alice", "password": "demo", "remember": false});
-    let login = forgetful
-        .send("POST", &format!("{}/login", app.url), &[], Some(body))
-        .await;
+    let login = post(&mut forgetful, &app, "/login", body).await;
     assert_eq!(login.status, 200, "{login:?}");
-    let session_cookies = |answer: &common::web::Answer| {
+    let session_cookies = |answer: &Answer| {
         let cookies = answer.set_cookies();
         assert_eq!(cookies.len(), 2, "{answer:?}");
         for cookie in &cookies {
@@ -211,13 +209,7 @@ async fn a_login_not_remembered_gets_session_cookies() {
             .expect("a remembered login's cookies persist");
         assert_eq!(age.whole_seconds(), 7 * 86_400, "{cookie}");
     }
-    let login = remembered
-        .send(
-            "POST",
-            &format!("{}/login", app.url),
-            &[],
-            Some(json!({"username": "alice", "password": "demo", "remember": true})),
-        )
-        .await;
+    let body = json!({"username": "alice", "password": "demo", "remember": true});
+    let login = post(&mut remembered, &app, "/login", body).await;
     assert!(login.set_cookies().iter().all(|c| c.max_age().is_some()));
 }

@@ -191,11 +191,7 @@ async fn login(State(app): State<App>, headers: HeaderMap, body: Json<Login>) ->
     // that is blank, too long or has control characters is not a user name.
     let name = body.username.as_str();
     if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": "bad-username"})),
-        )
-            .into_response();
+        return refusal(StatusCode::BAD_REQUEST, "bad-username");
     }
     if !app.passwords.check(name, &body.password) {
         return refusal(StatusCode::UNAUTHORIZED, "bad-credentials");

@@ -15,8 +15,9 @@ const SCHEMA: &str = include_str!("schema.sql");
 /// after [`SCHEMA`], and alone on a version 1 schema to upgrade it.
 const UPGRADE_2: &str = include_str!("upgrade_2.sql");
 
-/// What version 3 changes (a family's move to another refresh key, and `tok_rotate` that
-/// makes it); run after [`UPGRADE_2`] on a new database, and alone on a version 2 schema.
+/// What version 3 changes (a family's move to another refresh key); run after
+/// [`UPGRADE_2`] on a new database, and on a version 2 schema, each time followed by
+/// [`UPGRADE_4`], which defines `tok_rotate`.
 const UPGRADE_3: &str = include_str!("upgrade_3.sql");
 
 /// What version 4 changes (a family's login, and `tok_create` and `tok_rotate` that
